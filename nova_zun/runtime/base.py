@@ -1,0 +1,194 @@
+"""The engine-neutral container runtime interface.
+
+Shaped like Kubernetes' CRI: a sandbox owns the network namespace, workload
+containers join it, and images are managed beside them. Every method raises
+the exceptions of :mod:`nova_zun.runtime.exception`; container arguments are
+ids or names.
+"""
+
+import abc
+
+
+class ContainerRuntime(abc.ABC):
+
+    # -- engine -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def engine_info(self):
+        """Return :class:`~nova_zun.runtime.types.EngineInfo`."""
+
+    # -- sandboxes ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_sandbox(self, spec):
+        """Create and start a sandbox from a SandboxSpec; return a Sandbox.
+
+        The sandbox starts with a network namespace of its own holding only
+        loopback; callers plug interfaces into ``Sandbox.netns_path``.
+        """
+
+    @abc.abstractmethod
+    def get_sandbox(self, sandbox):
+        """Return the Sandbox with this id or name."""
+
+    @abc.abstractmethod
+    def remove_sandbox(self, sandbox):
+        """Stop and remove a sandbox; its namespace goes with it."""
+
+    # -- containers ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_container(self, spec):
+        """Create (not start) a container from a ContainerSpec; return its
+        id."""
+
+    @abc.abstractmethod
+    def start(self, container):
+        pass
+
+    @abc.abstractmethod
+    def stop(self, container, timeout=None):
+        """Send the stop signal, and kill after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def restart(self, container, timeout=None):
+        pass
+
+    @abc.abstractmethod
+    def kill(self, container, signal=None):
+        pass
+
+    @abc.abstractmethod
+    def pause(self, container):
+        """Freeze every process of the container (cgroup freezer)."""
+
+    @abc.abstractmethod
+    def unpause(self, container):
+        pass
+
+    @abc.abstractmethod
+    def remove(self, container, force=False):
+        pass
+
+    @abc.abstractmethod
+    def status(self, container):
+        """Return the ContainerStatus of one container."""
+
+    @abc.abstractmethod
+    def list_containers(self, labels=None):
+        """Return ContainerStatus for every container, running or not, that
+        carries all of ``labels`` (a dict)."""
+
+    @abc.abstractmethod
+    def update_resources(self, container, resources):
+        """Change CPU and memory limits of a live container."""
+
+    @abc.abstractmethod
+    def exec(self, container, command, *, timeout=None, max_output=None,
+             environment=None, workdir=None, user=None):
+        """Run ``command`` in the container and return an ExecResult.
+
+        A command that cannot be started (missing binary) is not an error
+        here: like ``docker exec`` it gives exit code 126 or 127 and the
+        engine's message as output. Raises OperationTimeout after ``timeout``
+        seconds; output past ``max_output`` bytes is dropped.
+        """
+
+    @abc.abstractmethod
+    def exec_stream(self, container, command, *, tty=False, stdin=False,
+                    environment=None, workdir=None):
+        """Start ``command`` and return a StreamSession bound to it."""
+
+    @abc.abstractmethod
+    def exec_resize(self, exec_id, height, width):
+        pass
+
+    @abc.abstractmethod
+    def exec_status(self, exec_id):
+        """Return ``(running, exit_code)`` of an exec session."""
+
+    @abc.abstractmethod
+    def logs(self, container, *, stdout=True, stderr=True, tail=None,
+             since=None, timestamps=False, follow=False):
+        """Return the container's output as bytes, or with ``follow`` an
+        iterator of byte chunks that ends when the container stops."""
+
+    @abc.abstractmethod
+    def attach(self, container, *, stdin=True, logs=False):
+        """Return a StreamSession on the container's main process."""
+
+    @abc.abstractmethod
+    def resize(self, container, height, width):
+        """Resize the TTY of the container's main process."""
+
+    @abc.abstractmethod
+    def top(self, container, ps_args=None):
+        """Return a ProcessList."""
+
+    @abc.abstractmethod
+    def stats(self, container):
+        """Return a ContainerStats sample."""
+
+    @abc.abstractmethod
+    def get_archive(self, container, path):
+        """Return ``(chunks, stat)``: a tar stream of ``path`` and its stat
+        dict (name, size, mode, mtime)."""
+
+    @abc.abstractmethod
+    def put_archive(self, container, path, data):
+        """Extract the tar archive ``data`` (bytes) into directory ``path``.
+
+        Raises InvalidRequest for a relative path, a path or member that
+        climbs out with ``..``, absolute members and links that point out
+        of the extraction directory.
+        """
+
+    @abc.abstractmethod
+    def commit(self, container, repository, tag=None, message=None,
+               author=None):
+        """Make an image of the container's filesystem; return its id."""
+
+    # -- images -------------------------------------------------------------
+
+    @abc.abstractmethod
+    def load_image(self, data):
+        """Load an image archive (``docker save`` or OCI layout tar).
+
+        ``data`` is a file-like object or an iterable of byte chunks; it is
+        streamed, never held whole in memory. Returns the references (tags,
+        or ids for untagged images) the archive held.
+        """
+
+    @abc.abstractmethod
+    def import_rootfs(self, data, reference, *, command=None, labels=None):
+        """Make an image from a root filesystem tar (bytes) and tag it
+        ``reference``; return the image id."""
+
+    @abc.abstractmethod
+    def pull_image(self, reference, auth=None):
+        """Pull from a registry; ``auth`` is a dict with username and
+        password. Returns the image id."""
+
+    @abc.abstractmethod
+    def save_image(self, image):
+        """Return an iterator of byte chunks: a ``docker save`` archive."""
+
+    @abc.abstractmethod
+    def tag_image(self, image, repository, tag):
+        pass
+
+    @abc.abstractmethod
+    def remove_image(self, image, force=False):
+        pass
+
+    @abc.abstractmethod
+    def image_exists(self, image):
+        pass
+
+    @abc.abstractmethod
+    def inspect_image(self, image):
+        """Return ImageInfo."""
+
+    @abc.abstractmethod
+    def list_images(self, labels=None):
+        """Return ImageInfo for every image carrying all of ``labels``."""

@@ -1,0 +1,698 @@
+"""Docker Engine backend of the container runtime (docker SDK).
+
+Also serves Podman through its Docker-compatible socket. The OCI runtime
+(runc, runsc, kata) is a per-container option of the same engine.
+"""
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import posixpath
+import select
+import struct
+import tarfile
+import threading
+import time
+
+import docker
+from docker import errors as docker_errors
+import requests
+
+from nova_zun.runtime import base
+from nova_zun.runtime import exception
+from nova_zun.runtime import labels as label_keys
+from nova_zun.runtime import rootfs
+from nova_zun.runtime import types
+
+LOG = logging.getLogger(__name__)
+
+_STATES = {s.value: s for s in types.ContainerState}
+_CPU_PERIOD_US = 100000
+_SANDBOX_REPOSITORY = 'nova-zun/sandbox'
+
+
+def _error_message(exc):
+    return getattr(exc, 'explanation', None) or str(exc)
+
+
+def _translate(exc, what):
+    """Map a docker SDK or transport error to a runtime exception."""
+    if isinstance(exc, exception.ContainerRuntimeError):
+        return exc
+    if isinstance(exc, docker_errors.NotFound):
+        return exception.NotFound('%s: not found (%s)'
+                                  % (what, _error_message(exc)),
+                                  reason=_error_message(exc))
+    if isinstance(exc, docker_errors.APIError):
+        msg = _error_message(exc)
+        code = exc.status_code
+        if code == 409:
+            cls = exception.Conflict
+        elif code == 400:
+            cls = exception.InvalidRequest
+        else:
+            cls = exception.ContainerRuntimeError
+        return cls('%s: %s' % (what, msg), reason=msg)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return exception.OperationTimeout('%s: the engine did not answer in '
+                                          'time' % what, reason=str(exc))
+    if isinstance(exc, (requests.exceptions.ConnectionError,
+                        docker_errors.DockerException, ConnectionError,
+                        FileNotFoundError)):
+        return exception.EngineUnavailable(
+            '%s: container engine unavailable (%s)' % (what, exc),
+            reason=str(exc))
+    return None
+
+
+def _engine_call(func):
+    """Run a backend method and translate the engine's errors."""
+
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return func(self, *args, **kwargs)
+        except Exception as exc:
+            translated = _translate(exc, func.__name__)
+            if translated is None or translated is exc:
+                raise
+            raise translated from exc
+    return wrapper
+
+
+def _translated_chunks(chunks, what):
+    """Iterate an engine stream, translating errors met while reading."""
+    try:
+        yield from chunks
+    except Exception as exc:
+        translated = _translate(exc, what)
+        if translated is None or translated is exc:
+            raise
+        raise translated from exc
+
+
+def _check_container_path(path):
+    if not path or not path.startswith('/'):
+        raise exception.InvalidRequest('path %r must be absolute' % path)
+    if '..' in path.split('/'):
+        raise exception.InvalidRequest('path %r must not contain ".."'
+                                       % path)
+    return posixpath.normpath(path)
+
+
+def _check_archive(data):
+    """Reject archives whose members would land outside the target
+    directory (absolute names, '..', links pointing out)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode='r:*') as tar:
+            for member in tar:
+                try:
+                    tarfile.data_filter(member, '/nova-zun-archive-root')
+                except tarfile.FilterError as exc:
+                    raise exception.InvalidRequest(
+                        'archive member %r is not allowed: %s'
+                        % (member.name, exc))
+    except tarfile.TarError as exc:
+        raise exception.InvalidRequest('not a tar archive: %s' % exc)
+
+
+def _read_output(sock, tty, deadline=None, limit=None):
+    """Read an attached stream to its end within ``deadline``.
+
+    Returns ``(output, truncated)``. Without a TTY the engine multiplexes
+    stdout and stderr into frames (8-byte header: stream, 3 pad, length);
+    the payloads are joined in order.
+    """
+    raw = getattr(sock, '_sock', sock)
+    pending = bytearray()
+    out = bytearray()
+    truncated = False
+    frame_left = 0
+    while True:
+        timeout = None
+        if deadline is not None:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise exception.OperationTimeout('no end of output in time')
+        ready, _, _ = select.select([raw], [], [], timeout)
+        if not ready:
+            raise exception.OperationTimeout('no end of output in time')
+        chunk = raw.recv(65536)
+        if not chunk:
+            break
+        if tty:
+            payload = chunk
+        else:
+            pending += chunk
+            payload = bytearray()
+            while pending:
+                if frame_left == 0:
+                    if len(pending) < 8:
+                        break
+                    _, frame_left = struct.unpack('>BxxxL', pending[:8])
+                    del pending[:8]
+                    continue
+                take = pending[:frame_left]
+                del pending[:len(take)]
+                frame_left -= len(take)
+                payload += take
+        if limit is not None and len(out) + len(payload) > limit:
+            out += payload[:max(0, limit - len(out))]
+            truncated = True
+        else:
+            out += payload
+    return bytes(out), truncated
+
+
+def _status_from_inspect(info):
+    state = info.get('State') or {}
+    config = info.get('Config') or {}
+    host_config = info.get('HostConfig') or {}
+    return types.ContainerStatus(
+        id=info['Id'],
+        name=info.get('Name', '').lstrip('/'),
+        state=_STATES.get(state.get('Status'), types.ContainerState.UNKNOWN),
+        labels=config.get('Labels') or {},
+        image=config.get('Image'),
+        exit_code=state.get('ExitCode'),
+        error=state.get('Error') or None,
+        started_at=state.get('StartedAt'),
+        finished_at=state.get('FinishedAt'),
+        pid=state.get('Pid') or None,
+        runtime=host_config.get('Runtime'),
+        oom_killed=bool(state.get('OOMKilled')),
+        details=info)
+
+
+def _status_from_list(item):
+    return types.ContainerStatus(
+        id=item['Id'],
+        name=(item.get('Names') or ['/'])[0].lstrip('/'),
+        state=_STATES.get(item.get('State'), types.ContainerState.UNKNOWN),
+        labels=item.get('Labels') or {},
+        image=item.get('Image'))
+
+
+def _image_info(info):
+    config = info.get('Config') or {}
+    return types.ImageInfo(
+        id=info['Id'],
+        tags=tuple(info.get('RepoTags') or ()),
+        size_bytes=info.get('Size') or 0,
+        labels=config.get('Labels') or {},
+        command=config.get('Cmd'),
+        entrypoint=config.get('Entrypoint'),
+        workdir=config.get('WorkingDir') or None,
+        environment=tuple(config.get('Env') or ()),
+        created=info.get('Created'))
+
+
+def _stats(s):
+    cpu = s.get('cpu_stats') or {}
+    precpu = s.get('precpu_stats') or {}
+    cpu_delta = ((cpu.get('cpu_usage') or {}).get('total_usage', 0) -
+                 (precpu.get('cpu_usage') or {}).get('total_usage', 0))
+    system_delta = (cpu.get('system_cpu_usage', 0) -
+                    precpu.get('system_cpu_usage', 0))
+    online = (cpu.get('online_cpus') or
+              len((cpu.get('cpu_usage') or {}).get('percpu_usage') or ())
+              or 1)
+    cpu_percent = 0.0
+    if cpu_delta > 0 and system_delta > 0:
+        cpu_percent = 100.0 * cpu_delta / system_delta * online
+    mem = s.get('memory_stats') or {}
+    mem_detail = mem.get('stats') or {}
+    # Page cache that can be dropped is not usage (as `docker stats`).
+    inactive = mem_detail.get('total_inactive_file',
+                              mem_detail.get('inactive_file', 0))
+    usage = max(0, mem.get('usage', 0) - inactive)
+    read = write = 0
+    for entry in ((s.get('blkio_stats') or {})
+                  .get('io_service_bytes_recursive') or ()):
+        op = entry.get('op', '').lower()
+        if op == 'read':
+            read += entry.get('value', 0)
+        elif op == 'write':
+            write += entry.get('value', 0)
+    networks = (s.get('networks') or {}).values()
+    return types.ContainerStats(
+        cpu_percent=cpu_percent,
+        memory_usage_bytes=usage,
+        memory_limit_bytes=mem.get('limit', 0),
+        block_read_bytes=read,
+        block_write_bytes=write,
+        net_rx_bytes=sum(n.get('rx_bytes', 0) for n in networks),
+        net_tx_bytes=sum(n.get('tx_bytes', 0) for n in networks),
+        pids=(s.get('pids_stats') or {}).get('current', 0))
+
+
+def _labels_filter(labels):
+    return {'label': ['%s=%s' % kv for kv in (labels or {}).items()]}
+
+
+class DockerRuntime(base.ContainerRuntime):
+    """The runtime on a Docker Engine API endpoint.
+
+    :param base_url: engine endpoint, e.g. ``unix:///var/run/docker.sock``.
+    :param timeout: seconds to wait for the engine on each call.
+    :param sandbox_binary: statically linked busybox for the pod sandbox
+        image, built on first use.
+    """
+
+    name = 'docker'
+
+    def __init__(self, base_url, timeout=60, sandbox_binary='/bin/busybox'):
+        self.base_url = base_url
+        self.timeout = timeout
+        self.sandbox_binary = sandbox_binary
+        self._client = None
+        self._lock = threading.Lock()
+        self._sandbox_image = None
+        # None until the engine first accepts or refuses a storage limit.
+        self._storage_limit_supported = None
+
+    @property
+    def _api(self):
+        # Connected on first use, so a service can start before its engine
+        # and recover when the engine comes back.
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = docker.APIClient(
+                        base_url=self.base_url, version='auto',
+                        timeout=self.timeout)
+        return self._client
+
+    # -- engine -------------------------------------------------------------
+
+    @_engine_call
+    def engine_info(self):
+        info = self._api.info()
+        data_root = info.get('DockerRootDir', '')
+        try:
+            fs = os.statvfs(data_root)
+            total, free = fs.f_frsize * fs.f_blocks, fs.f_frsize * fs.f_bavail
+        except OSError:
+            # The data root is not visible from here (an engine in another
+            # mount namespace): no disk to report.
+            total = free = 0
+        return types.EngineInfo(
+            name=self.name,
+            version=info.get('ServerVersion', ''),
+            cpus=info.get('NCPU', 0),
+            memory_bytes=info.get('MemTotal', 0),
+            data_root=data_root,
+            storage_driver=info.get('Driver', ''),
+            runtimes=tuple(sorted(info.get('Runtimes') or {})),
+            default_runtime=info.get('DefaultRuntime', ''),
+            disk_total_bytes=total,
+            disk_free_bytes=free)
+
+    # -- sandboxes ----------------------------------------------------------
+
+    def _ensure_sandbox_image(self):
+        if self._sandbox_image:
+            return self._sandbox_image
+        with open(self.sandbox_binary, 'rb') as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        reference = '%s:%s' % (_SANDBOX_REPOSITORY, digest)
+        if not self.image_exists(reference):
+            LOG.info('Building pod sandbox image %s from %s', reference,
+                     self.sandbox_binary)
+            self.import_rootfs(
+                rootfs.busybox_rootfs(self.sandbox_binary, ('sh', 'sleep')),
+                reference, command=['/bin/busybox', 'sleep', 'infinity'],
+                labels={label_keys.IMAGE_KIND:
+                        label_keys.IMAGE_KIND_SANDBOX})
+        self._sandbox_image = reference
+        return reference
+
+    def _sandbox(self, info):
+        netns = (info.get('NetworkSettings') or {}).get('SandboxKey')
+        if not netns:
+            pid = (info.get('State') or {}).get('Pid')
+            netns = '/proc/%d/ns/net' % pid if pid else None
+        return types.Sandbox(id=info['Id'], name=info['Name'].lstrip('/'),
+                             netns_path=netns,
+                             labels=info['Config'].get('Labels') or {})
+
+    @_engine_call
+    def create_sandbox(self, spec):
+        image = self._ensure_sandbox_image()
+        labels = dict(spec.labels)
+        labels[label_keys.ROLE] = label_keys.ROLE_SANDBOX
+        host_config = self._api.create_host_config(
+            network_mode='none',
+            ipc_mode='shareable',
+            mounts=[self._mount(m) for m in spec.mounts] or None,
+            security_opt=['no-new-privileges'],
+            pids_limit=16,
+            mem_limit='16m',
+            runtime=spec.runtime)
+        created = self._api.create_container(
+            image, name=spec.name, hostname=spec.hostname, labels=labels,
+            host_config=host_config, stop_signal='SIGKILL',
+            use_config_proxy=False)
+        try:
+            self._api.start(created['Id'])
+            return self._sandbox(self._api.inspect_container(created['Id']))
+        except Exception:
+            self._remove_quietly(created['Id'])
+            raise
+
+    @_engine_call
+    def get_sandbox(self, sandbox):
+        return self._sandbox(self._api.inspect_container(sandbox))
+
+    @_engine_call
+    def remove_sandbox(self, sandbox):
+        self._api.remove_container(sandbox, force=True)
+
+    def _remove_quietly(self, container):
+        try:
+            self._api.remove_container(container, force=True)
+        except docker_errors.NotFound:
+            pass
+        except Exception:
+            LOG.exception('Could not remove container %s', container)
+
+    # -- containers ---------------------------------------------------------
+
+    @staticmethod
+    def _mount(mount):
+        return docker.types.Mount(
+            target=mount.target, source=mount.source, type='bind',
+            read_only=mount.read_only, propagation=mount.propagation)
+
+    def _host_config(self, spec, with_storage_limit):
+        res = spec.resources
+        kwargs = {
+            'privileged': False,
+            'security_opt': ['no-new-privileges'],
+            'cap_add': list(spec.cap_add) or None,
+            'pids_limit': res.pids_limit,
+            'mounts': [self._mount(m) for m in spec.mounts] or None,
+            'runtime': spec.runtime,
+        }
+        if res.memory_mb:
+            kwargs['mem_limit'] = '%dm' % res.memory_mb
+            kwargs['memswap_limit'] = '%dm' % res.memory_mb
+        if res.vcpus:
+            kwargs['cpu_period'] = _CPU_PERIOD_US
+            kwargs['cpu_quota'] = int(res.vcpus * _CPU_PERIOD_US)
+        if spec.sandbox_id:
+            kwargs['network_mode'] = 'container:%s' % spec.sandbox_id
+            kwargs['ipc_mode'] = 'container:%s' % spec.sandbox_id
+        else:
+            kwargs['network_mode'] = 'none'
+        if res.disk_gb and with_storage_limit:
+            kwargs['storage_opt'] = {'size': '%dG' % res.disk_gb}
+        return self._api.create_host_config(**kwargs)
+
+    def _create(self, spec, with_storage_limit):
+        return self._api.create_container(
+            spec.image,
+            command=spec.command,
+            entrypoint=spec.entrypoint,
+            working_dir=spec.workdir,
+            environment=spec.environment or None,
+            name=spec.name,
+            labels=spec.labels,
+            hostname=None if spec.sandbox_id else spec.hostname,
+            tty=spec.tty,
+            stdin_open=spec.stdin_open,
+            stop_timeout=spec.stop_timeout,
+            host_config=self._host_config(spec, with_storage_limit),
+            use_config_proxy=False)['Id']
+
+    @_engine_call
+    def create_container(self, spec):
+        limit = (spec.resources.disk_gb and
+                 self._storage_limit_supported is not False)
+        try:
+            return self._create(spec, limit)
+        except docker_errors.APIError as exc:
+            if not limit or 'storage-opt' not in _error_message(exc):
+                raise
+            # Only some graph drivers (overlay2 on xfs with pquota, btrfs,
+            # zfs) can limit the writable layer: say so once, go on without.
+            self._storage_limit_supported = False
+            LOG.warning('The engine cannot limit container disk size (%s); '
+                        'root disk sizes are not enforced on this host.',
+                        _error_message(exc))
+            return self._create(spec, False)
+
+    @_engine_call
+    def start(self, container):
+        self._api.start(container)
+
+    @_engine_call
+    def stop(self, container, timeout=None):
+        self._api.stop(container, timeout=timeout)
+
+    @_engine_call
+    def restart(self, container, timeout=None):
+        self._api.restart(container, timeout=timeout if timeout is not None
+                          else 10)
+
+    @_engine_call
+    def kill(self, container, signal=None):
+        self._api.kill(container, signal=signal)
+
+    @_engine_call
+    def pause(self, container):
+        self._api.pause(container)
+
+    @_engine_call
+    def unpause(self, container):
+        self._api.unpause(container)
+
+    @_engine_call
+    def remove(self, container, force=False):
+        self._api.remove_container(container, force=force)
+
+    @_engine_call
+    def status(self, container):
+        return _status_from_inspect(self._api.inspect_container(container))
+
+    @_engine_call
+    def list_containers(self, labels=None):
+        return [_status_from_list(c) for c in self._api.containers(
+            all=True, filters=_labels_filter(labels))]
+
+    @_engine_call
+    def update_resources(self, container, resources):
+        kwargs = {}
+        if resources.memory_mb:
+            kwargs['mem_limit'] = '%dm' % resources.memory_mb
+            kwargs['memswap_limit'] = '%dm' % resources.memory_mb
+        if resources.vcpus:
+            kwargs['cpu_period'] = _CPU_PERIOD_US
+            kwargs['cpu_quota'] = int(resources.vcpus * _CPU_PERIOD_US)
+        if not kwargs:
+            raise exception.InvalidRequest('no resource to update')
+        self._api.update_container(container, **kwargs)
+
+    def _exec_create(self, container, command, tty, stdin, environment,
+                     workdir, user=''):
+        if not command:
+            raise exception.InvalidRequest('empty command')
+        return self._api.exec_create(
+            container, command, stdout=True, stderr=True, stdin=stdin,
+            tty=tty, environment=environment, workdir=workdir,
+            user=user or '')['Id']
+
+    @_engine_call
+    def exec(self, container, command, *, timeout=None, max_output=None,
+             environment=None, workdir=None, user=None):
+        exec_id = self._exec_create(container, command, False, False,
+                                    environment, workdir, user)
+        deadline = time.monotonic() + timeout if timeout else None
+        sock = self._api.exec_start(exec_id, socket=True)
+        try:
+            output, truncated = _read_output(sock, False, deadline,
+                                             max_output)
+        finally:
+            sock.close()
+        # The stream can end a moment before the engine records the exit.
+        for _ in range(50):
+            info = self._api.exec_inspect(exec_id)
+            if not info.get('Running'):
+                break
+            time.sleep(0.01)
+        return types.ExecResult(exit_code=info.get('ExitCode'),
+                                output=output, exec_id=exec_id,
+                                truncated=truncated)
+
+    @_engine_call
+    def exec_stream(self, container, command, *, tty=False, stdin=False,
+                    environment=None, workdir=None):
+        exec_id = self._exec_create(container, command, tty, stdin,
+                                    environment, workdir)
+        sock = self._api.exec_start(exec_id, socket=True, tty=tty)
+        return types.StreamSession(id=exec_id, sock=sock, tty=tty)
+
+    @_engine_call
+    def exec_resize(self, exec_id, height, width):
+        self._api.exec_resize(exec_id, height=height, width=width)
+
+    @_engine_call
+    def exec_status(self, exec_id):
+        info = self._api.exec_inspect(exec_id)
+        return bool(info.get('Running')), info.get('ExitCode')
+
+    @_engine_call
+    def logs(self, container, *, stdout=True, stderr=True, tail=None,
+             since=None, timestamps=False, follow=False):
+        result = self._api.logs(
+            container, stdout=stdout, stderr=stderr,
+            timestamps=timestamps, tail='all' if tail is None else tail,
+            since=since, stream=follow, follow=follow)
+        if follow:
+            return _translated_chunks(result, 'logs')
+        return result
+
+    @_engine_call
+    def attach(self, container, *, stdin=True, logs=False):
+        tty = bool(self._api.inspect_container(container)['Config']['Tty'])
+        sock = self._api.attach_socket(container, params={
+            'stdin': int(stdin), 'stdout': 1, 'stderr': 1, 'stream': 1,
+            'logs': int(logs)})
+        return types.StreamSession(id=container, sock=sock, tty=tty)
+
+    @_engine_call
+    def resize(self, container, height, width):
+        self._api.resize(container, height=height, width=width)
+
+    @_engine_call
+    def top(self, container, ps_args=None):
+        result = self._api.top(container, ps_args=ps_args)
+        return types.ProcessList(titles=result.get('Titles') or [],
+                                 processes=result.get('Processes') or [])
+
+    @_engine_call
+    def stats(self, container):
+        return _stats(self._api.stats(container, stream=False))
+
+    @_engine_call
+    def get_archive(self, container, path):
+        path = _check_container_path(path)
+        chunks, stat = self._api.get_archive(container, path)
+        return _translated_chunks(chunks, 'get_archive'), stat
+
+    @_engine_call
+    def put_archive(self, container, path, data):
+        path = _check_container_path(path)
+        _check_archive(data)
+        self._api.put_archive(container, path, data)
+
+    @_engine_call
+    def commit(self, container, repository, tag=None, message=None,
+               author=None):
+        return self._api.commit(container, repository=repository, tag=tag,
+                                message=message, author=author)['Id']
+
+    # -- images -------------------------------------------------------------
+
+    @_engine_call
+    def load_image(self, data):
+        loaded = []
+        try:
+            progress = list(self._api.load_image(data))
+        except docker_errors.APIError as exc:
+            raise exception.InvalidRequest(
+                'image archive refused: %s' % _error_message(exc),
+                reason=_error_message(exc))
+        for line in progress:
+            for item in _json_lines(line):
+                if item.get('error'):
+                    raise exception.InvalidRequest(
+                        'image archive refused: %s' % item['error'],
+                        reason=item['error'])
+                stream = item.get('stream', '')
+                for prefix in ('Loaded image: ', 'Loaded image ID: '):
+                    if stream.startswith(prefix):
+                        loaded.append(stream[len(prefix):].strip())
+        if not loaded:
+            raise exception.InvalidRequest('the archive holds no image')
+        return loaded
+
+    @_engine_call
+    def import_rootfs(self, data, reference, *, command=None, labels=None):
+        changes = []
+        if command:
+            changes.append('CMD ' + json.dumps(command))
+        for key, value in (labels or {}).items():
+            changes.append('LABEL %s=%s' % (key, json.dumps(value)))
+        repository, _, tag = reference.rpartition(':')
+        result = self._api.import_image_from_data(
+            data, repository=repository, tag=tag, changes=changes)
+        for item in _json_lines(result):
+            if item.get('error'):
+                raise exception.InvalidRequest(item['error'])
+        return self._api.inspect_image(reference)['Id']
+
+    @_engine_call
+    def pull_image(self, reference, auth=None):
+        repository, tag = docker.utils.parse_repository_tag(reference)
+        for item in self._api.pull(repository, tag=tag or 'latest',
+                                   auth_config=auth, stream=True,
+                                   decode=True):
+            if item.get('error'):
+                raise exception.NotFound('pull of %s failed: %s'
+                                         % (reference, item['error']),
+                                         reason=item['error'])
+        return self._api.inspect_image(reference)['Id']
+
+    @_engine_call
+    def save_image(self, image):
+        return _translated_chunks(self._api.get_image(image), 'save_image')
+
+    @_engine_call
+    def tag_image(self, image, repository, tag):
+        self._api.tag(image, repository, tag=tag, force=True)
+
+    @_engine_call
+    def remove_image(self, image, force=False):
+        self._api.remove_image(image, force=force)
+
+    @_engine_call
+    def image_exists(self, image):
+        try:
+            self._api.inspect_image(image)
+            return True
+        except docker_errors.NotFound:
+            return False
+
+    @_engine_call
+    def inspect_image(self, image):
+        return _image_info(self._api.inspect_image(image))
+
+    @_engine_call
+    def list_images(self, labels=None):
+        return [types.ImageInfo(id=i['Id'],
+                                tags=tuple(i.get('RepoTags') or ()),
+                                size_bytes=i.get('Size') or 0,
+                                labels=i.get('Labels') or {},
+                                created=str(i.get('Created')))
+                for i in self._api.images(filters=_labels_filter(labels))]
+
+
+def _json_lines(data):
+    """Decode the engine's progress output: JSON objects, one per line,
+    given as bytes, str, or an already-decoded dict."""
+    if isinstance(data, dict):
+        yield data
+        return
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    for line in data.splitlines():
+        line = line.strip()
+        if line:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                yield {'stream': line}

@@ -1,0 +1,36 @@
+"""Errors of the container runtime layer.
+
+Backends translate their engine's errors into these, so callers (the Nova
+driver, the native API) handle one set of exceptions whatever the engine.
+"""
+
+
+class ContainerRuntimeError(Exception):
+    """Base class: something the engine could not do."""
+
+    def __init__(self, message, *, reason=None):
+        super().__init__(message)
+        self.message = message
+        # The engine's own words, kept for logs and faults.
+        self.reason = reason
+
+
+class NotFound(ContainerRuntimeError):
+    """The container, sandbox, exec session or image does not exist."""
+
+
+class Conflict(ContainerRuntimeError):
+    """The object is in a state that forbids the operation, or a name is
+    already taken."""
+
+
+class InvalidRequest(ContainerRuntimeError):
+    """The request itself is wrong (bad path, bad archive, bad option)."""
+
+
+class EngineUnavailable(ContainerRuntimeError):
+    """The engine cannot be reached (socket missing, daemon down)."""
+
+
+class OperationTimeout(ContainerRuntimeError):
+    """The engine did not finish the operation in the time allowed."""

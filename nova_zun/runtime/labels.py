@@ -1,0 +1,25 @@
+"""Label keys that identify runtime objects.
+
+The host keeps no database: every sandbox and container carries these
+labels, and listing, recovery and ownership checks read them back.
+
+The engine copies an image's labels onto its containers, so an image can
+carry any of these keys: whoever creates a container sets every identity
+key itself, and container labels win over image labels.
+"""
+
+PREFIX = 'org.openstack.nova-zun.'
+
+INSTANCE = PREFIX + 'instance'
+PROJECT = PREFIX + 'project'
+USER = PREFIX + 'user'
+HOST = PREFIX + 'host'
+ROLE = PREFIX + 'role'
+
+ROLE_SANDBOX = 'sandbox'
+ROLE_WORKLOAD = 'workload'
+
+#: On images only: what made the image (sandbox, test image, ...), so image
+#: housekeeping touches only its own kind. Never an identity key above.
+IMAGE_KIND = PREFIX + 'image-kind'
+IMAGE_KIND_SANDBOX = 'sandbox'

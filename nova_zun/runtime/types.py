@@ -1,0 +1,198 @@
+"""Engine-neutral value types of the container runtime layer."""
+
+import dataclasses
+import enum
+from typing import Optional
+
+
+class ContainerState(str, enum.Enum):
+    """Lifecycle state of a container, as the engine reports it."""
+
+    CREATED = 'created'
+    RUNNING = 'running'
+    PAUSED = 'paused'
+    RESTARTING = 'restarting'
+    EXITED = 'exited'
+    DEAD = 'dead'
+    REMOVING = 'removing'
+    UNKNOWN = 'unknown'
+
+
+@dataclasses.dataclass(frozen=True)
+class Resources:
+    """Resource limits of one container; None leaves a limit unset."""
+
+    #: CPUs as a (possibly fractional) count; becomes a CFS quota.
+    vcpus: Optional[float] = None
+    #: Hard memory limit. Swap is capped at the same figure (no extra swap).
+    memory_mb: Optional[int] = None
+    #: Maximum number of processes and threads.
+    pids_limit: Optional[int] = None
+    #: Writable-layer size limit, where the storage driver supports it.
+    disk_gb: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Mount:
+    """A host path exposed inside a container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+    #: Mount propagation (e.g. 'rshared', 'rslave'); None keeps the default.
+    propagation: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxSpec:
+    """The long-lived container that owns a pod's network namespace."""
+
+    name: str
+    labels: dict
+    hostname: Optional[str] = None
+    #: OCI runtime name as the engine knows it; None is the engine default.
+    runtime: Optional[str] = None
+    mounts: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    id: str
+    name: str
+    #: Path of the network namespace, for plugging interfaces into it.
+    netns_path: Optional[str]
+    labels: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerSpec:
+    """What to run: everything needed to create one container."""
+
+    name: str
+    image: str
+    labels: dict
+    command: Optional[list] = None
+    entrypoint: Optional[list] = None
+    workdir: Optional[str] = None
+    environment: dict = dataclasses.field(default_factory=dict)
+    resources: Resources = Resources()
+    #: OCI runtime (runc, runsc, kata, ...) as the engine names it.
+    runtime: Optional[str] = None
+    #: Sandbox id whose namespaces the container joins; None: no network.
+    sandbox_id: Optional[str] = None
+    hostname: Optional[str] = None
+    mounts: tuple = ()
+    tty: bool = False
+    stdin_open: bool = False
+    #: Linux capabilities added to the engine's default set.
+    cap_add: tuple = ()
+    #: Seconds the engine waits after the stop signal before killing.
+    stop_timeout: Optional[int] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerStatus:
+    """A container as the engine sees it now."""
+
+    id: str
+    name: str
+    state: ContainerState
+    labels: dict
+    image: Optional[str] = None
+    exit_code: Optional[int] = None
+    #: The engine's own message for a failed start or a dead container.
+    error: Optional[str] = None
+    started_at: Optional[str] = None
+    finished_at: Optional[str] = None
+    pid: Optional[int] = None
+    runtime: Optional[str] = None
+    oom_killed: bool = False
+    #: Everything else the engine reports, for views that want details
+    #: (limits, mounts, network mode). Keys are the engine's own.
+    details: dict = dataclasses.field(default_factory=dict, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    #: stdout and stderr interleaved as the process wrote them.
+    output: bytes
+    exec_id: str
+    #: True when the output was cut at the caller's limit.
+    truncated: bool = False
+
+
+@dataclasses.dataclass
+class StreamSession:
+    """A live, bidirectional stream to a process (exec or attach).
+
+    ``sock`` is a plain socket-like object: reads give the process output
+    (raw when the session has a TTY, else in the engine's multiplexed
+    framing), writes go to its stdin.
+    """
+
+    id: str
+    sock: object
+    tty: bool
+
+    def close(self):
+        close = getattr(self.sock, 'close', None)
+        if close:
+            close()
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessList:
+    titles: list
+    processes: list
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerStats:
+    """A point-in-time usage sample of one container."""
+
+    cpu_percent: float
+    memory_usage_bytes: int
+    memory_limit_bytes: int
+    block_read_bytes: int
+    block_write_bytes: int
+    net_rx_bytes: int
+    net_tx_bytes: int
+    pids: int
+
+    @property
+    def memory_percent(self):
+        if not self.memory_limit_bytes:
+            return 0.0
+        return 100.0 * self.memory_usage_bytes / self.memory_limit_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    id: str
+    tags: tuple
+    size_bytes: int
+    labels: dict
+    command: Optional[list] = None
+    entrypoint: Optional[list] = None
+    workdir: Optional[str] = None
+    environment: tuple = ()
+    created: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineInfo:
+    """Facts about the engine and its host, for capacity and capabilities."""
+
+    name: str
+    version: str
+    cpus: int
+    memory_bytes: int
+    data_root: str
+    storage_driver: str
+    #: OCI runtimes the engine can start containers with.
+    runtimes: tuple
+    default_runtime: str
+    #: Size and free space of the filesystem holding the data root.
+    disk_total_bytes: int
+    disk_free_bytes: int

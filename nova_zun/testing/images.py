@@ -1,0 +1,46 @@
+"""Test images built locally from the host's busybox-static (no registry)."""
+
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+
+REPOSITORY = 'nova-zun-test/busybox'
+IMAGE_KIND_TEST = 'test'
+
+APPLETS = ('sh', 'sleep', 'echo', 'cat', 'ls', 'mkdir', 'rm', 'touch', 'ps',
+           'dmesg', 'env', 'id', 'hostname', 'ip', 'ifconfig', 'nc', 'ping',
+           'wget', 'mount', 'df', 'head', 'tail', 'true', 'false', 'kill',
+           'grep', 'wc', 'dd', 'sync', 'stat', 'uname', 'pwd', 'seq', 'yes',
+           'route', 'date', 'printf', 'od', 'hexdump', 'vi')
+
+#: Default command of each test image, by tag.
+COMMANDS = {
+    # Keeps running, and exits at once on SIGTERM (PID 1 ignores signals
+    # it has no handler for).
+    'sleeper': ['/bin/sh', '-c',
+                "trap 'exit 0' TERM; sleep 2147483647 & wait"],
+    'exits': ['/bin/sh', '-c', 'exit 3'],
+    'printer': ['/bin/sh', '-c',
+                'echo hello from nova-zun; echo to stderr >&2; '
+                "trap 'exit 0' TERM; sleep 2147483647 & wait"],
+}
+
+
+def reference(tag):
+    return '%s:%s' % (REPOSITORY, tag)
+
+
+def build(runtime, busybox='/bin/busybox'):
+    """Build every test image; return ``{tag: reference}``."""
+    data = rootfs.busybox_rootfs(busybox, APPLETS)
+    built = {}
+    for tag, command in COMMANDS.items():
+        runtime.import_rootfs(data, reference(tag), command=command,
+                              labels={labels.IMAGE_KIND: IMAGE_KIND_TEST})
+        built[tag] = reference(tag)
+    return built
+
+
+def remove(runtime):
+    """Remove every image the test tooling built."""
+    for image in runtime.list_images({labels.IMAGE_KIND: IMAGE_KIND_TEST}):
+        runtime.remove_image(image.id, force=True)

@@ -1,0 +1,70 @@
+"""Fixtures shared by every test: the private engine and the test images.
+
+Tests that need the engine skip when it cannot start on a developer's
+machine, and fail when CI=true: CI must never pass by skipping them.
+"""
+
+import os
+import tempfile
+
+import pytest
+
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import labels
+from nova_zun.testing import engine as engine_tool
+from nova_zun.testing import images as test_images
+
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def _engine_unavailable(message):
+    if IN_CI:
+        pytest.fail('CI=true and the container engine is unavailable: %s'
+                    % message, pytrace=False)
+    pytest.skip('container engine unavailable: %s' % message)
+
+
+@pytest.fixture(scope='session')
+def private_engine():
+    """A dockerd of the suite's own, removed with everything in it at the
+    end. Leftover containers are a test failure."""
+    if os.geteuid() != 0:
+        _engine_unavailable('the tests that use the engine run as root')
+    base_dir = tempfile.mkdtemp(prefix='nova-zun-engine-', dir='/tmp')
+    engine = engine_tool.PrivateEngine(base_dir)
+    try:
+        engine.start()
+    except (engine_tool.EngineStartError, OSError) as exc:
+        engine.stop()
+        _engine_unavailable(str(exc))
+    runtime = docker_runtime.DockerRuntime(engine.url)
+    yield engine
+    leftovers = [c.name for c in runtime.list_containers()]
+    for c in runtime.list_containers():
+        runtime.remove(c.id, force=True)
+    engine.stop()
+    assert not leftovers, 'containers left behind: %s' % leftovers
+
+
+@pytest.fixture(scope='session')
+def runtime(private_engine):
+    return docker_runtime.DockerRuntime(private_engine.url, timeout=60)
+
+
+@pytest.fixture(scope='session')
+def test_image_refs(runtime):
+    """``{tag: reference}`` of the locally built busybox test images."""
+    refs = test_images.build(runtime)
+    yield refs
+    test_images.remove(runtime)
+
+
+@pytest.fixture
+def cleanup_containers(runtime):
+    """Remove, after the test, every container labelled with the instance
+    ids the test registers (also when it fails)."""
+    instance_ids = []
+    yield instance_ids
+    for instance_id in instance_ids:
+        for c in runtime.list_containers({labels.INSTANCE: instance_id}):
+            runtime.remove(c.id, force=True)
