@@ -33,13 +33,41 @@ runtime_opts = [
 ]
 
 
+driver_opts = [
+    cfg.DictOpt('runtimes',
+                default={'runc': 'runc', 'runsc': 'runsc', 'kata': 'kata'},
+                help='OCI runtimes instances may ask for, as '
+                     'name:engine_runtime pairs. A flavor chooses one with '
+                     'the extra spec zun:runtime=<name> (an image with the '
+                     'property zun_runtime); the engine must have '
+                     'engine_runtime registered (dockerd --add-runtime or '
+                     'daemon.json "runtimes"). Hosts advertise '
+                     'CUSTOM_ZUN_RUNTIME_<NAME> for each name whose engine '
+                     'runtime exists.'),
+    cfg.StrOpt('default_runtime', default='runc',
+               help='Name (a key of runtimes) used when neither the flavor '
+                    'nor the image asks for a runtime.'),
+    cfg.IntOpt('pids_limit', default=4096, min=16,
+               help='Most processes and threads one instance may run; a '
+                    'flavor may set its own with zun:pids_limit.'),
+    cfg.IntOpt('console_log_max_bytes', default=100 * 1024, min=1024,
+               help='Most bytes of container output returned as the '
+                    'console log (the newest part is kept).'),
+    cfg.IntOpt('stop_timeout', default=10, min=0,
+               help='Seconds a workload gets to exit after SIGTERM on soft '
+                    'reboot and rebuild before it is killed (power off uses '
+                    'the timeout Nova passes, [DEFAULT] shutdown_timeout).'),
+]
+
+
 def register_opts(conf):
     conf.register_group(zun_group)
     conf.register_opts(runtime_opts, group=zun_group)
+    conf.register_opts(driver_opts, group=zun_group)
 
 
 def list_opts():
-    return [(zun_group, runtime_opts)]
+    return [(zun_group, runtime_opts + driver_opts)]
 
 
 CONF = cfg.CONF

@@ -4,14 +4,17 @@ Also serves Podman through its Docker-compatible socket. The OCI runtime
 (runc, runsc, kata) is a per-container option of the same engine.
 """
 
+import datetime
 import functools
 import hashlib
 import io
+import itertools
 import json
 import logging
 import os
 import posixpath
 import select
+import socket
 import struct
 import tarfile
 import threading
@@ -32,6 +35,31 @@ LOG = logging.getLogger(__name__)
 _STATES = {s.value: s for s in types.ContainerState}
 _CPU_PERIOD_US = 100000
 _SANDBOX_REPOSITORY = 'nova-zun/sandbox'
+# The sandbox's pause process needs next to nothing under runc. Runtimes
+# that run a kernel of their own inside the container's cgroup need more:
+# gVisor's sentry and gofer alone use ~40 threads and ~14 MB, and refuse to
+# start under 16 pids ("cannot read client sync file").
+_SANDBOX_LIMITS = {'pids_limit': 16, 'mem_limit': '16m'}
+_SANDBOX_LIMITS_KERNEL = {'pids_limit': 256, 'mem_limit': '128m'}
+_RUNC_RUNTIMES = (None, '', 'runc', 'io.containerd.runc.v2', 'crun')
+
+# Errors the engine reports with a bare 500 although the request, not the
+# engine, is at fault: (substring of the message, exception class).
+_MESSAGE_CLASSES = (
+    ('is not paused', exception.Conflict),
+    ('is not running', exception.Conflict),
+    ('is already paused', exception.Conflict),
+    ('is paused', exception.Conflict),
+    ('is restarting', exception.Conflict),
+    ('invalid reference format', exception.InvalidRequest),
+    ('Error processing tar file', exception.InvalidRequest),
+)
+# Errors the docker SDK raises itself, before talking to the engine, for
+# arguments it refuses.
+_SDK_ARGUMENT_ERRORS = (docker_errors.NullResource,
+                        docker_errors.InvalidArgument,
+                        docker_errors.InvalidRepository,
+                        docker_errors.InvalidVersion)
 
 
 def _error_message(exc):
@@ -54,8 +82,12 @@ def _translate(exc, what):
         elif code == 400:
             cls = exception.InvalidRequest
         else:
-            cls = exception.ContainerRuntimeError
+            cls = next((c for text, c in _MESSAGE_CLASSES if text in msg),
+                       exception.ContainerRuntimeError)
         return cls('%s: %s' % (what, msg), reason=msg)
+    if isinstance(exc, _SDK_ARGUMENT_ERRORS):
+        return exception.InvalidRequest('%s: %s' % (what, exc),
+                                        reason=str(exc))
     if isinstance(exc, requests.exceptions.Timeout):
         return exception.OperationTimeout('%s: the engine did not answer in '
                                           'time' % what, reason=str(exc))
@@ -109,6 +141,13 @@ def _check_archive(data):
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode='r:*') as tar:
             for member in tar:
+                # The data filter strips a leading '/' rather than refusing
+                # it, and the engine extracts '/evil' into the directory:
+                # refuse it here, as documented.
+                if member.name.startswith('/'):
+                    raise exception.InvalidRequest(
+                        'archive member %r is not allowed: absolute name'
+                        % member.name)
                 try:
                     tarfile.data_filter(member, '/nova-zun-archive-root')
                 except tarfile.FilterError as exc:
@@ -119,28 +158,122 @@ def _check_archive(data):
         raise exception.InvalidRequest('not a tar archive: %s' % exc)
 
 
+class _StreamSocket:
+    """A hijacked engine connection (exec, attach) as a socket-like object.
+
+    The HTTP client reads the response headers through a buffer that can
+    already hold the first bytes of the stream (often, with attach
+    ``logs=True``); the docker SDK hands out the socket under it and those
+    bytes would be lost. They are kept here and served first by ``recv``
+    and ``read``; ``pending()`` says how many wait, for callers that
+    ``select()`` on ``fileno()``. ``close()`` really closes the connection
+    (closing the SDK's socket object alone leaves it open, so the process
+    never sees the end of its stdin).
+    """
+
+    def __init__(self, sock):
+        self._io = sock
+        self._sock = getattr(sock, '_sock', sock)
+        self._prefix = self._read_ahead(sock)
+
+    def _read_ahead(self, sock):
+        try:
+            fp = sock._response.raw._fp.fp
+        except AttributeError:
+            return b''
+        peek = getattr(fp, 'peek', None)
+        if peek is None:
+            return b''
+        saved = self._sock.gettimeout()
+        self._sock.settimeout(0)
+        try:
+            # Without blocking: what the buffer holds (plus what the
+            # kernel has ready, which is as good).
+            data = peek()
+            fp.read(len(data))
+            return bytes(data)
+        except (OSError, ValueError):
+            return b''
+        finally:
+            self._sock.settimeout(saved)
+
+    def pending(self):
+        return len(self._prefix)
+
+    def recv(self, bufsize, flags=0):
+        if self._prefix:
+            data = self._prefix[:bufsize]
+            self._prefix = self._prefix[bufsize:]
+            return data
+        return self._sock.recv(bufsize, flags)
+
+    def read(self, size=-1):
+        return self.recv(size if size and size > 0 else 65536)
+
+    def send(self, data, flags=0):
+        return self._sock.send(data, flags)
+
+    def sendall(self, data, flags=0):
+        self._sock.sendall(data, flags)
+
+    def write(self, data):
+        self._sock.sendall(data)
+        return len(data)
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def settimeout(self, timeout):
+        self._sock.settimeout(timeout)
+
+    def gettimeout(self):
+        return self._sock.gettimeout()
+
+    def setblocking(self, flag):
+        self._sock.setblocking(flag)
+
+    def shutdown(self, how):
+        self._sock.shutdown(how)
+
+    def close(self):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        for obj in (self._io, getattr(self._io, '_response', None),
+                    self._sock):
+            close = getattr(obj, 'close', None)
+            if close:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+
 def _read_output(sock, tty, deadline=None, limit=None):
-    """Read an attached stream to its end within ``deadline``.
+    """Read an attached stream (a _StreamSocket) to its end within
+    ``deadline``.
 
     Returns ``(output, truncated)``. Without a TTY the engine multiplexes
     stdout and stderr into frames (8-byte header: stream, 3 pad, length);
     the payloads are joined in order.
     """
-    raw = getattr(sock, '_sock', sock)
     pending = bytearray()
     out = bytearray()
     truncated = False
     frame_left = 0
     while True:
-        timeout = None
-        if deadline is not None:
-            timeout = deadline - time.monotonic()
-            if timeout <= 0:
+        if not sock.pending():
+            timeout = None
+            if deadline is not None:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    raise exception.OperationTimeout('no end of output in '
+                                                     'time')
+            ready, _, _ = select.select([sock], [], [], timeout)
+            if not ready:
                 raise exception.OperationTimeout('no end of output in time')
-        ready, _, _ = select.select([raw], [], [], timeout)
-        if not ready:
-            raise exception.OperationTimeout('no end of output in time')
-        chunk = raw.recv(65536)
+        chunk = sock.recv(65536)
         if not chunk:
             break
         if tty:
@@ -302,6 +435,7 @@ class DockerRuntime(base.ContainerRuntime):
         return types.EngineInfo(
             name=self.name,
             version=info.get('ServerVersion', ''),
+            architecture=info.get('Architecture', ''),
             cpus=info.get('NCPU', 0),
             memory_bytes=info.get('MemTotal', 0),
             data_root=data_root,
@@ -341,21 +475,32 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def create_sandbox(self, spec):
-        image = self._ensure_sandbox_image()
         labels = dict(spec.labels)
         labels[label_keys.ROLE] = label_keys.ROLE_SANDBOX
+        limits = (_SANDBOX_LIMITS if spec.runtime in _RUNC_RUNTIMES
+                  else _SANDBOX_LIMITS_KERNEL)
         host_config = self._api.create_host_config(
             network_mode='none',
             ipc_mode='shareable',
             mounts=[self._mount(m) for m in spec.mounts] or None,
             security_opt=['no-new-privileges'],
-            pids_limit=16,
-            mem_limit='16m',
-            runtime=spec.runtime)
-        created = self._api.create_container(
-            image, name=spec.name, hostname=spec.hostname, labels=labels,
-            host_config=host_config, stop_signal='SIGKILL',
-            use_config_proxy=False)
+            runtime=spec.runtime,
+            **limits)
+
+        def create():
+            return self._api.create_container(
+                self._ensure_sandbox_image(), name=spec.name,
+                hostname=spec.hostname, labels=labels,
+                host_config=host_config, stop_signal='SIGKILL',
+                use_config_proxy=False)
+
+        try:
+            created = create()
+        except docker_errors.ImageNotFound:
+            # Removed behind our back (an image prune while no sandbox
+            # used it): build it again.
+            self._sandbox_image = None
+            created = create()
         try:
             self._api.start(created['Id'])
             return self._sandbox(self._api.inspect_container(created['Id']))
@@ -485,16 +630,21 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def update_resources(self, container, resources):
-        kwargs = {}
+        # The SDK's update_container knows no PidsLimit (API >= 1.40):
+        # post the update body ourselves.
+        body = {}
         if resources.memory_mb:
-            kwargs['mem_limit'] = '%dm' % resources.memory_mb
-            kwargs['memswap_limit'] = '%dm' % resources.memory_mb
+            body['Memory'] = body['MemorySwap'] = resources.memory_mb << 20
         if resources.vcpus:
-            kwargs['cpu_period'] = _CPU_PERIOD_US
-            kwargs['cpu_quota'] = int(resources.vcpus * _CPU_PERIOD_US)
-        if not kwargs:
+            body['CpuPeriod'] = _CPU_PERIOD_US
+            body['CpuQuota'] = int(resources.vcpus * _CPU_PERIOD_US)
+        if resources.pids_limit:
+            body['PidsLimit'] = resources.pids_limit
+        if not body:
             raise exception.InvalidRequest('no resource to update')
-        self._api.update_container(container, **kwargs)
+        api = self._api
+        api._result(api._post_json(
+            api._url('/containers/{0}/update', container), data=body), True)
 
     def _exec_create(self, container, command, tty, stdin, environment,
                      workdir, user=''):
@@ -511,10 +661,14 @@ class DockerRuntime(base.ContainerRuntime):
         exec_id = self._exec_create(container, command, False, False,
                                     environment, workdir, user)
         deadline = time.monotonic() + timeout if timeout else None
-        sock = self._api.exec_start(exec_id, socket=True)
+        sock = _StreamSocket(self._api.exec_start(exec_id, socket=True))
         try:
             output, truncated = _read_output(sock, False, deadline,
                                              max_output)
+        except exception.OperationTimeout as exc:
+            raise exception.OperationTimeout(
+                'exec: %s did not finish within %ss (it goes on running)'
+                % (command, timeout), reason=exc.message)
         finally:
             sock.close()
         # The stream can end a moment before the engine records the exit.
@@ -533,7 +687,8 @@ class DockerRuntime(base.ContainerRuntime):
         exec_id = self._exec_create(container, command, tty, stdin,
                                     environment, workdir)
         sock = self._api.exec_start(exec_id, socket=True, tty=tty)
-        return types.StreamSession(id=exec_id, sock=sock, tty=tty)
+        return types.StreamSession(id=exec_id, sock=_StreamSocket(sock),
+                                   tty=tty)
 
     @_engine_call
     def exec_resize(self, exec_id, height, width):
@@ -561,7 +716,8 @@ class DockerRuntime(base.ContainerRuntime):
         sock = self._api.attach_socket(container, params={
             'stdin': int(stdin), 'stdout': 1, 'stderr': 1, 'stream': 1,
             'logs': int(logs)})
-        return types.StreamSession(id=container, sock=sock, tty=tty)
+        return types.StreamSession(id=container, sock=_StreamSocket(sock),
+                                   tty=tty)
 
     @_engine_call
     def resize(self, container, height, width):
@@ -627,9 +783,12 @@ class DockerRuntime(base.ContainerRuntime):
             changes.append('CMD ' + json.dumps(command))
         for key, value in (labels or {}).items():
             changes.append('LABEL %s=%s' % (key, json.dumps(value)))
-        repository, _, tag = reference.rpartition(':')
+        # Not rpartition(':'): 'registry:5000/name' has no tag, and a
+        # reference without one means ':latest'.
+        repository, tag = docker.utils.parse_repository_tag(reference)
         result = self._api.import_image_from_data(
-            data, repository=repository, tag=tag, changes=changes)
+            data, repository=repository, tag=tag or 'latest',
+            changes=changes)
         for item in _json_lines(result):
             if item.get('error'):
                 raise exception.InvalidRequest(item['error'])
@@ -649,7 +808,12 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def save_image(self, image):
-        return _translated_chunks(self._api.get_image(image), 'save_image')
+        chunks = self._api.get_image(image)
+        # The SDK checks the engine's answer on the first read: read it
+        # now, so that a missing image raises NotFound here.
+        first = next(chunks, b'')
+        return _translated_chunks(itertools.chain([first], chunks),
+                                  'save_image')
 
     @_engine_call
     def tag_image(self, image, repository, tag):
@@ -677,8 +841,17 @@ class DockerRuntime(base.ContainerRuntime):
                                 tags=tuple(i.get('RepoTags') or ()),
                                 size_bytes=i.get('Size') or 0,
                                 labels=i.get('Labels') or {},
-                                created=str(i.get('Created')))
+                                created=_iso_time(i.get('Created')))
                 for i in self._api.images(filters=_labels_filter(labels))]
+
+
+def _iso_time(epoch):
+    """The engine lists images with an epoch and inspects them with RFC
+    3339 text: give both as text."""
+    if not isinstance(epoch, (int, float)):
+        return epoch
+    return datetime.datetime.fromtimestamp(
+        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def _json_lines(data):

@@ -186,6 +186,8 @@ class EngineInfo:
 
     name: str
     version: str
+    #: CPU architecture as the kernel names it (x86_64, aarch64, ...).
+    architecture: str
     cpus: int
     memory_bytes: int
     data_root: str

@@ -1,0 +1,222 @@
+"""Nova instance -> runtime specs: names, labels, limits, what to run.
+
+What the container runs comes from the image (its own CMD, ENTRYPOINT,
+WORKDIR, ENV), overridden by Glance image properties, overridden in turn by
+server metadata given at boot (so a user can set them per server, and the
+native API's create can pass them through Nova):
+
+``zun_command``
+    JSON list of strings, or a string split like a shell would.
+``zun_entrypoint``
+    Same forms as ``zun_command``.
+``zun_workdir``
+    Absolute path.
+``zun_environment``
+    JSON object of name -> value; merged over the image's environment,
+    server metadata winning per name.
+``zun_runtime`` (image property only; flavors use ``zun:runtime``)
+    Name of an OCI runtime from ``[zun] runtimes``.
+
+Flavor extra specs (set by operators, who own flavors): ``zun:runtime``,
+``zun:pids_limit`` and ``zun:cap_add`` (comma-separated Linux capabilities
+added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``).
+"""
+
+import json
+import re
+import shlex
+
+from nova import exception
+
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+
+META_COMMAND = 'zun_command'
+META_ENTRYPOINT = 'zun_entrypoint'
+META_WORKDIR = 'zun_workdir'
+META_ENVIRONMENT = 'zun_environment'
+IMAGE_RUNTIME = 'zun_runtime'
+SPEC_RUNTIME = 'zun:runtime'
+SPEC_PIDS_LIMIT = 'zun:pids_limit'
+SPEC_CAP_ADD = 'zun:cap_add'
+
+_CAPABILITY = re.compile(r'^[A-Z][A-Z0-9_]*$')
+_ENV_NAME = re.compile(r'^[^=\0]+$')
+
+
+def workload_name(instance):
+    return 'nova-%s' % instance.uuid
+
+
+def sandbox_name(instance):
+    return 'nova-%s-sandbox' % instance.uuid
+
+
+def instance_labels(instance, host, role):
+    """Every identity label: set in full by us, so none can come from the
+    image (the engine merges image labels into container labels)."""
+    return {
+        labels.INSTANCE: instance.uuid,
+        labels.PROJECT: instance.project_id or '',
+        labels.USER: instance.user_id or '',
+        labels.HOST: host,
+        labels.ROLE: role,
+    }
+
+
+def _invalid(instance, reason):
+    return exception.InvalidInput(
+        reason='instance %s: %s' % (instance.uuid, reason))
+
+
+def _image_properties(instance):
+    """Glance properties of the instance's image, as Nova copied them into
+    system metadata at boot (``image_<key>``)."""
+    sysmeta = instance.system_metadata or {}
+    return {key[len('image_'):]: value for key, value in sysmeta.items()
+            if key.startswith('image_')}
+
+
+def _argv(instance, key, value):
+    if value is None:
+        return None
+    if isinstance(value, str) and value.lstrip().startswith('['):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise _invalid(instance, '%s is not a JSON list: %s' % (key, exc))
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError as exc:
+            raise _invalid(instance, '%s: %s' % (key, exc))
+    if (not isinstance(value, list) or not value or
+            not all(isinstance(v, str) for v in value)):
+        raise _invalid(instance, '%s must be a non-empty list of strings'
+                       % key)
+    return value
+
+
+def _environment(instance, key, value):
+    if value is None:
+        return {}
+    try:
+        env = json.loads(value)
+    except ValueError as exc:
+        raise _invalid(instance, '%s is not a JSON object: %s' % (key, exc))
+    if not isinstance(env, dict):
+        raise _invalid(instance, '%s must be a JSON object' % key)
+    for name, val in env.items():
+        if not _ENV_NAME.match(name) or not isinstance(val, str):
+            raise _invalid(instance, '%s: bad variable %r (names have no '
+                                     '"=", values are strings)' % (key, name))
+    return env
+
+
+def _workdir(instance, key, value):
+    if value is not None and not value.startswith('/'):
+        raise _invalid(instance, '%s must be an absolute path' % key)
+    return value
+
+
+def _lookup(instance, key):
+    """Server metadata first, then the image's properties."""
+    metadata = instance.metadata or {}
+    if key in metadata:
+        return 'server metadata ' + key, metadata[key]
+    props = _image_properties(instance)
+    if key in props:
+        return 'image property ' + key, props[key]
+    return key, None
+
+
+def run_settings(instance):
+    """Return command, entrypoint, workdir and environment overrides."""
+    env = {}
+    props = _image_properties(instance)
+    if META_ENVIRONMENT in props:
+        env.update(_environment(instance, 'image property ' +
+                                META_ENVIRONMENT, props[META_ENVIRONMENT]))
+    metadata = instance.metadata or {}
+    if META_ENVIRONMENT in metadata:
+        env.update(_environment(instance, 'server metadata ' +
+                                META_ENVIRONMENT, metadata[META_ENVIRONMENT]))
+    return {
+        'command': _argv(instance, *_lookup(instance, META_COMMAND)),
+        'entrypoint': _argv(instance, *_lookup(instance, META_ENTRYPOINT)),
+        'workdir': _workdir(instance, *_lookup(instance, META_WORKDIR)),
+        'environment': env,
+    }
+
+
+def runtime_name(instance, runtimes, default):
+    """The OCI runtime the engine must use, from the flavor's zun:runtime,
+    else the image's zun_runtime, else the default; unknown names fail."""
+    extra_specs = instance.flavor.extra_specs or {}
+    name = (extra_specs.get(SPEC_RUNTIME) or
+            _image_properties(instance).get(IMAGE_RUNTIME) or default)
+    if name not in runtimes:
+        raise _invalid(instance, 'unknown container runtime %r (this cloud '
+                                 'offers: %s)'
+                       % (name, ', '.join(sorted(runtimes)) or 'none'))
+    return name
+
+
+def _int_spec(instance, key, default):
+    value = (instance.flavor.extra_specs or {}).get(key)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise _invalid(instance, 'flavor extra spec %s=%r is not a number'
+                       % (key, value))
+    if number < 1:
+        raise _invalid(instance, 'flavor extra spec %s must be positive'
+                       % key)
+    return number
+
+
+def capabilities(instance):
+    value = (instance.flavor.extra_specs or {}).get(SPEC_CAP_ADD, '')
+    caps = []
+    for cap in filter(None, (c.strip().upper() for c in value.split(','))):
+        cap = cap[len('CAP_'):] if cap.startswith('CAP_') else cap
+        if not _CAPABILITY.match(cap) or cap == 'ALL':
+            raise _invalid(instance, 'flavor extra spec %s: bad capability '
+                                     '%r' % (SPEC_CAP_ADD, cap))
+        caps.append(cap)
+    return tuple(caps)
+
+
+def resources(instance, default_pids_limit):
+    flavor = instance.flavor
+    return types.Resources(
+        vcpus=flavor.vcpus,
+        memory_mb=flavor.memory_mb,
+        pids_limit=_int_spec(instance, SPEC_PIDS_LIMIT, default_pids_limit),
+        disk_gb=flavor.root_gb or None)
+
+
+def sandbox_spec(instance, host):
+    return types.SandboxSpec(
+        name=sandbox_name(instance),
+        labels=instance_labels(instance, host, labels.ROLE_SANDBOX),
+        hostname=instance.hostname or None)
+
+
+def workload_spec(instance, host, image, sandbox_id, engine_runtime,
+                  default_pids_limit):
+    settings = run_settings(instance)
+    return types.ContainerSpec(
+        name=workload_name(instance),
+        image=image,
+        labels=instance_labels(instance, host, labels.ROLE_WORKLOAD),
+        command=settings['command'],
+        entrypoint=settings['entrypoint'],
+        workdir=settings['workdir'],
+        environment=settings['environment'],
+        resources=resources(instance, default_pids_limit),
+        runtime=engine_runtime,
+        sandbox_id=sandbox_id,
+        cap_add=capabilities(instance))

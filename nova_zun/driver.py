@@ -1,0 +1,420 @@
+"""ZunDriver: Nova instances as containers.
+
+Each instance is a pod: a sandbox container that owns the network namespace
+and one workload container that joins it. This module translates Nova's
+objects into runtime specs and runtime states into Nova power states; the
+runtime layer (:mod:`nova_zun.runtime`) does the work.
+
+Suspend and resume freeze and thaw the workload (cgroup freezer), as pause
+and unpause do: memory stays resident, no state is written to disk (there
+is no checkpoint/restore). A suspended instance reports power state
+SUSPENDED, a paused one PAUSED.
+"""
+
+import dataclasses
+
+from nova.compute import power_state
+from nova.compute import task_states
+from nova.compute import vm_states
+import nova.conf
+from nova import context as nova_context
+from nova import exception
+from nova.image import glance
+from nova import objects
+from nova.objects import fields as obj_fields
+from nova.virt import driver
+from nova.virt import hardware
+import nova.virt.node
+import os_resource_classes as orc
+import os_traits
+from oslo_log import log as logging
+from oslo_serialization import jsonutils
+from oslo_utils import excutils
+from oslo_utils import units
+from oslo_utils import versionutils
+
+from nova_zun import conf as zun_conf
+from nova_zun import container_spec
+from nova_zun import images
+from nova_zun import runtime as zun_runtime
+from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+
+CONF = nova.conf.CONF
+zun_conf.register_opts(CONF)
+LOG = logging.getLogger(__name__)
+
+TRAIT_CONTAINER_HOST = os_traits.normalize_name('ZUN_CONTAINER_HOST')
+TRAIT_RUNTIME_PREFIX = os_traits.normalize_name('ZUN_RUNTIME_')
+
+_POWER_STATES = {
+    types.ContainerState.RUNNING: power_state.RUNNING,
+    types.ContainerState.RESTARTING: power_state.RUNNING,
+    types.ContainerState.PAUSED: power_state.PAUSED,
+    types.ContainerState.CREATED: power_state.SHUTDOWN,
+    types.ContainerState.EXITED: power_state.SHUTDOWN,
+    types.ContainerState.DEAD: power_state.CRASHED,
+}
+
+
+def runtime_trait(name):
+    return os_traits.normalize_name('ZUN_RUNTIME_' + name)
+
+
+class ZunDriver(driver.ComputeDriver):
+
+    capabilities = dict(
+        driver.ComputeDriver.capabilities,
+        # Container archives are stored in Glance with disk_format raw.
+        supports_image_type_raw=True,
+    )
+
+    def __init__(self, virtapi, read_only=False):
+        super().__init__(virtapi)
+        self.runtime = zun_runtime.from_conf(CONF)
+        self._image_api = glance.API()
+        self._host = CONF.host
+        self._node_uuid = None
+        # Engine runtimes seen at the last look: refreshed by the periodic
+        # resource update, and at once when an instance asks for one that
+        # is not there.
+        self._engine_runtimes = frozenset()
+
+    # -- host ---------------------------------------------------------------
+
+    def init_host(self, host):
+        if not CONF.zun.engine_url.startswith('unix://'):
+            raise exception.InvalidInput(
+                reason='[zun] engine_url must be a local unix:// socket, '
+                       'not %s' % CONF.zun.engine_url)
+        self._host = host
+        self._node_uuid = nova.virt.node.get_local_node_uuid()
+        try:
+            self._refresh_engine_runtimes()
+            self._remove_leftovers()
+        except runtime_exc.EngineUnavailable as exc:
+            # nova-compute can start before its engine; spawns fail with
+            # a clear fault until the engine answers.
+            LOG.error('Container engine unavailable at start: %s', exc)
+
+    def _remove_leftovers(self):
+        """Remove pods of instances Nova no longer has (deleted while this
+        service was down). Containers without our labels are never
+        touched; existing instances' pods are adopted as they are."""
+        uuids = self.list_instance_uuids()
+        if not uuids:
+            return
+        ctxt = nova_context.get_admin_context(read_deleted='yes')
+        known = objects.InstanceList.get_by_filters(
+            ctxt, filters={'uuid': uuids}, expected_attrs=[])
+        alive = {inst.uuid for inst in known if not inst.deleted}
+        for uuid in set(uuids) - alive:
+            LOG.info('Removing containers of deleted instance %s', uuid)
+            self._remove_pod(uuid)
+
+    def _refresh_engine_runtimes(self):
+        info = self.runtime.engine_info()
+        self._engine_runtimes = frozenset(info.runtimes)
+        return info
+
+    def get_available_nodes(self, refresh=False):
+        return [self._host]
+
+    def get_nodenames_by_uuid(self, refresh=False):
+        return {self._node_uuid: self._host}
+
+    def get_host_ip_addr(self):
+        return CONF.my_ip
+
+    def get_available_resource(self, nodename):
+        info = self._refresh_engine_runtimes()
+        version = info.version.split('+')[0].split('-')[0]
+        arch = obj_fields.Architecture.canonicalize(info.architecture)
+        return {
+            'vcpus': info.cpus,
+            'memory_mb': info.memory_bytes // units.Mi,
+            'local_gb': info.disk_total_bytes // units.Gi,
+            # The resource tracker computes usage from the instances.
+            'vcpus_used': 0,
+            'memory_mb_used': 0,
+            'local_gb_used': 0,
+            'hypervisor_type': obj_fields.HVType.DOCKER,
+            'hypervisor_version': versionutils.convert_version_to_int(
+                version),
+            'hypervisor_hostname': nodename,
+            'cpu_info': jsonutils.dumps({'arch': arch}),
+            'disk_available_least': info.disk_free_bytes // units.Gi,
+            'supported_instances': [(arch,
+                                     obj_fields.HVType.DOCKER,
+                                     obj_fields.VMMode.EXE)],
+            'numa_topology': None,
+            'uuid': self._node_uuid,
+        }
+
+    def update_provider_tree(self, provider_tree, nodename, allocations=None):
+        info = self._refresh_engine_runtimes()
+        ratios = self._get_allocation_ratios(
+            provider_tree.data(nodename).inventory)
+        memory_mb = info.memory_bytes // units.Mi
+        disk_gb = info.disk_total_bytes // units.Gi
+
+        def inventory(total, rc, reserved):
+            return {'total': total, 'min_unit': 1, 'max_unit': total,
+                    'step_size': 1, 'allocation_ratio': ratios[rc],
+                    'reserved': reserved}
+
+        provider_tree.update_inventory(nodename, {
+            orc.VCPU: inventory(info.cpus, orc.VCPU,
+                                CONF.reserved_host_cpus),
+            orc.MEMORY_MB: inventory(memory_mb, orc.MEMORY_MB,
+                                     CONF.reserved_host_memory_mb),
+            orc.DISK_GB: inventory(
+                disk_gb, orc.DISK_GB,
+                self._get_reserved_host_disk_gb_from_config()),
+        })
+        offered = {runtime_trait(name)
+                   for name, engine_name in CONF.zun.runtimes.items()
+                   if engine_name in info.runtimes}
+        stale = {t for t in provider_tree.data(nodename).traits
+                 if t.startswith(TRAIT_RUNTIME_PREFIX)} - offered
+        if stale:
+            provider_tree.remove_traits(nodename, *stale)
+        provider_tree.add_traits(nodename, TRAIT_CONTAINER_HOST, *offered)
+
+    # -- instances ----------------------------------------------------------
+
+    def _owned(self, role=None):
+        wanted = {labels.HOST: self._host}
+        if role:
+            wanted[labels.ROLE] = role
+        return self.runtime.list_containers(wanted)
+
+    def list_instances(self):
+        return [c.name for c in self._owned(labels.ROLE_WORKLOAD)]
+
+    def list_instance_uuids(self):
+        return sorted({c.labels[labels.INSTANCE] for c in self._owned()
+                       if c.labels.get(labels.INSTANCE)})
+
+    def instance_exists(self, instance):
+        return bool(self.runtime.list_containers(
+            {labels.INSTANCE: instance.uuid, labels.HOST: self._host}))
+
+    def get_info(self, instance, use_cache=True):
+        try:
+            status = self.runtime.status(
+                container_spec.workload_name(instance))
+        except runtime_exc.NotFound:
+            if self.instance_exists(instance):
+                # A sandbox without its workload (a spawn or rebuild cut
+                # short): hard reboot recreates the workload.
+                return hardware.InstanceInfo(state=power_state.SHUTDOWN)
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        state = _POWER_STATES.get(status.state, power_state.NOSTATE)
+        if state == power_state.PAUSED and (
+                instance.vm_state == vm_states.SUSPENDED or
+                instance.task_state == task_states.SUSPENDING):
+            state = power_state.SUSPENDED
+        if state == power_state.SHUTDOWN and status.oom_killed:
+            state = power_state.CRASHED
+        return hardware.InstanceInfo(state=state)
+
+    def _engine_runtime(self, instance):
+        name = container_spec.runtime_name(
+            instance, CONF.zun.runtimes, CONF.zun.default_runtime)
+        engine_name = CONF.zun.runtimes[name]
+        if engine_name not in self._engine_runtimes:
+            self._refresh_engine_runtimes()
+        if engine_name not in self._engine_runtimes:
+            raise exception.InvalidInput(
+                reason='container runtime %r (engine runtime %r) is not '
+                       'available on host %s' % (name, engine_name,
+                                                 self._host))
+        return engine_name
+
+    @staticmethod
+    def _refuse_unsupported(instance, network_info, block_device_info):
+        if network_info:
+            raise exception.InvalidInput(
+                reason='instance %s: this nova-zun release cannot plug '
+                       'network interfaces yet; boot with no network '
+                       '(--nic none)' % instance.uuid)
+        if driver.block_device_info_get_mapping(block_device_info):
+            raise exception.InvalidInput(
+                reason='instance %s: this nova-zun release cannot attach '
+                       'volumes yet' % instance.uuid)
+
+    def _workload_spec(self, context, instance, image_meta, sandbox_id):
+        engine_runtime = self._engine_runtime(instance)
+        # Checked before anything is created: bad metadata fails fast.
+        spec = container_spec.workload_spec(
+            instance, self._host, images.reference(image_meta.id),
+            sandbox_id, engine_runtime, CONF.zun.pids_limit)
+        images.ensure_image(context, self.runtime, self._image_api,
+                            image_meta)
+        return spec
+
+    def _create_workload(self, spec, instance, power_on):
+        container_id = self.runtime.create_container(spec)
+        if power_on:
+            try:
+                self.runtime.start(container_id)
+            except runtime_exc.ContainerRuntimeError as exc:
+                raise exception.InstanceDeployFailure(
+                    reason='instance %s: the container did not start: %s'
+                           % (instance.uuid, exc.message))
+        return container_id
+
+    def spawn(self, context, instance, image_meta, injected_files,
+              admin_password, allocations, network_info=None,
+              block_device_info=None, power_on=True, accel_info=None):
+        self._refuse_unsupported(instance, network_info, block_device_info)
+        spec = self._workload_spec(context, instance, image_meta, None)
+        try:
+            sandbox = self.runtime.create_sandbox(
+                container_spec.sandbox_spec(instance, self._host))
+            self._create_workload(
+                dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
+                power_on)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.warning('Spawn failed; removing its containers',
+                            instance=instance)
+                self._remove_pod(instance.uuid, quiet=True)
+        LOG.info('Spawned container %s in sandbox %s',
+                 spec.name, sandbox.name, instance=instance)
+
+    def _remove_pod(self, instance_uuid, quiet=False):
+        """Remove the workload and sandbox of an instance; what is already
+        gone is fine."""
+        for name in ('nova-%s' % instance_uuid,
+                     'nova-%s-sandbox' % instance_uuid):
+            try:
+                self.runtime.remove(name, force=True)
+            except runtime_exc.NotFound:
+                pass
+            except runtime_exc.ContainerRuntimeError:
+                if not quiet:
+                    raise
+                LOG.exception('Could not remove container %s', name)
+
+    def destroy(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, destroy_secrets=True):
+        self._remove_pod(instance.uuid)
+        LOG.info('Containers removed', instance=instance)
+
+    def cleanup(self, context, instance, network_info, block_device_info=None,
+                destroy_disks=True, migrate_data=None, destroy_vifs=True,
+                destroy_secrets=True):
+        self._remove_pod(instance.uuid)
+
+    # -- power --------------------------------------------------------------
+
+    def _ensure_sandbox_running(self, instance):
+        name = container_spec.sandbox_name(instance)
+        try:
+            if self.runtime.status(name).state != \
+                    types.ContainerState.RUNNING:
+                self.runtime.start(name)
+            return self.runtime.get_sandbox(name)
+        except runtime_exc.NotFound:
+            LOG.warning('Sandbox missing; creating a new one',
+                        instance=instance)
+            return self.runtime.create_sandbox(
+                container_spec.sandbox_spec(instance, self._host))
+
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        self.runtime.stop(container_spec.workload_name(instance),
+                          timeout=timeout)
+
+    def power_on(self, context, instance, network_info,
+                 block_device_info=None, accel_info=None, share_info=None):
+        self._ensure_sandbox_running(instance)
+        self.runtime.start(container_spec.workload_name(instance))
+
+    def reboot(self, context, instance, network_info, reboot_type,
+               block_device_info=None, bad_volumes_callback=None,
+               accel_info=None, share_info=None):
+        """Restart the workload only: the sandbox, and with it the network
+        namespace and addresses, survives. Hard reboot also repairs: it
+        restarts a stopped sandbox and recreates a missing workload."""
+        name = container_spec.workload_name(instance)
+        if reboot_type == 'SOFT':
+            self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
+            return
+        sandbox = self._ensure_sandbox_running(instance)
+        try:
+            self.runtime.restart(name, timeout=0)
+        except runtime_exc.NotFound:
+            LOG.warning('Workload missing; recreating it', instance=instance)
+            image_meta = objects.ImageMeta.from_instance(instance)
+            spec = self._workload_spec(context, instance, image_meta,
+                                       sandbox.id)
+            self._create_workload(spec, instance, power_on=True)
+
+    def resume_state_on_host_boot(self, context, instance, network_info,
+                                  share_info, block_device_info=None):
+        self.reboot(context, instance, network_info, 'HARD',
+                    block_device_info)
+
+    def poll_rebooting_instances(self, timeout, instances):
+        # Reboots here are synchronous: one still REBOOTING after the
+        # timeout failed half-way, and a hard reboot repairs it.
+        from nova.compute import api as compute_api
+        api = compute_api.API()
+        ctxt = nova_context.get_admin_context()
+        for instance in instances:
+            LOG.warning('Reboot timed out; hard rebooting',
+                        instance=instance)
+            api.reboot(ctxt, instance, 'HARD')
+
+    def pause(self, instance):
+        self.runtime.pause(container_spec.workload_name(instance))
+
+    def unpause(self, instance):
+        self.runtime.unpause(container_spec.workload_name(instance))
+
+    def suspend(self, context, instance):
+        self.runtime.pause(container_spec.workload_name(instance))
+
+    def resume(self, context, instance, network_info, block_device_info=None,
+               share_info=None):
+        self.runtime.unpause(container_spec.workload_name(instance))
+
+    def rebuild(self, context, instance, image_meta, injected_files,
+                admin_password, allocations, bdms, detach_block_devices,
+                attach_block_devices, network_info=None, evacuate=False,
+                block_device_info=None, preserve_ephemeral=False,
+                accel_uuids=None, reimage_boot_volume=False):
+        """A new workload from the new image in the same sandbox."""
+        if evacuate or reimage_boot_volume:
+            # Nova's default rebuild (destroy + spawn) handles these.
+            raise NotImplementedError()
+        if preserve_ephemeral:
+            raise exception.PreserveEphemeralNotSupported()
+        self._refuse_unsupported(instance, network_info, block_device_info)
+        spec = self._workload_spec(context, instance, image_meta, None)
+        name = container_spec.workload_name(instance)
+        try:
+            self.runtime.stop(name, timeout=CONF.zun.stop_timeout)
+            self.runtime.remove(name, force=True)
+        except runtime_exc.NotFound:
+            pass
+        detach_block_devices(context, bdms, detach_root_bdm=True)
+        instance.task_state = task_states.REBUILD_BLOCK_DEVICE_MAPPING
+        instance.save(expected_task_state=[task_states.REBUILDING])
+        attach_block_devices(context, instance, bdms)
+        instance.task_state = task_states.REBUILD_SPAWNING
+        instance.save(
+            expected_task_state=[task_states.REBUILD_BLOCK_DEVICE_MAPPING])
+        sandbox = self._ensure_sandbox_running(instance)
+        self._create_workload(dataclasses.replace(spec, sandbox_id=sandbox.id),
+                              instance, power_on=True)
+
+    def get_console_output(self, context, instance):
+        limit = CONF.zun.console_log_max_bytes
+        # Lines are asked for first so a huge log is never read whole.
+        output = self.runtime.logs(container_spec.workload_name(instance),
+                                   tail=max(100, limit // 16))
+        return output[-limit:]
