@@ -1,0 +1,210 @@
+"""Narrow logic of the Docker backend, without an engine."""
+
+import io
+import socket
+import struct
+import tarfile
+import time
+import types as pytypes
+
+from docker import errors as docker_errors
+import pytest
+import requests
+
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import exception
+
+
+# -- _translate -------------------------------------------------------------
+
+def _api_error(status_code, explanation):
+    response = requests.Response()
+    response.status_code = status_code
+    return docker_errors.APIError('%d error' % status_code,
+                                  response=response, explanation=explanation)
+
+
+@pytest.mark.parametrize('exc, expected', [
+    (docker_errors.NotFound('gone', explanation='No such container: x'),
+     exception.NotFound),
+    (docker_errors.ImageNotFound('gone', explanation='No such image: y'),
+     exception.NotFound),
+    (_api_error(409, 'name already in use'), exception.Conflict),
+    (_api_error(400, 'bad parameter'), exception.InvalidRequest),
+    # The engine answers these with a bare 500 though the caller is wrong.
+    (_api_error(500, 'Container x is not paused'), exception.Conflict),
+    (_api_error(500, 'Container x is not running'), exception.Conflict),
+    (_api_error(500, 'invalid reference format'), exception.InvalidRequest),
+    (docker_errors.NullResource('no image'), exception.InvalidRequest),
+    (requests.exceptions.ReadTimeout('slow'), exception.OperationTimeout),
+    (requests.exceptions.ConnectionError('refused'),
+     exception.EngineUnavailable),
+    (docker_errors.DockerException('cannot fetch API version'),
+     exception.EngineUnavailable),
+    (FileNotFoundError(2, 'no socket'), exception.EngineUnavailable),
+])
+def test_translate_maps_engine_errors_to_runtime_exceptions(exc, expected):
+    translated = docker_runtime._translate(exc, 'op')
+    assert type(translated) is expected
+    assert translated.message.startswith('op: ')
+
+
+def test_translate_keeps_the_engines_message_as_reason():
+    translated = docker_runtime._translate(
+        _api_error(409, 'name "/a" is already in use'), 'create_container')
+    assert translated.reason == 'name "/a" is already in use'
+    assert 'is already in use' in translated.message
+
+
+def test_translate_leaves_other_500s_as_the_generic_runtime_error():
+    translated = docker_runtime._translate(_api_error(500, 'disk on fire'),
+                                           'op')
+    assert type(translated) is exception.ContainerRuntimeError
+
+
+def test_translate_passes_runtime_exceptions_through_unchanged():
+    exc = exception.Conflict('already')
+    assert docker_runtime._translate(exc, 'op') is exc
+
+
+def test_translate_does_not_claim_unrelated_errors():
+    assert docker_runtime._translate(ValueError('bug'), 'op') is None
+
+
+# -- _check_archive ---------------------------------------------------------
+
+def _tar(*members, compression=''):
+    """A tar archive of ``(name, kind, extra)`` members: kind 'file' (extra:
+    content), 'dir', 'sym' or 'hard' (extra: link target), 'chr'."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w' + compression) as tar:
+        for name, kind, extra in members:
+            info = tarfile.TarInfo(name)
+            data = None
+            if kind == 'file':
+                info.size = len(extra)
+                data = io.BytesIO(extra)
+            elif kind == 'dir':
+                info.type = tarfile.DIRTYPE
+            elif kind in ('sym', 'hard'):
+                info.type = (tarfile.SYMTYPE if kind == 'sym'
+                             else tarfile.LNKTYPE)
+                info.linkname = extra
+            elif kind == 'chr':
+                info.type = tarfile.CHRTYPE
+            tar.addfile(info, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize('archive', [
+    _tar(('a', 'file', b'x'), ('d', 'dir', None), ('d/b', 'file', b'y'),
+         ('d/up', 'sym', '../a'), ('d/same', 'hard', 'a')),
+    _tar(('a', 'file', b'x'), compression=':gz'),
+], ids=['plain', 'gzip'])
+def test_check_archive_accepts_members_that_stay_inside(archive):
+    docker_runtime._check_archive(archive)
+
+
+@pytest.mark.parametrize('member', [
+    ('../evil', 'file', b'x'),
+    ('d/../../evil', 'file', b'x'),
+    ('/evil', 'file', b'x'),
+    ('abs-link', 'sym', '/etc/passwd'),
+    ('up-link', 'sym', '../../etc'),
+    ('hard-out', 'hard', '../outside'),
+    ('hard-abs', 'hard', '/etc/shadow'),
+    ('device', 'chr', None),
+], ids=lambda m: m[0])
+def test_check_archive_refuses_members_that_escape(member):
+    with pytest.raises(exception.InvalidRequest) as info:
+        docker_runtime._check_archive(_tar(('ok', 'file', b'x'), member))
+    assert repr(member[0]) in info.value.message
+
+
+def test_check_archive_refuses_data_that_is_not_a_tar():
+    with pytest.raises(exception.InvalidRequest, match='not a tar archive'):
+        docker_runtime._check_archive(b'this is no archive' * 100)
+
+
+# -- _read_output framing ---------------------------------------------------
+
+def _frame(stream, payload):
+    return struct.pack('>BxxxL', stream, len(payload)) + payload
+
+
+@pytest.fixture
+def socket_pair():
+    ours, engine = socket.socketpair()
+    yield docker_runtime._StreamSocket(ours), engine
+    ours.close()
+    engine.close()
+
+
+def _send_and_close(engine, *pieces):
+    for piece in pieces:
+        engine.sendall(piece)
+    engine.shutdown(socket.SHUT_WR)
+
+
+def test_read_output_joins_stdout_and_stderr_frames_in_order(socket_pair):
+    sock, engine = socket_pair
+    _send_and_close(engine, _frame(1, b'out '), _frame(2, b'err '),
+                    _frame(1, b'out again'))
+    assert docker_runtime._read_output(sock, tty=False) == (
+        b'out err out again', False)
+
+
+def test_read_output_reassembles_frames_split_anywhere(socket_pair):
+    sock, engine = socket_pair
+    stream = _frame(1, b'hello ') + _frame(2, b'world')
+    # One byte at a time: headers and payloads arrive in pieces.
+    for byte in stream:
+        engine.sendall(bytes([byte]))
+    engine.shutdown(socket.SHUT_WR)
+    assert docker_runtime._read_output(sock, tty=False) == (
+        b'hello world', False)
+
+
+def test_read_output_passes_tty_output_through_raw(socket_pair):
+    sock, engine = socket_pair
+    raw = _frame(1, b'looks like a frame but is not')
+    _send_and_close(engine, raw)
+    assert docker_runtime._read_output(sock, tty=True) == (raw, False)
+
+
+def test_read_output_truncates_at_limit_and_drains_the_rest(socket_pair):
+    sock, engine = socket_pair
+    _send_and_close(engine, _frame(1, b'0123456789'), _frame(2, b'abcdef'))
+    assert docker_runtime._read_output(sock, tty=False, limit=12) == (
+        b'0123456789ab', True)
+
+
+def test_read_output_times_out_when_the_stream_does_not_end(socket_pair):
+    sock, engine = socket_pair
+    engine.sendall(_frame(1, b'partial'))
+    with pytest.raises(exception.OperationTimeout):
+        # A deadline already passed: no waiting in a unit test.
+        docker_runtime._read_output(sock, tty=False,
+                                    deadline=time.monotonic())
+
+
+def test_stream_socket_serves_bytes_the_http_client_buffered_first():
+    ours, engine = socket.socketpair()
+    try:
+        engine.sendall(_frame(1, b'buffered '))
+        buffered = ours.makefile('rb')
+        buffered.peek()  # the HTTP client read past the headers
+        engine.sendall(_frame(1, b'later'))
+        engine.shutdown(socket.SHUT_WR)
+        # The shape the docker SDK hands out for a hijacked connection.
+        sdk_socket = pytypes.SimpleNamespace(
+            _sock=ours, _response=pytypes.SimpleNamespace(
+                raw=pytypes.SimpleNamespace(
+                    _fp=pytypes.SimpleNamespace(fp=buffered))))
+        sock = docker_runtime._StreamSocket(sdk_socket)
+        assert sock.pending() > 0
+        assert docker_runtime._read_output(sock, tty=False) == (
+            b'buffered later', False)
+    finally:
+        ours.close()
+        engine.close()
