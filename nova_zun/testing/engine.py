@@ -54,6 +54,12 @@ def _mounts_below(path):
 
 
 def _alive(pid):
+    # dockerd started by this process stays a zombie after it exits (and
+    # kill(pid, 0) still finds it) until it is reaped.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
