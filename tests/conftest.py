@@ -39,11 +39,30 @@ def private_engine():
         _engine_unavailable(str(exc))
     runtime = docker_runtime.DockerRuntime(engine.url)
     yield engine
-    leftovers = [c.name for c in runtime.list_containers()]
-    for c in runtime.list_containers():
+    problems = []
+    containers = runtime.list_containers()
+    if containers:
+        problems.append('containers left behind: %s'
+                        % [c.name for c in containers])
+    for c in containers:
         runtime.remove(c.id, force=True)
+    # The runtime builds the pod sandbox image itself; any other image was
+    # made by a test (the test images go with their fixture, before this).
+    images = [i.tags or i.id for i in runtime.list_images()
+              if i.labels.get(labels.IMAGE_KIND) !=
+              labels.IMAGE_KIND_SANDBOX]
+    if images:
+        problems.append('images left behind: %s' % images)
     engine.stop()
-    assert not leftovers, 'containers left behind: %s' % leftovers
+    mounts = engine.mounts()
+    if mounts:
+        problems.append('mounts left below %s after the engine stopped: %s'
+                        % (base_dir, mounts))
+    processes = engine.processes()
+    if processes:
+        problems.append('processes of the engine left running after it '
+                        'stopped: %s' % processes)
+    assert not problems, '; '.join(problems)
 
 
 @pytest.fixture(scope='session')

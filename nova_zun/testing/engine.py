@@ -64,7 +64,45 @@ def _alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    # Someone else's dead child is a zombie too (and where PID 1 does not
+    # reap, one reparented to it stays so): it is not running.
+    return _state(pid) not in (None, 'Z')
+
+
+def _state(pid):
+    """The one-letter state of a process, None if it is gone."""
+    stat = _read_stat(pid)
+    return stat[0] if stat else None
+
+
+def _read_stat(pid):
+    """``(state, ppid)`` from /proc/<pid>/stat, None if it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid, 'rb') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces: split after it.
+    fields = stat[stat.rindex(b')') + 2:].split()
+    return fields[0].decode(), int(fields[1])
+
+
+def _proc_table():
+    """``{pid: (ppid, cmdline)}`` of every live (not zombie) process."""
+    table = {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        stat = _read_stat(entry)
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                cmdline = f.read().replace(b'\0', b' ').decode(
+                    'utf-8', 'replace').strip()
+        except OSError:
+            continue  # gone meanwhile
+        if stat and stat[0] != 'Z':
+            table[int(entry)] = (stat[1], cmdline)
+    return table
 
 
 class PrivateEngine:
@@ -94,6 +132,34 @@ class PrivateEngine:
         if runsc:
             runtimes['runsc'] = {'path': runsc, 'runtimeArgs': RUNSC_ARGS}
         return {'runtimes': runtimes}
+
+    def processes(self):
+        """``{pid: cmdline}`` of this engine's processes: dockerd, whatever
+        names the base directory (containerd, its shims, runsc's sandbox
+        and gofer) and all their descendants (the containers' processes).
+        Shims outlive dockerd reparented to init, so parentage alone does
+        not find them."""
+        table = _proc_table()
+        table.pop(os.getpid(), None)
+        marker = self.base_dir + '/'
+        ours = {pid for pid, (_, cmdline) in table.items()
+                if marker in cmdline + '/'}
+        if self.pid:
+            ours.add(self.pid)
+        children = {}
+        for pid, (ppid, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = list(ours)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in ours:
+                    ours.add(child)
+                    todo.append(child)
+        return {pid: table[pid][1] for pid in ours if pid in table}
+
+    def mounts(self):
+        """Mount points at or below the base directory."""
+        return _mounts_below(self.base_dir)
 
     def ping(self):
         try:
@@ -155,6 +221,19 @@ class PrivateEngine:
                 time.sleep(0.1)
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        # dockerd stops its containers on the way out, but a dockerd that
+        # had to be killed (or crashed) leaves containerd, shims and runsc
+        # sandboxes running with their mounts busy.
+        leftovers = self.processes()
+        for leftover in leftovers:
+            try:
+                os.kill(leftover, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while (any(_alive(p) for p in leftovers) and
+               time.monotonic() < deadline):
+            time.sleep(0.1)
         for point in sorted(_mounts_below(self.base_dir), reverse=True):
             subprocess.run(['umount', '-l', point], check=False)
         if remove:

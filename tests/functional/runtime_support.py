@@ -1,0 +1,133 @@
+"""Helpers and fixtures of the runtime functional tests.
+
+Test modules import the fixtures by name (``from ... import make_container``)
+so pytest finds them there.
+"""
+
+import select
+import struct
+import time
+import uuid
+
+import pytest
+
+from nova_zun.runtime import exception
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+from nova_zun.runtime import types
+from nova_zun.testing import images as test_images
+
+# Bound on waiting for the engine to get somewhere; reaching it is a
+# failure, never a measurement.
+PATIENCE = 60
+
+
+def unique(prefix):
+    return '%s-%s' % (prefix, uuid.uuid4().hex[:12])
+
+
+@pytest.fixture
+def instance_labels(cleanup_containers):
+    """Labels of a fresh instance; its containers and sandboxes are removed
+    after the test, also when it fails."""
+    instance = unique('rt')
+    cleanup_containers.append(instance)
+    return {labels.INSTANCE: instance, labels.ROLE: labels.ROLE_WORKLOAD}
+
+
+@pytest.fixture
+def make_container(runtime, test_image_refs, instance_labels):
+    """``make(tag='sleeper', start=True, **spec_fields)`` -> container id,
+    labelled with the test's instance (so it is removed after the test)."""
+
+    def make(tag='sleeper', start=True, labels=None, **fields):
+        spec = types.ContainerSpec(
+            name=unique('rt'),
+            image=fields.pop('image', None) or test_image_refs[tag],
+            labels=dict(instance_labels, **(labels or {})), **fields)
+        container = runtime.create_container(spec)
+        if start:
+            runtime.start(container)
+        return container
+    return make
+
+
+@pytest.fixture
+def make_image(runtime):
+    """``make(**import_rootfs_kwargs)`` -> (reference, id) of a fresh busybox
+    image; every image made is removed after the test."""
+    made = []
+    data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
+
+    def make(command=None, labels=None):
+        reference = '%s:%s' % (test_images.REPOSITORY, unique('img'))
+        image_id = runtime.import_rootfs(data, reference, command=command,
+                                         labels=labels)
+        made.append(image_id)
+        return reference, image_id
+    yield make
+    for image_id in made:
+        try:
+            runtime.remove_image(image_id, force=True)
+        except exception.NotFound:
+            pass  # the test removed it itself
+
+
+def wait_for(predicate, what):
+    """Poll ``predicate`` until it returns something true; return that."""
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError('gave up waiting for %s' % what)
+
+
+def wait_for_state(runtime, container, state):
+    """The container's status, once it is in ``state``."""
+    def reached():
+        status = runtime.status(container)
+        return status if status.state == state else None
+    return wait_for(reached, '%s to be %s' % (container, state.value))
+
+
+def wait_for_exec_exit(runtime, exec_id):
+    """The exit code of an exec session, once the engine saw it end (the
+    stream can end a moment before)."""
+    def ended():
+        running, code = runtime.exec_status(exec_id)
+        return None if running else (code,)
+    return wait_for(ended, 'exec %s to end' % exec_id)[0]
+
+
+def read_until(session, expected):
+    """Read a StreamSession until its output (demultiplexed unless it has a
+    TTY) holds ``expected``; return the output so far."""
+    raw = bytearray()
+    deadline = time.monotonic() + PATIENCE
+    while True:
+        output = raw if session.tty else _payloads(raw)
+        if expected in output:
+            return bytes(output)
+        if not session.sock.pending():
+            left = deadline - time.monotonic()
+            ready = select.select([session.sock], [], [], max(0, left))[0]
+            if not ready:
+                raise AssertionError('no %r in %r' % (expected, output))
+        chunk = session.sock.recv(65536)
+        if not chunk:
+            raise AssertionError('stream ended without %r: %r'
+                                 % (expected, bytes(output)))
+        raw += chunk
+
+
+def _payloads(raw):
+    """The payloads of the complete frames of a multiplexed stream."""
+    out = bytearray()
+    offset = 0
+    while offset + 8 <= len(raw):
+        _, size = struct.unpack('>BxxxL', raw[offset:offset + 8])
+        out += raw[offset + 8:offset + 8 + size]
+        offset += 8 + size
+    return out
