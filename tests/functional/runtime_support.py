@@ -52,25 +52,47 @@ def make_container(runtime, test_image_refs, instance_labels):
     return make
 
 
+class _ImageMaker:
+    """Makes busybox images with fresh references; removes them, and those
+    handed to ``remove_later``, at the end of the test."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.to_remove = []
+        self._rootfs = None
+
+    def reference(self):
+        return '%s:%s' % (test_images.REPOSITORY, unique('img'))
+
+    def __call__(self, command=None, labels=None):
+        """Return ``(reference, id)`` of a new image."""
+        if self._rootfs is None:
+            self._rootfs = rootfs.busybox_rootfs('/bin/busybox',
+                                                 test_images.APPLETS)
+        reference = self.reference()
+        image_id = self.runtime.import_rootfs(
+            self._rootfs, reference, command=command, labels=labels)
+        self.remove_later(image_id)
+        return reference, image_id
+
+    def remove_later(self, image_id):
+        self.to_remove.append(image_id)
+
+    def remove_all(self):
+        for image_id in self.to_remove:
+            try:
+                self.runtime.remove_image(image_id, force=True)
+            except exception.NotFound:
+                pass  # the test removed it itself
+
+
 @pytest.fixture
 def make_image(runtime):
-    """``make(**import_rootfs_kwargs)`` -> (reference, id) of a fresh busybox
-    image; every image made is removed after the test."""
-    made = []
-    data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
-
-    def make(command=None, labels=None):
-        reference = '%s:%s' % (test_images.REPOSITORY, unique('img'))
-        image_id = runtime.import_rootfs(data, reference, command=command,
-                                         labels=labels)
-        made.append(image_id)
-        return reference, image_id
-    yield make
-    for image_id in made:
-        try:
-            runtime.remove_image(image_id, force=True)
-        except exception.NotFound:
-            pass  # the test removed it itself
+    """An _ImageMaker. Request it before any container fixture, so that the
+    containers go first and no image in use is left dangling."""
+    maker = _ImageMaker(runtime)
+    yield maker
+    maker.remove_all()
 
 
 def wait_for(predicate, what):

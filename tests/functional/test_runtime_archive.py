@@ -1,0 +1,113 @@
+"""Archive copy in and out of containers, and commit."""
+
+import io
+import tarfile
+
+import pytest
+
+from nova_zun.runtime import exception
+from tests.functional.runtime_support import instance_labels  # noqa: F401
+from tests.functional.runtime_support import make_container  # noqa: F401
+from tests.functional.runtime_support import make_image  # noqa: F401
+
+TARGET = '/tmp/target'
+
+
+def _tar(members):
+    """A tar of ``{name: content}``; content None is a directory, a
+    ``('sym', target)`` tuple a symlink."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif isinstance(content, tuple):
+                info.type, info.linkname = tarfile.SYMTYPE, content[1]
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(content), 0o644
+                tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def container(runtime, make_container):
+    container = make_container()
+    assert runtime.exec(container, ['mkdir', TARGET]).exit_code == 0
+    return container
+
+
+def _find(runtime, container, pattern):
+    """Paths in the container's own filesystem whose name matches."""
+    result = runtime.exec(container, ['busybox', 'find', '/', '-xdev',
+                                      '-name', pattern])
+    return result.output.split()
+
+
+def test_put_archive_then_get_archive_round_trips(runtime, container):
+    runtime.put_archive(container, TARGET, _tar({
+        'hello.txt': b'hello archive\n', 'sub': None,
+        'sub/deep.txt': b'deep\n'}))
+    assert runtime.exec(container, ['cat', TARGET + '/sub/deep.txt']) \
+        .output == b'deep\n'
+    chunks, stat = runtime.get_archive(container, TARGET + '/hello.txt')
+    assert (stat['name'], stat['size']) == ('hello.txt', 14)
+    with tarfile.open(fileobj=io.BytesIO(b''.join(chunks))) as tar:
+        assert tar.extractfile('hello.txt').read() == b'hello archive\n'
+
+
+def test_get_archive_of_a_directory_holds_its_tree(runtime, container):
+    runtime.put_archive(container, TARGET, _tar({'a': None, 'a/b': b'b'}))
+    chunks, stat = runtime.get_archive(container, TARGET)
+    with tarfile.open(fileobj=io.BytesIO(b''.join(chunks))) as tar:
+        assert set(tar.getnames()) == {'target', 'target/a', 'target/a/b'}
+
+
+@pytest.mark.parametrize('path', ['tmp/target', '/tmp/target/../../etc',
+                                  '/..', ''])
+def test_put_archive_refuses_a_path_that_escapes(runtime, container, path):
+    with pytest.raises(exception.InvalidRequest):
+        runtime.put_archive(container, path, _tar({'marker-p': b'x'}))
+    assert _find(runtime, container, 'marker-*') == []
+
+
+@pytest.mark.parametrize('bad_member', [
+    {'../marker-dotdot': b'x'},
+    {'/marker-absolute': b'x'},
+    {'marker-link-abs': ('sym', '/etc')},
+    {'marker-link-up': ('sym', '../../etc')},
+], ids=['dotdot', 'absolute', 'symlink-absolute', 'symlink-up'])
+def test_put_archive_refuses_members_that_escape_and_writes_nothing(
+        runtime, container, bad_member):
+    # A harmless member first: the archive is refused whole, not in part.
+    archive = _tar(dict({'marker-harmless': b'x'}, **bad_member))
+    with pytest.raises(exception.InvalidRequest, match='not allowed'):
+        runtime.put_archive(container, TARGET, archive)
+    assert _find(runtime, container, 'marker-*') == []
+
+
+def test_get_archive_of_a_missing_path_is_not_found(runtime, container):
+    with pytest.raises(exception.NotFound):
+        runtime.get_archive(container, '/no/such/path')
+
+
+def test_put_archive_into_a_missing_directory_is_not_found(runtime,
+                                                           container):
+    with pytest.raises(exception.NotFound):
+        runtime.put_archive(container, '/no/such/dir', _tar({'f': b'x'}))
+
+
+def test_commit_makes_an_image_of_the_containers_filesystem(
+        runtime, make_image, container, make_container):
+    runtime.put_archive(container, TARGET, _tar({'kept.txt': b'kept\n'}))
+    reference = make_image.reference()
+    repository, tag = reference.rsplit(':', 1)
+    image_id = runtime.commit(container, repository, tag=tag,
+                              message='functional test', author='nova-zun')
+    make_image.remove_later(image_id)
+    assert runtime.inspect_image(reference).id == image_id
+    copy = make_container(image=reference)
+    assert runtime.exec(copy, ['cat', TARGET + '/kept.txt']).output == (
+        b'kept\n')

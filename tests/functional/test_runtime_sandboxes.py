@@ -1,0 +1,75 @@
+"""Pod sandboxes: the network namespace a workload joins."""
+
+import os
+import subprocess
+
+import pytest
+
+from nova_zun.runtime import exception
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+from tests.functional.runtime_support import instance_labels  # noqa: F401
+from tests.functional.runtime_support import make_container  # noqa: F401
+from tests.functional.runtime_support import unique
+
+
+@pytest.fixture
+def sandbox(runtime, instance_labels):
+    # Removed by cleanup_containers (instance label) also on failure.
+    return runtime.create_sandbox(types.SandboxSpec(
+        name=unique('rt-sandbox'), labels=instance_labels))
+
+
+def _netns_inode(path):
+    return os.stat(path).st_ino
+
+
+def _links_in(netns_path):
+    out = subprocess.run(['nsenter', '--net=' + netns_path, 'ip', '-o',
+                          'link', 'show'], check=True, capture_output=True,
+                         text=True).stdout
+    return [line.split(':')[1].strip() for line in out.splitlines()]
+
+
+def _is_mount_point(path):
+    with open('/proc/self/mountinfo') as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def test_sandbox_owns_a_network_namespace_holding_only_loopback(runtime,
+                                                                sandbox):
+    assert sandbox.labels[labels.ROLE] == labels.ROLE_SANDBOX
+    path = sandbox.netns_path
+    assert os.path.exists(path)
+    assert _netns_inode(path) != _netns_inode('/proc/self/ns/net')
+    pid = runtime.status(sandbox.id).pid
+    assert _netns_inode(path) == _netns_inode('/proc/%d/ns/net' % pid)
+    assert _links_in(path) == ['lo']
+
+
+def test_get_sandbox_finds_it_by_id_and_name(runtime, sandbox):
+    for key in (sandbox.id, sandbox.name):
+        assert runtime.get_sandbox(key) == sandbox
+
+
+def test_a_workload_joins_the_network_namespace_of_its_sandbox(
+        runtime, sandbox, make_container):
+    workload = make_container(sandbox_id=sandbox.id)
+    pid = runtime.status(workload).pid
+    assert _netns_inode('/proc/%d/ns/net' % pid) == _netns_inode(
+        sandbox.netns_path)
+
+
+def test_remove_sandbox_releases_its_namespace(runtime, sandbox):
+    assert _is_mount_point(sandbox.netns_path)
+    runtime.remove_sandbox(sandbox.id)
+    with pytest.raises(exception.NotFound):
+        runtime.get_sandbox(sandbox.id)
+    # The engine may keep the empty file a while; the namespace's bind
+    # mount, which held it alive, is gone at once.
+    assert not _is_mount_point(sandbox.netns_path)
+
+
+def test_removing_an_unknown_sandbox_is_not_found(runtime):
+    with pytest.raises(exception.NotFound):
+        runtime.remove_sandbox(unique('rt-no-sandbox'))
