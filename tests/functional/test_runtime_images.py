@@ -46,6 +46,13 @@ def test_load_image_of_something_that_is_no_image_archive_is_invalid(
         runtime.load_image(iter([b'not an image archive' * 100]))
 
 
+def test_import_rootfs_of_something_that_is_no_tar_is_invalid(runtime):
+    reference = '%s:%s' % (test_images.REPOSITORY, unique('bad'))
+    with pytest.raises(exception.InvalidRequest, match='tar'):
+        runtime.import_rootfs(b'not a tar' * 100, reference)
+    assert not runtime.image_exists(reference)
+
+
 def test_tag_image_adds_a_reference_and_removing_it_keeps_the_image(
         runtime, make_image):
     reference, image_id = make_image()

@@ -60,6 +60,26 @@ def test_a_workload_joins_the_network_namespace_of_its_sandbox(
         sandbox.netns_path)
 
 
+@pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
+def test_a_workload_sees_interfaces_plugged_into_its_sandbox(
+        runtime, instance_labels, make_container, oci_runtime):
+    if oci_runtime and oci_runtime not in runtime.engine_info().runtimes:
+        pytest.skip('%s is not registered with the engine' % oci_runtime)
+    pod = runtime.create_sandbox(types.SandboxSpec(
+        name=unique('rt-sandbox'), labels=instance_labels,
+        runtime=oci_runtime))
+    # What the driver does with a VIF: a veth (both ends in the pod here,
+    # so it goes with the namespace).
+    subprocess.run(['nsenter', '--net=' + pod.netns_path, 'ip', 'link',
+                    'add', 'plugged0', 'type', 'veth', 'peer', 'name',
+                    'plugged1'], check=True)
+    workload = make_container(sandbox_id=pod.id, runtime=oci_runtime)
+    # gVisor's own network stack (--network=host) reads the pod's
+    # namespace too.
+    devices = runtime.exec(workload, ['cat', '/proc/net/dev']).output
+    assert b'plugged0' in devices
+
+
 def test_remove_sandbox_releases_its_namespace(runtime, sandbox):
     assert _is_mount_point(sandbox.netns_path)
     runtime.remove_sandbox(sandbox.id)
