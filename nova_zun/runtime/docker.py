@@ -671,11 +671,20 @@ class DockerRuntime(base.ContainerRuntime):
                 % (command, timeout), reason=exc.message)
         finally:
             sock.close()
-        # The stream can end a moment before the engine records the exit.
-        for _ in range(50):
+        # The stream can end a moment before the engine records the exit
+        # (longer on a loaded host), or well before it when the command
+        # closed its output and goes on: wait, within the caller's
+        # timeout, rather than report an exit code of None.
+        recorded_by = deadline or time.monotonic() + self.timeout
+        while True:
             info = self._api.exec_inspect(exec_id)
             if not info.get('Running'):
                 break
+            if time.monotonic() > recorded_by:
+                raise exception.OperationTimeout(
+                    'exec: %s closed its output but did not finish within '
+                    '%ss (it goes on running)'
+                    % (command, timeout or self.timeout))
             time.sleep(0.01)
         return types.ExecResult(exit_code=info.get('ExitCode'),
                                 output=output, exec_id=exec_id,

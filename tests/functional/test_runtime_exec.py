@@ -59,6 +59,15 @@ def test_exec_that_outlives_its_timeout_raises_operation_timeout(
         runtime.exec(make_container(), ['sleep', '300'], timeout=1)
 
 
+def test_exec_that_closes_its_output_and_goes_on_still_times_out(
+        runtime, make_container):
+    # The stream ends at once; the process does not: no exit code to give.
+    with pytest.raises(exception.OperationTimeout, match='did not finish'):
+        runtime.exec(make_container(),
+                     ['/bin/sh', '-c', 'exec >&- 2>&-; sleep 300'],
+                     timeout=1)
+
+
 def test_exec_in_a_stopped_container_is_a_conflict(runtime, make_container):
     container = make_container(start=False)
     with pytest.raises(exception.Conflict, match='is not running'):
