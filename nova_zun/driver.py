@@ -15,6 +15,7 @@ import dataclasses
 
 from nova.compute import power_state
 from nova.compute import task_states
+from nova.compute import utils as compute_utils
 from nova.compute import vm_states
 import nova.conf
 from nova import context as nova_context
@@ -388,8 +389,11 @@ class ZunDriver(driver.ComputeDriver):
                 block_device_info=None, preserve_ephemeral=False,
                 accel_uuids=None, reimage_boot_volume=False):
         """A new workload from the new image in the same sandbox."""
-        if evacuate or reimage_boot_volume:
-            # Nova's default rebuild (destroy + spawn) handles these.
+        if evacuate or compute_utils.is_volume_backed_instance(
+                context, instance, bdms):
+            # Nova's default rebuild (destroy + spawn) handles these. Nova
+            # asks to reimage the boot volume for every rebuild since 2.93;
+            # only a volume-backed instance has one.
             raise NotImplementedError()
         if preserve_ephemeral:
             raise exception.PreserveEphemeralNotSupported()
@@ -401,7 +405,8 @@ class ZunDriver(driver.ComputeDriver):
             self.runtime.remove(name, force=True)
         except runtime_exc.NotFound:
             pass
-        detach_block_devices(context, bdms, detach_root_bdm=True)
+        detach_block_devices(context, bdms,
+                             detach_root_bdm=not reimage_boot_volume)
         instance.task_state = task_states.REBUILD_BLOCK_DEVICE_MAPPING
         instance.save(expected_task_state=[task_states.REBUILDING])
         attach_block_devices(context, instance, bdms)

@@ -86,13 +86,43 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         return image['id']
 
     def boot(self, image_id, flavor_id, expected_state='ACTIVE',
-             metadata=None, api=None):
+             metadata=None, host=None):
         body = {'name': 'zun-server', 'imageRef': image_id,
                 'flavorRef': flavor_id, 'networks': 'none'}
         if metadata:
             body['metadata'] = metadata
-        server = (api or self.api).post_server({'server': body})
-        return self._wait_for_state_change(server, expected_state)
+        if host:
+            body['availability_zone'] = 'nova:%s' % host
+        server = self.api.post_server({'server': body})
+        # Loading an image and starting two containers takes longer than
+        # the fake driver's boot that Nova's default wait is sized for.
+        return self._wait_for_state_change(server, expected_state,
+                                           max_retries=60)
+
+    def restart_zun_compute(self, host):
+        """Stop nova-compute on ``host`` and start a new one with a new
+        driver: all it knows comes from the engine, as after a real
+        restart."""
+        self.computes[host].stop()
+        with mock.patch('nova.virt.node.get_local_node_uuid',
+                        return_value=str(getattr(uuids, 'node_' + host))):
+            self.computes[host] = self.start_service('compute', host=host)
+        return self.computes[host]
+
+    def driver(self, host='compute1'):
+        return self.computes[host].manager.driver
+
+    def server_action(self, server, action, body=None,
+                      expected_state='ACTIVE'):
+        self.api.post_server_action(server['id'], {action: body})
+        return self._wait_for_state_change(server, expected_state,
+                                           max_retries=60)
+
+    def console_output(self, server, length=None):
+        body = {'length': length} if length is not None else {}
+        return self.api.post_server_action(
+            server['id'], {'os-getConsoleOutput': body})['output']
+
 
     def workload(self, server):
         return self.runtime.status('nova-%s' % server['id'])
