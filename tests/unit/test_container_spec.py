@@ -1,0 +1,139 @@
+"""Nova instance -> runtime spec translation (no engine, no Nova services)."""
+
+from nova import exception
+from nova import objects
+import pytest
+
+from nova_zun import container_spec
+from nova_zun.runtime import labels
+
+UUID = '8d3c8a39-4d36-4f4c-9a47-0c6a0c5f9a10'
+RUNTIMES = {'runc': 'runc', 'runsc': 'runsc'}
+
+objects.register_all()
+
+
+def instance(metadata=None, image_properties=None, extra_specs=None,
+             vcpus=2, memory_mb=256, root_gb=1):
+    sysmeta = {'image_' + k: v for k, v in (image_properties or {}).items()}
+    return objects.Instance(
+        uuid=UUID, project_id='project-a', user_id='user-a',
+        hostname='web-1', metadata=metadata or {}, system_metadata=sysmeta,
+        flavor=objects.Flavor(vcpus=vcpus, memory_mb=memory_mb,
+                              root_gb=root_gb,
+                              extra_specs=extra_specs or {}))
+
+
+def workload(inst):
+    return container_spec.workload_spec(inst, 'host-1', 'glance/x:latest',
+                                        'sandbox-id', 'runc', 4096)
+
+
+def test_names_and_identity_labels_come_from_the_instance():
+    inst = instance()
+    spec = workload(inst)
+    assert spec.name == 'nova-' + UUID
+    assert container_spec.sandbox_spec(inst, 'host-1').name == \
+        'nova-%s-sandbox' % UUID
+    assert spec.labels == {
+        labels.INSTANCE: UUID, labels.PROJECT: 'project-a',
+        labels.USER: 'user-a', labels.HOST: 'host-1',
+        labels.ROLE: labels.ROLE_WORKLOAD}
+
+
+def test_flavor_becomes_limits():
+    resources = workload(instance(vcpus=2, memory_mb=256, root_gb=3)).resources
+    assert (resources.vcpus, resources.memory_mb, resources.disk_gb,
+            resources.pids_limit) == (2, 256, 3, 4096)
+
+
+def test_a_flavor_with_no_root_disk_sets_no_storage_limit():
+    assert workload(instance(root_gb=0)).resources.disk_gb is None
+
+
+def test_flavor_may_set_its_own_pids_limit():
+    spec = workload(instance(extra_specs={'zun:pids_limit': '64'}))
+    assert spec.resources.pids_limit == 64
+
+
+@pytest.mark.parametrize('value', ['lots', '0', '-3'])
+def test_a_bad_pids_limit_is_refused(value):
+    with pytest.raises(exception.InvalidInput, match='zun:pids_limit'):
+        workload(instance(extra_specs={'zun:pids_limit': value}))
+
+
+@pytest.mark.parametrize('value, argv', [
+    ('["/bin/sh", "-c", "echo hi"]', ['/bin/sh', '-c', 'echo hi']),
+    ('/bin/sh -c "echo hi"', ['/bin/sh', '-c', 'echo hi']),
+])
+def test_command_is_a_json_list_or_shell_words(value, argv):
+    assert workload(instance(metadata={'zun_command': value})).command == argv
+
+
+@pytest.mark.parametrize('value, reason', [
+    ('["unclosed"', 'not a JSON list'),
+    ('[]', 'non-empty list of strings'),
+    ('[1, 2]', 'non-empty list of strings'),
+    ('echo "unclosed', 'No closing quotation'),
+])
+def test_a_bad_command_is_refused_with_the_reason(value, reason):
+    with pytest.raises(exception.InvalidInput, match=reason):
+        workload(instance(metadata={'zun_command': value}))
+
+
+def test_server_metadata_wins_over_image_properties():
+    spec = workload(instance(
+        image_properties={'zun_entrypoint': '/bin/sh',
+                          'zun_workdir': '/srv',
+                          'zun_environment': '{"A": "image", "B": "image"}'},
+        metadata={'zun_workdir': '/tmp',
+                  'zun_environment': '{"B": "server"}'}))
+    assert spec.entrypoint == ['/bin/sh']
+    assert spec.workdir == '/tmp'
+    assert spec.environment == {'A': 'image', 'B': 'server'}
+
+
+@pytest.mark.parametrize('value, reason', [
+    ('not json', 'not a JSON object'),
+    ('["a"]', 'must be a JSON object'),
+    ('{"A=B": "x"}', 'bad variable'),
+    ('{"A": 1}', 'bad variable'),
+])
+def test_a_bad_environment_is_refused(value, reason):
+    with pytest.raises(exception.InvalidInput, match=reason):
+        workload(instance(metadata={'zun_environment': value}))
+
+
+def test_a_relative_workdir_is_refused():
+    with pytest.raises(exception.InvalidInput, match='absolute path'):
+        workload(instance(metadata={'zun_workdir': 'srv'}))
+
+
+def test_runtime_comes_from_the_flavor_then_the_image_then_the_default():
+    assert container_spec.runtime_name(
+        instance(extra_specs={'zun:runtime': 'runsc'},
+                 image_properties={'zun_runtime': 'runc'}),
+        RUNTIMES, 'runc') == 'runsc'
+    assert container_spec.runtime_name(
+        instance(image_properties={'zun_runtime': 'runsc'}),
+        RUNTIMES, 'runc') == 'runsc'
+    assert container_spec.runtime_name(instance(), RUNTIMES, 'runc') == 'runc'
+
+
+def test_an_unknown_runtime_is_refused_naming_what_is_offered():
+    with pytest.raises(exception.InvalidInput,
+                       match="unknown container runtime 'kata'.*runc, runsc"):
+        container_spec.runtime_name(
+            instance(extra_specs={'zun:runtime': 'kata'}), RUNTIMES, 'runc')
+
+
+def test_capabilities_from_the_flavor_are_normalised():
+    spec = workload(instance(
+        extra_specs={'zun:cap_add': 'net_admin, CAP_SYS_TIME'}))
+    assert spec.cap_add == ('NET_ADMIN', 'SYS_TIME')
+
+
+@pytest.mark.parametrize('value', ['ALL', 'NET-ADMIN', 'net admin'])
+def test_bad_or_blanket_capabilities_are_refused(value):
+    with pytest.raises(exception.InvalidInput, match='bad capability'):
+        workload(instance(extra_specs={'zun:cap_add': value}))
