@@ -37,6 +37,7 @@ from oslo_utils import versionutils
 from nova_zun import conf as zun_conf
 from nova_zun import container_spec
 from nova_zun import images
+from nova_zun import lifecycle
 from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
@@ -81,6 +82,7 @@ class ZunDriver(driver.ComputeDriver):
         # resource update, and at once when an instance asks for one that
         # is not there.
         self._engine_runtimes = frozenset()
+        self._lifecycle = None
 
     # -- host ---------------------------------------------------------------
 
@@ -98,6 +100,13 @@ class ZunDriver(driver.ComputeDriver):
             # nova-compute can start before its engine; spawns fail with
             # a clear fault until the engine answers.
             LOG.error('Container engine unavailable at start: %s', exc)
+        self._lifecycle = lifecycle.LifecycleWatcher(self.runtime, host,
+                                                     self.emit_event)
+        self._lifecycle.start()
+
+    def cleanup_host(self, host):
+        if self._lifecycle is not None:
+            self._lifecycle.stop()
 
     def _remove_leftovers(self):
         """Remove pods of instances Nova no longer has (deleted while this

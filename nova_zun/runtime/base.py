@@ -80,6 +80,13 @@ class ContainerRuntime(abc.ABC):
         carries all of ``labels`` (a dict)."""
 
     @abc.abstractmethod
+    def events(self, labels=None, since_ns=None):
+        """Return an iterator of ContainerEvent for containers carrying all
+        of ``labels``, from ``since_ns`` on (else from now). It waits for
+        the next event; ``close()`` on it ends the wait from any thread,
+        and it ends, or raises EngineUnavailable, when the engine goes."""
+
+    @abc.abstractmethod
     def update_resources(self, container, resources):
         """Change CPU and memory limits of a live container."""
 

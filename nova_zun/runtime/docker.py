@@ -382,6 +382,39 @@ def _stats(s):
         pids=(s.get('pids_stats') or {}).get('current', 0))
 
 
+_EVENT_TYPES = {
+    'start': types.ContainerEventType.STARTED,
+    'die': types.ContainerEventType.STOPPED,
+    'pause': types.ContainerEventType.PAUSED,
+    'unpause': types.ContainerEventType.UNPAUSED,
+}
+
+
+class _EventStream:
+    """The engine's event stream as ContainerEvents; closable from another
+    thread."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        for item in _translated_chunks(self._stream, 'events'):
+            actor = item.get('Actor') or {}
+            event_type = _EVENT_TYPES.get(item.get('Action'))
+            if event_type is None:
+                continue
+            yield types.ContainerEvent(
+                container_id=actor.get('ID') or item.get('id'),
+                type=event_type,
+                # The engine lists the container's labels among the
+                # event's attributes, beside name, image and exit code.
+                labels=actor.get('Attributes') or {},
+                time_ns=item.get('timeNano') or 0)
+
+    def close(self):
+        self._stream.close()
+
+
 def _labels_filter(labels):
     return {'label': ['%s=%s' % kv for kv in (labels or {}).items()]}
 
@@ -627,6 +660,16 @@ class DockerRuntime(base.ContainerRuntime):
     def list_containers(self, labels=None):
         return [_status_from_list(c) for c in self._api.containers(
             all=True, filters=_labels_filter(labels))]
+
+    @_engine_call
+    def events(self, labels=None, since_ns=None):
+        filters = dict(_labels_filter(labels), type=['container'],
+                       event=sorted(_EVENT_TYPES))
+        since = None
+        if since_ns is not None:
+            since = '%d.%09d' % divmod(since_ns, 10 ** 9)
+        return _EventStream(self._api.events(since=since, filters=filters,
+                                             decode=True))
 
     @_engine_call
     def update_resources(self, container, resources):

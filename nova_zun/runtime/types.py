@@ -112,6 +112,25 @@ class ContainerStatus:
     details: dict = dataclasses.field(default_factory=dict, repr=False)
 
 
+class ContainerEventType(str, enum.Enum):
+    """State changes that the engine announces as they happen."""
+
+    STARTED = 'started'
+    #: The main process ended (exit, kill, stop, out of memory).
+    STOPPED = 'stopped'
+    PAUSED = 'paused'
+    UNPAUSED = 'unpaused'
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerEvent:
+    container_id: str
+    type: ContainerEventType
+    labels: dict
+    #: When the engine saw it, in nanoseconds since the epoch.
+    time_ns: int
+
+
 @dataclasses.dataclass(frozen=True)
 class ExecResult:
     exit_code: int

@@ -182,6 +182,9 @@ class TestLifecycle(base.ZunDriverTestCase):
 
     def test_container_killed_behind_novas_back_is_shut_down_by_the_sync(
             self):
+        # Without the engine's events (the service follows them from
+        # init_host), only the periodic power-state sync can notice.
+        self.driver()._lifecycle.stop()
         server = self.boot(self.image, self.flavor)
         self.runtime.kill(self.workload(server).id)
         compute = self.computes['compute1']
@@ -191,6 +194,25 @@ class TestLifecycle(base.ZunDriverTestCase):
         self.assertEqual(power_state.SHUTDOWN,
                          server['OS-EXT-STS:power_state'])
         self.assertEqual(EXITED, self.workload(server).state)
+
+    def test_a_workload_that_dies_is_seen_at_once_through_engine_events(
+            self):
+        server = self.boot(self.image, self.flavor)
+        self.runtime.kill(self.workload(server).id)
+        # No periodic task runs in these tests: only the event can do it.
+        server = self._wait_for_state_change(server, 'SHUTOFF',
+                                             max_retries=60)
+        self.assertEqual(power_state.SHUTDOWN,
+                         server['OS-EXT-STS:power_state'])
+
+    def test_a_workload_paused_outside_nova_is_reported_paused(self):
+        server = self.boot(self.image, self.flavor)
+        self.runtime.pause(self.workload(server).id)
+        server = self._wait_for_server_parameter(
+            server, {'OS-EXT-STS:power_state': power_state.PAUSED},
+            max_retries=60)
+        # Nova records what it sees; it does not act on a paused guest.
+        self.assertEqual('ACTIVE', server['status'])
 
     def test_deleting_a_server_whose_containers_vanished_succeeds(self):
         server = self.boot(self.image, self.flavor)
