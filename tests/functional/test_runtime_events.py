@@ -28,6 +28,14 @@ class _Collector:
     def next(self):
         return self.events.get(timeout=PATIENCE)
 
+    def until(self, container_id, event_type):
+        """Every event up to and with ``event_type`` of the container."""
+        seen = [self.next()]
+        while (seen[-1].container_id, seen[-1].type) != (container_id,
+                                                         event_type):
+            seen.append(self.next())
+        return seen
+
     def close(self):
         self.stream.close()
         self.thread.join(PATIENCE)
@@ -43,7 +51,7 @@ def test_state_changes_of_labelled_containers_arrive_in_order(
         runtime.pause(container)
         runtime.unpause(container)
         runtime.kill(container)
-        seen = [collector.next() for _ in range(5)]
+        seen = collector.until(container, Event.STOPPED)
     finally:
         collector.close()
     mine = [e.type for e in seen if e.container_id == container]
