@@ -1,0 +1,72 @@
+"""Narrow logic of ZunDriver: no engine, no Nova services."""
+
+from unittest import mock
+
+from nova.compute import power_state
+from nova.compute import vm_states
+from nova import conf as nova_conf
+from nova import exception
+from nova import objects
+from nova.virt import fake
+import pytest
+
+from nova_zun import driver as zun_driver
+from nova_zun.runtime import types
+
+objects.register_all()
+CONF = nova_conf.CONF
+
+
+@pytest.fixture
+def driver():
+    return zun_driver.ZunDriver(fake.FakeVirtAPI())
+
+
+@pytest.mark.parametrize('url', ['tcp://127.0.0.1:2375',
+                                 'http://engine:2375'])
+def test_an_engine_not_on_a_local_socket_is_refused(driver, url):
+    CONF.set_override('engine_url', url, group='zun')
+    try:
+        with pytest.raises(exception.InvalidInput, match='unix://'):
+            driver.init_host('host-1')
+    finally:
+        CONF.clear_override('engine_url', group='zun')
+
+
+def test_runtime_traits_are_custom_traits_of_the_runtime_name():
+    assert zun_driver.runtime_trait('runsc') == 'CUSTOM_ZUN_RUNTIME_RUNSC'
+    assert zun_driver.runtime_trait('kata-qemu') == \
+        'CUSTOM_ZUN_RUNTIME_KATA_QEMU'
+
+
+def _state(driver, container_state, vm_state=vm_states.ACTIVE,
+           oom_killed=False):
+    status = types.ContainerStatus(id='c', name='nova-x',
+                                   state=container_state, labels={},
+                                   oom_killed=oom_killed)
+    instance = objects.Instance(uuid='8d3c8a39-4d36-4f4c-9a47-0c6a0c5f9a10',
+                                vm_state=vm_state, task_state=None)
+    with mock.patch.object(driver.runtime, 'status', return_value=status):
+        return driver.get_info(instance).state
+
+
+@pytest.mark.parametrize('container_state, expected', [
+    (types.ContainerState.RUNNING, power_state.RUNNING),
+    (types.ContainerState.PAUSED, power_state.PAUSED),
+    (types.ContainerState.EXITED, power_state.SHUTDOWN),
+    (types.ContainerState.CREATED, power_state.SHUTDOWN),
+    (types.ContainerState.DEAD, power_state.CRASHED),
+])
+def test_container_states_become_power_states(driver, container_state,
+                                              expected):
+    assert _state(driver, container_state) == expected
+
+
+def test_a_frozen_workload_of_a_suspended_server_is_suspended(driver):
+    assert _state(driver, types.ContainerState.PAUSED,
+                  vm_state=vm_states.SUSPENDED) == power_state.SUSPENDED
+
+
+def test_a_workload_killed_for_memory_is_crashed(driver):
+    assert _state(driver, types.ContainerState.EXITED,
+                  oom_killed=True) == power_state.CRASHED
