@@ -69,7 +69,8 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                                         disk=disk, extra_spec=extra_spec)
         return flavor_id
 
-    def glance_image_from(self, tag, properties=None, container_format='docker'):
+    def glance_image_from(self, tag, properties=None,
+                          container_format='docker'):
         """A Glance image holding a ``docker save`` archive of a test image
         (saved by id, so loading it adds no name of its own)."""
         image_id = self.runtime.inspect_image(self.test_images[tag]).id
@@ -122,7 +123,6 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         body = {'length': length} if length is not None else {}
         return self.api.post_server_action(
             server['id'], {'os-getConsoleOutput': body})['output']
-
 
     def workload(self, server):
         return self.runtime.status('nova-%s' % server['id'])

@@ -3,8 +3,8 @@
 import time
 from unittest import mock
 
-from nova import context as nova_context
 from nova.compute import power_state
+from nova import context as nova_context
 
 from nova_zun.runtime import labels
 from nova_zun.runtime import types

@@ -76,8 +76,8 @@ def test_removing_a_running_container_needs_force(runtime, make_container):
         runtime.status(container)
 
 
-def test_pause_freezes_the_container_and_unpause_thaws_it(runtime,
-                                                         make_container):
+def test_pause_freezes_the_container_and_unpause_thaws_it(
+        runtime, make_container):
     container = make_container()
     runtime.pause(container)
     assert runtime.status(container).state == State.PAUSED

@@ -8,13 +8,13 @@ import time
 import pytest
 
 from nova_zun.runtime import exception
+from nova_zun.runtime import types
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
 from tests.functional.runtime_support import read_until
 from tests.functional.runtime_support import wait_for
 from tests.functional.runtime_support import wait_for_exec_exit
 from tests.functional.runtime_support import wait_for_state
-from nova_zun.runtime import types
 
 # A shell that reads commands from a TTY, for the terminal tests.
 INTERACTIVE_SHELL = dict(command=['/bin/sh'], tty=True, stdin_open=True)
@@ -120,8 +120,8 @@ def test_attach_sends_stdin_to_the_main_process_and_returns_its_output(
         session.close()
 
 
-def test_resize_sets_the_terminal_size_of_the_main_process(runtime,
-                                                          make_container):
+def test_resize_sets_the_terminal_size_of_the_main_process(
+        runtime, make_container):
     container = make_container(**INTERACTIVE_SHELL)
     runtime.resize(container, height=27, width=93)
     session = runtime.attach(container)
@@ -148,8 +148,8 @@ def _logs_once_complete(runtime, container, lines):
     return wait_for(complete, 'the logs of %s' % container)
 
 
-def test_logs_hold_stdout_and_stderr_and_select_by_stream(runtime,
-                                                         make_container):
+def test_logs_hold_stdout_and_stderr_and_select_by_stream(
+        runtime, make_container):
     container = make_container('printer')
     both = _logs_once_complete(runtime, container, 2)
     assert sorted(both.splitlines()) == [b'hello from nova-zun',
