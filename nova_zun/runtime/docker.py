@@ -28,6 +28,7 @@ from nova_zun.runtime import base
 from nova_zun.runtime import exception
 from nova_zun.runtime import labels as label_keys
 from nova_zun.runtime import rootfs
+from nova_zun.runtime import shims
 from nova_zun.runtime import types
 
 LOG = logging.getLogger(__name__)
@@ -649,7 +650,25 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def start(self, container):
-        self._api.start(container)
+        try:
+            self._api.start(container)
+        except docker_errors.APIError:
+            self._reap_failed_start(container)
+            raise
+
+    def _reap_failed_start(self, container):
+        # A runtime with a sandbox of its own (runsc) can leave its shim,
+        # sandbox processes and state behind when a start fails: see
+        # nova_zun.runtime.shims. Only a container that is not running
+        # (nor paused) is reaped, so a refused start never kills one.
+        try:
+            info = self._api.inspect_container(container)
+            state = info.get('State') or {}
+            if not (state.get('Running') or state.get('Paused')):
+                shims.reap(info['Id'])
+        except Exception:
+            LOG.exception('Could not clean up after the failed start of %s',
+                          container)
 
     @_engine_call
     def stop(self, container, timeout=None):

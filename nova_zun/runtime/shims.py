@@ -1,0 +1,152 @@
+"""Reap what a failed container start leaves behind in containerd.
+
+When an OCI runtime that boots a sandbox of its own (runsc) fails to start
+a container, the engine gives up on the containerd task while it is still
+in its "created" state: the task cannot be deleted yet, the engine forgets
+it, and the containerd shim (with runsc's sandbox and gofer under it) and
+runsc's state under the runtime root stay behind for good, even after the
+container is removed. Killing the shim makes containerd clean up after a
+dead shim, which runs the runtime's ``delete`` and removes that state.
+
+Only processes of this host are seen; for an engine elsewhere this finds
+nothing and does nothing.
+"""
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+LOG = logging.getLogger(__name__)
+
+
+def _cmdline(pid):
+    try:
+        with open('/proc/%s/cmdline' % pid, 'rb') as f:
+            return [a.decode('utf-8', 'replace')
+                    for a in f.read().split(b'\0') if a]
+    except OSError:
+        return []
+
+
+def _ppid(pid):
+    try:
+        with open('/proc/%s/stat' % pid, 'rb') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b')') + 2:].split()
+    if fields[0] == b'Z':
+        return None
+    return int(fields[1])
+
+
+def _option(argv, name):
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + '='):
+            return arg[len(name) + 1:]
+    return None
+
+
+def find(container_id):
+    """Return ``[(pid, address, namespace)]`` of containerd shims serving
+    ``container_id`` (a full id)."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        argv = _cmdline(entry)
+        if (argv and 'containerd-shim' in os.path.basename(argv[0]) and
+                _option(argv, '-id') == container_id):
+            found.append((int(entry), _option(argv, '-address'),
+                          _option(argv, '-namespace')))
+    return found
+
+
+def _descendants(pid):
+    children = {}
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            ppid = _ppid(entry)
+            if ppid is not None:
+                children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            tree.append(child)
+            todo.append(child)
+    return tree
+
+
+def _alive(pid):
+    return _ppid(pid) is not None
+
+
+def reap(container_id, timeout=10.0):
+    """Kill the shims of ``container_id`` and everything under them, wait
+    for containerd to clean up after them and drop its container record.
+    Return how many shims there were."""
+    shims = find(container_id)
+    bundles = []
+    for pid, address, namespace in shims:
+        try:
+            # The shim runs in the task's bundle, which containerd removes
+            # last when it cleans up after the dead shim.
+            bundles.append(os.readlink('/proc/%d/cwd' % pid))
+        except OSError:
+            pass
+        LOG.warning('Reaping containerd shim %s left behind by the failed '
+                    'start of container %s', pid, container_id)
+        victims = _descendants(pid) + [pid]
+        for victim in victims:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    # containerd then runs the shim's cleanup (``shim delete``, which runs
+    # the runtime's ``delete``): wait until nothing of the container runs.
+    deadline = time.monotonic() + timeout
+    while ((any(os.path.exists(b) for b in bundles) or
+            _mentioning(container_id)) and time.monotonic() < deadline):
+        time.sleep(0.05)
+    for pid, address, namespace in shims:
+        _delete_record(container_id, address, namespace, deadline)
+    return len(shims)
+
+
+def _mentioning(container_id):
+    return [int(e) for e in os.listdir('/proc') if e.isdigit() and
+            any(container_id in a for a in _cmdline(e)) and
+            _alive(e)]
+
+
+def _delete_record(container_id, address, namespace, deadline):
+    """containerd keeps a metadata record of the container, which the engine
+    no longer deletes: delete it with ``ctr`` where containerd's client is
+    installed (once containerd has removed the dead shim's task)."""
+    if address:
+        # The engine's own stdio directory of the task, beside the socket
+        # of a containerd it manages; removed only when empty.
+        try:
+            os.rmdir(os.path.join(os.path.dirname(address), container_id))
+        except OSError:
+            pass
+    ctr = shutil.which('ctr')
+    if not (ctr and address and namespace):
+        return
+    cmd = [ctr, '--address', address, '--namespace', namespace,
+           'containers', 'delete', container_id]
+    while True:
+        result = subprocess.run(cmd, capture_output=True, text=True,
+                                check=False)
+        if (result.returncode == 0 or 'not found' in result.stderr or
+                time.monotonic() >= deadline):
+            break
+        time.sleep(0.1)
+    if result.returncode and 'not found' not in result.stderr:
+        LOG.warning('Could not delete containerd record of %s: %s',
+                    container_id, result.stderr.strip())
