@@ -60,14 +60,60 @@ driver_opts = [
 ]
 
 
+scheduler_opts = [
+    cfg.StrOpt('tenant_isolation', default='off',
+               choices=[
+                   ('off', 'Projects may share hosts.'),
+                   ('all', 'Every instance gets a host whose instances all '
+                           'belong to its own project.'),
+                   ('flavor', 'Only instances whose flavor has the extra '
+                              'spec zun:tenant_isolation=true are isolated: '
+                              'they get a host holding only their project\'s '
+                              'instances, and no other project\'s instance '
+                              'is placed beside them afterwards.'),
+               ],
+               help='Keep each host to one project (tenant). Read by '
+                    'nova-scheduler, where TenantIsolationFilter '
+                    '(nova_zun.scheduler.filters.TenantIsolationFilter in '
+                    '[filter_scheduler] available_filters and '
+                    'enabled_filters) applies it, and by nova-compute, '
+                    'where the driver checks it again when it claims the '
+                    'host for an instance, so two projects\' concurrent '
+                    'boots never end up together: the later one is '
+                    'rescheduled. Set the same value on both. The filter '
+                    'reads the scheduler\'s view of the instances on each '
+                    'host, which [filter_scheduler] track_instance_changes '
+                    '= True (the default) keeps current without database '
+                    'queries; with it off, the filter reads the projects '
+                    'of each host\'s instances from the database on every '
+                    'request.'),
+]
+
+
+network_opts = [
+    cfg.BoolOpt('allow_bridged_traffic', default=True,
+                help='For OVS hybrid ports (a per-port Linux bridge, used '
+                     'with the iptables security group driver), accept '
+                     'traffic bridged through the instance\'s device in '
+                     'the host\'s FORWARD chain. With br_netfilter loaded '
+                     '(bridge-nf-call-iptables=1) bridged packets pass '
+                     'FORWARD, whose DROP policy (Docker sets one) eats '
+                     'them otherwise. The rules sit in chain '
+                     'nova-zun-FORWARD, jumped to at the end of FORWARD, '
+                     'so Neutron\'s security group chains, inserted '
+                     'before, still decide first. Removed on unplug.'),
+]
+
+
 def register_opts(conf):
     conf.register_group(zun_group)
     conf.register_opts(runtime_opts, group=zun_group)
     conf.register_opts(driver_opts, group=zun_group)
+    conf.register_opts(scheduler_opts, group=zun_group)
 
 
 def list_opts():
-    return [(zun_group, runtime_opts + driver_opts)]
+    return [(zun_group, runtime_opts + driver_opts + scheduler_opts)]
 
 
 CONF = cfg.CONF

@@ -42,6 +42,7 @@ from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun.scheduler import isolation
 
 CONF = nova.conf.CONF
 zun_conf.register_opts(CONF)
@@ -282,8 +283,14 @@ class ZunDriver(driver.ComputeDriver):
         self._refuse_unsupported(instance, network_info, block_device_info)
         spec = self._workload_spec(context, instance, image_meta, None)
         try:
-            sandbox = self.runtime.create_sandbox(
-                container_spec.sandbox_spec(instance, self._host))
+            # Tenant isolation, checked against what runs here under the
+            # host's lock until the sandbox (labelled with the project)
+            # exists: concurrent boots of two projects cannot both pass.
+            with isolation.HostClaim(CONF.zun.tenant_isolation,
+                                     self.runtime, self._host, context,
+                                     instance):
+                sandbox = self.runtime.create_sandbox(
+                    container_spec.sandbox_spec(instance, self._host))
             self._create_workload(
                 dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
                 power_on)
