@@ -61,6 +61,13 @@ _POWER_STATES = {
 }
 
 
+def _registry_auth():
+    if not CONF.zun.registry_username:
+        return None
+    return {'username': CONF.zun.registry_username,
+            'password': CONF.zun.registry_password or ''}
+
+
 def runtime_trait(name):
     return os_traits.normalize_name('ZUN_RUNTIME_' + name)
 
@@ -71,6 +78,8 @@ class ZunDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Container archives are stored in Glance with disk_format raw.
         supports_image_type_raw=True,
+        # Glance images stay in the engine; manage_image_cache ages them.
+        has_imagecache=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -84,6 +93,7 @@ class ZunDriver(driver.ComputeDriver):
         # is not there.
         self._engine_runtimes = frozenset()
         self._lifecycle = None
+        self._image_cache = images.ImageCache(self.runtime)
 
     # -- host ---------------------------------------------------------------
 
@@ -262,8 +272,11 @@ class ZunDriver(driver.ComputeDriver):
         spec = container_spec.workload_spec(
             instance, self._host, images.reference(image_meta.id),
             sandbox_id, engine_runtime, CONF.zun.pids_limit)
-        images.ensure_image(context, self.runtime, self._image_api,
-                            image_meta)
+        images.ensure_image(
+            context, self.runtime, self._image_api, image_meta,
+            disk_gb=instance.flavor.root_gb,
+            registry_property=CONF.zun.registry_reference_property,
+            registry_auth=_registry_auth())
         return spec
 
     def _create_workload(self, spec, instance, power_on):
@@ -439,3 +452,24 @@ class ZunDriver(driver.ComputeDriver):
         output = self.runtime.logs(container_spec.workload_name(instance),
                                    tail=max(100, limit // 16))
         return output[-limit:]
+
+    # -- images -------------------------------------------------------------
+
+    def snapshot(self, context, instance, image_id, update_task_state):
+        """Commit the workload's filesystem (frozen for the commit only)
+        and upload it to Glance as a container_format docker archive.
+        Shelve uses this too; unshelve boots the snapshot."""
+        name = container_spec.workload_name(instance)
+        try:
+            self.runtime.status(name)
+        except runtime_exc.NotFound:
+            raise exception.InstanceNotRunning(instance_id=instance.uuid)
+        images.snapshot(context, self.runtime, self._image_api, name,
+                        instance, image_id, update_task_state,
+                        pause=CONF.zun.snapshot_pause)
+
+    def manage_image_cache(self, context, all_instances):
+        containers = self._owned()
+        self._image_cache.update(
+            context, all_instances, CONF.zun.image_cache_unused_age,
+            containers_images={c.image for c in containers if c.image})

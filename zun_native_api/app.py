@@ -4,9 +4,13 @@ import flask
 from oslo_log import log as logging
 from werkzeug import exceptions as http_exceptions
 
-from nova_zun import conf as zun_conf
+from nova_zun.runtime import docker as docker_runtime
+from zun_native_api import conf as api_conf
+from zun_native_api import containers
 from zun_native_api import errors
 from zun_native_api import microversion
+from zun_native_api import policy
+from zun_native_api import validation
 from zun_native_api import versions
 
 LOG = logging.getLogger(__name__)
@@ -37,16 +41,43 @@ def _add_version_headers(response):
     return response
 
 
-def create_app(conf):
-    """Return the native API application; ``conf`` is an oslo.config
-    ConfigOpts whose ``[zun]`` group is read by the handlers."""
-    zun_conf.register_opts(conf)
+def _validation_error(exc):
+    return errors.error_response(400, 'Bad Request', str(exc))
+
+
+def _unexpected_error(exc):
+    LOG.exception('Unexpected error in %s %s', flask.request.method,
+                  flask.request.path)
+    return errors.error_response(500, 'Internal Server Error',
+                                 'An unexpected error occurred.')
+
+
+def create_app(conf, runtime=None):
+    """Return the native API application (a Flask app, without the
+    authentication middleware: see :func:`zun_native_api.wsgi.make_app`).
+
+    ``conf`` is an oslo.config ConfigOpts; ``runtime`` a ContainerRuntime,
+    by default the Docker backend on ``[zun] engine_url``.
+    """
+    api_conf.register_opts(conf)
+    policy.set_defaults(conf)
+    if runtime is None:
+        runtime = docker_runtime.DockerRuntime(
+            conf.zun.engine_url, timeout=conf.zun.engine_timeout)
     app = flask.Flask(__name__)
     app.config[CONF_KEY] = conf
+    app.config['MAX_CONTENT_LENGTH'] = conf.native_api.max_body_bytes
+    app.config[containers.STATE_KEY] = containers.State(
+        conf, runtime, policy.make_enforcer(conf))
     app.json.sort_keys = False
     app.before_request(_negotiate_version)
     app.after_request(_add_version_headers)
     app.register_error_handler(http_exceptions.HTTPException,
                                errors.http_error)
+    app.register_error_handler(errors.ApiError, errors.api_error)
+    app.register_error_handler(validation.ValidationError,
+                               _validation_error)
+    app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(versions.blueprint)
+    app.register_blueprint(containers.blueprint)
     return app

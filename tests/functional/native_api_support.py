@@ -1,0 +1,170 @@
+"""Fixtures of the native API functional tests: a real Keystone (from
+PyPI, on sqlite, under gunicorn), two native API servers (the console
+script, under gunicorn) on the suite's private engine, and workloads
+labelled as the driver labels them.
+
+Test modules import the fixtures by name so pytest finds them there.
+"""
+
+import io
+import tarfile
+import uuid
+
+import pytest
+import requests
+
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+from zun_native_api.testing import keystone as keystone_tool
+from zun_native_api.testing import server as server_tool
+
+HEADER = 'OpenStack-API-Version'
+SERVICE_USER = ('nova-zun', 'service-secret')
+USERS = {
+    # name: (password, project, role)
+    'alice': ('alice-secret', 'project-a', 'member'),
+    'bob': ('bob-secret', 'project-b', 'member'),
+}
+
+
+class Identities:
+    """Tokens and project ids of the test's callers."""
+
+    def __init__(self, keystone):
+        self.keystone = keystone
+        self.projects = {}
+        self._sessions = {}
+
+    def session(self, who):
+        if who not in self._sessions:
+            if who == 'admin':
+                self._sessions[who] = self.keystone.admin_session()
+            else:
+                password, project, _ = USERS[who]
+                self._sessions[who] = self.keystone.session(who, password,
+                                                            project)
+        return self._sessions[who]
+
+    def token(self, who):
+        return self.session(who).get_token()
+
+    def project(self, who):
+        return self.session(who).get_project_id()
+
+
+@pytest.fixture(scope='session')
+def keystone():
+    """A Keystone of the suite's own with a service user for
+    keystonemiddleware, alice in project-a and bob in project-b (members),
+    and Keystone's bootstrap admin."""
+    ks = keystone_tool.Keystone()
+    try:
+        ks.start()
+        ks.project_user('service', SERVICE_USER[0], SERVICE_USER[1],
+                        role='service')
+        for name, (password, project, role) in USERS.items():
+            ks.project_user(project, name, password, role=role)
+    except Exception:
+        ks.stop()
+        raise
+    yield ks
+    ks.stop()
+
+
+@pytest.fixture(scope='session')
+def identities(keystone):
+    return Identities(keystone)
+
+
+@pytest.fixture(scope='session')
+def native_apis(private_engine, keystone):
+    """``{host: NativeApiServer}`` for host1 and host2, on the same engine,
+    each knowing the other's URL."""
+    servers = {host: server_tool.NativeApiServer(
+        host, private_engine.url, keystone.url, *SERVICE_USER)
+        for host in ('host1', 'host2')}
+    hosts = ','.join('%s:%s' % (h, s.url) for h, s in servers.items())
+    try:
+        for server in servers.values():
+            server.set('native_api', hosts=hosts)
+            server.start()
+    except Exception:
+        for server in servers.values():
+            server.stop()
+        raise
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def workloads(runtime, test_image_refs):
+    """``make(project_id, host='host1', tag='printer')`` -> instance uuid
+    of a running workload labelled like the driver's; removed after the
+    test."""
+    made = []
+
+    def make(project_id, host='host1', tag='printer', user_id='user'):
+        instance = str(uuid.uuid4())
+        made.append(instance)
+        spec = types.ContainerSpec(
+            name='nova-%s' % instance, image=test_image_refs[tag],
+            labels={labels.INSTANCE: instance, labels.PROJECT: project_id,
+                    labels.USER: user_id, labels.HOST: host,
+                    labels.ROLE: labels.ROLE_WORKLOAD})
+        runtime.start(runtime.create_container(spec))
+        return instance
+    yield make
+    for instance in made:
+        for c in runtime.list_containers({labels.INSTANCE: instance}):
+            runtime.remove(c.id, force=True)
+
+
+class Caller:
+    """Plain HTTP to one native API server as one identity."""
+
+    def __init__(self, base_url, token=None, version='container 1.40'):
+        self.base_url = base_url
+        self.token = token
+        self.version = version
+
+    def request(self, method, path, headers=None, **kwargs):
+        all_headers = {}
+        if self.token:
+            all_headers['X-Auth-Token'] = self.token
+        if self.version:
+            all_headers[HEADER] = self.version
+        all_headers.update(headers or {})
+        return requests.request(method, self.base_url + path,
+                                headers=all_headers, timeout=60, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request('GET', path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request('POST', path, **kwargs)
+
+
+def tar_of(files):
+    """A tar archive (bytes) of ``{name: bytes}``."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def files_of(data):
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar
+                if m.isfile()}
+
+
+def assert_zun_error(response, status):
+    assert status == response.status_code, response.text
+    (error,) = response.json()['errors']
+    assert status == error['status']
+    assert error['title'] and error['detail']
+    return error

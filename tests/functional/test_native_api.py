@@ -1,0 +1,174 @@
+"""The native API over real HTTP: keystonemiddleware validating tokens
+against a real Keystone, the console script under gunicorn, the private
+engine. Project A acts on its container, project B gets the same 404 as
+for a missing one, the admin acts on every project's."""
+
+import base64
+import uuid
+
+import pytest
+
+from tests.functional.native_api_support import assert_zun_error
+from tests.functional.native_api_support import Caller
+from tests.functional.native_api_support import files_of
+from tests.functional.native_api_support import identities  # noqa: F401
+from tests.functional.native_api_support import keystone  # noqa: F401
+from tests.functional.native_api_support import native_apis  # noqa: F401
+from tests.functional.native_api_support import tar_of
+from tests.functional.native_api_support import workloads  # noqa: F401
+
+
+@pytest.fixture
+def host1(native_apis):
+    return native_apis['host1'].url
+
+
+def caller(url, identities, who, **kwargs):
+    return Caller(url, identities.token(who), **kwargs)
+
+
+# Every runtime operation: (method, path suffix, query, body).
+RUNTIME_OPERATIONS = [
+    ('GET', '/logs', {}, None),
+    ('POST', '/execute', {'command': '"echo" "hi"', 'run': 'true'}, None),
+    ('GET', '/top', {}, None),
+    ('GET', '/stats', {}, None),
+    ('GET', '/get_archive', {'path': '/etc'}, None),
+    ('POST', '/put_archive', {'path': '/tmp'},
+     {'data': base64.b64encode(tar_of({'b-was-here': b'x'})).decode()}),
+    ('POST', '/pause', {}, None),
+    ('POST', '/unpause', {}, None),
+    ('POST', '/kill', {'signal': 'SIGKILL'}, None),
+]
+
+
+def test_version_document_is_public(host1):
+    response = Caller(host1).get('/')
+    assert 200 == response.status_code
+    assert '1.40' == response.json()['versions'][0]['max_version']
+
+
+@pytest.mark.parametrize('token', [None, 'not-a-token'])
+def test_no_valid_token_is_401(host1, identities, workloads, token):
+    instance = workloads(identities.project('alice'))
+    response = Caller(host1, token).get('/v1/containers/%s/logs' % instance)
+    assert 401 == response.status_code
+
+
+def test_project_a_inspects_its_container(host1, identities, workloads,
+                                          runtime):
+    instance = workloads(identities.project('alice'))
+    alice = caller(host1, identities, 'alice')
+    base = '/v1/containers/%s' % instance
+
+    logs = alice.get(base + '/logs', params={'stdout': 'True',
+                                             'stderr': 'True'})
+    assert 200 == logs.status_code, logs.text
+    assert 'hello from nova-zun' in logs.json()
+    assert 'to stderr' in logs.json()
+    stdout_only = alice.get(base + '/logs', params={'stderr': 'False'})
+    assert 'to stderr' not in stdout_only.json()
+
+    # The client's quoting: every token double-quoted.
+    result = alice.post(base + '/execute', params={
+        'command': '"sh" "-c" "echo out; echo err >&2; exit 7"',
+        'run': 'true'})
+    assert 200 == result.status_code, result.text
+    body = result.json()
+    assert 7 == body['exit_code']
+    assert 'out' in body['output'] and 'err' in body['output']
+    assert body['exec_id']
+
+    top = alice.get(base + '/top').json()
+    assert 'PID' in top['Titles']
+    assert any('sleep' in ' '.join(p) for p in top['Processes'])
+
+    stats = alice.get(base + '/stats').json()
+    assert {'CPU %', 'MEM USAGE(MiB)', 'MEM LIMIT(MiB)', 'MEM %',
+            'BLOCK I/O(B)', 'NET I/O(B)'} <= set(stats)
+    assert stats['MEM USAGE(MiB)'] > 0
+
+    data = base64.b64encode(tar_of({'hello.txt': b'from alice'})).decode()
+    put = alice.post(base + '/put_archive', params={'path': '/tmp'},
+                     json={'data': data})
+    assert 200 == put.status_code, put.text
+    got = alice.get(base + '/get_archive',
+                    params={'path': '/tmp/hello.txt'})
+    assert 200 == got.status_code, got.text
+    assert {'hello.txt': b'from alice'} == files_of(
+        base64.b64decode(got.json()['data']))
+    assert 'hello.txt' == got.json()['stat']['name']
+    cat = alice.post(base + '/execute',
+                     params={'command': '"cat" "/tmp/hello.txt"'})
+    assert 'from alice' == cat.json()['output']
+
+
+def test_project_a_pauses_unpauses_and_kills(host1, identities, workloads,
+                                             runtime):
+    instance = workloads(identities.project('alice'))
+    alice = caller(host1, identities, 'alice')
+    base = '/v1/containers/%s' % instance
+    assert 202 == alice.post(base + '/pause').status_code
+    assert 'paused' == runtime.status('nova-' + instance).state.value
+    assert 202 == alice.post(base + '/unpause').status_code
+    assert 'running' == runtime.status('nova-' + instance).state.value
+    assert 202 == alice.post(base + '/kill',
+                             params={'signal': 'SIGKILL'}).status_code
+    assert 'exited' == runtime.status('nova-' + instance).state.value
+
+
+@pytest.mark.parametrize('method, suffix, query, body', RUNTIME_OPERATIONS)
+def test_project_b_gets_404_like_for_a_missing_container(
+        host1, identities, workloads, runtime, method, suffix, query, body):
+    instance = workloads(identities.project('alice'))
+    bob = caller(host1, identities, 'bob')
+    theirs = bob.request(method, '/v1/containers/%s%s' % (instance, suffix),
+                         params=query, json=body)
+    missing_id = str(uuid.uuid4())
+    missing = bob.request(method, '/v1/containers/%s%s'
+                          % (missing_id, suffix), params=query, json=body)
+    error = assert_zun_error(theirs, 404)
+    assert_zun_error(missing, 404)
+    assert (error['detail'].replace(instance, 'X') ==
+            missing.json()['errors'][0]['detail'].replace(missing_id, 'X'))
+    # Nothing happened to it.
+    status = runtime.status('nova-' + instance)
+    assert 'running' == status.state.value
+    listing = runtime.exec('nova-' + instance, ['ls', '/tmp'])
+    assert b'b-was-here' not in listing.output
+
+
+@pytest.mark.parametrize('method, suffix, query, body', RUNTIME_OPERATIONS)
+def test_admin_acts_on_every_project(host1, identities, workloads, runtime,
+                                     method, suffix, query, body):
+    instance = workloads(identities.project('alice'))
+    if suffix == '/unpause':
+        runtime.pause('nova-' + instance)
+    admin = caller(host1, identities, 'admin')
+    response = admin.request(method, '/v1/containers/%s%s'
+                             % (instance, suffix), params=query, json=body)
+    assert response.status_code in (200, 202), response.text
+
+
+def test_a_container_of_another_host_is_forwarded(native_apis, identities,
+                                                  workloads):
+    # The workload runs on host2; the request goes to host1.
+    instance = workloads(identities.project('alice'), host='host2')
+    host1 = native_apis['host1'].url
+    alice = caller(host1, identities, 'alice')
+    result = alice.post('/v1/containers/%s/execute' % instance,
+                        params={'command': '"hostname"'})
+    assert 200 == result.status_code, result.text
+    assert 0 == result.json()['exit_code']
+    assert 'container 1.40' == result.headers['OpenStack-API-Version']
+    assert 'hello from nova-zun' in alice.get(
+        '/v1/containers/%s/logs' % instance).json()
+    # host2 answered: its access log has the forwarded requests.
+    assert ('/v1/containers/%s/execute' % instance
+            in native_apis['host2'].log_text())
+    assert_zun_error(caller(host1, identities, 'bob').get(
+        '/v1/containers/%s/logs' % instance), 404)
+    # Only one hop: host2 does not send it back.
+    assert_zun_error(alice.get('/v1/containers/%s/logs' % instance,
+                               headers={'X-Nova-Zun-Forwarded-By': 'x'}),
+                     404)

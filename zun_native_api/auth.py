@@ -1,0 +1,40 @@
+"""Authentication: keystonemiddleware's auth_token in front of the API.
+
+Only the version documents (``/`` and ``/v1``) are public, as in Zun: the
+client discovers the microversion range there. Everything else goes
+through ``auth_token``, which validates the token against Keystone and
+puts the caller's identity in the WSGI environment, where
+oslo.context reads it back.
+"""
+
+from keystonemiddleware import auth_token
+from oslo_context import context as oslo_context
+
+PUBLIC_PATHS = ('/', '/v1', '/v1/')
+
+
+class _PublicOrAuthenticated:
+    """Dispatch public paths straight to the app, the rest through
+    auth_token."""
+
+    def __init__(self, app, protected):
+        self.app = app
+        self.protected = protected
+
+    def __call__(self, environ, start_response):
+        if environ.get('PATH_INFO', '/') in PUBLIC_PATHS:
+            return self.app(environ, start_response)
+        return self.protected(environ, start_response)
+
+
+def wrap(app, conf):
+    """Return ``app`` (a WSGI callable) behind auth_token configured from
+    ``conf``'s ``[keystone_authtoken]``."""
+    protected = auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+    return _PublicOrAuthenticated(app, protected)
+
+
+def request_context(environ):
+    """The caller, from the headers auth_token set (X-Project-Id,
+    X-Roles, X-Auth-Token, X-Service-Catalog, ...)."""
+    return oslo_context.RequestContext.from_environ(environ)

@@ -1,0 +1,91 @@
+"""Options of the native API, in its own file (``zun-native-api.conf``).
+
+It reads ``[zun]`` (the engine endpoint, shared with the driver, see
+:mod:`nova_zun.conf`), ``[native_api]`` below, ``[keystone_authtoken]``
+(keystonemiddleware), ``[oslo_policy]`` and oslo.log's options.
+``list_opts`` feeds oslo-config-generator (namespace ``zun_native_api``).
+"""
+
+import socket
+
+from oslo_config import cfg
+
+from nova_zun import conf as zun_conf
+
+native_api_group = cfg.OptGroup(
+    'native_api', title='nova-zun native API',
+    help='The Zun-compatible container API that runs on every container '
+         'host.')
+
+opts = [
+    cfg.HostAddressOpt('bind_host', default='0.0.0.0',
+                       help='Address the API listens on.'),
+    cfg.PortOpt('bind_port', default=9517,
+                help='Port the API listens on (Zun uses 9517).'),
+    cfg.IntOpt('workers', default=2, min=1,
+               help='WSGI server worker processes.'),
+    cfg.IntOpt('threads', default=8, min=1,
+               help='Threads per worker: requests answered at the same '
+                    'time by one worker (exec, logs and forwarding wait '
+                    'on the engine or a peer).'),
+    cfg.StrOpt('host', default=socket.gethostname(),
+               sample_default='<hostname>',
+               help='Name of this compute host, as nova-compute calls it '
+                    '([DEFAULT] host of nova.conf): containers whose '
+                    'org.openstack.nova-zun.host label is this name are '
+                    'served here.'),
+    cfg.DictOpt('hosts', default={},
+                help='Native API URL of every container host, as '
+                     'host:url pairs (e.g. compute2:http://10.0.0.12:9517). '
+                     'A runtime operation on a container of another host '
+                     'is forwarded there with the caller\'s token.'),
+    cfg.IntOpt('forward_timeout', default=60, min=1,
+               help='Seconds to wait for a peer host to answer a forwarded '
+                    'request.'),
+    cfg.IntOpt('max_body_bytes', default=16 * 1024 * 1024, min=1024,
+               help='Largest request body accepted (put_archive data '
+                    'included); larger requests get 413.'),
+    cfg.IntOpt('max_output_bytes', default=1024 * 1024, min=1024,
+               help='Most bytes of exec output and of logs returned (the '
+                    'newest part of logs is kept).'),
+    cfg.IntOpt('max_archive_bytes', default=16 * 1024 * 1024, min=1024,
+               help='Largest archive get_archive returns; larger paths '
+                    'get 413.'),
+    cfg.IntOpt('exec_timeout', default=5, min=1,
+               help='Seconds a non-interactive exec may run (Zun\'s '
+                    '[docker] execute_timeout).'),
+    cfg.StrOpt('nova_endpoint', default=None,
+               help='Compute API URL; by default the compute endpoint of '
+                    'the caller\'s service catalog.'),
+    cfg.StrOpt('nova_interface', default='public',
+               choices=['public', 'internal', 'admin'],
+               help='Catalog interface of the compute endpoint.'),
+    cfg.StrOpt('nova_region', default=None,
+               help='Region of the compute endpoint.'),
+    cfg.StrOpt('nova_microversion', default='2.79',
+               help='Compute API microversion used (2.47 or later: server '
+                    'bodies embed their flavor).'),
+    cfg.StrOpt('container_flavor_spec',
+               default='trait:CUSTOM_ZUN_CONTAINER_HOST',
+               help='Flavor extra spec (set to "required") that marks '
+                    'container flavors; list, show and create consider '
+                    'only servers and flavors that carry it.'),
+    cfg.StrOpt('default_networks', default='auto',
+               choices=['auto', 'none'],
+               help='Networks of a container created without nets: Nova\'s '
+                    '"auto" (a network of the project, made if needed) or '
+                    '"none".'),
+    cfg.IntOpt('create_timeout', default=60, min=1,
+               help='Seconds create waits for Nova to accept a server.'),
+]
+
+
+def register_opts(conf):
+    zun_conf.register_opts(conf)
+    conf.register_group(native_api_group)
+    conf.register_opts(opts, group=native_api_group)
+
+
+def list_opts():
+    return [(native_api_group, opts),
+            (zun_conf.zun_group, zun_conf.runtime_opts)]

@@ -1,0 +1,457 @@
+"""``/v1/containers``: CRUD and power through Nova, everything only
+containers can do through the runtime of the host that runs them.
+
+A runtime operation finds the container by its labels on this host; a
+container of another host is forwarded to that host's native API with the
+caller's token (its host comes from the engine's host label, else from
+Nova). Policy decides on the container's project label; a refusal is the
+same 404 as a missing container.
+"""
+
+import base64
+import binascii
+import functools
+import json
+import shlex
+
+import flask
+import microversion_parse
+from oslo_log import log as logging
+import requests
+
+from nova_zun.runtime import exception as runtime_exception
+from nova_zun.runtime import labels
+from zun_native_api import auth
+from zun_native_api import errors
+from zun_native_api import microversion
+from zun_native_api import nova as nova_api
+from zun_native_api import policy
+from zun_native_api import validation
+from zun_native_api import views
+
+LOG = logging.getLogger(__name__)
+
+blueprint = flask.Blueprint('containers', __name__)
+
+#: Set on forwarded requests: the peer answers from its own engine and
+#: never forwards again.
+FORWARDED_HEADER = 'X-Nova-Zun-Forwarded-By'
+STATE_KEY = 'NATIVE_API_STATE'
+
+_ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
+
+
+class State:
+    """What the handlers share: configuration, runtime, policy."""
+
+    def __init__(self, conf, runtime, enforcer):
+        self.conf = conf
+        self.runtime = runtime
+        self.enforcer = enforcer
+
+
+def _state():
+    return flask.current_app.config[STATE_KEY]
+
+
+def _context():
+    return auth.request_context(flask.request.environ)
+
+
+def _nova(context):
+    state = _state()
+    try:
+        return nova_api.Nova(state.conf, context, flask.request.headers.get(
+            'X-Service-Catalog'))
+    except nova_api.NovaError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+
+
+def _authorize(rule, context, project_id, ident):
+    if not policy.authorize(_state().enforcer, rule, context, project_id):
+        raise errors.not_found(ident)
+
+
+def _api_version():
+    return flask.g.get('api_version') or microversion.MIN_VERSION
+
+
+# -- locating a container ---------------------------------------------------
+
+def _workloads(**selector):
+    label_filter = {labels.ROLE: labels.ROLE_WORKLOAD}
+    label_filter.update(selector)
+    return _state().runtime.list_containers(label_filter)
+
+
+def _locate(context, ident):
+    """``(status, None)`` for a workload on this host, ``(None, url)`` for
+    one on another; raises 404."""
+    state = _state()
+    me = state.conf.native_api.host
+    server = None
+    uuid = ident
+    if not nova_api.is_uuid(ident):
+        server = _server(context, ident)
+        uuid = server['id']
+    local = _workloads(**{labels.INSTANCE: uuid, labels.HOST: me})
+    if local:
+        return local[0], None
+    if flask.request.headers.get(FORWARDED_HEADER):
+        raise errors.not_found(ident)
+    hosts = state.conf.native_api.hosts
+    # An engine serving several compute hosts knows where it runs.
+    host = next((c.labels.get(labels.HOST)
+                 for c in _workloads(**{labels.INSTANCE: uuid})
+                 if c.labels.get(labels.HOST) in hosts), None)
+    if host is None and (server is not None or _nova_configured()):
+        try:
+            server = server or _server(context, uuid)
+            host = _nova(context).host_of(server, hosts)
+        except errors.ApiError as exc:
+            if exc.status != 404:
+                raise
+    if host is None or host == me or host not in hosts:
+        raise errors.not_found(ident)
+    return None, hosts[host]
+
+
+def _nova_configured():
+    return bool(nova_api.compute_endpoint(
+        _state().conf, flask.request.headers.get('X-Service-Catalog')))
+
+
+def _server(context, ident, all_projects=False):
+    try:
+        return _nova(context).get(ident, all_projects=all_projects)
+    except nova_api.NotFound:
+        raise errors.not_found(ident)
+    except nova_api.NovaError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+
+
+def _forward(url):
+    request = flask.request
+    headers = {name: request.headers[name]
+               for name in ('X-Auth-Token', microversion.HEADER,
+                            'Content-Type')
+               if name in request.headers}
+    headers[FORWARDED_HEADER] = _state().conf.native_api.host
+    target = url.rstrip('/') + request.full_path.rstrip('?')
+    LOG.debug('Forwarding %s %s to %s', request.method, request.path, url)
+    try:
+        response = requests.request(
+            request.method, target, headers=headers,
+            data=request.get_data(cache=True),
+            timeout=_state().conf.native_api.forward_timeout)
+    except requests.RequestException as exc:
+        LOG.warning('Forwarding to %s failed: %s', url, exc)
+        raise errors.ApiError(502, 'The host running this container did '
+                                   'not answer.')
+    return flask.Response(response.content, status=response.status_code,
+                          content_type=response.headers.get('Content-Type'))
+
+
+def runtime_operation(name, with_body=False):
+    """Validate, locate (forward if remote), authorize, then run the
+    handler with the workload's status and the query parameters."""
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(container_ident):
+            args = validation.query(name)
+            if not with_body:
+                validation.no_body()
+            context = _context()
+            status, remote = _locate(context, container_ident)
+            if remote:
+                return _forward(remote)
+            _authorize('container:' + name, context,
+                       status.labels.get(labels.PROJECT, ''),
+                       container_ident)
+            try:
+                return func(status, args)
+            except runtime_exception.ContainerRuntimeError as exc:
+                if isinstance(exc, runtime_exception.NotFound):
+                    raise errors.not_found(container_ident)
+                raise errors.from_runtime(exc)
+        return wrapper
+    return decorator
+
+
+def _accepted():
+    return flask.Response(status=202)
+
+
+# -- runtime operations -----------------------------------------------------
+
+@blueprint.route('/v1/containers/<container_ident>/logs', methods=['GET'])
+@runtime_operation('logs')
+def logs(status, args):
+    tail = args.get('tail')
+    since = args.get('since')
+    output = _state().runtime.logs(
+        status.id,
+        stdout=validation.boolean(args.get('stdout'), True),
+        stderr=validation.boolean(args.get('stderr'), True),
+        timestamps=validation.boolean(args.get('timestamps')),
+        tail=None if tail in (None, 'all') else int(tail),
+        since=int(float(since)) if since else None)
+    limit = _state().conf.native_api.max_output_bytes
+    return flask.jsonify(output[-limit:].decode('utf-8', 'replace'))
+
+
+@blueprint.route('/v1/containers/<container_ident>/execute',
+                 methods=['POST'])
+@runtime_operation('execute')
+def execute(status, args):
+    if validation.boolean(args.get('interactive')):
+        raise errors.ApiError(400, 'Interactive exec is not offered by '
+                                   'this API; run a command without -i.')
+    try:
+        command = shlex.split(args['command'])
+    except ValueError as exc:
+        raise errors.ApiError(400, 'Invalid command %r: %s'
+                              % (args['command'], exc))
+    if not command:
+        raise errors.ApiError(400, 'Empty command')
+    conf = _state().conf.native_api
+    try:
+        result = _state().runtime.exec(status.id, command,
+                                       timeout=conf.exec_timeout,
+                                       max_output=conf.max_output_bytes)
+    except runtime_exception.OperationTimeout:
+        raise errors.ApiError(504, 'The command did not finish within %ss '
+                                   '(it goes on running).'
+                              % conf.exec_timeout)
+    except runtime_exception.Conflict as exc:
+        raise errors.ApiError(409, 'Container is not running: %s'
+                              % exc.message)
+    return flask.jsonify({'output': result.output.decode('utf-8',
+                                                         'replace'),
+                          'exit_code': result.exit_code,
+                          'exec_id': result.exec_id,
+                          'proxy_url': None,
+                          'truncated': result.truncated})
+
+
+@blueprint.route('/v1/containers/<container_ident>/top', methods=['GET'])
+@runtime_operation('top')
+def top(status, args):
+    return flask.jsonify(views.top(_state().runtime.top(
+        status.id, ps_args=args.get('ps_args') or None)))
+
+
+@blueprint.route('/v1/containers/<container_ident>/stats', methods=['GET'])
+@runtime_operation('stats')
+def stats(status, args):
+    return flask.jsonify(views.stats(_state().runtime.stats(status.id)))
+
+
+@blueprint.route('/v1/containers/<container_ident>/get_archive',
+                 methods=['GET'])
+@runtime_operation('get_archive')
+def get_archive(status, args):
+    chunks, stat = _state().runtime.get_archive(status.id, args['path'])
+    limit = _state().conf.native_api.max_archive_bytes
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            close = getattr(chunks, 'close', None)
+            if close:
+                close()
+            raise errors.ApiError(413, 'The archive of %s is larger than %d '
+                                       'bytes.' % (args['path'], limit))
+    if _api_version() >= _ARCHIVE_BASE64:
+        encoded = base64.b64encode(bytes(data)).decode('ascii')
+    else:
+        encoded = bytes(data).decode('latin-1')
+    return flask.jsonify({'data': encoded, 'stat': stat})
+
+
+@blueprint.route('/v1/containers/<container_ident>/put_archive',
+                 methods=['POST'])
+@runtime_operation('put_archive', with_body=True)
+def put_archive(status, args):
+    body = validation.body('put_archive')
+    if _api_version() >= _ARCHIVE_BASE64:
+        try:
+            data = base64.b64decode(body['data'], validate=True)
+        except (binascii.Error, ValueError):
+            raise errors.ApiError(400, 'data must be base64 (API 1.25 and '
+                                       'later).')
+    else:
+        data = body['data'].encode('latin-1', 'replace')
+    _state().runtime.put_archive(status.id, args['path'], data)
+    return flask.Response(status=200)
+
+
+@blueprint.route('/v1/containers/<container_ident>/kill', methods=['POST'])
+@runtime_operation('kill')
+def kill(status, args):
+    _state().runtime.kill(status.id, signal=args.get('signal') or None)
+    return _accepted()
+
+
+@blueprint.route('/v1/containers/<container_ident>/pause', methods=['POST'])
+@runtime_operation('pause')
+def pause(status, args):
+    _state().runtime.pause(status.id)
+    return _accepted()
+
+
+@blueprint.route('/v1/containers/<container_ident>/unpause',
+                 methods=['POST'])
+@runtime_operation('unpause')
+def unpause(status, args):
+    _state().runtime.unpause(status.id)
+    return _accepted()
+
+
+# -- through Nova -----------------------------------------------------------
+
+def _nova_call(func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except nova_api.NovaError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+
+
+@blueprint.route('/v1/containers', methods=['GET'], strict_slashes=False)
+def get_all():
+    args = validation.query('get_all')
+    context = _context()
+    all_projects = validation.boolean(args.get('all_projects'))
+    rule = ('container:get_all_all_projects' if all_projects
+            else 'container:get_all')
+    if not policy.authorize(_state().enforcer, rule, context):
+        raise errors.ApiError(403, 'Policy does not allow %s.' % rule)
+    nova = _nova(context)
+    servers = _nova_call(nova.list, all_projects=all_projects,
+                         name=args.get('name'))
+    containers = [views.container(s) for s in servers]
+    if args.get('status'):
+        containers = [c for c in containers
+                      if c['status'].lower() == args['status'].lower()]
+    if args.get('limit'):
+        containers = containers[:int(args['limit'])]
+    return flask.jsonify({'containers': containers, 'next': None})
+
+
+def _server_for(rule, ident, args):
+    context = _context()
+    server = _server(context, ident,
+                     all_projects=validation.boolean(
+                         args.get('all_projects')))
+    _authorize(rule, context, server.get('tenant_id'), ident)
+    return context, server
+
+
+@blueprint.route('/v1/containers/<container_ident>', methods=['GET'])
+def get_one(container_ident):
+    args = validation.query('get_one')
+    _, server = _server_for('container:get_one', container_ident, args)
+    return flask.jsonify(views.container(server))
+
+
+@blueprint.route('/v1/containers/<container_ident>', methods=['DELETE'])
+def delete(container_ident):
+    args = validation.query('delete')
+    context, server = _server_for('container:delete', container_ident, args)
+    _nova_call(_nova(context).delete, server['id'],
+               force=validation.boolean(args.get('force')))
+    return flask.Response(status=204)
+
+
+def _power(rule, action, body=None):
+    def handler(container_ident):
+        args = validation.query(rule)
+        validation.no_body()
+        context, server = _server_for('container:' + rule, container_ident,
+                                      args)
+        _nova_call(_nova(context).action, server['id'], action, body)
+        return _accepted()
+    handler.__name__ = rule
+    return handler
+
+
+blueprint.add_url_rule('/v1/containers/<container_ident>/start',
+                       view_func=_power('start', 'os-start'),
+                       methods=['POST'])
+blueprint.add_url_rule('/v1/containers/<container_ident>/stop',
+                       view_func=_power('stop', 'os-stop'),
+                       methods=['POST'])
+blueprint.add_url_rule('/v1/containers/<container_ident>/reboot',
+                       view_func=_power('reboot', 'reboot',
+                                        {'type': 'SOFT'}),
+                       methods=['POST'])
+
+
+def _megabytes(memory):
+    if memory is None:
+        return None
+    if isinstance(memory, int):
+        return memory
+    value = memory.lower()
+    if value.endswith('g'):
+        return int(value[:-1]) * 1024
+    return int(value.rstrip('m'))
+
+
+@blueprint.route('/v1/containers', methods=['POST'], strict_slashes=False)
+def create():
+    args = validation.query('create')
+    body = validation.body('create')
+    context = _context()
+    if not policy.authorize(_state().enforcer, 'container:create', context):
+        raise errors.ApiError(403, 'Policy does not allow '
+                                   'container:create.')
+    nova = _nova(context)
+    flavor = _nova_call(nova.flavor_for,
+                        float(body['cpu']) if body.get('cpu') else None,
+                        _megabytes(body.get('memory')))
+    image = _nova_call(nova.image_id, body['image'])
+    metadata = {}
+    command = body.get('command')
+    if command is not None:
+        if isinstance(command, str):
+            try:
+                command = shlex.split(command)
+            except ValueError as exc:
+                raise errors.ApiError(400, 'Invalid command: %s' % exc)
+        metadata['zun_command'] = json.dumps(command)
+    entrypoint = body.get('entrypoint')
+    if entrypoint is not None:
+        if isinstance(entrypoint, str):
+            entrypoint = shlex.split(entrypoint)
+        metadata['zun_entrypoint'] = json.dumps(entrypoint)
+    if body.get('environment'):
+        metadata['zun_environment'] = json.dumps(body['environment'])
+    if body.get('workdir'):
+        metadata['zun_workdir'] = body['workdir']
+    for key, value in metadata.items():
+        if len(value) > 255:
+            raise errors.ApiError(400, '%s is longer than Nova\'s 255 '
+                                       'characters of server metadata'
+                                  % key.replace('zun_', ''))
+    nets = body.get('nets')
+    if nets:
+        networks = [{k: v for k, v in (('uuid', n.get('network')),
+                                       ('port', n.get('port')),
+                                       ('fixed_ip', n.get('v4-fixed-ip') or
+                                        n.get('v6-fixed-ip')))
+                     if v} for n in nets]
+    else:
+        networks = _state().conf.native_api.default_networks
+    name = body.get('name') or 'zun-container'
+    server = _nova_call(nova.create, name, image, flavor['id'], metadata,
+                        networks, body.get('availability_zone'))
+    server.setdefault('flavor', {}).update(
+        {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
+         'disk': flavor.get('disk'),
+         'extra_specs': flavor.get('extra_specs') or {}})
+    view = views.container(server)
+    view['status'] = 'Creating'
+    del args  # run=true is implied: Nova starts what it creates.
+    return flask.jsonify(view), 202

@@ -1,0 +1,92 @@
+"""Policy: oslo.policy with defaults in code.
+
+Project members act on their own project's containers, admins on all.
+A container's project is its ``org.openstack.nova-zun.project`` label
+(runtime operations) or its Nova server's ``tenant_id`` (the rest); the
+handlers pass it as the target's ``project_id``.
+"""
+
+from oslo_policy import opts as policy_opts
+from oslo_policy import policy
+
+ADMIN = 'role:admin'
+OWNER = 'project_id:%(project_id)s'
+ADMIN_OR_OWNER = 'rule:context_is_admin or rule:owner'
+
+_OPERATIONS = [
+    ('get_one', 'GET', '/v1/containers/{container_ident}',
+     'Show a container.'),
+    ('get_all', 'GET', '/v1/containers', 'List the project\'s containers.'),
+    ('create', 'POST', '/v1/containers', 'Create a container.'),
+    ('delete', 'DELETE', '/v1/containers/{container_ident}',
+     'Delete a container.'),
+    ('start', 'POST', '/v1/containers/{container_ident}/start',
+     'Start a container.'),
+    ('stop', 'POST', '/v1/containers/{container_ident}/stop',
+     'Stop a container.'),
+    ('reboot', 'POST', '/v1/containers/{container_ident}/reboot',
+     'Reboot a container.'),
+    ('pause', 'POST', '/v1/containers/{container_ident}/pause',
+     'Pause a container.'),
+    ('unpause', 'POST', '/v1/containers/{container_ident}/unpause',
+     'Unpause a container.'),
+    ('kill', 'POST', '/v1/containers/{container_ident}/kill',
+     'Send a signal to a container\'s main process.'),
+    ('logs', 'GET', '/v1/containers/{container_ident}/logs',
+     'Read a container\'s output.'),
+    ('execute', 'POST', '/v1/containers/{container_ident}/execute',
+     'Run a command in a container.'),
+    ('top', 'GET', '/v1/containers/{container_ident}/top',
+     'List a container\'s processes.'),
+    ('stats', 'GET', '/v1/containers/{container_ident}/stats',
+     'Sample a container\'s resource usage.'),
+    ('get_archive', 'GET', '/v1/containers/{container_ident}/get_archive',
+     'Copy files out of a container.'),
+    ('put_archive', 'POST', '/v1/containers/{container_ident}/put_archive',
+     'Copy files into a container.'),
+]
+
+RULES = [
+    policy.RuleDefault('context_is_admin', ADMIN,
+                       description='Who is an administrator.'),
+    policy.RuleDefault('owner', OWNER,
+                       description='The caller\'s project owns the '
+                                   'container.'),
+] + [
+    policy.DocumentedRuleDefault(
+        name='container:%s' % name, check_str=ADMIN_OR_OWNER,
+        description=description,
+        operations=[{'method': method, 'path': path}])
+    for name, method, path, description in _OPERATIONS
+] + [
+    policy.DocumentedRuleDefault(
+        name='container:get_all_all_projects', check_str='rule:'
+        'context_is_admin',
+        description='List containers of every project (all_projects).',
+        operations=[{'method': 'GET', 'path': '/v1/containers'}]),
+]
+
+
+def list_rules():
+    """For oslopolicy-sample-generator (namespace zun_native_api)."""
+    return RULES
+
+
+def set_defaults(conf):
+    policy_opts.set_defaults(conf, policy_file='policy.yaml')
+
+
+def make_enforcer(conf):
+    enforcer = policy.Enforcer(conf)
+    enforcer.register_defaults(RULES)
+    return enforcer
+
+
+def authorize(enforcer, rule, context, project_id=None):
+    """True if ``context`` may do ``rule`` on a container of
+    ``project_id`` (None: the caller's own project)."""
+    target = {'project_id': project_id if project_id is not None
+              else context.project_id}
+    return enforcer.authorize(rule, target, context.to_policy_values(),
+                              do_raise=False)
+

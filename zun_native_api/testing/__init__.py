@@ -1,0 +1,1 @@
+"""Test tooling of the native API: a real Keystone, native API servers."""

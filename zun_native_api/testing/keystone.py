@@ -1,0 +1,167 @@
+"""A private Keystone (from PyPI, on sqlite) served by gunicorn.
+
+Keystone's WSGI entry point parses ``sys.argv`` as its own command line,
+which breaks under gunicorn (gunicorn's options are not Keystone's): the
+application module here trims ``sys.argv`` before importing it.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+_APP_MODULE = '''\
+import sys
+sys.argv = sys.argv[:1]
+from keystone.server import wsgi
+application = wsgi.initialize_public_application()
+'''
+
+_CONF = '''\
+[DEFAULT]
+log_file = {base}/keystone.log
+[database]
+connection = sqlite:///{base}/keystone.db
+[token]
+provider = fernet
+expiration = 7200
+[fernet_tokens]
+key_repository = {base}/fernet-keys
+[fernet_receipts]
+key_repository = {base}/fernet-keys
+[credential]
+key_repository = {base}/credential-keys
+'''
+
+ADMIN_PASSWORD = 'admin-secret'
+
+
+class KeystoneStartError(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+class Keystone:
+    """``start()`` makes the database, keys and the admin, then serves
+    Keystone on a free local port; ``stop()`` removes everything."""
+
+    def __init__(self, base_dir=None):
+        self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-ks-')
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d/v3' % self.port
+        self.conf_file = os.path.join(self.base_dir, 'keystone.conf')
+        self.process = None
+
+    def _manage(self, *args):
+        command = [_bin('keystone-manage'), '--config-file', self.conf_file]
+        result = subprocess.run(command + list(args), capture_output=True,
+                                text=True, timeout=300)
+        if result.returncode:
+            raise KeystoneStartError('keystone-manage %s failed: %s%s'
+                                     % (' '.join(args), result.stdout,
+                                        result.stderr))
+
+    def start(self):
+        with open(self.conf_file, 'w') as f:
+            f.write(_CONF.format(base=self.base_dir))
+        with open(os.path.join(self.base_dir, 'keystone_app.py'), 'w') as f:
+            f.write(_APP_MODULE)
+        self._manage('db_sync')
+        user = 'root' if os.geteuid() == 0 else str(os.geteuid())
+        self._manage('fernet_setup', '--keystone-user', user,
+                     '--keystone-group', user)
+        self._manage('credential_setup', '--keystone-user', user,
+                     '--keystone-group', user)
+        self._manage('bootstrap', '--bootstrap-password', ADMIN_PASSWORD,
+                     '--bootstrap-admin-url', self.url,
+                     '--bootstrap-public-url', self.url,
+                     '--bootstrap-internal-url', self.url,
+                     '--bootstrap-region-id', 'RegionOne')
+        env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=self.conf_file)
+        self.log = open(os.path.join(self.base_dir, 'gunicorn.log'), 'w')
+        self.process = subprocess.Popen(
+            [_bin('gunicorn'), '--chdir', self.base_dir,
+             '--bind', '127.0.0.1:%d' % self.port, '--workers', '2',
+             '--threads', '4', 'keystone_app:application'],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise KeystoneStartError('gunicorn exited: %s'
+                                         % self.log_text())
+            try:
+                if requests.get(self.url, timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise KeystoneStartError('Keystone did not answer on %s: %s'
+                                 % (self.url, self.log_text()))
+
+    def log_text(self):
+        with open(os.path.join(self.base_dir, 'gunicorn.log')) as f:
+            return f.read()[-4000:]
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+            self.log.close()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    # -- identities ---------------------------------------------------------
+
+    def admin_session(self):
+        return self.session('admin', ADMIN_PASSWORD, 'admin')
+
+    def session(self, username, password, project):
+        from keystoneauth1.identity import v3
+        from keystoneauth1 import session
+        auth = v3.Password(auth_url=self.url, username=username,
+                           password=password, project_name=project,
+                           user_domain_id='default',
+                           project_domain_id='default')
+        return session.Session(auth=auth)
+
+    def keystone_client(self):
+        from keystoneclient.v3 import client
+        return client.Client(session=self.admin_session())
+
+    def project_user(self, project, username, password, role='member'):
+        """Make ``project`` (if new) and a user with ``role`` in it;
+        return the project id."""
+        ks = self.keystone_client()
+        found = ks.projects.list(name=project)
+        proj = found[0] if found else ks.projects.create(project, 'default')
+        user = ks.users.create(username, domain='default',
+                               password=password, default_project=proj)
+        roles = ks.roles.list(name=role)
+        role_ref = roles[0] if roles else ks.roles.create(role)
+        ks.roles.grant(role_ref, user=user, project=proj)
+        return proj.id
+
+    def add_endpoint(self, service_type, name, url):
+        ks = self.keystone_client()
+        service = ks.services.create(name, service_type)
+        for interface in ('public', 'internal', 'admin'):
+            ks.endpoints.create(service, url, interface=interface,
+                                region='RegionOne')

@@ -1,0 +1,108 @@
+"""A native API server process (the ``zun-native-api`` console script on a
+config file of its own), for tests and demos."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+from zun_native_api.testing import keystone as keystone_tool
+
+
+class ServerStartError(Exception):
+    pass
+
+
+def _ini(sections):
+    lines = []
+    for section, options in sections.items():
+        lines.append('[%s]' % section)
+        lines.extend('%s = %s' % (k, v) for k, v in options.items())
+        lines.append('')
+    return '\n'.join(lines)
+
+
+class NativeApiServer:
+    """``NativeApiServer(host, engine_url, keystone, service_user)``:
+    ``configure(hosts)`` then ``start()``; ``stop()`` removes it all."""
+
+    def __init__(self, host, engine_url, keystone_url, service_user,
+                 service_password, extra=None):
+        self.host = host
+        self.port = keystone_tool.free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.base_dir = tempfile.mkdtemp(prefix='nova-zun-api-')
+        self.conf_file = os.path.join(self.base_dir, 'zun-native-api.conf')
+        self.log_file = os.path.join(self.base_dir, 'zun-native-api.log')
+        self.sections = {
+            'DEFAULT': {'debug': 'true', 'log_file': self.log_file},
+            'native_api': {'bind_host': '127.0.0.1',
+                           'bind_port': str(self.port), 'host': host,
+                           'workers': '2', 'threads': '8'},
+            'zun': {'engine_url': engine_url},
+            'keystone_authtoken': {
+                'www_authenticate_uri': keystone_url,
+                'auth_url': keystone_url,
+                'auth_type': 'password',
+                'username': service_user,
+                'password': service_password,
+                'project_name': 'service',
+                'user_domain_id': 'default',
+                'project_domain_id': 'default',
+                'service_token_roles_required': 'true',
+            },
+        }
+        for section, options in (extra or {}).items():
+            self.sections.setdefault(section, {}).update(options)
+        self.process = None
+
+    def set(self, section, **options):
+        self.sections.setdefault(section, {}).update(options)
+
+    def start(self):
+        with open(self.conf_file, 'w') as f:
+            f.write(_ini(self.sections))
+        command = os.path.join(os.path.dirname(sys.executable),
+                               'zun-native-api')
+        self.output = open(os.path.join(self.base_dir, 'server.out'), 'w')
+        self.process = subprocess.Popen(
+            [command, '--config-file', self.conf_file],
+            stdout=self.output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerStartError('zun-native-api exited: %s'
+                                       % self.log_text())
+            try:
+                if requests.get(self.url + '/', timeout=2).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise ServerStartError('zun-native-api did not answer: %s'
+                               % self.log_text())
+
+    def log_text(self):
+        text = ''
+        for name in ('server.out', 'zun-native-api.log'):
+            path = os.path.join(self.base_dir, name)
+            if os.path.exists(path):
+                with open(path) as f:
+                    text += f.read()[-6000:]
+        return text
+
+    def stop(self):
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+            self.output.close()
+        shutil.rmtree(self.base_dir, ignore_errors=True)

@@ -1,0 +1,172 @@
+"""Request validation: JSON bodies and query parameters against JSON
+schemas, with Zun's 400s.
+
+python-zunclient sends unset query parameters as the literal string
+``None``; those count as absent.
+"""
+
+import json
+
+import flask
+import jsonschema
+
+_BOOL = {'type': 'string',
+         'enum': ['true', 'false', 'True', 'False', '1', '0', 'yes', 'no']}
+_INT = {'type': 'string', 'pattern': r'^[0-9]{1,9}$'}
+_STR = {'type': 'string', 'maxLength': 255}
+_PATH = {'type': 'string', 'minLength': 1, 'maxLength': 4096}
+_NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255,
+         'pattern': r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$'}
+
+
+def _query(properties, required=()):
+    return {'type': 'object', 'properties': properties,
+            'required': list(required), 'additionalProperties': False}
+
+
+QUERY = {
+    'get_all': _query({'all_projects': _BOOL, 'limit': _INT,
+                       'marker': _STR, 'sort_key': _STR, 'sort_dir': _STR,
+                       'name': _STR, 'image': _STR, 'status': _STR,
+                       'project_id': _STR, 'user_id': _STR, 'host': _STR,
+                       'task_state': _STR, 'memory': _STR, 'cpu': _STR,
+                       'auto_remove': _BOOL}),
+    'get_one': _query({'all_projects': _BOOL}),
+    'create': _query({'run': _BOOL}),
+    'delete': _query({'force': _BOOL, 'stop': _BOOL,
+                      'all_projects': _BOOL}),
+    'start': _query({}),
+    'stop': _query({'timeout': _INT}),
+    'reboot': _query({'timeout': _INT}),
+    'pause': _query({}),
+    'unpause': _query({}),
+    'kill': _query({'signal': {'type': 'string',
+                               'pattern': r'^(SIG)?[A-Z0-9+-]{1,12}$|'
+                                          r'^[0-9]{1,2}$'}}),
+    'logs': _query({'stdout': _BOOL, 'stderr': _BOOL,
+                    'timestamps': _BOOL,
+                    'tail': {'type': 'string',
+                             'pattern': r'^([0-9]{1,9}|all)$'},
+                    'since': {'type': 'string',
+                              'pattern': r'^[0-9]{1,12}(\.[0-9]+)?$'}}),
+    'execute': _query({'command': {'type': 'string', 'minLength': 1,
+                                   'maxLength': 65536},
+                       'run': _BOOL, 'interactive': _BOOL},
+                      required=['command']),
+    'top': _query({'ps_args': {'type': 'string', 'maxLength': 255,
+                               'pattern': r'^[a-zA-Z0-9 ,=-]*$'}}),
+    'stats': _query({'decode': _BOOL, 'stream': _BOOL}),
+    'get_archive': _query({'path': _PATH}, required=['path']),
+    'put_archive': _query({'path': _PATH}, required=['path']),
+}
+
+_COMMAND_LIST = {'type': 'array', 'minItems': 1, 'maxItems': 1024,
+                 'items': {'type': 'string', 'maxLength': 65536}}
+_NETWORK = {'type': 'object', 'additionalProperties': False,
+            'properties': {'network': _STR, 'port': _STR,
+                           'v4-fixed-ip': _STR, 'v6-fixed-ip': _STR}}
+
+BODY = {
+    'create': {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['image'],
+        'properties': {
+            'name': _NAME,
+            'image': {'type': 'string', 'minLength': 1, 'maxLength': 255},
+            'command': {'anyOf': [_COMMAND_LIST,
+                                  {'type': 'string', 'minLength': 1,
+                                   'maxLength': 65536}]},
+            'entrypoint': {'anyOf': [_COMMAND_LIST,
+                                     {'type': 'string', 'minLength': 1,
+                                      'maxLength': 65536}]},
+            'cpu': {'type': ['number', 'string', 'null'],
+                    'pattern': r'^[0-9]+(\.[0-9]+)?$', 'minimum': 0.001,
+                    'maximum': 1024},
+            'memory': {'type': ['integer', 'string', 'null'],
+                       'pattern': r'^[0-9]+[mMgG]?$', 'minimum': 4},
+            'workdir': {'type': ['string', 'null'], 'pattern': '^/',
+                        'maxLength': 4096},
+            'environment': {'type': 'object', 'maxProperties': 1024,
+                            'propertyNames': {'pattern': '^[^=\x00]+$'},
+                            'additionalProperties': {'type': 'string'}},
+            'nets': {'type': 'array', 'items': _NETWORK, 'maxItems': 16},
+            'availability_zone': {'type': ['string', 'null'],
+                                  'maxLength': 255},
+            'labels': {'type': 'object',
+                       'additionalProperties': {'type': 'string'}},
+            'interactive': {'type': 'boolean'},
+            'tty': {'type': 'boolean'},
+        },
+    },
+    'put_archive': {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['data'],
+        'properties': {'data': {'type': 'string'}},
+    },
+}
+
+
+class ValidationError(Exception):
+    """A request that does not match its schema; ``str()`` says why."""
+
+
+def _describe(error):
+    where = '.'.join(str(p) for p in error.absolute_path)
+    if error.validator == 'additionalProperties':
+        return error.message.replace('were unexpected', 'are not allowed') \
+            .replace('was unexpected', 'is not allowed')
+    if where:
+        return 'Invalid input for field/attribute %s. %s' % (where,
+                                                            error.message)
+    return error.message
+
+
+def check(instance, schema):
+    validator = jsonschema.Draft202012Validator(schema)
+    error = next(iter(sorted(validator.iter_errors(instance),
+                             key=lambda e: list(e.absolute_path))), None)
+    if error is not None:
+        raise ValidationError(_describe(error))
+
+
+def query(operation):
+    """The request's query parameters, checked against the operation's
+    schema; ``None`` values dropped. Raises ValidationError."""
+    args = {}
+    for key in flask.request.args:
+        values = flask.request.args.getlist(key)
+        if len(values) > 1:
+            raise ValidationError('Query parameter %s is given more than '
+                                  'once' % key)
+        if values[0] != 'None':
+            args[key] = values[0]
+    check(args, QUERY[operation])
+    return args
+
+
+def body(operation):
+    """The JSON body of the request, checked against the operation's
+    schema. Raises ValidationError."""
+    raw = flask.request.get_data(cache=True)
+    if not raw.strip():
+        raise ValidationError('A JSON request body is required')
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError('Malformed JSON in the request body: %s' % exc)
+    check(data, BODY[operation])
+    return data
+
+
+def no_body():
+    """Actions take no body (the client sends Content-Length: 0)."""
+    if flask.request.get_data(cache=True).strip():
+        raise ValidationError('This action takes no request body')
+
+
+def boolean(value, default=False):
+    if value is None:
+        return default
+    return value.lower() in ('true', '1', 'yes')

@@ -1,0 +1,140 @@
+"""Zun-v1-shaped JSON: containers (from Nova servers), stats, top."""
+
+import json
+
+import flask
+
+# Nova server status -> Zun container status (zun/common/consts.py).
+_STATUS = {
+    'BUILD': 'Creating',
+    'ACTIVE': 'Running',
+    'SHUTOFF': 'Stopped',
+    'STOPPED': 'Stopped',
+    'SUSPENDED': 'Stopped',
+    'SHELVED': 'Stopped',
+    'SHELVED_OFFLOADED': 'Stopped',
+    'PAUSED': 'Paused',
+    'REBOOT': 'Restarting',
+    'HARD_REBOOT': 'Restarting',
+    'REBUILD': 'Rebuilding',
+    'DELETED': 'Deleted',
+    'SOFT_DELETED': 'Deleted',
+    'ERROR': 'Error',
+}
+
+# Runtime state (nova_zun.runtime.types.ContainerState) -> Zun status.
+RUNTIME_STATUS = {
+    'created': 'Created',
+    'running': 'Running',
+    'paused': 'Paused',
+    'restarting': 'Restarting',
+    'exited': 'Stopped',
+    'dead': 'Dead',
+    'removing': 'Deleting',
+    'unknown': 'Unknown',
+}
+
+
+def status(server):
+    if server.get('OS-EXT-STS:task_state') == 'deleting':
+        return 'Deleting'
+    return _STATUS.get(server.get('status'), 'Unknown')
+
+
+def _addresses(server):
+    out = {}
+    for net, addrs in (server.get('addresses') or {}).items():
+        out[net] = [{'addr': a.get('addr'), 'version': a.get('version'),
+                     'port': None, 'subnet_id': None,
+                     'preserve_on_delete': False}
+                    for a in addrs]
+    return out
+
+
+def _json_metadata(metadata, key):
+    value = metadata.get(key)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def container(server, include_runtime_state=None):
+    """A Nova server as a Zun container (flat JSON, Zun's field names)."""
+    flavor = server.get('flavor') or {}
+    extra_specs = flavor.get('extra_specs') or {}
+    metadata = server.get('metadata') or {}
+    image = server.get('image') or {}
+    fault = server.get('fault') or {}
+    command = _json_metadata(metadata, 'zun_command')
+    entrypoint = _json_metadata(metadata, 'zun_entrypoint')
+    uuid = server['id']
+    href = flask.request.host_url + 'v1/containers/' + uuid
+    view = {
+        'uuid': uuid,
+        'links': [{'href': href, 'rel': 'self'},
+                  {'href': href, 'rel': 'bookmark'}],
+        'name': server.get('name'),
+        'project_id': server.get('tenant_id'),
+        'user_id': server.get('user_id'),
+        'image': image.get('id') if isinstance(image, dict) else None,
+        'image_driver': 'glance',
+        'status': status(server),
+        'status_reason': fault.get('message'),
+        'status_detail': None,
+        'task_state': server.get('OS-EXT-STS:task_state'),
+        'addresses': _addresses(server),
+        'ports': [],
+        'memory': (str(flavor['ram']) if flavor.get('ram') is not None
+                   else None),
+        'cpu': (float(flavor['vcpus']) if flavor.get('vcpus') is not None
+                else None),
+        'disk': flavor.get('disk') or 0,
+        'host': server.get('OS-EXT-SRV-ATTR:host'),
+        'runtime': extra_specs.get('zun:runtime'),
+        'command': command,
+        'entrypoint': entrypoint,
+        'workdir': metadata.get('zun_workdir'),
+        'environment': _json_metadata(metadata, 'zun_environment') or {},
+        'labels': {},
+        'hostname': server.get('OS-EXT-SRV-ATTR:hostname'),
+        'created_at': server.get('created'),
+        'updated_at': server.get('updated'),
+        'restart_policy': {},
+        'security_groups': [g.get('name')
+                            for g in server.get('security_groups') or ()],
+        'interactive': False,
+        'tty': False,
+        'auto_remove': False,
+        'auto_heal': False,
+        'privileged': False,
+        'healthcheck': {},
+        'cpu_policy': 'shared',
+        'registry_id': None,
+    }
+    if include_runtime_state:
+        view['status'] = RUNTIME_STATUS.get(include_runtime_state,
+                                            view['status'])
+    return view
+
+
+def stats(sample):
+    """Zun's flat stats dict (zun/compute/manager.py container_stats)."""
+    mib = 1024.0 * 1024.0
+    return {
+        'CPU %': round(sample.cpu_percent, 3),
+        'MEM USAGE(MiB)': round(sample.memory_usage_bytes / mib, 3),
+        'MEM LIMIT(MiB)': round(sample.memory_limit_bytes / mib, 3),
+        'MEM %': round(sample.memory_percent, 3),
+        'BLOCK I/O(B)': '%d/%d' % (sample.block_read_bytes,
+                                   sample.block_write_bytes),
+        'NET I/O(B)': '%d/%d' % (sample.net_rx_bytes, sample.net_tx_bytes),
+        'PIDS': sample.pids,
+    }
+
+
+def top(process_list):
+    return {'Titles': list(process_list.titles),
+            'Processes': [list(p) for p in process_list.processes]}

@@ -1,0 +1,24 @@
+"""The full WSGI application: keystonemiddleware in front of the API."""
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from zun_native_api import app as api_app
+from zun_native_api import auth
+from zun_native_api import conf as api_conf
+
+
+def make_app(conf, runtime=None):
+    """The native API behind auth_token, configured from ``conf``."""
+    return auth.wrap(api_app.create_app(conf, runtime=runtime), conf)
+
+
+def init_application(argv=None, conf=None):
+    """Parse the command line and configuration files, set up logging and
+    return the WSGI application (for WSGI servers that import one)."""
+    conf = conf or cfg.ConfigOpts()
+    api_conf.register_opts(conf)
+    logging.register_options(conf)
+    conf(argv or [], project='zun-native-api')
+    logging.setup(conf, 'zun-native-api')
+    return conf, make_app(conf)
