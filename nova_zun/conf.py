@@ -105,15 +105,47 @@ network_opts = [
 ]
 
 
+image_opts = [
+    cfg.IntOpt('image_cache_unused_age', default=24 * 3600, min=0,
+               help='Seconds an image loaded from Glance (or pulled for a '
+                    'Glance image, or kept from a snapshot) may go unused '
+                    'by every instance on this host before the image cache '
+                    'pass removes it from the engine. The pass runs every '
+                    '[image_cache] manager_interval seconds; with '
+                    '[image_cache] remove_unused_base_images = False no '
+                    'image is removed. Images in use are always kept.'),
+    cfg.StrOpt('registry_reference_property',
+               default='zun_registry_reference',
+               help='Glance image property that names a registry image '
+                    '(e.g. registry.example.com:5000/team/app:1.2). An image '
+                    'that carries it and holds no data (size 0) is pulled '
+                    'from that registry instead of downloaded from Glance; '
+                    'an image with data is always loaded from its data.'),
+    cfg.StrOpt('registry_username',
+               help='User name for registries that ask for credentials when '
+                    'a registry image is pulled (sent to every registry '
+                    'named by an image). Unset: pull anonymously.'),
+    cfg.StrOpt('registry_password', secret=True,
+               help='Password for registry_username. Never logged.'),
+    cfg.BoolOpt('snapshot_pause', default=True,
+                help='Freeze a running workload while its filesystem is '
+                     'committed for a snapshot, so the snapshot is '
+                     'consistent (it runs again before the upload to Glance '
+                     'starts).'),
+]
+
+
 def register_opts(conf):
     conf.register_group(zun_group)
     conf.register_opts(runtime_opts, group=zun_group)
     conf.register_opts(driver_opts, group=zun_group)
     conf.register_opts(scheduler_opts, group=zun_group)
+    conf.register_opts(image_opts, group=zun_group)
 
 
 def list_opts():
-    return [(zun_group, runtime_opts + driver_opts + scheduler_opts)]
+    return [(zun_group, (runtime_opts + driver_opts + scheduler_opts +
+                         image_opts))]
 
 
 CONF = cfg.CONF

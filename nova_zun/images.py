@@ -9,22 +9,68 @@ id and kept for later boots.
 import os
 import threading
 
+from nova.compute import task_states
 from nova import exception
+from nova.virt import imagecache
 from oslo_concurrency import lockutils
 from oslo_log import log as logging
+from oslo_utils import timeutils
+from oslo_utils import units
 
 from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import types
 
 LOG = logging.getLogger(__name__)
 
 CONTAINER_FORMAT = 'docker'
+DISK_FORMAT = 'raw'
 REPOSITORY = 'glance'
+TAG = 'latest'
 _CHUNK = 64 * 1024
 
 
 def reference(image_id):
     """The engine reference of a Glance image."""
-    return '%s/%s:latest' % (REPOSITORY, image_id)
+    return '%s/%s:%s' % (REPOSITORY, image_id, TAG)
+
+
+def _repository(image_id):
+    return '%s/%s' % (REPOSITORY, image_id)
+
+
+class _CountingWriter:
+    """The write end of the pipe, counting the bytes Glance sent."""
+
+    def __init__(self, writer):
+        self._writer = writer
+        self.count = 0
+
+    def write(self, data):
+        self._writer.write(data)
+        self.count += len(data)
+
+
+class _ChunkReader:
+    """A file-like view of an iterator of byte chunks, for Glance's upload
+    (which reads its data with ``read(size)``), counting what it read."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+        self.count = 0
+
+    def read(self, size=-1):
+        while size is None or size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size is None or size < 0:
+            size = len(self._buffer)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        self.count += len(data)
+        return data
 
 
 class _LoadThread(threading.Thread):
@@ -39,7 +85,7 @@ class _LoadThread(threading.Thread):
 
     def run(self):
         try:
-            self.loaded = self._runtime.load_image(
+            self.loaded = self._runtime.load_image_report(
                 iter(lambda: self._reader.read(_CHUNK), b''))
         except Exception as exc:
             self.error = exc
@@ -61,19 +107,54 @@ def _check_container_image(image_meta):
                    'archive)' % (container_format, CONTAINER_FORMAT))
 
 
+def _glance_fault(image_id, exc):
+    """A fault that says what went wrong with Glance, or None."""
+    if isinstance(exc, exception.ImageNotFound):
+        return exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='the image is not in Glance (deleted?): %s'
+                   % exc.format_message())
+    if isinstance(exc, exception.GlanceConnectionFailed):
+        return exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='Glance is unreachable: %s' % exc.format_message())
+    return None
+
+
+def _glance_call(image_id, func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except Exception as exc:
+        fault = _glance_fault(image_id, exc)
+        if fault is None:
+            raise
+        raise fault from exc
+
+
 def _load_from_glance(context, runtime, image_api, image_id):
+    """Stream the image's data from Glance into the engine; return the
+    engine's ImageTransfer and the bytes Glance sent."""
     read_fd, write_fd = os.pipe()
     loader = _LoadThread(runtime, read_fd)
     loader.start()
     download_error = None
+    counter = None
     try:
         with os.fdopen(write_fd, 'wb') as writer:
-            image_api.download(context, image_id, data=writer)
+            counter = _CountingWriter(writer)
+            image_api.download(context, image_id, data=counter)
     except BrokenPipeError:
         pass  # the engine stopped reading: its error says why
     except Exception as exc:
         download_error = exc
     loader.join()
+    if download_error is not None:
+        # A download cut short also makes the engine refuse the archive:
+        # the download's error is the cause.
+        fault = _glance_fault(image_id, download_error)
+        if fault is not None:
+            raise fault from download_error
+        raise download_error
     if loader.error is not None:
         if isinstance(loader.error, runtime_exc.InvalidRequest):
             raise exception.ImageUnacceptable(
@@ -81,25 +162,86 @@ def _load_from_glance(context, runtime, image_api, image_id):
                 reason='not a container image archive: %s'
                        % loader.error.message)
         raise loader.error
-    if download_error is not None:
-        raise download_error
-    return loader.loaded
+    return loader.loaded, counter.count
 
 
-def ensure_image(context, runtime, image_api, image_meta):
+def registry_reference(image, prop):
+    """The registry reference of a Glance image (a dict as Glance shows
+    it) to pull, or None when it is loaded from its data."""
+    ref = (image.get('properties') or {}).get(prop)
+    if ref and not image.get('size'):
+        return ref
+    return None
+
+
+def _pull(runtime, image_id, ref, auth):
+    try:
+        return runtime.pull_image_report(ref, auth=auth)
+    except runtime_exc.EngineUnavailable:
+        raise
+    except runtime_exc.ContainerRuntimeError as exc:
+        # The engine's words name the registry and reference, never the
+        # credentials.
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='registry image %s could not be pulled: %s'
+                   % (ref, exc.reason or exc.message))
+
+
+def _check_disk(image_id, size, disk_gb):
+    if disk_gb and size and size > disk_gb * units.Gi:
+        raise exception.FlavorDiskSmallerThanImage(
+            flavor_size=disk_gb * units.Gi, image_size=size)
+
+
+def mark_used(runtime, image_id):
+    """Record in the engine that an instance uses the image now: its name
+    is given again, which sets the engine's last-tagged time."""
+    try:
+        runtime.tag_image(reference(image_id), _repository(image_id), TAG)
+    except runtime_exc.ContainerRuntimeError as exc:
+        LOG.warning('Could not mark image %s used: %s', image_id, exc)
+
+
+def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
+                 registry_property=None, registry_auth=None):
     """Make the instance's Glance image available to the engine and return
-    its engine reference. Concurrent boots of one image load it once."""
+    its engine reference. Concurrent boots of one image load it once.
+
+    ``disk_gb`` (the flavor's root disk, 0 for no limit) bounds the image
+    size; an image with a ``registry_property`` and no data is pulled with
+    ``registry_auth``."""
     _check_container_image(image_meta)
     image_id = image_meta.id
     ref = reference(image_id)
     if runtime.image_exists(ref):
+        mark_used(runtime, image_id)
+        LOG.info('Image %s is cached in the engine: downloaded 0 bytes, '
+                 'stored 0 bytes', image_id)
         return ref
     with lockutils.lock('nova-zun-image-%s' % image_id):
         if runtime.image_exists(ref):
+            mark_used(runtime, image_id)
+            LOG.info('Image %s was loaded by a concurrent boot: downloaded '
+                     '0 bytes, stored 0 bytes', image_id)
             return ref
-        LOG.info('Loading Glance image %s into the container engine',
-                 image_id)
-        loaded = _load_from_glance(context, runtime, image_api, image_id)
+        image = _glance_call(image_id, image_api.get, context, image_id)
+        _check_disk(image_id, image.get('size'), disk_gb)
+        pull_ref = (registry_reference(image, registry_property)
+                    if registry_property else None)
+        timer = timeutils.StopWatch().start()
+        if pull_ref:
+            LOG.info('Pulling registry image %s for Glance image %s',
+                     pull_ref, image_id)
+            transfer = _pull(runtime, image_id, pull_ref, registry_auth)
+            downloaded, source = transfer.bytes_stored, 'registry'
+            loaded = [pull_ref]
+        else:
+            LOG.info('Loading Glance image %s into the container engine',
+                     image_id)
+            transfer, downloaded = _load_from_glance(
+                context, runtime, image_api, image_id)
+            source, loaded = 'Glance', list(transfer.references)
         if len(loaded) != 1:
             for name in loaded:
                 _forget(runtime, name)
@@ -107,13 +249,38 @@ def ensure_image(context, runtime, image_api, image_meta):
                 image_id=image_id,
                 reason='the archive holds %d images; exactly one is needed'
                        % len(loaded))
-        runtime.tag_image(loaded[0], '%s/%s' % (REPOSITORY, image_id),
-                          'latest')
-        # Names inside a tenant's archive must not linger in the engine
-        # (or shadow anyone else's): the Glance id is the only name.
+        runtime.tag_image(loaded[0], _repository(image_id), TAG)
+        # Names inside a tenant's archive (or the registry's name) must
+        # not linger in the engine (or shadow anyone else's): the Glance id
+        # is the only name.
         if loaded[0] != ref and not loaded[0].startswith('sha256:'):
             _forget(runtime, loaded[0])
+        size = runtime.inspect_image(ref).size_bytes
+        LOG.info('Image %(id)s: downloaded %(down)d bytes from %(src)s in '
+                 '%(secs).1fs; stored %(stored)d bytes in %(new)d new '
+                 'layers, %(old)d layers already present (not stored '
+                 'again); image size %(size)d bytes',
+                 {'id': image_id, 'down': downloaded, 'src': source,
+                  'secs': timer.elapsed(), 'stored': transfer.bytes_stored,
+                  'new': transfer.layers_stored,
+                  'old': transfer.layers_present, 'size': size})
+        try:
+            _check_disk(image_id, size, disk_gb)
+        except exception.FlavorDiskSmallerThanImage:
+            with _quietly():
+                _forget(runtime, ref)
+            raise
         return ref
+
+
+class _quietly:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            LOG.warning('Ignored while cleaning up: %s', exc)
+        return True
 
 
 def _forget(runtime, name):
@@ -121,3 +288,154 @@ def _forget(runtime, name):
         runtime.remove_image(name)
     except runtime_exc.ContainerRuntimeError as exc:
         LOG.warning('Could not remove image name %s: %s', name, exc)
+
+
+# -- snapshots ---------------------------------------------------------------
+
+def snapshot_metadata(snapshot, instance):
+    """What the driver sets on the snapshot's Glance image."""
+    properties = {
+        'image_location': 'snapshot',
+        'image_state': 'available',
+        'owner_id': instance.project_id,
+    }
+    if instance.os_type:
+        properties['os_type'] = instance.os_type
+    return {'name': snapshot['name'], 'status': 'active',
+            'container_format': CONTAINER_FORMAT,
+            'disk_format': DISK_FORMAT, 'properties': properties}
+
+
+def snapshot(context, runtime, image_api, container, instance, image_id,
+             update_task_state, pause=True):
+    """Commit ``container``'s filesystem and stream it to the Glance image
+    ``image_id``.
+
+    A running container is frozen only for the commit, and runs again
+    whatever happens. The committed image stays in the engine under the
+    snapshot's Glance name, so a boot of the snapshot here downloads
+    nothing; on failure it is removed.
+    """
+    glance_image = _glance_call(image_id, image_api.get, context, image_id)
+    update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+    status = runtime.status(container)
+    frozen = False
+    timer = timeutils.StopWatch().start()
+    try:
+        if pause and status.state == types.ContainerState.RUNNING:
+            runtime.pause(container)
+            frozen = True
+        committed = runtime.commit(
+            container, _repository(image_id), TAG,
+            message='nova-zun snapshot of instance %s' % instance.uuid)
+    finally:
+        if frozen:
+            try:
+                runtime.unpause(container)
+            except runtime_exc.ContainerRuntimeError:
+                LOG.exception('Could not unpause after the snapshot commit',
+                              instance=instance)
+    LOG.info('Committed the container filesystem in %.1fs (%s)',
+             timer.elapsed(), 'frozen' if frozen else 'not frozen',
+             instance=instance)
+    try:
+        update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                          expected_state=task_states.IMAGE_PENDING_UPLOAD)
+        timer.restart()
+        # Saved by id: the archive carries no name of ours.
+        reader = _ChunkReader(runtime.save_image(committed))
+        _glance_call(image_id, image_api.update, context, image_id,
+                     snapshot_metadata(glance_image, instance), reader)
+    except Exception:
+        with _quietly():
+            runtime.remove_image(reference(image_id), force=True)
+        raise
+    LOG.info('Uploaded snapshot %(id)s to Glance: %(bytes)d bytes in '
+             '%(secs).1fs', {'id': image_id, 'bytes': reader.count,
+                             'secs': timer.elapsed()}, instance=instance)
+
+
+# -- image cache -------------------------------------------------------------
+
+def _parse_time(text):
+    if not text:
+        return None
+    try:
+        return timeutils.parse_isotime(text)
+    except ValueError:
+        return None
+
+
+def glance_images(runtime):
+    """``{glance image id: ImageInfo}`` of the images in the engine under a
+    Glance name."""
+    found = {}
+    prefix = REPOSITORY + '/'
+    suffix = ':' + TAG
+    for info in runtime.list_images():
+        for tag in info.tags:
+            if tag.startswith(prefix) and tag.endswith(suffix):
+                found[tag[len(prefix):-len(suffix)]] = info
+    return found
+
+
+class ImageCache(imagecache.ImageCacheManager):
+    """Ages out Glance images in the engine that no instance uses.
+
+    The host keeps no state: an image's last use is the engine's
+    last-tagged time, which every boot of the image and every pass that
+    finds it in use sets again (:func:`mark_used`).
+    """
+
+    def __init__(self, runtime):
+        super().__init__()
+        self._runtime = runtime
+
+    def update(self, context, all_instances, max_unused_age,
+               containers_images=()):
+        """Mark images in use (by ``all_instances``, as Nova lists them for
+        this host, or by a container of ours here) and remove the others
+        unused for more than ``max_unused_age`` seconds. Returns the ids
+        of the Glance images removed."""
+        running = self._list_running_instances(context, all_instances)
+        in_use = set(running['used_images'])
+        in_use.update(image_id for image_id, info in
+                      glance_images(self._runtime).items()
+                      if reference(image_id) in containers_images or
+                      info.id in containers_images)
+        now = timeutils.utcnow(with_timezone=True)
+        removed = []
+        for image_id, info in sorted(glance_images(self._runtime).items()):
+            if image_id in in_use:
+                mark_used(self._runtime, image_id)
+                continue
+            if not self.remove_unused_base_images:
+                continue
+            try:
+                # Listing gives no last-tagged time; inspecting does.
+                info = self._runtime.inspect_image(reference(image_id))
+            except runtime_exc.NotFound:
+                continue
+            last_used = _parse_time(info.last_tagged)
+            if last_used is None:
+                # Never named by us (should not happen): the age is unknown,
+                # so start the clock now.
+                mark_used(self._runtime, image_id)
+                continue
+            age = (now - last_used).total_seconds()
+            if age < max_unused_age:
+                LOG.debug('Image %s unused for %ds; kept until %ds',
+                          image_id, age, max_unused_age)
+                continue
+            try:
+                self._runtime.remove_image(reference(image_id))
+            except runtime_exc.Conflict as exc:
+                LOG.info('Image %s is still used by a container: %s',
+                         image_id, exc)
+                continue
+            except runtime_exc.NotFound:
+                continue
+            LOG.info('Removed image %s from the engine: unused for %ds',
+                     image_id, age)
+            removed.append(image_id)
+        return removed

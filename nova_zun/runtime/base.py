@@ -172,9 +172,24 @@ class ContainerRuntime(abc.ABC):
         ``reference``; return the image id."""
 
     @abc.abstractmethod
+    def load_image_report(self, data):
+        """Load an image archive as :meth:`load_image` does; return an
+        ImageTransfer (references, layers stored and already present)."""
+
+    @abc.abstractmethod
     def pull_image(self, reference, auth=None):
         """Pull from a registry; ``auth`` is a dict with username and
         password. Returns the image id."""
+
+    @abc.abstractmethod
+    def pull_image_report(self, reference, auth=None):
+        """Pull as :meth:`pull_image` does; return an ImageTransfer whose
+        references hold the image id."""
+
+    @abc.abstractmethod
+    def push_image(self, reference, auth=None):
+        """Push the image named ``reference`` (``registry/name:tag``) to
+        its registry; ``auth`` as for :meth:`pull_image`."""
 
     @abc.abstractmethod
     def save_image(self, image):

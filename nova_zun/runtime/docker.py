@@ -365,7 +365,14 @@ def _image_info(info):
         entrypoint=config.get('Entrypoint'),
         workdir=config.get('WorkingDir') or None,
         environment=tuple(config.get('Env') or ()),
-        created=info.get('Created'))
+        created=info.get('Created'),
+        last_tagged=_last_tagged(info))
+
+
+def _last_tagged(info):
+    when = (info.get('Metadata') or {}).get('LastTagTime') or ''
+    # The engine gives the zero time for an image never tagged.
+    return None if not when or when.startswith('0001-') else when
 
 
 def _stats(s):
@@ -850,9 +857,16 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def load_image(self, data):
+        return list(self.load_image_report(data).references)
+
+    @_engine_call
+    def load_image_report(self, data):
         loaded = []
+        # Not quiet: the engine then reports each layer it stores (and is
+        # silent about layers it has already).
+        stored = {}
         try:
-            progress = list(self._api.load_image(data))
+            progress = list(self._api.load_image(data, quiet=False))
         except docker_errors.APIError as exc:
             raise exception.InvalidRequest(
                 'image archive refused: %s' % _error_message(exc),
@@ -863,13 +877,23 @@ class DockerRuntime(base.ContainerRuntime):
                     raise exception.InvalidRequest(
                         'image archive refused: %s' % item['error'],
                         reason=item['error'])
+                if item.get('status') == 'Loading layer' and item.get('id'):
+                    total = (item.get('progressDetail') or {}).get('total')
+                    stored[item['id']] = max(stored.get(item['id'], 0),
+                                             total or 0)
                 stream = item.get('stream', '')
                 for prefix in ('Loaded image: ', 'Loaded image ID: '):
                     if stream.startswith(prefix):
                         loaded.append(stream[len(prefix):].strip())
         if not loaded:
             raise exception.InvalidRequest('the archive holds no image')
-        return loaded
+        layers = set()
+        for name in loaded:
+            layers.update(self._api.inspect_image(name)['RootFS']['Layers'])
+        return types.ImageTransfer(
+            references=tuple(loaded), layers_stored=len(stored),
+            layers_present=max(0, len(layers) - len(stored)),
+            bytes_stored=sum(stored.values()))
 
     @_engine_call
     def import_rootfs(self, data, reference, *, command=None, labels=None):
@@ -891,7 +915,12 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def pull_image(self, reference, auth=None):
+        return self.pull_image_report(reference, auth=auth).references[0]
+
+    @_engine_call
+    def pull_image_report(self, reference, auth=None):
         repository, tag = docker.utils.parse_repository_tag(reference)
+        sizes, stored, present = {}, set(), set()
         for item in self._api.pull(repository, tag=tag or 'latest',
                                    auth_config=auth, stream=True,
                                    decode=True):
@@ -899,7 +928,29 @@ class DockerRuntime(base.ContainerRuntime):
                 raise exception.NotFound('pull of %s failed: %s'
                                          % (reference, item['error']),
                                          reason=item['error'])
-        return self._api.inspect_image(reference)['Id']
+            layer, status = item.get('id'), item.get('status', '')
+            if status == 'Downloading':
+                total = (item.get('progressDetail') or {}).get('total')
+                sizes[layer] = max(sizes.get(layer, 0), total or 0)
+            elif status == 'Pull complete':
+                stored.add(layer)
+            elif status == 'Already exists':
+                present.add(layer)
+        return types.ImageTransfer(
+            references=(self._api.inspect_image(reference)['Id'],),
+            layers_stored=len(stored), layers_present=len(present),
+            bytes_stored=sum(sizes.get(layer, 0) for layer in stored))
+
+    @_engine_call
+    def push_image(self, reference, auth=None):
+        repository, tag = docker.utils.parse_repository_tag(reference)
+        for item in self._api.push(repository, tag=tag or 'latest',
+                                   auth_config=auth, stream=True,
+                                   decode=True):
+            if item.get('error'):
+                raise exception.ContainerRuntimeError(
+                    'push of %s failed: %s' % (reference, item['error']),
+                    reason=item['error'])
 
     @_engine_call
     def save_image(self, image):

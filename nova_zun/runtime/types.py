@@ -197,6 +197,24 @@ class ImageInfo:
     workdir: Optional[str] = None
     environment: tuple = ()
     created: Optional[str] = None
+    #: When a name was last given to the image (RFC 3339), None if never:
+    #: tagging an image again marks it used.
+    last_tagged: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTransfer:
+    """What loading or pulling one image brought into the engine."""
+
+    #: References the archive held (load), or the image id (pull).
+    references: tuple
+    #: Layers the engine did not have and stored now.
+    layers_stored: int = 0
+    #: Layers it had already (shared with other images, not stored again).
+    layers_present: int = 0
+    #: Bytes of the layers stored now (uncompressed for a load, as the
+    #: registry sent them for a pull).
+    bytes_stored: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,357 @@
+"""Glance as the container image store, through the real Nova API on a
+real engine: snapshots, shelve, the image cache and its ageing, image
+faults."""
+
+import dataclasses
+import io
+import json
+import tarfile
+import threading
+import time
+from unittest import mock
+
+from nova import exception
+
+from nova_zun import images
+from nova_zun.runtime import types
+
+from tests.functional import base
+
+RUNNING = types.ContainerState.RUNNING
+
+
+class ImagesTestCase(base.ZunDriverTestCase):
+    """Glance's fixture forgets what is uploaded with an update; here it
+    keeps it, as Glance does, so snapshots can be booted."""
+
+    def setUp(self):
+        super().setUp()
+        real_update = self.glance.update
+
+        def update(context, image_id, metadata, data=None,
+                   purge_props=False):
+            image = real_update(context, image_id, metadata,
+                                purge_props=purge_props)
+            if data is not None:
+                blob = data.read()
+                self.glance._imagedata[image_id] = blob
+                image['size'] = len(blob)
+            return image
+
+        self.glance.update = update
+        self.start_zun_compute('compute1')
+        self.flavor = self.container_flavor()
+        self.image = self.glance_image_from('sleeper')
+
+    def sh(self, server, script):
+        result = self.runtime.exec('nova-%s' % server['id'],
+                                   ['/bin/sh', '-c', script], timeout=30)
+        self.assertEqual(0, result.exit_code, result.output)
+        return result.output.decode()
+
+    def glance_names(self):
+        return sorted(images.glance_images(self.runtime))
+
+    def snapshot(self, server, name='zun-snapshot'):
+        image_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': name}})['image_id']
+        self.addCleanup(self._delete_glance_image, image_id)
+        self._wait_for_server_parameter(server,
+                                        {'OS-EXT-STS:task_state': None})
+        return image_id
+
+    def _delete_glance_image(self, image_id):
+        try:
+            self.glance.delete(self.ctxt, image_id)
+        except exception.ImageNotFound:
+            pass
+
+    def count_downloads(self):
+        return mock.patch.object(self.glance, 'download',
+                                 wraps=self.glance.download)
+
+
+class TestSnapshots(ImagesTestCase):
+
+    def test_a_snapshot_boots_with_the_changed_filesystem(self):
+        server = self.boot(self.image, self.flavor)
+        self.sh(server, 'echo changed by the test > /data.txt; rm /bin/wc')
+        snapshot_id = self.snapshot(server)
+
+        image = self.glance.show(self.ctxt, snapshot_id)
+        self.assertEqual('active', image['status'])
+        self.assertEqual('docker', image['container_format'])
+        self.assertEqual('raw', image['disk_format'])
+        self.assertGreater(image['size'], 1000)
+        # The server ran again after the commit.
+        self.assertEqual(RUNNING, self.workload(server).state)
+
+        # On this host the committed image is the cache: nothing to fetch.
+        with self.count_downloads() as download:
+            local = self.boot(snapshot_id, self.flavor)
+        self.assertEqual(0, download.call_count)
+        self.assertEqual('changed by the test\n',
+                         self.sh(local, 'cat /data.txt'))
+
+        # As another host would: from Glance, storing only the new layer.
+        self._delete_server(local)
+        self.runtime.remove_image(images.reference(snapshot_id))
+        with self.count_downloads() as download:
+            fetched = self.boot(snapshot_id, self.flavor)
+        self.assertEqual(1, download.call_count)
+        self.assertEqual('changed by the test\n',
+                         self.sh(fetched, 'cat /data.txt'))
+        self.assertEqual('absent\n',
+                         self.sh(fetched, 'test -e /bin/wc || echo absent'))
+        logged = self.stdlog.logger.output
+        self.assertIn('Image %s: downloaded %d bytes from Glance'
+                      % (snapshot_id, image['size']), logged)
+        self.assertRegex(
+            logged, r'Image %s: .* in 1 new layers, 1 layers already '
+                    r'present' % snapshot_id)
+
+    def test_a_snapshot_unpauses_the_server_when_the_upload_fails(self):
+        server = self.boot(self.image, self.flavor)
+        paused = []
+
+        def failing_update(*args, **kwargs):
+            paused.append(self.workload(server).state)
+            raise exception.GlanceConnectionFailed(
+                server='glance.example', reason='connection refused')
+
+        self.glance.update = failing_update
+        driver_runtime = self.driver().runtime
+        with mock.patch.object(driver_runtime, 'pause',
+                               wraps=driver_runtime.pause) as pause:
+            image_id = self.api.post_server_action(
+                server['id'], {'createImage': {'name': 'x'}})['image_id']
+            self.addCleanup(self._delete_glance_image, image_id)
+            server = self._wait_for_server_parameter(
+                server, {'OS-EXT-STS:task_state': None, 'status': 'ACTIVE'})
+        self.assertEqual(1, pause.call_count)
+        # Frozen only for the commit: running again during the upload.
+        self.assertEqual([RUNNING], paused)
+        self.assertEqual(RUNNING, self.workload(server).state)
+        self.assertNotIn(image_id, self.glance_names())
+
+    def test_shelve_offload_and_unshelve_keep_the_filesystem(self):
+        server = self.boot(self.image, self.flavor)
+        self.sh(server, 'mkdir -p /srv/app && echo kept > /srv/app/state')
+        server = self._shelve_server(server, 'SHELVED_OFFLOADED')
+        self.assertEqual([], self.pod_containers(server))
+        # Unshelve from Glance, as on any other host.
+        for image_id in self.glance_names():
+            if image_id != self.image:
+                self.runtime.remove_image(images.reference(image_id))
+        with self.count_downloads() as download:
+            server = self._unshelve_server(server)
+        self.assertEqual(1, download.call_count)
+        self.assertEqual(RUNNING, self.workload(server).state)
+        self.assertEqual('kept\n', self.sh(server, 'cat /srv/app/state'))
+
+    def test_shelve_of_a_stopped_server_and_unshelve(self):
+        server = self.boot(self.image, self.flavor)
+        self.sh(server, 'echo stopped > /state')
+        server = self._stop_server(server)
+        server = self._shelve_server(server, 'SHELVED_OFFLOADED')
+        server = self._unshelve_server(server)
+        self.assertEqual('stopped\n', self.sh(server, 'cat /state'))
+
+
+class TestImageCache(ImagesTestCase):
+
+    def test_two_boots_download_once(self):
+        with self.count_downloads() as download:
+            first = self.boot(self.image, self.flavor)
+            second = self.boot(self.image, self.flavor)
+        self.assertEqual(1, download.call_count)
+        self.assertEqual(self.workload(first).image,
+                         self.workload(second).image)
+        self.assertIn('Image %s is cached in the engine: downloaded 0 bytes'
+                      % self.image, self.stdlog.logger.output)
+
+    def test_five_concurrent_boots_of_a_new_image_download_once(self):
+        image = self.glance_image_from('printer')
+        inflight = [0, 0]
+        lock = threading.Lock()
+        real_ensure = images.ensure_image
+
+        def ensure(*args, **kwargs):
+            with lock:
+                inflight[0] += 1
+                inflight[1] = max(inflight)
+            try:
+                return real_ensure(*args, **kwargs)
+            finally:
+                with lock:
+                    inflight[0] -= 1
+
+        real_download = self.glance.download
+
+        def slow_download(*args, **kwargs):
+            # Long enough for the other builds to reach the image.
+            time.sleep(2)
+            return real_download(*args, **kwargs)
+
+        with mock.patch.object(self.glance, 'download',
+                               side_effect=slow_download) as download, \
+                mock.patch.object(images, 'ensure_image',
+                                  side_effect=ensure):
+            servers = [self.api.post_server({'server': {
+                'name': 'zun-concurrent-%d' % i, 'imageRef': image,
+                'flavorRef': self.flavor, 'networks': 'none'}})
+                for i in range(5)]
+            servers = [self._wait_for_state_change(s, 'ACTIVE',
+                                                   max_retries=90)
+                       for s in servers]
+        self.assertEqual(1, download.call_count)
+        self.assertGreater(inflight[1], 1, 'the builds did not overlap')
+        self.assertEqual({images.reference(image)},
+                         {self.workload(s).image for s in servers})
+
+    def run_cache_pass(self):
+        self.computes['compute1'].manager._run_image_cache_manager_pass(
+            self.ctxt)
+
+    def test_cache_ageing_removes_unused_images_and_keeps_used_ones(self):
+        printer = self.glance_image_from('printer')
+        used = self.boot(self.image, self.flavor)
+        unused = self.boot(printer, self.flavor)
+        self._delete_server(unused)
+        self.assertEqual(sorted([self.image, printer]), self.glance_names())
+
+        # Unused for less than the age: kept.
+        self.flags(image_cache_unused_age=3600, group='zun')
+        self.run_cache_pass()
+        self.assertEqual(sorted([self.image, printer]), self.glance_names())
+
+        # Operators may keep every image.
+        self.flags(image_cache_unused_age=1, group='zun')
+        time.sleep(1.5)
+        self.driver()._image_cache.remove_unused_base_images = False
+        self.run_cache_pass()
+        self.assertEqual(sorted([self.image, printer]), self.glance_names())
+
+        self.driver()._image_cache.remove_unused_base_images = True
+        self.run_cache_pass()
+        self.assertEqual([self.image], self.glance_names())
+        self.assertIn('Removed image %s from the engine' % printer,
+                      self.stdlog.logger.output)
+        # The used image still runs and boots with no download.
+        self.assertEqual(RUNNING, self.workload(used).state)
+        with self.count_downloads() as download:
+            self.boot(self.image, self.flavor)
+        self.assertEqual(0, download.call_count)
+        # An image unused now for long enough goes too.
+        self._delete_server(used)
+        for server in self.api.get_servers():
+            self._delete_server(server)
+        time.sleep(1.5)
+        self.run_cache_pass()
+        self.assertEqual([], self.glance_names())
+
+    def test_an_image_used_by_a_container_nova_does_not_list_is_kept(self):
+        server = self.boot(self.image, self.flavor)
+        time.sleep(1.5)
+        self.flags(image_cache_unused_age=1, group='zun')
+        # Nova lists no instance (as for a build not yet recorded): the
+        # container on the engine keeps the image.
+        self.driver().manage_image_cache(self.ctxt, [])
+        self.assertEqual([self.image], self.glance_names())
+        self.assertEqual(RUNNING, self.workload(server).state)
+
+
+class TestImageFaults(ImagesTestCase):
+
+    def assertBuildFault(self, server, *reasons):
+        server = self._wait_for_state_change(server, 'ERROR',
+                                             max_retries=60)
+        said = server['fault']['message']
+        for reason in reasons:
+            self.assertIn(reason, said)
+        self.assertEqual([], self.pod_containers(server))
+        self.assertEqual([], self.glance_names())
+        return server
+
+    def post(self, image_id, flavor=None):
+        return self.api.post_server({'server': {
+            'name': 'zun-fault', 'imageRef': image_id,
+            'flavorRef': flavor or self.flavor, 'networks': 'none'}})
+
+    def test_glance_unreachable(self):
+        def unreachable(*args, **kwargs):
+            raise exception.GlanceConnectionFailed(
+                server='glance.example:9292', reason='connection refused')
+
+        with mock.patch.object(self.driver()._image_api, 'get',
+                               side_effect=unreachable):
+            server = self.post(self.image)
+            self.assertBuildFault(server, 'Glance is unreachable',
+                                  'connection refused')
+
+    def test_glance_unreachable_during_the_download(self):
+        def cut(context, image_id, data=None, **kwargs):
+            data.write(self.glance._imagedata[image_id][:4096])
+            raise exception.GlanceConnectionFailed(
+                server='glance.example:9292', reason='connection reset')
+
+        with mock.patch.object(self.glance, 'download', side_effect=cut):
+            server = self.post(self.image)
+            self.assertBuildFault(server, 'Glance is unreachable',
+                                  'connection reset')
+
+    def test_an_image_deleted_before_the_host_reads_it(self):
+        real_get = self.driver()._image_api.get
+
+        def deleted_first(context, image_id, **kwargs):
+            self.glance.delete(context, image_id)
+            return real_get(context, image_id, **kwargs)
+
+        with mock.patch.object(self.driver()._image_api, 'get',
+                               side_effect=deleted_first):
+            server = self.post(self.image)
+            self.assertBuildFault(server, 'not in Glance (deleted?)')
+
+    def test_an_archive_with_no_image_inside(self):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode='w') as tar:
+            manifest = json.dumps([]).encode()
+            info = tarfile.TarInfo('manifest.json')
+            info.size = len(manifest)
+            tar.addfile(info, io.BytesIO(manifest))
+        image = self.glance_image_with(buf.getvalue())
+        server = self.post(image)
+        self.assertBuildFault(server, 'not a container image archive',
+                              'holds no image')
+
+    def test_an_image_larger_than_the_flavor_disk(self):
+        # Glance's size is checked before any byte is fetched (Nova's API
+        # checks it too: here it is told a smaller size).
+        image = self.glance_image_from('sleeper')
+        self.glance.images[image]['size'] = 1024
+        real_get = self.driver()._image_api.get
+
+        def huge(context, image_id, **kwargs):
+            meta = real_get(context, image_id, **kwargs)
+            meta['size'] = 2 * 1024 ** 3
+            return meta
+
+        with mock.patch.object(self.driver()._image_api, 'get',
+                               side_effect=huge), \
+                self.count_downloads() as download:
+            server = self.post(image)
+            self.assertBuildFault(server, "Flavor's disk is too small")
+        self.assertEqual(0, download.call_count)
+
+    def test_an_unpacked_image_larger_than_the_flavor_disk(self):
+        real_inspect = self.driver().runtime.inspect_image
+
+        def huge(ref):
+            return dataclasses.replace(real_inspect(ref),
+                                       size_bytes=2 * 1024 ** 3)
+
+        with mock.patch.object(self.driver().runtime, 'inspect_image',
+                               side_effect=huge):
+            server = self.post(self.image)
+            self.assertBuildFault(server, "Flavor's disk is too small",
+                                  'image is 2147483648 bytes')
