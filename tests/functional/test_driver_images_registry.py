@@ -1,0 +1,184 @@
+"""Registry images through the real Nova API: a Glance image with a
+registry reference and no data is pulled from a local registry (Debian's
+docker-registry on loopback, asking for credentials) that the test pushed
+an image into."""
+
+import io
+import logging
+import os
+import tarfile
+import tempfile
+from unittest import mock
+
+import pytest
+
+from nova_zun import images
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+from nova_zun.testing import images as test_images
+from nova_zun.testing import registry as registry_tool
+
+from tests.functional import base
+
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+USERNAME = 'zun-tester'
+PASSWORD = 'pa55-never-logged-7f3c'
+MARKER = b'pulled from the registry\n'
+
+
+@pytest.fixture(scope='module')
+def local_registry():
+    registry = registry_tool.LocalRegistry(
+        tempfile.mkdtemp(prefix='nova-zun-registry-', dir='/tmp'),
+        USERNAME, PASSWORD)
+    try:
+        registry.start()
+    except (registry_tool.RegistryStartError, OSError, Exception) as exc:
+        registry.stop()
+        message = 'the local registry did not start: %s' % exc
+        if IN_CI:
+            pytest.fail('CI=true and ' + message, pytrace=False)
+        pytest.skip(message)
+    yield registry
+    registry.stop()
+    assert not os.path.exists(registry.base_dir)
+
+
+def _rootfs_with_marker():
+    """The test busybox plus a file only this image has (so its layer is
+    new to the engine and the pull stores it)."""
+    data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, \
+            tarfile.open(fileobj=out, mode='w') as dst:
+        for member in src.getmembers():
+            dst.addfile(member, src.extractfile(member)
+                        if member.isfile() else None)
+        info = tarfile.TarInfo('registry-marker')
+        info.size = len(MARKER)
+        dst.addfile(info, io.BytesIO(MARKER))
+    return out.getvalue()
+
+
+class _Records(logging.Handler):
+    """Every record at every level, formatted, for the secrecy check."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines = []
+
+    def emit(self, record):
+        try:
+            self.lines.append(self.format(record))
+        except Exception:
+            self.lines.append(str(record.msg))
+
+
+class TestRegistryImages(base.ZunDriverTestCase):
+
+    @pytest.fixture(autouse=True)
+    def _registry(self, local_registry):
+        self.registry = local_registry
+
+    def setUp(self):
+        super().setUp()
+        self.records = _Records()
+        logging.getLogger().addHandler(self.records)
+        self.addCleanup(logging.getLogger().removeHandler, self.records)
+        self.flags(registry_username=USERNAME, registry_password=PASSWORD,
+                   group='zun')
+        self.start_zun_compute('compute1')
+        self.flavor = self.container_flavor()
+        self.ref = self.push_test_image('zun-test/marker', 'v1')
+
+    def push_test_image(self, name, tag):
+        """Build an image, push it to the registry with the runtime and
+        remove it from the engine again: a boot must pull it."""
+        ref = '%s/%s:%s' % (self.registry.address, name, tag)
+        image_id = self.runtime.import_rootfs(
+            _rootfs_with_marker(), ref,
+            command=test_images.COMMANDS['sleeper'],
+            labels={labels.IMAGE_KIND: test_images.IMAGE_KIND_TEST})
+        self.addCleanup(self._remove_image, image_id)
+        self.runtime.push_image(ref, auth={'username': USERNAME,
+                                           'password': PASSWORD})
+        self.runtime.remove_image(image_id, force=True)
+        return ref
+
+    def _remove_image(self, image):
+        # Cleanups run last-added first: the servers' containers go first.
+        self._remove_containers()
+        if self.runtime.image_exists(image):
+            self.runtime.remove_image(image, force=True)
+
+    def registry_image(self, ref):
+        return self.glance_image_with(
+            b'', properties={'zun_registry_reference': ref})
+
+    def assertNoSecretLogged(self):
+        logged = '\n'.join(self.records.lines) + self.stdlog.logger.output
+        self.assertNotIn(PASSWORD, logged)
+
+    def test_a_registry_image_is_pulled_once_and_cached(self):
+        image = self.registry_image(self.ref)
+        driver_runtime = self.driver().runtime
+        with mock.patch.object(self.glance, 'download',
+                               wraps=self.glance.download) as download, \
+                mock.patch.object(driver_runtime, 'pull_image_report',
+                                  wraps=driver_runtime.pull_image_report
+                                  ) as pull:
+            first = self.boot(image, self.flavor)
+            second = self.boot(image, self.flavor)
+        # No data from Glance; one pull, with the configured credentials.
+        self.assertEqual(0, download.call_count)
+        self.assertEqual(1, pull.call_count)
+        self.assertEqual({'username': USERNAME, 'password': PASSWORD},
+                         pull.call_args.kwargs['auth'])
+        for server in (first, second):
+            workload = self.workload(server)
+            self.assertEqual(images.reference(image), workload.image)
+            result = self.runtime.exec(workload.id,
+                                       ['cat', '/registry-marker'])
+            self.assertEqual(MARKER, result.output)
+        # Only the Glance name stays in the engine.
+        tags = [t for i in self.runtime.list_images() for t in i.tags]
+        self.assertNotIn(self.ref, tags)
+        logged = self.stdlog.logger.output
+        self.assertIn('Pulling registry image %s for Glance image %s'
+                      % (self.ref, image), logged)
+        self.assertRegex(logged, r'Image %s: downloaded \d+ bytes from '
+                                 r'registry .* in 1 new layers' % image)
+        self.assertNoSecretLogged()
+
+    def test_wrong_credentials_fail_the_build_without_saying_them(self):
+        self.flags(registry_password='not-' + PASSWORD, group='zun')
+        image = self.registry_image(self.ref)
+        server = self.boot(image, self.flavor, expected_state='ERROR')
+        fault = server['fault']['message']
+        self.assertIn('registry image %s could not be pulled' % self.ref,
+                      fault)
+        self.assertNotIn(PASSWORD, fault)
+        self.assertEqual([], self.pod_containers(server))
+        self.assertNoSecretLogged()
+        self.assertNotIn('not-' + PASSWORD,
+                         '\n'.join(self.records.lines) +
+                         self.stdlog.logger.output)
+
+    def test_a_reference_the_registry_lacks_fails_the_build(self):
+        image = self.registry_image('%s/zun-test/nosuch:v9'
+                                    % self.registry.address)
+        server = self.boot(image, self.flavor, expected_state='ERROR')
+        self.assertIn('could not be pulled', server['fault']['message'])
+        self.assertEqual([], self.pod_containers(server))
+
+    def test_an_image_with_data_is_loaded_even_with_a_reference(self):
+        image_id = self.runtime.inspect_image(
+            self.test_images['printer']).id
+        data = b''.join(self.runtime.save_image(image_id))
+        image = self.glance_image_with(
+            data, properties={'zun_registry_reference': self.ref})
+        driver_runtime = self.driver().runtime
+        with mock.patch.object(driver_runtime, 'pull_image_report') as pull:
+            server = self.boot(image, self.flavor)
+        self.assertEqual(0, pull.call_count)
+        self.assertIn('hello from nova-zun', self.console_output(server))
