@@ -1,0 +1,372 @@
+"""Narrow logic of nova_zun.images and the Docker backend's image reports,
+without an engine or Nova's services."""
+
+import datetime
+from unittest import mock
+
+from nova.compute import task_states
+from nova import exception
+from nova import objects
+from oslo_utils import timeutils
+import pytest
+
+from nova_zun import images
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import types
+
+objects.register_all()
+
+IMAGE = '0e8f3a2c-1111-4c6a-9d8b-000000000001'
+OTHER = '0e8f3a2c-2222-4c6a-9d8b-000000000002'
+
+
+# -- small helpers -----------------------------------------------------------
+
+def test_registry_reference_only_for_an_image_without_data():
+    prop = 'zun_registry_reference'
+    ref = 'registry.example:5000/app:1'
+    assert images.registry_reference(
+        {'size': 0, 'properties': {prop: ref}}, prop) == ref
+    assert images.registry_reference(
+        {'size': None, 'properties': {prop: ref}}, prop) == ref
+    # Data wins: a snapshot of a registry-booted server keeps the property.
+    assert images.registry_reference(
+        {'size': 10, 'properties': {prop: ref}}, prop) is None
+    assert images.registry_reference({'size': 0, 'properties': {}},
+                                     prop) is None
+
+
+def test_check_disk_refuses_an_image_larger_than_the_root_disk():
+    images._check_disk(IMAGE, 1024 ** 3, 1)
+    images._check_disk(IMAGE, 5 * 1024 ** 3, 0)  # no root disk: no limit
+    with pytest.raises(exception.FlavorDiskSmallerThanImage) as caught:
+        images._check_disk(IMAGE, 1024 ** 3 + 1, 1)
+    assert 'image is 1073741825 bytes' in caught.value.format_message()
+
+
+def test_chunk_reader_serves_any_read_size_and_counts():
+    reader = images._ChunkReader([b'abc', b'', b'defgh', b'ij'])
+    assert reader.read(2) == b'ab'
+    assert reader.read(4) == b'cdef'
+    assert reader.read() == b'ghij'
+    assert reader.read(10) == b''
+    assert reader.count == 10
+
+
+@pytest.mark.parametrize('exc, words', [
+    (exception.ImageNotFound(image_id=IMAGE), 'not in Glance (deleted?)'),
+    (exception.GlanceConnectionFailed(server='g:9292', reason='refused'),
+     'Glance is unreachable'),
+])
+def test_glance_errors_become_clear_faults(exc, words):
+    fault = images._glance_fault(IMAGE, exc)
+    assert isinstance(fault, exception.ImageUnacceptable)
+    assert words in fault.format_message()
+
+
+def test_other_errors_are_not_dressed_up():
+    assert images._glance_fault(IMAGE, ValueError('x')) is None
+
+
+# -- ensure_image ------------------------------------------------------------
+
+def _image_meta(image_id=IMAGE, container_format='docker'):
+    return objects.ImageMeta.from_dict({
+        'id': image_id, 'container_format': container_format,
+        'disk_format': 'raw', 'properties': {}})
+
+
+def test_a_cached_image_is_marked_used_and_not_fetched():
+    runtime = mock.Mock()
+    runtime.image_exists.return_value = True
+    image_api = mock.Mock()
+    assert images.ensure_image(None, runtime, image_api,
+                               _image_meta()) == images.reference(IMAGE)
+    image_api.get.assert_not_called()
+    image_api.download.assert_not_called()
+    runtime.tag_image.assert_called_once_with(
+        images.reference(IMAGE), 'glance/' + IMAGE, 'latest')
+
+
+def test_a_registry_image_is_pulled_with_the_credentials():
+    runtime = mock.Mock()
+    runtime.image_exists.return_value = False
+    runtime.pull_image_report.return_value = types.ImageTransfer(
+        references=('sha256:abc',), layers_stored=1, bytes_stored=7)
+    runtime.inspect_image.return_value = mock.Mock(size_bytes=100)
+    image_api = mock.Mock()
+    image_api.get.return_value = {
+        'size': 0, 'properties': {'ref_prop': 'reg:5000/a:1'}}
+    auth = {'username': 'u', 'password': 'p'}
+    images.ensure_image(None, runtime, image_api, _image_meta(),
+                        disk_gb=1, registry_property='ref_prop',
+                        registry_auth=auth)
+    runtime.pull_image_report.assert_called_once_with('reg:5000/a:1',
+                                                      auth=auth)
+    image_api.download.assert_not_called()
+    runtime.tag_image.assert_called_once_with('reg:5000/a:1',
+                                              'glance/' + IMAGE, 'latest')
+    # The registry's name goes; only the Glance name stays.
+    runtime.remove_image.assert_called_once_with('reg:5000/a:1')
+
+
+def test_an_image_too_large_once_unpacked_is_removed_again():
+    runtime = mock.Mock()
+    runtime.image_exists.return_value = False
+    runtime.pull_image_report.return_value = types.ImageTransfer(
+        references=('sha256:abc',))
+    runtime.inspect_image.return_value = mock.Mock(size_bytes=3 * 1024 ** 3)
+    image_api = mock.Mock()
+    image_api.get.return_value = {'size': 0,
+                                  'properties': {'p': 'reg/a:1'}}
+    with pytest.raises(exception.FlavorDiskSmallerThanImage):
+        images.ensure_image(None, runtime, image_api, _image_meta(),
+                            disk_gb=1, registry_property='p')
+    runtime.remove_image.assert_called_with(images.reference(IMAGE))
+
+
+def test_a_failed_pull_says_which_reference_and_why():
+    runtime = mock.Mock()
+    runtime.image_exists.return_value = False
+    runtime.pull_image_report.side_effect = runtime_exc.NotFound(
+        'pull failed', reason='manifest unknown')
+    image_api = mock.Mock()
+    image_api.get.return_value = {'size': 0, 'properties': {'p': 'reg/a:1'}}
+    with pytest.raises(exception.ImageUnacceptable) as caught:
+        images.ensure_image(None, runtime, image_api, _image_meta(),
+                            registry_property='p')
+    assert 'registry image reg/a:1 could not be pulled: manifest unknown' \
+        in caught.value.format_message()
+
+
+# -- snapshot ----------------------------------------------------------------
+
+def _instance():
+    return mock.Mock(uuid='inst-1', project_id='proj', os_type=None)
+
+
+def _snapshot_runtime(state=types.ContainerState.RUNNING):
+    runtime = mock.Mock()
+    runtime.status.return_value = mock.Mock(state=state)
+    runtime.commit.return_value = 'sha256:committed'
+    runtime.save_image.return_value = iter([b'tar', b'data'])
+    return runtime
+
+
+def _glance():
+    image_api = mock.Mock()
+    image_api.get.return_value = {'name': 'snap'}
+    return image_api
+
+
+def test_snapshot_freezes_only_for_the_commit_and_uploads_the_archive():
+    runtime = _snapshot_runtime()
+    calls = []
+    runtime.pause.side_effect = lambda c: calls.append('pause')
+    runtime.commit.side_effect = lambda *a, **k: (calls.append('commit') or
+                                                  'sha256:committed')
+    runtime.unpause.side_effect = lambda c: calls.append('unpause')
+    image_api = mock.Mock()
+    image_api.get.return_value = {'name': 'snap'}
+    uploaded = []
+    image_api.update.side_effect = (
+        lambda ctx, image_id, meta, data: uploaded.append((meta,
+                                                           data.read())))
+    update_task_state = mock.Mock(
+        side_effect=lambda **kw: calls.append(kw['task_state']))
+    images.snapshot(None, runtime, image_api, 'nova-inst-1', _instance(),
+                    IMAGE, update_task_state)
+    assert calls == [task_states.IMAGE_PENDING_UPLOAD, 'pause', 'commit',
+                     'unpause', task_states.IMAGE_UPLOADING]
+    update_task_state.assert_called_with(
+        task_state=task_states.IMAGE_UPLOADING,
+        expected_state=task_states.IMAGE_PENDING_UPLOAD)
+    runtime.commit.assert_called_once()
+    assert runtime.commit.call_args.args[:3] == ('nova-inst-1',
+                                                 'glance/' + IMAGE, 'latest')
+    runtime.save_image.assert_called_once_with('sha256:committed')
+    meta, data = uploaded[0]
+    assert data == b'tardata'
+    assert meta['container_format'] == 'docker'
+    assert meta['disk_format'] == 'raw'
+    # Kept under the snapshot's Glance name: a boot here reuses it.
+    runtime.remove_image.assert_not_called()
+
+
+def test_snapshot_unpauses_when_the_commit_fails():
+    runtime = _snapshot_runtime()
+    runtime.commit.side_effect = runtime_exc.ContainerRuntimeError('no')
+    image_api = mock.Mock()
+    with pytest.raises(runtime_exc.ContainerRuntimeError):
+        images.snapshot(None, runtime, image_api, 'c', _instance(), IMAGE,
+                        mock.Mock())
+    runtime.unpause.assert_called_once_with('c')
+    image_api.update.assert_not_called()
+
+
+def test_snapshot_removes_the_committed_image_when_the_upload_fails():
+    runtime = _snapshot_runtime()
+    image_api = _glance()
+    image_api.update.side_effect = exception.GlanceConnectionFailed(
+        server='g', reason='refused')
+    with pytest.raises(exception.ImageUnacceptable):
+        images.snapshot(None, runtime, image_api, 'c', _instance(), IMAGE,
+                        mock.Mock())
+    runtime.unpause.assert_called_once_with('c')
+    runtime.remove_image.assert_called_once_with(images.reference(IMAGE),
+                                                 force=True)
+
+
+def test_snapshot_of_a_stopped_container_does_not_pause():
+    runtime = _snapshot_runtime(types.ContainerState.EXITED)
+    images.snapshot(None, runtime, _glance(), 'c', _instance(), IMAGE,
+                    mock.Mock())
+    runtime.pause.assert_not_called()
+    runtime.unpause.assert_not_called()
+    runtime.commit.assert_called_once()
+
+
+def test_snapshot_pause_can_be_switched_off():
+    runtime = _snapshot_runtime()
+    images.snapshot(None, runtime, _glance(), 'c', _instance(), IMAGE,
+                    mock.Mock(), pause=False)
+    runtime.pause.assert_not_called()
+
+
+# -- image cache -------------------------------------------------------------
+
+class _FakeRuntime:
+    """Glance images with last-tagged times; tag_image marks one now."""
+
+    def __init__(self, now, ages, in_use_by_container=()):
+        self.now = now
+        self.tagged = {image_id: now - datetime.timedelta(seconds=age)
+                       for image_id, age in ages.items()}
+        self.busy = set(in_use_by_container)
+        self.removed = []
+
+    def list_images(self, labels=None):
+        return [types.ImageInfo(id='sha256:' + i, tags=(images.reference(i),),
+                                size_bytes=1, labels={})
+                for i in self.tagged]
+
+    def inspect_image(self, ref):
+        image_id = ref.split('/')[1].split(':')[0]
+        return types.ImageInfo(
+            id='sha256:' + image_id, tags=(ref,), size_bytes=1, labels={},
+            last_tagged=self.tagged[image_id].strftime(
+                '%Y-%m-%dT%H:%M:%S.%fZ'))
+
+    def tag_image(self, image, repository, tag):
+        self.tagged[repository.split('/')[1]] = self.now
+
+    def remove_image(self, ref, force=False):
+        image_id = ref.split('/')[1].split(':')[0]
+        if image_id in self.busy:
+            raise runtime_exc.Conflict('in use by a container')
+        del self.tagged[image_id]
+        self.removed.append(image_id)
+
+
+def _instances(*image_refs):
+    return [mock.Mock(uuid='u%d' % n, image_ref=ref, kernel_id=None,
+                      ramdisk_id=None, task_state=None, vm_state='active',
+                      host='compute1')
+            for n, ref in enumerate(image_refs)]
+
+
+@pytest.fixture
+def cache():
+    now = timeutils.utcnow(with_timezone=True)
+    with mock.patch.object(
+            timeutils, 'utcnow', return_value=now), \
+            mock.patch('nova.objects.BlockDeviceMappingList.'
+                       'bdms_by_instance_uuid', return_value={}):
+        yield now
+
+
+def test_cache_removes_only_images_unused_for_the_age(cache):
+    runtime = _FakeRuntime(cache, {IMAGE: 7200, OTHER: 7200,
+                                   'young': 60})
+    manager = images.ImageCache(runtime)
+    removed = manager.update(None, _instances(IMAGE), 3600)
+    assert removed == [OTHER]
+    # The used image's clock starts again; the young one keeps its age.
+    assert runtime.tagged[IMAGE] == cache
+    assert (cache - runtime.tagged['young']).total_seconds() == 60
+
+
+def test_cache_keeps_images_a_container_uses_and_every_image_if_told(cache):
+    runtime = _FakeRuntime(cache, {IMAGE: 7200, OTHER: 7200},
+                           in_use_by_container=[OTHER])
+    manager = images.ImageCache(runtime)
+    assert manager.update(None, [], 3600,
+                          containers_images={images.reference(IMAGE)}) == []
+    # A container Nova did not list still holds OTHER: the engine refuses.
+    assert set(runtime.tagged) == {IMAGE, OTHER}
+    manager.remove_unused_base_images = False
+    runtime.busy = set()
+    assert manager.update(None, [], 0) == []
+
+
+# -- the Docker backend's reports --------------------------------------------
+
+def _backend(api):
+    backend = docker_runtime.DockerRuntime('unix:///nonexistent')
+    backend._client = api
+    return backend
+
+
+def test_load_report_counts_layers_stored_and_already_present():
+    api = mock.Mock()
+    api.load_image.return_value = iter([
+        {'status': 'Loading layer', 'id': 'aaa',
+         'progressDetail': {'current': 10, 'total': 500}},
+        {'status': 'Loading layer', 'id': 'aaa',
+         'progressDetail': {'current': 500, 'total': 500}},
+        {'stream': 'Loaded image ID: sha256:abc\n'},
+    ])
+    api.inspect_image.return_value = {
+        'RootFS': {'Layers': ['sha256:l1', 'sha256:l2', 'sha256:l3']}}
+    report = _backend(api).load_image_report(iter([b'x']))
+    assert report == types.ImageTransfer(
+        references=('sha256:abc',), layers_stored=1, layers_present=2,
+        bytes_stored=500)
+    assert api.load_image.call_args.kwargs == {'quiet': False}
+
+
+def test_pull_report_counts_new_and_present_layers():
+    api = mock.Mock()
+    api.pull.return_value = iter([
+        {'status': 'Already exists', 'id': 'l1'},
+        {'status': 'Downloading', 'id': 'l2',
+         'progressDetail': {'current': 5, 'total': 80}},
+        {'status': 'Pull complete', 'id': 'l2'},
+        {'status': 'Digest: sha256:d'},
+    ])
+    api.inspect_image.return_value = {'Id': 'sha256:img'}
+    report = _backend(api).pull_image_report('reg:5000/a:1',
+                                             auth={'username': 'u',
+                                                   'password': 'p'})
+    assert report == types.ImageTransfer(
+        references=('sha256:img',), layers_stored=1, layers_present=1,
+        bytes_stored=80)
+    assert api.pull.call_args.args == ('reg:5000/a',)
+    assert api.pull.call_args.kwargs['tag'] == '1'
+
+
+def test_push_failure_is_a_runtime_error():
+    api = mock.Mock()
+    api.push.return_value = iter([{'error': 'denied: requested access'}])
+    with pytest.raises(runtime_exc.ContainerRuntimeError) as caught:
+        _backend(api).push_image('reg:5000/a:1')
+    assert 'denied' in caught.value.message
+
+
+def test_last_tagged_ignores_the_zero_time():
+    assert docker_runtime._last_tagged(
+        {'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}) is None
+    assert docker_runtime._last_tagged(
+        {'Metadata': {'LastTagTime': '2026-01-02T03:04:05.1Z'}}) == \
+        '2026-01-02T03:04:05.1Z'
