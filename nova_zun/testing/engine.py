@@ -107,8 +107,11 @@ def _proc_table():
 
 class PrivateEngine:
 
-    def __init__(self, base_dir):
+    def __init__(self, base_dir, runsc=True):
         self.base_dir = os.path.abspath(base_dir)
+        # False: an engine without runsc even where the host has it (a
+        # host that must not advertise it).
+        self.register_runsc = runsc
         self.socket = os.path.join(self.base_dir, 'docker.sock')
         self.url = 'unix://' + self.socket
         self.data_root = os.path.join(self.base_dir, 'data')
@@ -129,7 +132,7 @@ class PrivateEngine:
     def _config(self):
         runtimes = {}
         runsc = next((p for p in RUNSC_PATHS if os.path.exists(p)), None)
-        if runsc:
+        if runsc and self.register_runsc:
             runtimes['runsc'] = {'path': runsc, 'runtimeArgs': RUNSC_ARGS}
         return {'runtimes': runtimes}
 
