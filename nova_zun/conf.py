@@ -121,12 +121,25 @@ image_opts = [
                     'that carries it and holds no data (size 0) is pulled '
                     'from that registry instead of downloaded from Glance; '
                     'an image with data is always loaded from its data.'),
+    cfg.ListOpt('allowed_registries', default=[],
+                help='Registries (host or host:port, as in the first part '
+                     'of a reference; docker.io for references without '
+                     'one) that registry images may name. A Glance image '
+                     'naming any other registry fails to boot. Empty: any '
+                     'registry (the engine fetches from wherever a tenant\'s '
+                     'image points).'),
     cfg.StrOpt('registry_username',
-               help='User name for registries that ask for credentials when '
-                    'a registry image is pulled (sent to every registry '
-                    'named by an image). Unset: pull anonymously.'),
+               help='User name for the registries in registry_auth_hosts, '
+                    'used when a registry image is pulled from one of '
+                    'them. Unset: pull anonymously.'),
     cfg.StrOpt('registry_password', secret=True,
                help='Password for registry_username. Never logged.'),
+    cfg.ListOpt('registry_auth_hosts', default=[],
+                help='Registries (host or host:port) that get '
+                     'registry_username and registry_password. Pulls from '
+                     'any other registry are anonymous, so a tenant\'s image '
+                     'cannot send the credentials to a registry of its '
+                     'choosing. Empty: the credentials go to no registry.'),
     cfg.BoolOpt('snapshot_pause', default=True,
                 help='Freeze a running workload while its filesystem is '
                      'committed for a snapshot, so the snapshot is '

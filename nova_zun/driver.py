@@ -276,7 +276,9 @@ class ZunDriver(driver.ComputeDriver):
             context, self.runtime, self._image_api, image_meta,
             disk_gb=instance.flavor.root_gb,
             registry_property=CONF.zun.registry_reference_property,
-            registry_auth=_registry_auth())
+            registry_auth=_registry_auth(),
+            registry_auth_hosts=CONF.zun.registry_auth_hosts,
+            allowed_registries=CONF.zun.allowed_registries)
         return spec
 
     def _create_workload(self, spec, instance, power_on):

@@ -174,6 +174,16 @@ def registry_reference(image, prop):
     return None
 
 
+def registry_of(ref):
+    """The registry a reference names (``host[:port]``), as the engine reads
+    it: the first component when it has a dot or a port or is localhost,
+    else Docker Hub."""
+    first, sep, _ = ref.partition('/')
+    if sep and ('.' in first or ':' in first or first == 'localhost'):
+        return first
+    return 'docker.io'
+
+
 def _pull(runtime, image_id, ref, auth):
     try:
         return runtime.pull_image_report(ref, auth=auth)
@@ -203,14 +213,28 @@ def mark_used(runtime, image_id):
         LOG.warning('Could not mark image %s used: %s', image_id, exc)
 
 
+def _pull_auth(image_id, ref, auth, auth_hosts, allowed):
+    """The credentials for pulling ``ref``, None to pull anonymously;
+    refuses a registry that is not allowed."""
+    registry = registry_of(ref)
+    if allowed and registry not in allowed:
+        raise exception.ImageUnacceptable(
+            image_id=image_id,
+            reason='registry image %s: registry %s is not in [zun] '
+                   'allowed_registries' % (ref, registry))
+    return auth if auth and registry in (auth_hosts or ()) else None
+
+
 def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
-                 registry_property=None, registry_auth=None):
+                 registry_property=None, registry_auth=None,
+                 registry_auth_hosts=(), allowed_registries=()):
     """Make the instance's Glance image available to the engine and return
     its engine reference. Concurrent boots of one image load it once.
 
     ``disk_gb`` (the flavor's root disk, 0 for no limit) bounds the image
-    size; an image with a ``registry_property`` and no data is pulled with
-    ``registry_auth``."""
+    size. An image with a ``registry_property`` and no data is pulled, from
+    one of ``allowed_registries`` (empty: any), with ``registry_auth`` if
+    its registry is one of ``registry_auth_hosts``."""
     _check_container_image(image_meta)
     image_id = image_meta.id
     ref = reference(image_id)
@@ -231,9 +255,13 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
                     if registry_property else None)
         timer = timeutils.StopWatch().start()
         if pull_ref:
-            LOG.info('Pulling registry image %s for Glance image %s',
-                     pull_ref, image_id)
-            transfer = _pull(runtime, image_id, pull_ref, registry_auth)
+            auth = _pull_auth(image_id, pull_ref, registry_auth,
+                              registry_auth_hosts, allowed_registries)
+            LOG.info('Pulling registry image %s for Glance image %s (%s)',
+                     pull_ref, image_id,
+                     'with the configured credentials' if auth
+                     else 'anonymously')
+            transfer = _pull(runtime, image_id, pull_ref, auth)
             downloaded, source = transfer.bytes_stored, 'registry'
             loaded = [pull_ref]
         else:

@@ -86,7 +86,7 @@ class TestRegistryImages(base.ZunDriverTestCase):
         logging.getLogger().addHandler(self.records)
         self.addCleanup(logging.getLogger().removeHandler, self.records)
         self.flags(registry_username=USERNAME, registry_password=PASSWORD,
-                   group='zun')
+                   registry_auth_hosts=[self.registry.address], group='zun')
         self.start_zun_compute('compute1')
         self.flavor = self.container_flavor()
         self.ref = self.push_test_image('zun-test/marker', 'v1')
@@ -144,8 +144,9 @@ class TestRegistryImages(base.ZunDriverTestCase):
         tags = [t for i in self.runtime.list_images() for t in i.tags]
         self.assertNotIn(self.ref, tags)
         logged = self.stdlog.logger.output
-        self.assertIn('Pulling registry image %s for Glance image %s'
-                      % (self.ref, image), logged)
+        self.assertIn('Pulling registry image %s for Glance image %s (with '
+                      'the configured credentials)' % (self.ref, image),
+                      logged)
         self.assertRegex(logged, r'Image %s: downloaded \d+ bytes from '
                                  r'registry .* in 1 new layers' % image)
         self.assertNoSecretLogged()
@@ -163,6 +164,33 @@ class TestRegistryImages(base.ZunDriverTestCase):
         self.assertNotIn('not-' + PASSWORD,
                          '\n'.join(self.records.lines) +
                          self.stdlog.logger.output)
+
+    def test_credentials_go_only_to_the_registries_listed(self):
+        # Another name for the same registry: not listed, so anonymous.
+        self.flags(registry_auth_hosts=['registry.example:5000'],
+                   group='zun')
+        image = self.registry_image(self.ref)
+        driver_runtime = self.driver().runtime
+        with mock.patch.object(driver_runtime, 'pull_image_report',
+                               wraps=driver_runtime.pull_image_report
+                               ) as pull:
+            server = self.boot(image, self.flavor, expected_state='ERROR')
+        self.assertIsNone(pull.call_args.kwargs['auth'])
+        self.assertIn('could not be pulled', server['fault']['message'])
+        self.assertIn('anonymously', self.stdlog.logger.output)
+        self.assertEqual([], self.pod_containers(server))
+
+    def test_a_registry_not_allowed_is_refused(self):
+        self.flags(allowed_registries=['registry.example:5000'],
+                   group='zun')
+        image = self.registry_image(self.ref)
+        server = self.boot(image, self.flavor, expected_state='ERROR')
+        self.assertIn('registry %s is not in [zun] allowed_registries'
+                      % self.registry.address, server['fault']['message'])
+        self.assertEqual([], self.pod_containers(server))
+        # Listed, it boots.
+        self.flags(allowed_registries=[self.registry.address], group='zun')
+        self.boot(self.registry_image(self.ref), self.flavor)
 
     def test_a_reference_the_registry_lacks_fails_the_build(self):
         image = self.registry_image('%s/zun-test/nosuch:v9'

@@ -101,7 +101,7 @@ def test_a_registry_image_is_pulled_with_the_credentials():
     auth = {'username': 'u', 'password': 'p'}
     images.ensure_image(None, runtime, image_api, _image_meta(),
                         disk_gb=1, registry_property='ref_prop',
-                        registry_auth=auth)
+                        registry_auth=auth, registry_auth_hosts=['reg:5000'])
     runtime.pull_image_report.assert_called_once_with('reg:5000/a:1',
                                                       auth=auth)
     image_api.download.assert_not_called()
@@ -109,6 +109,35 @@ def test_a_registry_image_is_pulled_with_the_credentials():
                                               'glance/' + IMAGE, 'latest')
     # The registry's name goes; only the Glance name stays.
     runtime.remove_image.assert_called_once_with('reg:5000/a:1')
+
+
+@pytest.mark.parametrize('ref, registry', [
+    ('reg.example/a:1', 'reg.example'),
+    ('reg:5000/team/a:1', 'reg:5000'),
+    ('localhost/a', 'localhost'),
+    ('team/app:1', 'docker.io'),
+    ('busybox', 'docker.io'),
+])
+def test_registry_of_a_reference(ref, registry):
+    assert images.registry_of(ref) == registry
+
+
+def test_credentials_go_only_to_the_listed_registries():
+    auth = {'username': 'u', 'password': 'p'}
+    assert images._pull_auth(IMAGE, 'reg:5000/a', auth, ['reg:5000'],
+                             []) == auth
+    assert images._pull_auth(IMAGE, 'evil.example/a', auth, ['reg:5000'],
+                             []) is None
+    assert images._pull_auth(IMAGE, 'reg:5000/a', auth, [], []) is None
+
+
+def test_a_registry_not_allowed_is_refused():
+    with pytest.raises(exception.ImageUnacceptable) as caught:
+        images._pull_auth(IMAGE, 'evil.example/a', None, [], ['reg:5000'])
+    assert 'registry evil.example is not in [zun] allowed_registries' in \
+        caught.value.format_message()
+    assert images._pull_auth(IMAGE, 'reg:5000/a', None, [],
+                             ['reg:5000']) is None
 
 
 def test_an_image_too_large_once_unpacked_is_removed_again():
