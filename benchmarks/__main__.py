@@ -1,0 +1,11 @@
+import os
+import sys
+
+# The benchmarks reuse the functional tests' Nova helpers (tests/).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from benchmarks import cli  # noqa: E402
+
+sys.exit(cli.main())

@@ -1,0 +1,153 @@
+"""``python -m benchmarks``: run every figure once, print them, write JSON.
+
+Exits 0 when every figure was measured, 1 when any step failed (the
+figures measured before the failure are still printed), 2 when the host
+cannot run the benchmarks. Timings never fail a run.
+"""
+
+import argparse
+import datetime
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import unittest
+
+# Nova's functional framework applies eventlet's monkey patching when it
+# is imported: before the docker SDK, requests or urllib3 are.
+import nova.tests.functional  # noqa: F401,I100
+
+import nova.conf  # noqa: I100
+
+from benchmarks import raw as raw_engine
+from benchmarks import scenarios
+from benchmarks import stats
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.testing import engine as engine_tool
+from nova_zun.testing import images as test_images
+
+CONF = nova.conf.CONF
+
+FULL = {'boots': 20, 'reboots': 10, 'burst': 30, 'density': 50,
+        'glance_trials': 3, 'glance_mb': 64}
+QUICK = {'boots': 2, 'reboots': 2, 'burst': 3, 'density': 4,
+         'glance_trials': 1, 'glance_mb': 2}
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog='python -m benchmarks',
+        description='nova-zun figures against baselines measured in the '
+                    'same run, on a private engine (root only).')
+    parser.add_argument('--quick', action='store_true',
+                        help='small counts, for CI: fails only on errors')
+    parser.add_argument('--json', metavar='FILE',
+                        help='also write figures, samples and metadata')
+    parser.add_argument('--profile', metavar='FILE',
+                        help='cProfile the driver spawns of the sequential '
+                             'boots into FILE (python -m pstats FILE)')
+    for key in FULL:
+        parser.add_argument('--' + key.replace('_', '-'), type=int,
+                            metavar='N', help='override the count %s' % key)
+    return parser
+
+
+def _terminate(signum, frame):
+    # Through the finally blocks: containers, images and the engine go.
+    raise SystemExit(128 + signum)
+
+
+def _git_revision():
+    try:
+        return subprocess.run(
+            ['git', 'describe', '--always', '--dirty'],
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def run(args, report):
+    counts = dict(QUICK if args.quick else FULL)
+    for key in FULL:
+        value = getattr(args, key)
+        if value is not None:
+            counts[key] = value
+    report.meta.update(counts=counts, quick=args.quick,
+                       started=datetime.datetime.utcnow().isoformat(),
+                       load_average=os.getloadavg(),
+                       cpus=os.cpu_count(), revision=_git_revision())
+    engine = engine_tool.PrivateEngine(
+        tempfile.mkdtemp(prefix='nova-zun-bench-', dir='/tmp'))
+    runtime = raw = refs = None
+    try:
+        scenarios.progress('starting a private engine in %s'
+                           % engine.base_dir)
+        engine.start()
+        runtime = docker_runtime.DockerRuntime(engine.url)
+        refs = test_images.build(runtime)
+        raw = raw_engine.RawEngine(
+            engine.url, memory_mb=64, vcpus=1,
+            pids_limit=CONF.zun.pids_limit,
+            stop_timeout=CONF.zun.stop_timeout)
+        report.meta['engine'] = runtime.engine_info().version
+        bench = scenarios.Benchmark(counts, engine, runtime, refs, raw,
+                                    report, profile=args.profile)
+        case = scenarios.BenchmarkCase(bench)
+        result = unittest.TestResult()
+        case.run(result)
+        report.meta['max_concurrent_builds'] = CONF.max_concurrent_builds
+        for _, text in result.errors + result.failures:
+            report.errors.append(text)
+    except Exception:
+        report.errors.append(traceback.format_exc())
+    finally:
+        scenarios.progress('cleaning up')
+        try:
+            if raw is not None:
+                raw.remove_all()
+            if refs is not None:
+                test_images.remove(runtime)
+        except Exception:
+            report.errors.append(traceback.format_exc())
+        engine.stop()
+        leftovers = engine.processes()
+        if leftovers:
+            report.errors.append('engine processes left running: %s'
+                                 % leftovers)
+
+
+def _logs_to_stderr():
+    """nova.test logs to stdout: stdout carries the figures only."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, 'stream', None) is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    _logs_to_stderr()
+    if os.geteuid() != 0:
+        print('the benchmarks start a private dockerd: run them as root',
+              file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    report = stats.Report()
+    start = time.monotonic()
+    try:
+        run(args, report)
+    finally:
+        report.meta['seconds'] = time.monotonic() - start
+        for line in report.lines():
+            print(line)
+        sys.stdout.flush()
+        if args.json:
+            with open(args.json, 'w') as f:
+                f.write(report.to_json())
+        for error in report.errors:
+            print('ERROR: %s' % error, file=sys.stderr)
+    return 1 if report.errors else 0

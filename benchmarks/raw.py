@@ -1,0 +1,98 @@
+"""Baselines: the same work done on the engine directly (docker SDK), with
+no Nova and no nova-zun code in the way."""
+
+import concurrent.futures
+import time
+
+import docker
+
+LABEL = 'org.openstack.nova-zun.benchmark'
+CPU_PERIOD_US = 100000
+
+
+class RawEngine:
+
+    def __init__(self, url, memory_mb, vcpus, pids_limit, stop_timeout):
+        self.api = docker.APIClient(base_url=url, version='auto',
+                                    timeout=120)
+        self.memory_mb = memory_mb
+        self.vcpus = vcpus
+        self.pids_limit = pids_limit
+        self.stop_timeout = stop_timeout
+
+    def _host_config(self, **extra):
+        # What ZunDriver gives a workload of the benchmark's flavor.
+        return self.api.create_host_config(
+            mem_limit='%dm' % self.memory_mb,
+            memswap_limit='%dm' % self.memory_mb,
+            cpu_period=CPU_PERIOD_US,
+            cpu_quota=int(self.vcpus * CPU_PERIOD_US),
+            pids_limit=self.pids_limit,
+            security_opt=['no-new-privileges'],
+            **extra)
+
+    def run(self, image):
+        """Create and start a container as ZunDriver's workload is (same
+        image, limits and security options); return ``(id, seconds)``."""
+        start = time.monotonic()
+        cid = self.api.create_container(
+            image, labels={LABEL: 'raw'},
+            host_config=self._host_config(network_mode='none'))['Id']
+        self.api.start(cid)
+        return cid, time.monotonic() - start
+
+    def run_pod(self, image, sandbox_image):
+        """A sandbox and a workload joining its namespaces, as ZunDriver
+        makes them, with the docker SDK; return ``(ids, seconds)``."""
+        start = time.monotonic()
+        sandbox = self.api.create_container(
+            sandbox_image, labels={LABEL: 'raw-pod'},
+            stop_signal='SIGKILL',
+            host_config=self.api.create_host_config(
+                network_mode='none', ipc_mode='shareable',
+                security_opt=['no-new-privileges'], pids_limit=16,
+                mem_limit='16m'))['Id']
+        self.api.start(sandbox)
+        workload = self.api.create_container(
+            image, labels={LABEL: 'raw-pod'},
+            host_config=self._host_config(
+                network_mode='container:%s' % sandbox,
+                ipc_mode='container:%s' % sandbox))['Id']
+        self.api.start(workload)
+        return [sandbox, workload], time.monotonic() - start
+
+    def restart(self, cid):
+        start = time.monotonic()
+        self.api.restart(cid, timeout=self.stop_timeout)
+        return time.monotonic() - start
+
+    def burst(self, image, count):
+        """``count`` concurrent runs; return ``(ids, wall seconds)``."""
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            results = list(pool.map(lambda _: self.run(image),
+                                    range(count)))
+        return [cid for cid, _ in results], time.monotonic() - start
+
+    def download_and_load(self, chunks):
+        """Load an image archive (an iterator of chunks); return the
+        references it held."""
+        loaded = []
+        for item in self.api.load_image(chunks, quiet=False):
+            stream = item.get('stream', '') if isinstance(item, dict) else ''
+            for prefix in ('Loaded image: ', 'Loaded image ID: '):
+                if stream.startswith(prefix):
+                    loaded.append(stream[len(prefix):].strip())
+        return loaded
+
+    def remove(self, cids):
+        for cid in cids:
+            try:
+                self.api.remove_container(cid, force=True)
+            except docker.errors.NotFound:
+                pass
+
+    def remove_all(self):
+        """Every container a baseline made (also after a failure)."""
+        self.remove([c['Id'] for c in self.api.containers(
+            all=True, filters={'label': [LABEL]})])

@@ -1,0 +1,53 @@
+"""Figures, percentiles and the report."""
+
+import json
+import math
+
+
+def percentile(samples, pct):
+    """The ``pct`` percentile of ``samples`` (nearest rank; p50 of an even
+    count is the mean of the two middle values)."""
+    if not samples:
+        raise ValueError('no samples')
+    ordered = sorted(samples)
+    if pct == 50:
+        mid = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[mid]
+        return (ordered[mid - 1] + ordered[mid]) / 2.0
+    rank = max(1, int(math.ceil(pct / 100.0 * len(ordered))))
+    return ordered[rank - 1]
+
+
+class Report:
+    """Figures in the order they were measured, and the raw samples."""
+
+    def __init__(self):
+        self.figures = []
+        self.samples = {}
+        self.meta = {}
+        self.errors = []
+
+    def add(self, name, value, unit):
+        self.figures.append({'name': name, 'value': value, 'unit': unit})
+
+    def ratio(self, name, value, baseline):
+        self.add(name, value / baseline if baseline else float('nan'),
+                 'ratio')
+
+    def keep(self, name, samples):
+        self.samples[name] = list(samples)
+
+    def lines(self):
+        for fig in self.figures:
+            value = fig['value']
+            if isinstance(value, float):
+                text = '%.3f' % value if abs(value) < 100 else '%.1f' % value
+            else:
+                text = str(value)
+            yield '%s %s %s' % (fig['name'], text, fig['unit'])
+
+    def to_json(self):
+        return json.dumps({'figures': self.figures, 'samples': self.samples,
+                           'meta': self.meta, 'errors': self.errors},
+                          indent=2, sort_keys=True, default=str)
