@@ -106,8 +106,9 @@ class TestRuntimes(base.ZunDriverTestCase):
 
     def test_runsc_flavor_runs_under_gvisor_on_the_runsc_host_only(self):
         flavor = self.container_flavor(memory_mb=256, extra_spec=RUNSC_FLAVOR)
-        # Nova spreads by default: without the trait the second and third
-        # server would go to the emptier compute2.
+        # Without the trait the scheduler prefers compute2 here (tried: all
+        # three such boots went there, and failed fast); the trait alone
+        # keeps them on compute1.
         servers = [self.boot(self.image, flavor) for _ in range(3)]
         for server in servers:
             self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
