@@ -50,6 +50,9 @@ def _parser():
     parser.add_argument('--profile', metavar='FILE',
                         help='cProfile the driver spawns of the sequential '
                              'boots into FILE (python -m pstats FILE)')
+    parser.add_argument('--profile-burst', metavar='FILE',
+                        help='cProfile the whole process (API, scheduler, '
+                             'conductor, compute) during the burst')
     for key in FULL:
         parser.add_argument('--' + key.replace('_', '-'), type=int,
                             metavar='N', help='override the count %s' % key)
@@ -96,7 +99,8 @@ def run(args, report):
             stop_timeout=CONF.zun.stop_timeout)
         report.meta['engine'] = runtime.engine_info().version
         bench = scenarios.Benchmark(counts, engine, runtime, refs, raw,
-                                    report, profile=args.profile)
+                                    report, profile=args.profile,
+                                    profile_burst=args.profile_burst)
         case = scenarios.BenchmarkCase(bench)
         result = unittest.TestResult()
         case.run(result)

@@ -52,12 +52,21 @@ def _engine_path(url):
     return _ID.sub('/<id>', path)
 
 
+def _by_name(samples):
+    found = {}
+    for calls in samples:
+        for name, secs in calls:
+            found.setdefault(name, []).append(secs)
+    return found
+
+
 class SpawnProbe:
     """Times ZunDriver.spawn, lists the engine requests each spawn makes,
     and optionally profiles it."""
 
     def __init__(self, driver, profile=False):
         self.times = []
+        self.spans = []
         self.calls = []
         self.profiler = cProfile.Profile() if profile else None
         self._active = {}
@@ -79,6 +88,7 @@ class SpawnProbe:
                 return original_spawn(*args, **kwargs)
             finally:
                 self.times.append(time.monotonic() - start)
+                self.spans.append((start, time.monotonic()))
                 if profiler is not None:
                     profiler.disable()
                     self._profiling = False
@@ -86,16 +96,39 @@ class SpawnProbe:
 
         def send(request, **kwargs):
             calls = self._active.get(threading.get_ident())
-            if calls is not None:
-                calls.append('%s %s' % (request.method,
-                                        _engine_path(request.url)))
-            return original_send(request, **kwargs)
+            if calls is None:
+                return original_send(request, **kwargs)
+            start = time.monotonic()
+            try:
+                return original_send(request, **kwargs)
+            finally:
+                calls.append(('%s %s' % (request.method,
+                                         _engine_path(request.url)),
+                              time.monotonic() - start))
 
         driver.spawn = spawn
         api.send = send
+        # Every other driver method Nova calls while a boot is in flight.
+        self.boot_calls = None
+        for name, attr in vars(type(driver)).items():
+            if name.startswith('_') or name == 'spawn' or not callable(attr):
+                continue
+            setattr(driver, name, self._timed(name, getattr(driver, name)))
+
+    def _timed(self, name, method):
+        def timed(*args, **kwargs):
+            start = time.monotonic()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                if self.boot_calls is not None:
+                    self.boot_calls.append((name,
+                                            time.monotonic() - start))
+        return timed
 
     def reset(self):
         self.times = []
+        self.spans = []
         self.calls = []
 
 
@@ -128,7 +161,7 @@ class BenchmarkCase(base.ZunDriverTestCase):
 class Benchmark:
 
     def __init__(self, counts, engine, runtime, test_image_refs, raw,
-                 report, profile=None):
+                 report, profile=None, profile_burst=None):
         self.counts = counts
         self.engine = engine
         self.runtime = runtime
@@ -136,6 +169,7 @@ class Benchmark:
         self.raw = raw
         self.report = report
         self.profile = profile
+        self.profile_burst = profile_burst
         self.case = None
 
     # -- helpers ------------------------------------------------------------
@@ -233,6 +267,7 @@ class Benchmark:
             servers = list(pool.map(
                 lambda _: self.case.api.post_server(
                     self._body(host, image, flavor)), range(count)))
+        self.last_burst = {'start': start, 'posted': time.monotonic()}
         ids = [s['id'] for s in servers]
         self._wait_event('instance.create.end', expected, ids)
         for server_id in ids:
@@ -272,11 +307,16 @@ class Benchmark:
         ZunDriver vs the fake driver. Samples are taken in turn."""
         progress('sequential boots: 1 warm-up + %d of each' % count)
         boots = {'zun': [], 'fake': []}
-        raw_runs, raw_pods = [], []
+        raw_runs, raw_pods, boot_calls = [], [], []
         sandbox_image = None
         for i in range(count + 1):
             for host, key in ((FAKE_HOST, 'fake'), (ZUN_HOST, 'zun')):
+                if key == 'zun':
+                    self.probe.boot_calls = []
                 server, secs = self.boot(host, self.image, self.flavor)
+                if key == 'zun':
+                    boot_calls.append(self.probe.boot_calls)
+                    self.probe.boot_calls = None
                 self.delete([server['id']])
                 boots[key].append(secs)
             if sandbox_image is None:
@@ -291,7 +331,7 @@ class Benchmark:
             if i == 0:
                 # The warm-up loaded the image and built the sandbox image.
                 for samples in (boots['zun'], boots['fake'], raw_runs,
-                                raw_pods):
+                                raw_pods, boot_calls):
                     samples.clear()
                 self.probe.reset()
                 if self.probe.profiler is not None:
@@ -310,9 +350,11 @@ class Benchmark:
                               percentile(raw_pods, pct))
         self.report.add('spawn/raw_pod_run_p50', percentile(raw_pods, 50),
                         's')
-        calls = self.probe.calls[-1] if self.probe.calls else []
-        self.report.add('spawn/engine_requests', len(calls), 'count')
-        self.report.meta['spawn_engine_requests'] = calls
+        self.report_engine_requests()
+        self.report.meta['boot_driver_calls'] = [
+            {'call': name, 'p50_s': percentile(secs, 50),
+             'per_boot': len(secs) / float(len(boot_calls))}
+            for name, secs in sorted(_by_name(boot_calls).items())]
         self.compare('boot/zun_vs_fake', boots['zun'], boots['fake'],
                      ('zun', 'fake'))
         self.report.add('boot/zun_minus_fake_p50',
@@ -321,6 +363,25 @@ class Benchmark:
         if self.probe.profiler is not None:
             self.probe.profiler.dump_stats(self.profile)
             progress('spawn profile written to %s' % self.profile)
+
+    def report_engine_requests(self):
+        """What each spawn asked the engine, and how much of the spawn
+        was spent waiting for the engine's answers."""
+        calls = self.probe.calls
+        self.report.add('spawn/engine_requests', len(calls[-1]), 'count')
+        waited = [sum(secs for _, secs in spawn) for spawn in calls]
+        self.report.ratio('spawn/engine_wait_share_p50',
+                          percentile(waited, 50),
+                          percentile(self.probe.times, 50))
+        self.report.add('spawn/outside_engine_p50', percentile(
+            [t - w for t, w in zip(self.probe.times, waited)], 50), 's')
+        by_request = {}
+        for spawn in calls:
+            for position, (name, secs) in enumerate(spawn):
+                by_request.setdefault((position, name), []).append(secs)
+        self.report.meta['spawn_engine_requests'] = [
+            {'request': name, 'p50_s': percentile(secs, 50)}
+            for (_, name), secs in sorted(by_request.items())]
 
     def reboot(self, count):
         """Figure 4: soft reboot through Nova vs the engine's restart."""
@@ -358,7 +419,34 @@ class Benchmark:
         mib = float(memory.MIB)
         engine_before = memory.engine_usage(self._engine_pids())
         progress('burst: %d concurrent boots through Nova' % count)
+        self.probe.boot_calls = []
+        spawns_before = len(self.probe.times)
+        profiler = cProfile.Profile() if self.profile_burst else None
+        if profiler is not None:
+            profiler.enable()
         ids, nova_wall = self.burst(ZUN_HOST, self.image, self.flavor, count)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(self.profile_burst)
+            progress('burst profile written to %s' % self.profile_burst)
+        burst_spawns = self.probe.times[spawns_before:]
+        spans = self.probe.spans[spawns_before:]
+        t0 = self.last_burst['start']
+        self.report.meta['burst_timeline_s'] = {
+            'all_posted': self.last_burst['posted'] - t0,
+            'first_spawn_start': min(a for a, _ in spans) - t0,
+            'last_spawn_start': max(a for a, _ in spans) - t0,
+            'last_spawn_end': max(b for _, b in spans) - t0,
+            'all_active': nova_wall}
+        self.report.meta['burst_driver_calls'] = [
+            {'call': name, 'count': len(secs), 'p50_s': percentile(secs, 50),
+             'max_s': max(secs), 'total_s': sum(secs)}
+            for name, secs in sorted(
+                _by_name([self.probe.boot_calls]).items())] + [
+            {'call': 'spawn', 'count': len(burst_spawns),
+             'p50_s': percentile(burst_spawns, 50), 'max_s': max(burst_spawns),
+             'total_s': sum(burst_spawns)}]
+        self.probe.boot_calls = None
         try:
             more = max(0, density - count)
             if more:
@@ -371,6 +459,10 @@ class Benchmark:
         finally:
             progress('deleting %d servers' % len(ids))
             self.delete(ids)
+        progress('burst: %d concurrent boots on the fake driver' % count)
+        fake_ids, fake_wall = self.burst(FAKE_HOST, self.image, self.flavor,
+                                         count)
+        self.delete(fake_ids)
         progress('burst: %d concurrent raw runs' % count)
         cids, raw_wall = self.raw.burst(self.image_ref, count)
         try:
@@ -384,7 +476,10 @@ class Benchmark:
             self.raw.remove(cids)
         self.report.add('burst/nova_wall', nova_wall, 's')
         self.report.add('burst/raw_wall', raw_wall, 's')
+        self.report.add('burst/fake_wall', fake_wall, 's')
         self.report.ratio('burst/nova_vs_raw', nova_wall, raw_wall)
+        # Nova's own share: the same burst with a driver that does nothing.
+        self.report.ratio('burst/nova_vs_fake', nova_wall, fake_wall)
 
         def mean(groups, key):
             return sum(g[key] for g in groups) / len(groups) / mib
