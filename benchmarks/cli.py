@@ -87,6 +87,7 @@ def run(args, report):
     engine = engine_tool.PrivateEngine(
         tempfile.mkdtemp(prefix='nova-zun-bench-', dir='/tmp'))
     runtime = raw = refs = None
+    report.meta['engine_dir'] = engine.base_dir
     try:
         scenarios.progress('starting a private engine in %s'
                            % engine.base_dir)

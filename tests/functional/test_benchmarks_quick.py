@@ -1,0 +1,61 @@
+"""``python -m benchmarks --quick`` runs to the end, so the benchmark code
+never rots. Timings are never asserted: only that every figure was
+measured and nothing was left behind."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+EXPECTED = ('spawn/raw_p50', 'spawn/raw_p95', 'boot/zun_vs_fake_p50',
+            'boot/zun_vs_fake_p95', 'burst/nova_vs_raw',
+            'reboot/nova_vs_raw_p50', 'glance/first_boot_vs_direct_p50',
+            'glance/second_boot_downloads', 'density/server_pss',
+            'density/two_bare_pss')
+
+
+def _processes_naming(path):
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                cmdline = f.read().replace(b'\0', b' ').decode()
+        except OSError:
+            continue
+        if path in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_quick_benchmark_measures_every_figure(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip('the benchmarks start a private dockerd (root only)')
+    out = tmp_path / 'figures.json'
+    proc = subprocess.run(
+        [sys.executable, '-m', 'benchmarks', '--quick', '--json', str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+    assert report['errors'] == []
+    names = [f['name'] for f in report['figures']]
+    for name in EXPECTED:
+        assert name in names
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(names)
+    for line in lines:
+        name, value, unit = line.split(' ')
+        float(value)
+        assert unit in ('ratio', 's', 'MiB', 'count')
+    figures = {f['name']: f['value'] for f in report['figures']}
+    # Counted, not timed: the second boot of an image loads nothing.
+    assert figures['glance/second_boot_downloads'] == 0
+    # The private engine, its directory and its processes are gone.
+    engine_dir = report['meta']['engine_dir']
+    assert not os.path.exists(engine_dir)
+    assert _processes_naming(engine_dir + '/') == []
