@@ -12,6 +12,7 @@ SUSPENDED, a paused one PAUSED.
 """
 
 import dataclasses
+import time
 
 from nova.compute import power_state
 from nova.compute import task_states
@@ -50,6 +51,10 @@ LOG = logging.getLogger(__name__)
 
 TRAIT_CONTAINER_HOST = os_traits.normalize_name('ZUN_CONTAINER_HOST')
 TRAIT_RUNTIME_PREFIX = os_traits.normalize_name('ZUN_RUNTIME_')
+# Nova calls update_provider_tree for every claim, under its resource
+# tracker's lock: it reuses the engine's description when it is younger
+# than this (seconds; the periodic resource update refreshes it first).
+_ENGINE_INFO_MAX_AGE = 10
 
 _POWER_STATES = {
     types.ContainerState.RUNNING: power_state.RUNNING,
@@ -92,6 +97,7 @@ class ZunDriver(driver.ComputeDriver):
         # resource update, and at once when an instance asks for one that
         # is not there.
         self._engine_runtimes = frozenset()
+        self._engine_info = None
         self._lifecycle = None
         self._image_cache = images.ImageCache(self.runtime)
 
@@ -137,7 +143,14 @@ class ZunDriver(driver.ComputeDriver):
     def _refresh_engine_runtimes(self):
         info = self.runtime.engine_info()
         self._engine_runtimes = frozenset(info.runtimes)
+        self._engine_info = (time.monotonic(), info)
         return info
+
+    def _recent_engine_info(self):
+        if (self._engine_info and time.monotonic() - self._engine_info[0] <
+                _ENGINE_INFO_MAX_AGE):
+            return self._engine_info[1]
+        return self._refresh_engine_runtimes()
 
     def get_available_nodes(self, refresh=False):
         return [self._host]
@@ -174,7 +187,7 @@ class ZunDriver(driver.ComputeDriver):
         }
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        info = self._refresh_engine_runtimes()
+        info = self._recent_engine_info()
         ratios = self._get_allocation_ratios(
             provider_tree.data(nodename).inventory)
         memory_mb = info.memory_bytes // units.Mi
