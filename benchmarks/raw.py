@@ -74,7 +74,7 @@ class RawEngine:
                                     range(count)))
         return [cid for cid, _ in results], time.monotonic() - start
 
-    def download_and_load(self, chunks):
+    def load(self, chunks):
         """Load an image archive (an iterator of chunks); return the
         references it held."""
         loaded = []
