@@ -403,6 +403,7 @@ def _megabytes(memory):
 def create():
     args = validation.query('create')
     body = validation.body('create')
+    validation.check_supported(body)
     context = _context()
     if not policy.authorize(_state().enforcer, 'container:create', context):
         raise errors.ApiError(403, 'Policy does not allow '
@@ -410,11 +411,12 @@ def create():
     nova = _nova(context)
     flavor = _nova_call(nova.flavor_for,
                         float(body['cpu']) if body.get('cpu') else None,
-                        _megabytes(body.get('memory')))
+                        _megabytes(body.get('memory')),
+                        body.get('disk'), body.get('runtime'))
     image = _nova_call(nova.image_id, body['image'])
     metadata = {}
     command = body.get('command')
-    if command is not None:
+    if command:
         if isinstance(command, str):
             try:
                 command = shlex.split(command)
@@ -422,7 +424,7 @@ def create():
                 raise errors.ApiError(400, 'Invalid command: %s' % exc)
         metadata['zun_command'] = json.dumps(command)
     entrypoint = body.get('entrypoint')
-    if entrypoint is not None:
+    if entrypoint:
         if isinstance(entrypoint, str):
             entrypoint = shlex.split(entrypoint)
         metadata['zun_entrypoint'] = json.dumps(entrypoint)
@@ -445,8 +447,12 @@ def create():
     else:
         networks = _state().conf.native_api.default_networks
     name = body.get('name') or 'zun-container'
+    zone = body.get('availability_zone')
+    if body.get('host'):
+        # Nova's own way to ask for a host (admins only, by its policy).
+        zone = '%s:%s' % (zone or 'nova', body['host'])
     server = _nova_call(nova.create, name, image, flavor['id'], metadata,
-                        networks, body.get('availability_zone'))
+                        networks, zone, body.get('security_groups'))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),

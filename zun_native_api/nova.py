@@ -167,19 +167,29 @@ class Nova:
 
     # -- create -------------------------------------------------------------
 
-    def flavor_for(self, cpu, memory_mb):
-        """The smallest container flavor with at least ``cpu`` vCPUs and
-        ``memory_mb`` MiB."""
+    def flavor_for(self, cpu, memory_mb, disk_gb=None, runtime=None):
+        """The smallest container flavor with at least ``cpu`` vCPUs,
+        ``memory_mb`` MiB and ``disk_gb`` GiB, with OCI runtime
+        ``runtime`` (its zun:runtime extra spec) if one is asked for."""
         flavors = self._call('GET', '/flavors/detail')['flavors']
         spec = self.conf.native_api.container_flavor_spec
         vcpus = int(math.ceil(cpu)) if cpu else 1
-        fitting = [f for f in flavors
-                   if (f.get('extra_specs') or {}).get(spec) == 'required' and
-                   f['vcpus'] >= vcpus and
-                   (not memory_mb or f['ram'] >= memory_mb)]
+
+        def fits(flavor):
+            specs = flavor.get('extra_specs') or {}
+            return (specs.get(spec) == 'required' and
+                    flavor['vcpus'] >= vcpus and
+                    (not memory_mb or flavor['ram'] >= memory_mb) and
+                    (not disk_gb or flavor.get('disk', 0) >= disk_gb) and
+                    (not runtime or specs.get('zun:runtime') == runtime))
+        fitting = [f for f in flavors if fits(f)]
         if not fitting:
-            raise NovaError(400, 'No container flavor offers %s vCPU and %s '
-                                 'MiB' % (vcpus, memory_mb or 'any'))
+            raise NovaError(400, 'No container flavor offers %s vCPU, %s MiB'
+                                 ', %s GiB disk%s' % (
+                                     vcpus, memory_mb or 'any',
+                                     disk_gb or 'any',
+                                     ' and runtime %s' % runtime
+                                     if runtime else ''))
         return min(fitting, key=lambda f: (f['vcpus'], f['ram'],
                                            f.get('disk', 0)))
 
@@ -200,10 +210,12 @@ class Nova:
         return images[0]['id']
 
     def create(self, name, image, flavor_id, metadata, networks,
-               availability_zone=None):
+               availability_zone=None, security_groups=None):
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
         if availability_zone:
             body['availability_zone'] = availability_zone
+        if security_groups:
+            body['security_groups'] = [{'name': g} for g in security_groups]
         server = self._call('POST', '/servers', {'server': body})['server']
         return self._call('GET', '/servers/%s' % server['id'])['server']

@@ -60,7 +60,7 @@ QUERY = {
     'put_archive': _query({'path': _PATH}, required=['path']),
 }
 
-_COMMAND_LIST = {'type': 'array', 'minItems': 1, 'maxItems': 1024,
+_COMMAND_LIST = {'type': 'array', 'maxItems': 1024,
                  'items': {'type': 'string', 'maxLength': 65536}}
 _NETWORK = {'type': 'object', 'additionalProperties': False,
             'properties': {'network': _STR, 'port': _STR,
@@ -97,6 +97,31 @@ BODY = {
                        'additionalProperties': {'type': 'string'}},
             'interactive': {'type': 'boolean'},
             'tty': {'type': 'boolean'},
+            'hostname': {'type': ['string', 'null'], 'maxLength': 63},
+            'disk': {'type': ['integer', 'null'], 'minimum': 0},
+            'runtime': {'type': ['string', 'null'], 'maxLength': 64},
+            'security_groups': {'type': 'array', 'maxItems': 64,
+                                'items': _STR},
+            'image_driver': {'type': ['string', 'null'],
+                             'enum': ['glance', 'docker', None]},
+            'image_pull_policy': {'type': ['string', 'null'],
+                                  'enum': ['never', 'always', 'ifnotpresent',
+                                           None]},
+            'cpu_policy': {'type': ['string', 'null'],
+                           'enum': ['shared', 'dedicated', None]},
+            'host': {'type': ['string', 'null'], 'maxLength': 255},
+            # Zun fields this API cannot honour: accepted only empty or
+            # off (what python-zunclient sends when they are not asked
+            # for), see UNSUPPORTED.
+            'auto_remove': {'type': 'boolean'},
+            'auto_heal': {'type': 'boolean'},
+            'privileged': {'type': 'boolean'},
+            'hints': {'type': 'object'},
+            'mounts': {'type': 'array'},
+            'restart_policy': {'type': 'object'},
+            'healthcheck': {'type': 'object'},
+            'exposed_ports': {'type': 'object'},
+            'registry': {'type': ['string', 'null']},
         },
     },
     'put_archive': {
@@ -106,6 +131,27 @@ BODY = {
         'properties': {'data': {'type': 'string'}},
     },
 }
+
+
+#: Create fields that must be empty, off or absent: a Nova server has no
+#: equivalent (or this API does not offer it).
+UNSUPPORTED = ('auto_remove', 'auto_heal', 'privileged', 'hints', 'mounts',
+               'healthcheck', 'exposed_ports', 'registry', 'labels',
+               'interactive', 'tty', 'hostname')
+
+
+def check_supported(body):
+    for field in UNSUPPORTED:
+        if body.get(field):
+            raise ValidationError('%s is not supported by this API (a '
+                                  'container is a Nova server)' % field)
+    policy = body.get('restart_policy') or {}
+    if policy.get('Name', 'no') != 'no':
+        raise ValidationError('restart_policy is not supported by this API '
+                              '(a container is a Nova server)')
+    if body.get('image_driver') == 'docker':
+        raise ValidationError('Images come from Glance here: give a Glance '
+                              'image (image_driver glance)')
 
 
 class ValidationError(Exception):

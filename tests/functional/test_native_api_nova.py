@@ -84,26 +84,38 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             'nova.api.auth.NovaKeystoneContext._create_context',
             staticmethod(create_context)))
         nova_app = nova_wsgi.Loader().load_app('osapi_compute')
+        # A ConfigOpts of its own: auth_token registers the password
+        # plugin's options (auth_url is required) where it reads them,
+        # and Nova's global CONF must not get them.
+        conf_file = self._conf_file('nova-authtoken.conf', [
+            '[keystone_authtoken]'] + ['%s = %s' % kv for kv in
+                                       _keystone_options(self.keystone)
+                                       .items()])
+        authtoken_conf = cfg.ConfigOpts()
+        authtoken_conf(['--config-file', conf_file], project='nova')
         protected = auth_token.AuthProtocol(
-            nova_app, dict(_keystone_options(self.keystone),
-                           delay_auth_decision='false'))
+            nova_app, {'oslo_config_config': authtoken_conf})
         intercept = interceptor.RequestsInterceptor(
             lambda: protected, url='http://nova-behind-keystone.test:80/')
         intercept.install_intercept()
         self.addCleanup(intercept.uninstall_intercept)
 
-    def _serve_native_api(self):
+    def _conf_file(self, name, lines):
         conf_dir = tempfile.mkdtemp(prefix='nova-zun-api-')
         self.addCleanup(shutil.rmtree, conf_dir, True)
-        conf_file = os.path.join(conf_dir, 'zun-native-api.conf')
+        path = os.path.join(conf_dir, name)
+        with open(path, 'w') as f:
+            f.write('\n'.join(lines) + '\n')
+        return path
+
+    def _serve_native_api(self):
         lines = ['[native_api]', 'host = compute1',
                  'nova_endpoint = %s' % NOVA_URL,
                  'default_networks = none', '[zun]',
                  'engine_url = %s' % self.engine_url, '[keystone_authtoken]']
         lines += ['%s = %s' % kv
                   for kv in _keystone_options(self.keystone).items()]
-        with open(conf_file, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
+        conf_file = self._conf_file('zun-native-api.conf', lines)
         conf = cfg.ConfigOpts()
         api_conf.register_opts(conf)
         conf(['--config-file', conf_file], project='zun-native-api')
@@ -218,7 +230,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                      lambda: bob.containers.stop(uuid, None),
                      lambda: bob.containers.delete(uuid)):
             error = self.assertRaises(Exception, call)
-            self.assertEqual(404, getattr(error, 'code', None), error)
+            self.assertEqual(404, getattr(error, 'http_status', None), error)
         admin = self.zun('admin')
         self.assertEqual([uuid], [c.uuid for c in
                                   admin.containers.list(all_projects=True)])
