@@ -22,6 +22,7 @@ import unittest
 import nova.tests.functional  # noqa: F401,I100
 
 import nova.conf  # noqa: I100
+from nova import monkey_patch
 
 from benchmarks import raw as raw_engine
 from benchmarks import scenarios
@@ -59,9 +60,26 @@ def _parser():
     return parser
 
 
+_MAIN = []
+
+
 def _terminate(signum, frame):
-    # Through the finally blocks: containers, images and the engine go.
-    raise SystemExit(128 + signum)
+    """End the run through its finally blocks (servers, containers, images
+    and the engine go). Under eventlet the handler runs in whichever green
+    thread was running, where an exception would end only that thread: it
+    is thrown into the main one."""
+    exc = SystemExit(128 + signum)
+    # Once: a second signal must not cut the clean-up short.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    if not monkey_patch.is_patched():
+        raise exc
+    from eventlet import hubs
+    import greenlet
+    main = _MAIN[0]
+    if greenlet.getcurrent() is main:
+        raise exc
+    hubs.get_hub().schedule_call_global(0, main.throw, exc)
 
 
 def _git_revision():
@@ -140,11 +158,18 @@ def main(argv=None):
         print('the benchmarks start a private dockerd: run them as root',
               file=sys.stderr)
         return 2
+    if monkey_patch.is_patched():
+        import greenlet
+        _MAIN[:] = [greenlet.getcurrent()]
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     report = stats.Report()
     start = time.monotonic()
     try:
         run(args, report)
+    except SystemExit as exc:
+        report.errors.append('interrupted (exit status %s)' % exc.code)
+        raise
     finally:
         report.meta['seconds'] = time.monotonic() - start
         for line in report.lines():
