@@ -1,0 +1,189 @@
+"""The native API's handlers without the engine or Keystone: a fake
+runtime, and the identity headers keystonemiddleware's auth_token sets
+(the real middleware is in the functional tests)."""
+
+import base64
+import uuid
+
+from oslo_config import cfg
+import pytest
+
+import zun_native_api
+from nova_zun.runtime import exception
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+
+HEADER = 'OpenStack-API-Version'
+
+
+class FakeRuntime:
+    """Just enough of ContainerRuntime for the handlers."""
+
+    def __init__(self):
+        self.containers = {}
+        self.calls = []
+
+    def add(self, project, host='host1'):
+        instance = str(uuid.uuid4())
+        self.containers['nova-' + instance] = types.ContainerStatus(
+            id='nova-' + instance, name='nova-' + instance,
+            state=types.ContainerState.RUNNING,
+            labels={labels.INSTANCE: instance, labels.PROJECT: project,
+                    labels.HOST: host, labels.ROLE: labels.ROLE_WORKLOAD})
+        return instance
+
+    def list_containers(self, wanted=None):
+        return [c for c in self.containers.values()
+                if all(c.labels.get(k) == v
+                       for k, v in (wanted or {}).items())]
+
+    def exec(self, container, command, **kwargs):
+        self.calls.append(('exec', container, command, kwargs))
+        return types.ExecResult(exit_code=0, output=b'x' * 10,
+                                exec_id='e1')
+
+    def logs(self, container, **kwargs):
+        self.calls.append(('logs', container, kwargs))
+        return b'a' * 3000 + b'newest'
+
+    def get_archive(self, container, path):
+        return iter([b'y' * 1500, b'z' * 1500]), {'name': 'f'}
+
+    def put_archive(self, container, path, data):
+        self.calls.append(('put_archive', container, path, data))
+        if '..' in path:
+            raise exception.InvalidRequest('path must not contain ".."')
+
+    def pause(self, container):
+        self.calls.append(('pause', container))
+
+
+@pytest.fixture
+def runtime():
+    return FakeRuntime()
+
+
+@pytest.fixture
+def client(runtime):
+    conf = cfg.ConfigOpts()
+    app = zun_native_api.create_app(conf, runtime=runtime)
+    conf([], project='zun-native-api')
+    conf.set_override('host', 'host1', group='native_api')
+    conf.set_override('max_output_bytes', 1024, group='native_api')
+    conf.set_override('max_archive_bytes', 2048, group='native_api')
+    return app.test_client()
+
+
+def identity(project, roles='member,reader'):
+    return {'X-Project-Id': project, 'X-User-Id': 'u-' + project,
+            'X-Roles': roles, 'X-Identity-Status': 'Confirmed',
+            'X-Auth-Token': 'token', HEADER: 'container 1.40'}
+
+
+def test_owner_runs_a_command_with_the_clients_quoting(client, runtime):
+    instance = runtime.add('pa')
+    response = client.post('/v1/containers/%s/execute' % instance,
+                           query_string={'command': '"sh" "-c" "echo a b"'},
+                           headers=identity('pa'))
+    assert 200 == response.status_code, response.get_json()
+    assert {'output': 'x' * 10, 'exit_code': 0, 'exec_id': 'e1',
+            'proxy_url': None, 'truncated': False} == response.get_json()
+    (_, _, command, kwargs), = runtime.calls
+    assert ['sh', '-c', 'echo a b'] == command
+    assert 5 == kwargs['timeout']
+    assert 1024 == kwargs['max_output']
+
+
+def test_another_project_gets_the_404_of_a_missing_container(client,
+                                                             runtime):
+    instance = runtime.add('pa')
+    theirs = client.post('/v1/containers/%s/pause' % instance,
+                         headers=identity('pb'))
+    missing_id = str(uuid.uuid4())
+    missing = client.post('/v1/containers/%s/pause' % missing_id,
+                          headers=identity('pb'))
+    assert 404 == theirs.status_code == missing.status_code
+    assert (theirs.get_json()['errors'][0]['detail'].replace(instance, 'X')
+            == missing.get_json()['errors'][0]['detail'].replace(
+                missing_id, 'X'))
+    assert [] == runtime.calls
+
+
+def test_admin_acts_on_another_projects_container(client, runtime):
+    instance = runtime.add('pa')
+    response = client.post('/v1/containers/%s/pause' % instance,
+                           headers=identity('admin-project',
+                                            'admin,member,reader'))
+    assert 202 == response.status_code
+    assert [('pause', 'nova-' + instance)] == runtime.calls
+
+
+def test_logs_keep_the_newest_output_up_to_the_cap(client, runtime):
+    instance = runtime.add('pa')
+    response = client.get('/v1/containers/%s/logs' % instance,
+                          query_string={'stdout': 'True', 'tail': 'None'},
+                          headers=identity('pa'))
+    logs = response.get_json()
+    assert 1024 == len(logs)
+    assert logs.endswith('newest')
+    (_, _, kwargs), = runtime.calls
+    assert kwargs['tail'] is None  # the client's literal "None"
+
+
+def test_archive_over_the_cap_is_413(client, runtime):
+    instance = runtime.add('pa')
+    response = client.get('/v1/containers/%s/get_archive' % instance,
+                          query_string={'path': '/etc'},
+                          headers=identity('pa'))
+    assert 413 == response.status_code
+
+
+def test_runtime_refusal_is_400(client, runtime):
+    instance = runtime.add('pa')
+    response = client.post('/v1/containers/%s/put_archive' % instance,
+                           query_string={'path': '/tmp/../etc'},
+                           json={'data': base64.b64encode(b'x').decode()},
+                           headers=identity('pa'))
+    assert 400 == response.status_code
+    assert '..' in response.get_json()['errors'][0]['detail']
+
+
+def test_before_1_25_archive_data_is_not_base64(client, runtime):
+    instance = runtime.add('pa')
+    headers = dict(identity('pa'), **{HEADER: 'container 1.24'})
+    client.post('/v1/containers/%s/put_archive' % instance,
+                query_string={'path': '/tmp'}, json={'data': 'raw'},
+                headers=headers)
+    assert ('put_archive', 'nova-' + instance, '/tmp', b'raw') == \
+        runtime.calls[-1]
+
+
+def test_a_container_of_another_host_is_not_served_locally(client, runtime):
+    # host2 is not in [native_api] hosts: nowhere to forward, so 404.
+    instance = runtime.add('pa', host='host2')
+    response = client.get('/v1/containers/%s/logs' % instance,
+                          headers=identity('pa'))
+    assert 404 == response.status_code
+    assert [] == runtime.calls
+
+
+def test_list_without_nova_is_a_clear_503(client):
+    response = client.get('/v1/containers', headers=identity('pa'))
+    assert 503 == response.status_code
+    assert 'nova_endpoint' in response.get_json()['errors'][0]['detail']
+
+
+@pytest.mark.parametrize('body, detail', [
+    ({'image': 'x', 'mounts': [{'source': '/'}]}, 'mounts is not supported'),
+    ({'image': 'x', 'privileged': True}, 'privileged is not supported'),
+    ({'image': 'x', 'restart_policy': {'Name': 'always'}},
+     'restart_policy'),
+    ({'image': 'x', 'memory': 'lots'}, 'memory'),
+    ({'image': 'x', 'environment': {'A=B': 'c'}}, 'environment'),
+    ({'name': 'x'}, "'image' is a required property"),
+])
+def test_create_refuses_what_it_cannot_honour(client, body, detail):
+    response = client.post('/v1/containers', json=body,
+                           headers=identity('pa'))
+    assert 400 == response.status_code
+    assert detail in response.get_json()['errors'][0]['detail']
