@@ -10,11 +10,13 @@ import io
 import tarfile
 import uuid
 
+import jsonschema
 import pytest
 import requests
 
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from zun_native_api import openapi
 from zun_native_api.testing import keystone as keystone_tool
 from zun_native_api.testing import server as server_tool
 
@@ -162,8 +164,19 @@ def files_of(data):
                 if m.isfile()}
 
 
+_DOC = openapi.load()
+
+
+def assert_documented(operation, response):
+    """The response matches what openapi.yaml says ``operation`` answers
+    with this status."""
+    jsonschema.validate(response.json(), openapi.response_schema(
+        operation, response.status_code, _DOC))
+
+
 def assert_zun_error(response, status):
     assert status == response.status_code, response.text
+    assert_documented('logs', response)  # every error has one shape
     (error,) = response.json()['errors']
     assert status == error['status']
     assert error['title'] and error['detail']

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import files_of
@@ -45,6 +46,7 @@ RUNTIME_OPERATIONS = [
 def test_version_document_is_public(host1):
     response = Caller(host1).get('/')
     assert 200 == response.status_code
+    assert_documented('root', response)
     assert '1.40' == response.json()['versions'][0]['max_version']
 
 
@@ -64,6 +66,7 @@ def test_project_a_inspects_its_container(host1, identities, workloads,
     logs = alice.get(base + '/logs', params={'stdout': 'True',
                                              'stderr': 'True'})
     assert 200 == logs.status_code, logs.text
+    assert_documented('logs', logs)
     assert 'hello from nova-zun' in logs.json()
     assert 'to stderr' in logs.json()
     stdout_only = alice.get(base + '/logs', params={'stderr': 'False'})
@@ -74,11 +77,14 @@ def test_project_a_inspects_its_container(host1, identities, workloads,
         'command': '"sh" "-c" "echo out; echo err >&2; exit 7"',
         'run': 'true'})
     assert 200 == result.status_code, result.text
+    assert_documented('execute', result)
     body = result.json()
     assert 7 == body['exit_code']
     assert 'out' in body['output'] and 'err' in body['output']
     assert body['exec_id']
 
+    assert_documented('top', alice.get(base + '/top'))
+    assert_documented('stats', alice.get(base + '/stats'))
     top = alice.get(base + '/top').json()
     assert 'PID' in top['Titles']
     assert any('sleep' in ' '.join(p) for p in top['Processes'])
@@ -95,6 +101,7 @@ def test_project_a_inspects_its_container(host1, identities, workloads,
     got = alice.get(base + '/get_archive',
                     params={'path': '/tmp/hello.txt'})
     assert 200 == got.status_code, got.text
+    assert_documented('get_archive', got)
     assert {'hello.txt': b'from alice'} == files_of(
         base64.b64decode(got.json()['data']))
     assert 'hello.txt' == got.json()['stat']['name']

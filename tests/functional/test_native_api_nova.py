@@ -32,6 +32,8 @@ from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 
 from tests.functional import base
+from tests.functional.native_api_support import assert_documented
+from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
@@ -186,6 +188,10 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                          json.loads(server['metadata']['zun_command']))
         self.assertEqual({'GREETING': 'hello'},
                          json.loads(server['metadata']['zun_environment']))
+
+        plain = Caller(self.native_url, self.identities.token('alice'))
+        assert_documented('get_one', plain.get('/v1/containers/' + uuid))
+        assert_documented('get_all', plain.get('/v1/containers'))
 
         listed = zun.containers.list()
         self.assertEqual([uuid], [c.uuid for c in listed])
