@@ -39,6 +39,7 @@ from nova_zun import conf as zun_conf
 from nova_zun import container_spec
 from nova_zun import images
 from nova_zun import lifecycle
+from nova_zun import network
 from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
@@ -83,6 +84,8 @@ class ZunDriver(driver.ComputeDriver):
         driver.ComputeDriver.capabilities,
         # Container archives are stored in Glance with disk_format raw.
         supports_image_type_raw=True,
+        # Ports are plugged into the running sandbox: no restart.
+        supports_attach_interface=True,
         # Glance images stay in the engine; manage_image_cache ages them.
         has_imagecache=True,
     )
@@ -99,6 +102,8 @@ class ZunDriver(driver.ComputeDriver):
         self._engine_runtimes = frozenset()
         self._engine_info = None
         self._lifecycle = None
+        network.initialize(CONF)
+        self._vifs = network.VIFPlugger(CONF.zun.allow_bridged_traffic)
         self._image_cache = images.ImageCache(self.runtime)
 
     # -- host ---------------------------------------------------------------
@@ -269,11 +274,6 @@ class ZunDriver(driver.ComputeDriver):
 
     @staticmethod
     def _refuse_unsupported(instance, network_info, block_device_info):
-        if network_info:
-            raise exception.InvalidInput(
-                reason='instance %s: this nova-zun release cannot plug '
-                       'network interfaces yet; boot with no network '
-                       '(--nic none)' % instance.uuid)
         if driver.block_device_info_get_mapping(block_device_info):
             raise exception.InvalidInput(
                 reason='instance %s: this nova-zun release cannot attach '
@@ -319,6 +319,7 @@ class ZunDriver(driver.ComputeDriver):
                                      instance):
                 sandbox = self.runtime.create_sandbox(
                     container_spec.sandbox_spec(instance, self._host))
+            self._plug_and_wait(instance, network_info, sandbox, power_on)
             self._create_workload(
                 dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
                 power_on)
@@ -326,6 +327,7 @@ class ZunDriver(driver.ComputeDriver):
             with excutils.save_and_reraise_exception():
                 LOG.warning('Spawn failed; removing its containers',
                             instance=instance)
+                self._unplug_vifs(instance, network_info, quiet=True)
                 self._remove_pod(instance.uuid, quiet=True)
         LOG.info('Spawned container %s in sandbox %s',
                  spec.name, sandbox.name, instance=instance)
@@ -346,28 +348,150 @@ class ZunDriver(driver.ComputeDriver):
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        self._unplug_vifs(instance, network_info, quiet=True)
         self._remove_pod(instance.uuid)
         LOG.info('Containers removed', instance=instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
+        if destroy_vifs:
+            self._unplug_vifs(instance, network_info, quiet=True)
         self._remove_pod(instance.uuid)
+
+    # -- network ------------------------------------------------------------
+
+    def _neutron_failed_callback(self, event_name, instance):
+        LOG.error('Neutron reported failure on event %(event)s for '
+                  'instance %(uuid)s',
+                  {'event': event_name, 'uuid': instance.uuid},
+                  instance=instance)
+        if CONF.vif_plugging_is_fatal:
+            raise exception.VirtualInterfaceCreateException()
+
+    def _plug_and_wait(self, instance, network_info, sandbox, power_on=True):
+        """Plug every port into the sandbox and wait for Neutron to say
+        they are up, as Nova's libvirt driver does before it starts a
+        guest: the workload starts with its network in place."""
+        if not network_info:
+            return
+        timeout = CONF.vif_plugging_timeout
+        events = (network.neutron_events(network_info)
+                  if power_on and timeout else [])
+        try:
+            with self.virtapi.wait_for_instance_event(
+                    instance, events, timeout=timeout,
+                    error_callback=self._neutron_failed_callback):
+                self._plug_into(instance, network_info, sandbox)
+        except exception.InstanceEventTimeout:
+            if CONF.vif_plugging_is_fatal:
+                # The caller unplugs and removes the pod.
+                raise exception.VirtualInterfaceCreateException()
+            LOG.warning('Neutron did not report the ports up within %ss; '
+                        'starting anyway ([DEFAULT] vif_plugging_is_fatal '
+                        '= False)', timeout, instance=instance)
+
+    def _plug_into(self, instance, network_info, sandbox):
+        self._vifs.plug_all(instance, network_info, sandbox.netns_path)
+        self._write_dns(instance, network_info, sandbox)
+
+    def _write_dns(self, instance, network_info, sandbox):
+        servers = network.nameservers(network_info)
+        if not servers:
+            return
+        # The workload shares the sandbox's resolv.conf.
+        result = self.runtime.exec(
+            sandbox.id, ['/bin/sh', '-c', 'printf "%s" "$1" > '
+                         '/etc/resolv.conf', 'sh',
+                         network.resolv_conf(servers).decode()],
+            timeout=CONF.zun.engine_timeout)
+        if result.exit_code:
+            raise exception.VirtualInterfacePlugException(
+                'instance %s: could not write resolv.conf: %s'
+                % (instance.uuid, result.output.decode(errors='replace')))
+
+    def _unplug_vifs(self, instance, network_info, quiet=False):
+        if network_info:
+            self._vifs.unplug_all(instance, network_info, quiet=quiet)
+
+    def _replug(self, instance, network_info, sandbox):
+        """A sandbox that started again has a new, empty namespace."""
+        if network_info:
+            LOG.info('Plugging the ports into the new sandbox namespace',
+                     instance=instance)
+            self._plug_into(instance, network_info, sandbox)
+
+    def plug_vifs(self, instance, network_info):
+        """Plug ports missing from a running sandbox (the compute service
+        asks at start for each instance)."""
+        if not network_info:
+            return
+        try:
+            sandbox = self.runtime.get_sandbox(
+                container_spec.sandbox_name(instance))
+        except runtime_exc.NotFound:
+            return  # hard reboot makes a new sandbox and plugs it
+        if not sandbox.netns_path:
+            return
+        macs = set(self._vifs.plugged(sandbox.netns_path).values())
+        for vif in network_info:
+            if vif['address'] not in macs:
+                self._vifs.plug(instance, vif, sandbox.netns_path,
+                                self._vifs.next_ifname(sandbox.netns_path))
+
+    def unplug_vifs(self, instance, network_info):
+        self._unplug_vifs(instance, network_info)
+
+    def attach_interface(self, context, instance, image_meta, vif):
+        """Plug a port into the running pod's namespace as the next free
+        ethN; the workload sees it at once."""
+        try:
+            sandbox = self.runtime.get_sandbox(
+                container_spec.sandbox_name(instance))
+            if not sandbox.netns_path:
+                raise runtime_exc.NotFound('sandbox has no namespace')
+        except runtime_exc.NotFound:
+            raise exception.InterfaceAttachFailed(
+                instance_uuid=instance.uuid)
+        try:
+            self._vifs.plug(instance, vif, sandbox.netns_path,
+                            self._vifs.next_ifname(sandbox.netns_path))
+            others = [v for v in instance.get_network_info()
+                      if v['id'] != vif['id']]
+            self._write_dns(instance, others + [vif], sandbox)
+        except Exception:
+            LOG.exception('Attaching port %s failed', vif['id'],
+                          instance=instance)
+            self._vifs.unplug(instance, vif, quiet=True)
+            raise exception.InterfaceAttachFailed(
+                instance_uuid=instance.uuid)
+
+    def detach_interface(self, context, instance, vif):
+        try:
+            self._vifs.unplug(instance, vif)
+        except exception.InternalError:
+            raise exception.InterfaceDetachFailed(
+                instance_uuid=instance.uuid)
 
     # -- power --------------------------------------------------------------
 
-    def _ensure_sandbox_running(self, instance):
+    def _ensure_sandbox_running(self, instance, network_info=None):
         name = container_spec.sandbox_name(instance)
         try:
             if self.runtime.status(name).state != \
                     types.ContainerState.RUNNING:
                 self.runtime.start(name)
+                sandbox = self.runtime.get_sandbox(name)
+                self._replug(instance, network_info, sandbox)
+                return sandbox
             return self.runtime.get_sandbox(name)
         except runtime_exc.NotFound:
             LOG.warning('Sandbox missing; creating a new one',
                         instance=instance)
-            return self.runtime.create_sandbox(
+            sandbox = self.runtime.create_sandbox(
                 container_spec.sandbox_spec(instance, self._host))
+            self._replug(instance, network_info, sandbox)
+            return sandbox
 
     def power_off(self, instance, timeout=0, retry_interval=0):
         self.runtime.stop(container_spec.workload_name(instance),
@@ -375,7 +499,7 @@ class ZunDriver(driver.ComputeDriver):
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._ensure_sandbox_running(instance)
+        self._ensure_sandbox_running(instance, network_info)
         self.runtime.start(container_spec.workload_name(instance))
 
     def reboot(self, context, instance, network_info, reboot_type,
@@ -388,7 +512,7 @@ class ZunDriver(driver.ComputeDriver):
         if reboot_type == 'SOFT':
             self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
             return
-        sandbox = self._ensure_sandbox_running(instance)
+        sandbox = self._ensure_sandbox_running(instance, network_info)
         try:
             self.runtime.restart(name, timeout=0)
         except runtime_exc.NotFound:
@@ -457,7 +581,7 @@ class ZunDriver(driver.ComputeDriver):
         instance.task_state = task_states.REBUILD_SPAWNING
         instance.save(
             expected_task_state=[task_states.REBUILD_BLOCK_DEVICE_MAPPING])
-        sandbox = self._ensure_sandbox_running(instance)
+        sandbox = self._ensure_sandbox_running(instance, network_info)
         self._create_workload(dataclasses.replace(spec, sandbox_id=sandbox.id),
                               instance, power_on=True)
 

@@ -1,0 +1,216 @@
+"""Privileged network operations, run in an oslo.privsep daemon.
+
+nova-compute need not run as root: these functions run in the daemon of the
+``nova_zun_privileged`` context (configured like Nova's own contexts; see
+:func:`nova_zun.network.configure_privsep`). Netlink goes through pyroute2.
+This module imports nothing of Nova (the daemon loads it on its own).
+"""
+
+import ctypes
+import ipaddress
+import os
+import subprocess
+import threading
+
+from oslo_privsep import capabilities as caps
+from oslo_privsep import priv_context
+from pyroute2 import IPRoute
+from pyroute2.netlink import exceptions as nl_exc
+
+net_admin = priv_context.PrivContext(
+    'nova_zun',
+    cfg_section='nova_zun_privileged',
+    pypath=__name__ + '.net_admin',
+    capabilities=[caps.CAP_NET_ADMIN, caps.CAP_NET_RAW, caps.CAP_SYS_ADMIN,
+                  caps.CAP_SYS_PTRACE, caps.CAP_DAC_OVERRIDE],
+)
+
+IFA_F_NODAD = 0x02
+CLONE_NEWNET = 0x40000000
+IPTABLES_CHAIN = 'nova-zun-FORWARD'
+
+
+def _index(ipr, name):
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+@net_admin.entrypoint
+def link_exists(name):
+    with IPRoute() as ipr:
+        return _index(ipr, name) is not None
+
+
+@net_admin.entrypoint
+def create_veth(host_name, peer_name, mtu):
+    """A veth pair; the host end is up, both ends have ``mtu``. An existing
+    pair of these names is replaced."""
+    with IPRoute() as ipr:
+        for name in (host_name, peer_name):
+            index = _index(ipr, name)
+            if index is not None:
+                ipr.link('del', index=index)
+        ipr.link('add', ifname=host_name, kind='veth',
+                 peer={'ifname': peer_name, 'mtu': mtu}, mtu=mtu)
+        ipr.link('set', index=_index(ipr, host_name), state='up')
+
+
+@net_admin.entrypoint
+def delete_link(name):
+    """Delete a device (a veth takes its peer with it); gone is fine."""
+    with IPRoute() as ipr:
+        index = _index(ipr, name)
+        if index is not None:
+            try:
+                ipr.link('del', index=index)
+            except nl_exc.NetlinkError as exc:
+                if exc.code != 19:  # ENODEV: went meanwhile
+                    raise
+
+
+@net_admin.entrypoint
+def set_master(name, bridge):
+    with IPRoute() as ipr:
+        ipr.link('set', index=_index(ipr, name),
+                 master=_index(ipr, bridge), state='up')
+
+
+@net_admin.entrypoint
+def netns_links(netns_path):
+    """``{ifname: mac}`` of the interfaces in a namespace ({} if the
+    namespace is gone)."""
+    if not os.path.exists(netns_path):
+        return {}
+    with IPRoute(netns=netns_path) as ipr:
+        return {link.get('ifname'): link.get('address')
+                for link in ipr.get_links()}
+
+
+def _write_sysctl_in_netns(netns_path, key, value):
+    """Write a net sysctl of a namespace: from a thread of its own that
+    enters the namespace (setns moves only the calling thread) and ends."""
+    errors = []
+
+    def run():
+        try:
+            libc = ctypes.CDLL('libc.so.6', use_errno=True)
+            fd = os.open(netns_path, os.O_RDONLY)
+            try:
+                if libc.setns(fd, CLONE_NEWNET):
+                    raise OSError(ctypes.get_errno(), 'setns %s' % netns_path)
+            finally:
+                os.close(fd)
+            with open('/proc/sys/' + key.replace('.', '/'), 'w') as f:
+                f.write(value)
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@net_admin.entrypoint
+def move_into_netns(peer_name, netns_path, ifname, mac, mtu, addresses,
+                    routes):
+    """Move ``peer_name`` into the namespace as ``ifname`` and configure it.
+
+    ``addresses``: ``[(address, prefixlen)]``; ``routes``: ``[(dst,
+    gateway)]`` with dst ``'default'`` or a CIDR, gateway None for on-link.
+    """
+    fd = os.open(netns_path, os.O_RDONLY)
+    try:
+        with IPRoute() as ipr:
+            ipr.link('set', index=_index(ipr, peer_name), net_ns_fd=fd)
+    finally:
+        os.close(fd)
+    with IPRoute(netns=netns_path) as ipr:
+        index = _index(ipr, peer_name)
+        ipr.link('set', index=index, ifname=ifname, address=mac, mtu=mtu)
+        lo = _index(ipr, 'lo')
+        if lo is not None:
+            ipr.link('set', index=lo, state='up')
+        if any(':' in address for address, _ in addresses):
+            # Engines switch IPv6 off in namespaces they made without it.
+            _write_sysctl_in_netns(
+                netns_path, 'net.ipv6.conf.%s.disable_ipv6' % ifname, '0')
+        for address, prefixlen in addresses:
+            v6 = ipaddress.ip_address(address).version == 6
+            kwargs = {'flags': IFA_F_NODAD} if v6 else {}
+            ipr.addr('add', index=index, address=address,
+                     prefixlen=prefixlen, **kwargs)
+        ipr.link('set', index=index, state='up')
+        for dst, gateway in routes:
+            family = 10 if ':' in (gateway or dst) else 2
+            kwargs = {'oif': index, 'family': family}
+            if gateway:
+                kwargs['gateway'] = gateway
+            if dst == 'default':
+                kwargs['dst'] = '::/0' if family == 10 else '0.0.0.0/0'
+            else:
+                kwargs['dst'] = dst
+            ipr.route('replace', **kwargs)
+
+
+def _iptables(binary, *args):
+    return subprocess.run([binary, '-w', '-t', 'filter'] + list(args),
+                          capture_output=True, text=True)
+
+
+def _tables():
+    return [b for b in ('iptables', 'ip6tables')
+            if any(os.access(os.path.join(d, b), os.X_OK)
+                   for d in ('/usr/sbin', '/sbin', '/usr/bin'))]
+
+
+def _port_rules(device):
+    return [['-m', 'physdev', '--physdev-in', device,
+             '--physdev-is-bridged', '-m', 'comment', '--comment',
+             'nova-zun ' + device, '-j', 'ACCEPT'],
+            ['-m', 'physdev', '--physdev-out', device,
+             '--physdev-is-bridged', '-m', 'comment', '--comment',
+             'nova-zun ' + device, '-j', 'ACCEPT']]
+
+
+@net_admin.entrypoint
+def allow_bridged(device):
+    """Let traffic bridged through ``device`` pass the host's FORWARD
+    chain (a default DROP policy, as Docker sets, eats it otherwise). The
+    rules live in a chain of ours that FORWARD jumps to last, so rules
+    inserted before it (Neutron's security groups) still decide first."""
+    for binary in _tables():
+        if _iptables(binary, '-S', IPTABLES_CHAIN).returncode:
+            _iptables(binary, '-N', IPTABLES_CHAIN)
+        if _iptables(binary, '-C', 'FORWARD', '-j',
+                     IPTABLES_CHAIN).returncode:
+            result = _iptables(binary, '-A', 'FORWARD', '-j',
+                               IPTABLES_CHAIN)
+            if result.returncode:
+                raise RuntimeError('%s: %s' % (binary, result.stderr))
+        for rule in _port_rules(device):
+            if _iptables(binary, '-C', IPTABLES_CHAIN, *rule).returncode:
+                result = _iptables(binary, '-A', IPTABLES_CHAIN, *rule)
+                if result.returncode:
+                    raise RuntimeError('%s: %s' % (binary, result.stderr))
+
+
+@net_admin.entrypoint
+def disallow_bridged(device):
+    for binary in _tables():
+        for rule in _port_rules(device):
+            while not _iptables(binary, '-D', IPTABLES_CHAIN,
+                                *rule).returncode:
+                pass
+
+
+@net_admin.entrypoint
+def bridged_rules(device):
+    """The rules of ours that name ``device`` (for checks)."""
+    found = []
+    for binary in _tables():
+        out = _iptables(binary, '-S', IPTABLES_CHAIN).stdout
+        found += [line for line in out.splitlines()
+                  if 'nova-zun %s' % device in line]
+    return found

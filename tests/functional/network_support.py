@@ -1,0 +1,281 @@
+"""Networking for the driver's functional tests: a private Open vSwitch, a
+Neutron fixture with two networks (IPv4 and IPv6, DNS, host routes) whose
+ports are bound to that switch, and a fake OVS agent that reports ports up
+(``network-vif-plugged``) when their device appears on the switch, as
+Neutron's agents do."""
+
+# Eventlet's monkey patching (as nova-compute does at start) must come before
+# oslo.privsep is imported, or its daemon's log reader blocks the process.
+import nova.tests.functional  # noqa: F401,H306 (first on purpose)
+
+import copy
+import ipaddress
+import os
+import random
+import tempfile
+import threading
+import time
+
+import fixtures
+from nova.tests.fixtures import neutron as neutron_fixture
+from oslo_config import cfg
+from oslo_privsep import daemon as privsep_daemon
+from oslo_utils import uuidutils
+import pytest
+from vif_plug_ovs import ovs as vif_plug_ovs
+
+from nova_zun import privileged
+from nova_zun.testing import ovs as ovs_tool
+
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+# Nova's test base forbids privsep helpers; these tests use the real ones.
+REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
+DEVICE_PREFIXES = ('tap', 'qbr', 'qvb', 'qvo', 'zc')
+
+
+def _unavailable(message):
+    if IN_CI:
+        pytest.fail('CI=true and Open vSwitch is unavailable: %s' % message,
+                    pytrace=False)
+    pytest.skip('Open vSwitch unavailable: %s' % message)
+
+
+@pytest.fixture(scope='session')
+def private_ovs():
+    """ovsdb-server and ovs-vswitchd of the suite's own; at the end no
+    bridge may be left, and the privsep daemons started go too."""
+    if os.geteuid() != 0:
+        _unavailable('the network tests run as root')
+    switch = ovs_tool.PrivateOVS(
+        tempfile.mkdtemp(prefix='nova-zun-ovs-', dir='/tmp'))
+    try:
+        switch.start()
+    except (ovs_tool.OVSStartError, OSError) as exc:
+        switch.stop()
+        _unavailable(str(exc))
+    yield switch
+    bridges = switch.bridges()
+    for bridge in bridges:
+        switch.vsctl('--if-exists', 'del-br', bridge)
+    import vif_plug_ovs.privsep
+    for context in (privileged.net_admin, vif_plug_ovs.privsep.vif_plug):
+        context.stop()
+    switch.stop()
+    assert not bridges, 'bridges left on the switch: %s' % bridges
+
+
+def _allocator(cidr, first=10):
+    network = ipaddress.ip_network(cidr)
+    hosts = (str(network.network_address + n)
+             for n in range(first, network.num_addresses))
+    return hosts
+
+
+class ZunNeutronFixture(neutron_fixture.NeutronFixture):
+    """Neutron with OVS ports on ``bridge``: every port starts DOWN and
+    goes ACTIVE (with a network-vif-plugged event to Nova) once a device
+    with its iface-id is on the switch."""
+
+    tenant_id = neutron_fixture.NeutronFixture.tenant_id
+
+    def __init__(self, test, switch, bridge, hybrid=False):
+        super().__init__(test)
+        self.switch = switch
+        self.bridge = bridge
+        self.hybrid = hybrid
+        #: Port ids whose up event the agent holds back.
+        self.silent_ports = set()
+        #: Events sent to Nova, in order: (event name, port id).
+        self.sent = []
+        base = random.randint(1, 200)
+        self.net_a = self._network('net-a', 1400)
+        self.net_b = self._network('net-b', 1450)
+        self.net_jumbo = self._network('net-jumbo', 70000)
+        self.subnet_a4 = self._subnet(
+            self.net_a, 4, '10.%d.1.0/24' % base, '10.%d.1.1' % base,
+            dns=['10.%d.1.53' % base, '10.%d.1.54' % base],
+            routes=[{'destination': '172.31.%d.0/24' % base,
+                     'nexthop': '10.%d.1.254' % base}])
+        self.subnet_a6 = self._subnet(
+            self.net_a, 6, 'fd00:%x:1::/64' % base, 'fd00:%x:1::1' % base)
+        self.subnet_b4 = self._subnet(
+            self.net_b, 4, '10.%d.2.0/24' % base, '10.%d.2.1' % base,
+            dns=['10.%d.2.53' % base])
+        self.subnet_jumbo = self._subnet(
+            self.net_jumbo, 4, '10.%d.3.0/24' % base, '10.%d.3.1' % base)
+        self._networks = {n['id']: n for n in (self.net_a, self.net_b,
+                                               self.net_jumbo)}
+        self._subnets = {s['id']: s for s in (
+            self.subnet_a4, self.subnet_a6, self.subnet_b4,
+            self.subnet_jumbo)}
+        self._pools = {s['id']: _allocator(s['cidr']) for s in
+                       self._subnets.values()}
+        self._ports = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._agent = None
+
+    def _network(self, name, mtu):
+        net = copy.deepcopy(self.network_1)
+        net.update(id=uuidutils.generate_uuid(), name=name, mtu=mtu,
+                   subnets=[])
+        return net
+
+    def _subnet(self, net, version, cidr, gateway, dns=(), routes=()):
+        subnet = copy.deepcopy(self.subnet_1 if version == 4
+                               else self.subnet_ipv6_1)
+        subnet.update(id=uuidutils.generate_uuid(), network_id=net['id'],
+                      cidr=cidr, gateway_ip=gateway,
+                      dns_nameservers=list(dns), host_routes=list(routes),
+                      name='%s-v%d' % (net['name'], version))
+        if version == 6:
+            subnet.update(ipv6_address_mode='dhcpv6-stateful',
+                          ipv6_ra_mode='dhcpv6-stateful')
+        net['subnets'].append(subnet['id'])
+        return subnet
+
+    def setUp(self):
+        super().setUp()
+        # NeutronFixture switches the wait off; ports here do come up.
+        self.test.flags(vif_plugging_timeout=60)
+        self._agent = threading.Thread(target=self._agent_loop, daemon=True)
+        self._agent.start()
+        self.addCleanup(self._stop_agent)
+
+    def _stop_agent(self):
+        self._stop.set()
+        self._agent.join(10)
+
+    # -- Neutron API ----------------------------------------------------
+
+    def list_subnets(self, retrieve_all=True, **_params):
+        return {'subnets': self._list_resource(self._subnets, retrieve_all,
+                                               **_params)}
+
+    def vif_details(self):
+        return {'port_filter': True, 'ovs_hybrid_plug': self.hybrid,
+                'datapath_type': self.switch.datapath_type,
+                'bridge_name': self.bridge}
+
+    def create_port(self, body=None):
+        request = copy.deepcopy((body or {}).get('port', {}))
+        network = self._networks[request.get('network_id',
+                                             self.net_a['id'])]
+        with self._lock:
+            fixed_ips = request.get('fixed_ips') or [
+                {'subnet_id': sid,
+                 'ip_address': next(self._pools[sid])}
+                for sid in network['subnets']]
+        port = copy.deepcopy(self.port_2)
+        port.update(request)
+        port.update({
+            'id': uuidutils.generate_uuid(),
+            'network_id': network['id'],
+            'mac_address': 'fa:16:3e:%02x:%02x:%02x' % tuple(
+                random.randint(0, 255) for _ in range(3)),
+            'fixed_ips': fixed_ips,
+            'status': 'DOWN',
+            'binding:vif_type': 'ovs',
+            'binding:vif_details': self.vif_details(),
+        })
+        self._ports[port['id']] = port
+        return {'port': copy.deepcopy(port)}
+
+    def port(self, port_id):
+        return copy.deepcopy(self._ports[port_id])
+
+    # -- the OVS agent ----------------------------------------------------
+
+    def _agent_loop(self):
+        while not self._stop.is_set():
+            try:
+                self._agent_pass()
+            except Exception:
+                pass  # the switch is between states; look again
+            self._stop.wait(0.2)
+
+    def _agent_pass(self):
+        bound = {ids.get('iface-id') for ids in
+                 self.switch.interfaces().values()}
+        for port in list(self._ports.values()):
+            if port['id'] in self.silent_ports:
+                continue
+            if port['status'] == 'DOWN' and port['id'] in bound:
+                port['status'] = 'ACTIVE'
+                if port.get('device_id'):
+                    self._send('network-vif-plugged', port)
+            elif port['status'] == 'ACTIVE' and port['id'] not in bound:
+                port['status'] = 'DOWN'
+
+    def _send(self, name, port):
+        self.sent.append((name, port['id']))
+        self.test.admin_api.create_server_external_events([{
+            'name': name, 'server_uuid': port['device_id'],
+            'tag': port['id'], 'status': 'completed'}])
+
+
+class NetworkFixtureMixin:
+    """For ZunDriverTestCase subclasses: ``self.neutron`` is the fixture
+    above, the private switch backs it, and whatever a test left on the
+    host (devices, bridge, rules) goes after it, also on failure."""
+
+    hybrid = False
+
+    @pytest.fixture(autouse=True)
+    def _zun_switch(self, private_ovs):
+        self.switch = private_ovs
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_privsep.daemon.RootwrapClientChannel',
+            REAL_ROOTWRAP_CHANNEL))
+        # Nova cuts bridge names to 14 characters.
+        self.bridge = ovs_tool.unique_name('brzt', 14)
+        # os-vif registers its options when it first loads its plugins,
+        # and reads ovsdb_connection then: register them now to set it.
+        cfg.CONF.register_opts(vif_plug_ovs.OvsPlugin.CONFIG_OPTS,
+                               group='os_vif_ovs')
+        self.flags(ovsdb_connection=self.switch.connection,
+                   group='os_vif_ovs')
+        self.neutron = self.useFixture(ZunNeutronFixture(
+            self, self.switch, self.bridge, hybrid=self.hybrid))
+        self.addCleanup(self._remove_network_leftovers)
+
+    def port_devices(self, port_id):
+        return ['%s%s' % (prefix, port_id)[:14] for prefix in
+                DEVICE_PREFIXES]
+
+    def host_leftovers(self, port_ids):
+        """What of these ports is still on the host: devices, switch
+        ports, iptables rules."""
+        found = []
+        for port_id in port_ids:
+            for name in self.port_devices(port_id):
+                if privileged.link_exists(name):
+                    found.append('device %s' % name)
+                found += privileged.bridged_rules(name)
+        names = self.switch.interfaces()
+        for name, ids in names.items():
+            if ids.get('iface-id') in port_ids:
+                found.append('switch interface %s' % name)
+        return found
+
+    def _remove_network_leftovers(self):
+        self.switch.vsctl('--if-exists', 'del-br', self.bridge)
+        for name, ids in self.switch.interfaces().items():
+            if ids.get('iface-id') in self.neutron._ports:
+                self.switch.vsctl('--if-exists', 'del-port', name)
+        for port_id in list(self.neutron._ports):
+            for name in self.port_devices(port_id):
+                privileged.disallow_bridged(name)
+                privileged.delete_link(name)
+
+    def wait_until(self, check, what, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(0.2)
+        self.fail('%s did not happen within %ss' % (what, timeout))

@@ -1,0 +1,269 @@
+"""Neutron ports in containers through the real Nova API: os-vif plugs them
+into a real Open vSwitch (userspace datapath where the kernel has no
+openvswitch module), the container end of a veth lands in the pod
+sandbox, and containers talk to each other through the switch."""
+
+import ipaddress
+import re
+import time
+
+from tests.functional import base
+from tests.functional import network_support
+from tests.functional.network_support import private_ovs  # noqa: F401
+
+privileged = network_support.privileged
+
+
+class NetworkTestCase(network_support.NetworkFixtureMixin,
+                      base.ZunDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_zun_compute('compute1')
+        self.flavor = self.container_flavor(vcpu=1, memory_mb=96)
+        self.image = self.glance_image_from('sleeper')
+
+    # -- helpers -----------------------------------------------------------
+
+    def boot_on(self, *networks, expected_state='ACTIVE', ports=()):
+        nets = [{'uuid': net['id']} for net in networks]
+        nets += [{'port': port_id} for port_id in ports]
+        server = self.api.post_server({'server': {
+            'name': 'zun-net', 'imageRef': self.image,
+            'flavorRef': self.flavor, 'networks': nets}})
+        return self._wait_for_state_change(server, expected_state,
+                                           max_retries=120)
+
+    def ports_of(self, server):
+        return [p for p in self.neutron._ports.values()
+                if p.get('device_id') == server['id']]
+
+    def sh(self, server, script, timeout=30):
+        result = self.runtime.exec('nova-%s' % server['id'],
+                                   ['/bin/sh', '-c', script],
+                                   timeout=timeout)
+        return result.exit_code, result.output.decode(errors='replace')
+
+    def ok(self, server, script, timeout=30):
+        code, output = self.sh(server, script, timeout)
+        self.assertEqual(0, code, 'in %s: %s -> %s'
+                         % (server['id'], script, output))
+        return output
+
+    def nics(self, server):
+        """``{ifname: {'mac', 'mtu', 'addrs'}}`` as the container sees
+        them."""
+        nics = {}
+        out = self.ok(server, 'ip -o link; ip -o addr')
+        for line in out.splitlines():
+            m = re.match(r'\d+: (\w+)[@:].* mtu (\d+) .*link/ether '
+                         r'([0-9a-f:]+)', line)
+            if m:
+                nics.setdefault(m.group(1), {'addrs': set()}).update(
+                    mtu=int(m.group(2)), mac=m.group(3))
+            m = re.match(r'\d+: (\w+)\s+inet6? ([0-9a-f.:]+/\d+)', line)
+            if m and m.group(1) != 'lo' and 'scope link' not in line:
+                nics.setdefault(m.group(1), {'addrs': set()})[
+                    'addrs'].add(m.group(2))
+        return nics
+
+    def expected_addrs(self, port):
+        addrs = set()
+        for ip in port['fixed_ips']:
+            subnet = self.neutron._subnets[ip['subnet_id']]
+            prefix = ipaddress.ip_network(subnet['cidr']).prefixlen
+            addrs.add('%s/%d' % (ip['ip_address'], prefix))
+        return addrs
+
+    def v4(self, port):
+        return next(ip['ip_address'] for ip in port['fixed_ips']
+                    if ':' not in ip['ip_address'])
+
+    def assertNicIs(self, nic, port, mtu):
+        self.assertEqual(port['mac_address'], nic['mac'])
+        self.assertEqual(mtu, nic['mtu'])
+        self.assertEqual(self.expected_addrs(port), nic['addrs'])
+
+    def assertTcpWorks(self, client, server_, address, port=5555):
+        """A TCP exchange both ways, from inside the containers."""
+        self.ok(server_, 'rm -f /tmp/got; (echo pong | nc -l -p %d '
+                         '> /tmp/got) >/dev/null 2>&1 &' % port)
+        deadline = time.monotonic() + 30
+        while True:
+            code, out = self.sh(client, 'echo ping | nc -w 3 %s %d'
+                                % (address, port))
+            if 'pong' in out:
+                break
+            if time.monotonic() > deadline:
+                self.fail('no TCP answer from %s: %s %s' % (address, code,
+                                                            out))
+            time.sleep(0.5)
+        self.assertIn('ping', self.wait_until(
+            lambda: self.sh(server_, 'cat /tmp/got')[1], 'ping received'))
+
+    def assertNothingLeft(self, servers, port_ids):
+        for server in servers:
+            self.assertEqual([], self.pod_containers(server))
+        self.assertEqual([], self.host_leftovers(port_ids))
+
+    def delete_all(self, *servers):
+        ports = [p['id'] for s in servers for p in self.ports_of(s)]
+        netns = [self.runtime.get_sandbox('nova-%s-sandbox' % s['id'])
+                 .netns_path for s in servers]
+        for server in servers:
+            self._delete_server(server)
+        self.assertNothingLeft(servers, ports)
+        for path in netns:
+            self.assertEqual({}, privileged.netns_links(path))
+
+    # -- tests -------------------------------------------------------------
+
+    def test_two_servers_on_a_network_talk_through_the_switch(self):
+        one = self.boot_on(self.neutron.net_a)
+        two = self.boot_on(self.neutron.net_a)
+        port_one, = self.ports_of(one)
+        port_two, = self.ports_of(two)
+        # Nova waited for Neutron to report each port up.
+        self.assertIn(('network-vif-plugged', port_one['id']),
+                      self.neutron.sent)
+        self.assertEqual('ACTIVE', self.neutron.port(port_one['id'])
+                         ['status'])
+        nics = self.nics(one)
+        self.assertEqual({'eth0'}, set(nics) - {'lo'})
+        self.assertNicIs(nics['eth0'], port_one, 1400)
+        routes = self.ok(one, 'ip route; ip -6 route')
+        gw4 = self.neutron.subnet_a4['gateway_ip']
+        gw6 = self.neutron.subnet_a6['gateway_ip']
+        self.assertIn('default via %s dev eth0' % gw4, routes)
+        self.assertIn('default via %s dev eth0' % gw6, routes)
+        route = self.neutron.subnet_a4['host_routes'][0]
+        self.assertIn('%s via %s dev eth0' % (route['destination'],
+                                              route['nexthop']), routes)
+        resolv = self.ok(one, 'cat /etc/resolv.conf')
+        for dns in self.neutron.subnet_a4['dns_nameservers']:
+            self.assertIn('nameserver %s' % dns, resolv)
+        # The host end is on the switch with the ids Neutron binds on.
+        ids = self.switch.interfaces()[self.host_device(port_one)]
+        self.assertEqual(port_one['id'], ids['iface-id'])
+        self.assertEqual(port_one['mac_address'], ids['attached-mac'])
+        self.assertEqual(one['id'], ids['vm-uuid'])
+        self.assertTcpWorks(one, two, self.v4(port_two))
+        self.assertTcpWorks(two, one, self.v4(port_one), port=5556)
+        self.ok(one, 'ping -c 1 -W 5 %s' % self.v4(port_two))
+        self.delete_all(one, two)
+
+    def host_device(self, port):
+        prefix = 'qvo' if self.hybrid else 'tap'
+        return (prefix + port['id'])[:14]
+
+    def test_a_server_with_two_ports_has_both_nics(self):
+        server = self.boot_on(self.neutron.net_a, self.neutron.net_b)
+        ports = {p['network_id']: p for p in self.ports_of(server)}
+        nics = self.nics(server)
+        self.assertEqual({'eth0', 'eth1'}, set(nics) - {'lo'})
+        self.assertNicIs(nics['eth0'], ports[self.neutron.net_a['id']],
+                         1400)
+        self.assertNicIs(nics['eth1'], ports[self.neutron.net_b['id']],
+                         1450)
+        routes = self.ok(server, 'ip route')
+        # Only the first NIC carries the default route.
+        self.assertEqual(1, routes.count('default'))
+        self.assertIn('dev eth0', [line for line in routes.splitlines()
+                                   if line.startswith('default')][0])
+        resolv = self.ok(server, 'cat /etc/resolv.conf')
+        self.assertIn('nameserver %s'
+                      % self.neutron.subnet_b4['dns_nameservers'][0],
+                      resolv)
+        self.delete_all(server)
+
+    def test_reboots_and_stop_start_keep_the_addresses(self):
+        one = self.boot_on(self.neutron.net_a)
+        two = self.boot_on(self.neutron.net_a)
+        port_one, = self.ports_of(one)
+        before = self.nics(one)
+        one = self._reboot_server(one, hard=True)
+        self.assertEqual(before, self.nics(one))
+        one = self._stop_server(one)
+        one = self._start_server(one)
+        self.assertEqual(before, self.nics(one))
+        self.assertTcpWorks(two, one, self.v4(port_one))
+        self.delete_all(one, two)
+
+    def test_a_vanished_sandbox_gets_its_ports_back_on_hard_reboot(self):
+        one = self.boot_on(self.neutron.net_a)
+        before = self.nics(one)
+        for c in self.pod_containers(one):
+            self.runtime.remove(c.id, force=True)
+        one = self._reboot_server(one, hard=True)
+        self.assertEqual(before, self.nics(one))
+        self.delete_all(one)
+
+    def test_hot_attach_and_detach_on_a_running_server(self):
+        one = self.boot_on(self.neutron.net_a)
+        other = self.boot_on(self.neutron.net_b)
+        other_port, = self.ports_of(other)
+        started = self.workload(one).started_at
+        self.api.attach_interface(one['id'], {'interfaceAttachment': {
+            'net_id': self.neutron.net_b['id']}})
+        port = next(p for p in self.ports_of(one)
+                    if p['network_id'] == self.neutron.net_b['id'])
+        nics = self.nics(one)
+        self.assertNicIs(nics['eth1'], port, 1450)
+        # Usable at once, and no restart.
+        self.assertTcpWorks(other, one, self.v4(port))
+        self.assertEqual(started, self.workload(one).started_at)
+        self.api.detach_interface(one['id'], port['id'])
+        self.wait_until(lambda: 'eth1' not in self.nics(one),
+                        'eth1 gone from the container')
+        self.wait_until(lambda: not self.host_leftovers([port['id']]),
+                        'the detached port gone from the host')
+        self.assertEqual(started, self.workload(one).started_at)
+        self.assertIn('eth0', self.nics(one))
+        self.delete_all(one, other)
+
+    def test_deleting_a_server_whose_sandbox_vanished_unplugs_it(self):
+        one = self.boot_on(self.neutron.net_a)
+        port, = self.ports_of(one)
+        for c in self.pod_containers(one):
+            self.runtime.remove(c.id, force=True)
+        self._delete_server(one)
+        self.assertNothingLeft([one], [port['id']])
+
+    def test_a_plug_failure_fails_the_build_and_leaves_nothing(self):
+        # The second port cannot be made (an MTU no device takes) after
+        # the first was plugged.
+        self.flags(max_attempts=1, group='scheduler')
+        server = self.boot_on(self.neutron.net_a, self.neutron.net_jumbo,
+                              expected_state='ERROR')
+        jumbo = next(p for p in self.ports_of(server)
+                     if p['network_id'] == self.neutron.net_jumbo['id'])
+        fault = server['fault']['message']
+        self.assertIn('port %s' % jumbo['id'], fault)
+        self.assertNothingLeft([server], list(self.neutron._ports))
+
+    def test_ports_never_reported_up_fail_the_build_after_the_timeout(self):
+        self.flags(vif_plugging_timeout=3)
+        self.flags(max_attempts=1, group='scheduler')
+        port = self.neutron.create_port({'port': {
+            'network_id': self.neutron.net_a['id']}})['port']
+        self.neutron.silent_ports.add(port['id'])
+        server = self.boot_on(ports=[port['id']], expected_state='ERROR')
+        self.assertIn('Failed to allocate the network',
+                      server['fault']['message'])
+        self.assertNothingLeft([server], [port['id']])
+
+
+class HybridNetworkTestCase(NetworkTestCase):
+    """OVS hybrid plug: a per-port Linux bridge between the container and
+    the switch, as for the iptables security group driver."""
+
+    hybrid = True
+
+    def test_bridged_traffic_is_allowed_while_the_port_lives(self):
+        one = self.boot_on(self.neutron.net_a)
+        port, = self.ports_of(one)
+        tap = ('tap' + port['id'])[:14]
+        self.assertTrue(privileged.link_exists(('qbr' + port['id'])[:14]))
+        self.assertTrue(privileged.bridged_rules(tap))
+        self.delete_all(one)
+        self.assertEqual([], privileged.bridged_rules(tap))
