@@ -89,4 +89,3 @@ def authorize(enforcer, rule, context, project_id=None):
               else context.project_id}
     return enforcer.authorize(rule, target, context.to_policy_values(),
                               do_raise=False)
-

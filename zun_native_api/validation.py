@@ -164,8 +164,8 @@ def _describe(error):
         return error.message.replace('were unexpected', 'are not allowed') \
             .replace('was unexpected', 'is not allowed')
     if where:
-        return 'Invalid input for field/attribute %s. %s' % (where,
-                                                            error.message)
+        return 'Invalid input for field/attribute %s. %s' % (
+            where, error.message)
     return error.message
 
 

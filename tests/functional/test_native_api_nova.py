@@ -30,6 +30,7 @@ from oslo_config import cfg
 import pytest
 from wsgi_intercept import interceptor
 from zunclient import client as zun_client
+from zunclient import exceptions as zun_exceptions
 
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
@@ -235,7 +236,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                                                  stderr=True),
                      lambda: bob.containers.stop(uuid, None),
                      lambda: bob.containers.delete(uuid)):
-            error = self.assertRaises(Exception, call)
+            error = self.assertRaises(zun_exceptions.NotFound, call)
             self.assertEqual(404, getattr(error, 'http_status', None), error)
         admin = self.zun('admin')
         self.assertEqual([uuid], [c.uuid for c in

@@ -8,10 +8,10 @@ import uuid
 from oslo_config import cfg
 import pytest
 
-import zun_native_api
 from nova_zun.runtime import exception
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+import zun_native_api
 
 HEADER = 'OpenStack-API-Version'
 
@@ -187,3 +187,12 @@ def test_create_refuses_what_it_cannot_honour(client, body, detail):
                            headers=identity('pa'))
     assert 400 == response.status_code
     assert detail in response.get_json()['errors'][0]['detail']
+
+
+def test_host_id_is_novas():
+    # Non-admins see only hostId; the native API finds the host by it.
+    from nova import utils as nova_utils
+
+    from zun_native_api import nova as nova_api
+    assert (nova_utils.generate_hostid('compute2', 'p1') ==
+            nova_api.host_id('p1', 'compute2'))
