@@ -39,6 +39,11 @@ opts = [
                      'host:url pairs (e.g. compute2:http://10.0.0.12:9517). '
                      'A runtime operation on a container of another host '
                      'is forwarded there with the caller\'s token.'),
+    cfg.BoolOpt('engine_shared', default=False,
+                help='True when one engine serves several host names (test '
+                     'and demo setups): a container of another host is then '
+                     'found by its host label on this engine. Otherwise '
+                     'Nova says which host runs a container.'),
     cfg.IntOpt('forward_timeout', default=60, min=1,
                help='Seconds to wait for a peer host to answer a forwarded '
                     'request.'),

@@ -100,10 +100,12 @@ def _locate(context, ident):
     if flask.request.headers.get(FORWARDED_HEADER):
         raise errors.not_found(ident)
     hosts = state.conf.native_api.hosts
-    # An engine serving several compute hosts knows where it runs.
-    host = next((c.labels.get(labels.HOST)
-                 for c in _workloads(**{labels.INSTANCE: uuid})
-                 if c.labels.get(labels.HOST) in hosts), None)
+    host = None
+    if state.conf.native_api.engine_shared:
+        # An engine serving several host names knows where it runs.
+        host = next((c.labels.get(labels.HOST)
+                     for c in _workloads(**{labels.INSTANCE: uuid})
+                     if c.labels.get(labels.HOST) in hosts), None)
     if host is None and (server is not None or _nova_configured()):
         try:
             server = server or _server(context, uuid)

@@ -111,8 +111,10 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             f.write('\n'.join(lines) + '\n')
         return path
 
-    def _serve_native_api(self):
-        lines = ['[native_api]', 'host = compute1',
+    def _serve_native_api(self, host='compute1', hosts=None):
+        lines = ['[native_api]', 'host = %s' % host,
+                 'hosts = %s' % ','.join('%s:%s' % kv
+                                         for kv in (hosts or {}).items()),
                  'nova_endpoint = %s' % NOVA_URL,
                  'default_networks = none', '[zun]',
                  'engine_url = %s' % self.engine_url, '[keystone_authtoken]']
@@ -277,4 +279,29 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             self.wait_for_status(zun, uuid, status)
         deleted = self.zun_cli('delete', 'cli')
         self.assertIn('has been accepted', deleted.stdout)
+        self._wait_until_deleted({'id': uuid})
+
+    def test_a_container_of_another_host_is_forwarded_where_nova_says(self):
+        # A native API for compute2, whose engine (the suite's, shared) it
+        # does not search for other hosts' containers: Nova's hostId says
+        # compute1 runs it, and compute1's native API answers.
+        other_url = self._serve_native_api(
+            'compute2', hosts={'compute1': self.native_url})
+        alice = self.zun()
+        uuid = alice.containers.run(image=self.image, cpu=1,
+                                    memory='64').uuid
+        self.wait_for_status(alice, uuid, 'Running')
+        through_compute2 = zun_client.Client(
+            '1.latest', session=self.identities.session('alice'),
+            endpoint_override=other_url + '/v1')
+        result = through_compute2.containers.execute(
+            uuid, command='"cat" "/proc/1/cmdline"')
+        self.assertEqual(0, result['exit_code'])
+        self.assertIn('sleep', result['output'])
+        # Not a container of compute2, and no peer for bob: 404.
+        bob = zun_client.Client(
+            '1.latest', session=self.identities.session('bob'),
+            endpoint_override=other_url + '/v1')
+        self.assertRaises(zun_exceptions.NotFound, bob.containers.top, uuid)
+        alice.containers.delete(uuid)
         self._wait_until_deleted({'id': uuid})

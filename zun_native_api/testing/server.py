@@ -42,7 +42,9 @@ class NativeApiServer:
             'DEFAULT': {'debug': 'true', 'log_file': self.log_file},
             'native_api': {'bind_host': '127.0.0.1',
                            'bind_port': str(self.port), 'host': host,
-                           'workers': '2', 'threads': '8'},
+                           'workers': '2', 'threads': '8',
+                           # Every test server uses the suite's engine.
+                           'engine_shared': 'true'},
             'zun': {'engine_url': engine_url},
             'keystone_authtoken': {
                 'www_authenticate_uri': keystone_url,
