@@ -21,6 +21,7 @@ import requests
 
 from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import labels
+from nova_zun.runtime import types
 from zun_native_api import auth
 from zun_native_api import errors
 from zun_native_api import microversion
@@ -364,6 +365,38 @@ def delete(container_ident):
     _nova_call(_nova(context).delete, server['id'],
                force=validation.boolean(args.get('force')))
     return flask.Response(status=204)
+
+
+@blueprint.route('/v1/containers/<container_ident>', methods=['PATCH'])
+def update(container_ident):
+    """Rename (Nova) and change CPU and memory limits live (the runtime
+    of the owning host; Nova's flavor stays as it is)."""
+    validation.query('update')
+    body = validation.body('update')
+    context, server = _server_for('container:update', container_ident, {})
+    resources = None
+    if 'cpu' in body or 'memory' in body:
+        resources = types.Resources(
+            vcpus=float(body['cpu']) if 'cpu' in body else None,
+            memory_mb=_megabytes(body.get('memory')))
+        status, remote = _locate(context, server['id'])
+        if remote:
+            return _forward(remote)
+        try:
+            _state().runtime.update_resources(status.id, resources)
+        except runtime_exception.ContainerRuntimeError as exc:
+            raise errors.from_runtime(exc)
+    if 'name' in body:
+        server = _nova_call(_nova(context).rename, server['id'],
+                            body['name'])
+        server = _server(context, server['id'])
+    view = views.container(server)
+    if resources is not None:
+        if resources.memory_mb:
+            view['memory'] = str(resources.memory_mb)
+        if resources.vcpus:
+            view['cpu'] = resources.vcpus
+    return flask.jsonify(view)
 
 
 def _power(rule, action, body=None):

@@ -154,6 +154,10 @@ class Nova:
                 return candidate
         return None
 
+    def rename(self, server_id, name):
+        return self._call('PUT', '/servers/%s' % server_id,
+                          {'server': {'name': name}})['server']
+
     def action(self, server_id, action, body=None):
         self._call('POST', '/servers/%s/action' % server_id,
                    {action: body})

@@ -132,6 +132,9 @@ OPERATIONS = [
      'metadata.', 202, 'Container'),
     ('/v1/containers/{container_ident}', 'get', 'get_one',
      'Show a container.', 200, 'Container'),
+    ('/v1/containers/{container_ident}', 'patch', 'update',
+     'Rename (Nova) or change CPU and memory limits live (runtime of the '
+     'owning host; the Nova flavor stays).', 200, 'Container'),
     ('/v1/containers/{container_ident}', 'delete', 'delete',
      'Delete a container (its Nova server).', 204, None),
     ('/v1/containers/{container_ident}/start', 'post', 'start',

@@ -20,6 +20,8 @@ _OPERATIONS = [
     ('create', 'POST', '/v1/containers', 'Create a container.'),
     ('delete', 'DELETE', '/v1/containers/{container_ident}',
      'Delete a container.'),
+    ('update', 'PATCH', '/v1/containers/{container_ident}',
+     'Rename a container or change its CPU and memory limits live.'),
     ('start', 'POST', '/v1/containers/{container_ident}/start',
      'Start a container.'),
     ('stop', 'POST', '/v1/containers/{container_ident}/stop',

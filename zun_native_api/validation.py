@@ -35,6 +35,7 @@ QUERY = {
     'create': _query({'run': _BOOL}),
     'delete': _query({'force': _BOOL, 'stop': _BOOL,
                       'all_projects': _BOOL}),
+    'update': _query({}),
     'start': _query({}),
     'stop': _query({'timeout': _INT}),
     'reboot': _query({'timeout': _INT}),
@@ -122,6 +123,20 @@ BODY = {
             'healthcheck': {'type': 'object'},
             'exposed_ports': {'type': 'object'},
             'registry': {'type': ['string', 'null']},
+        },
+    },
+    'update': {
+        'type': 'object',
+        'additionalProperties': False,
+        'minProperties': 1,
+        'properties': {
+            'name': _NAME,
+            'cpu': {'type': ['number', 'string'],
+                    'pattern': r'^[0-9]+(\.[0-9]+)?$', 'minimum': 0.001,
+                    'maximum': 1024},
+            'memory': {'type': ['integer', 'string'],
+                       'pattern': r'^[0-9]+[mMgG]?$', 'minimum': 4},
+            'auto_heal': {'type': 'boolean', 'const': False},
         },
     },
     'put_archive': {

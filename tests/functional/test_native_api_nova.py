@@ -305,3 +305,27 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertRaises(zun_exceptions.NotFound, bob.containers.top, uuid)
         alice.containers.delete(uuid)
         self._wait_until_deleted({'id': uuid})
+
+    def test_update_renames_and_changes_limits_live(self):
+        zun = self.zun()
+        uuid = zun.containers.run(image=self.image, cpu=1,
+                                  memory='96').uuid
+        self.wait_for_status(zun, uuid, 'Running')
+        started_at = self.workload({'id': uuid}).started_at
+        updated = zun.containers.update(uuid, cpu=0.5, memory='80')
+        self.assertEqual(('80', 0.5), (updated.memory, updated.cpu))
+        host_config = self.workload({'id': uuid}).details['HostConfig']
+        self.assertEqual(80 * 1024 * 1024, host_config['Memory'])
+        self.assertEqual(50000, host_config['CpuQuota'])
+        # Live: the workload was not restarted.
+        self.assertEqual(started_at, self.workload({'id': uuid}).started_at)
+        renamed = zun.containers.update(uuid, name='renamed')
+        self.assertEqual('renamed', renamed.name)
+        self.assertEqual('renamed', self.admin_api.get_server(uuid)['name'])
+        bob = self.zun('bob')
+        self.assertRaises(zun_exceptions.NotFound, bob.containers.update,
+                          uuid, memory='200')
+        self.assertEqual(80 * 1024 * 1024, self.workload(
+            {'id': uuid}).details['HostConfig']['Memory'])
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
