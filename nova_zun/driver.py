@@ -411,8 +411,19 @@ class ZunDriver(driver.ComputeDriver):
                 % (instance.uuid, result.output.decode(errors='replace')))
 
     def _unplug_vifs(self, instance, network_info, quiet=False):
-        if network_info:
-            self._vifs.unplug_all(instance, network_info, quiet=quiet)
+        try:
+            if network_info:
+                self._vifs.unplug_all(instance, network_info, quiet=quiet)
+        finally:
+            # Whatever the switch still has of the instance (ports Nova no
+            # longer lists for it) goes too.
+            try:
+                self._vifs.unplug_leftovers(instance)
+            except Exception:
+                if not quiet:
+                    raise
+                LOG.exception('Could not look for leftover ports',
+                              instance=instance)
 
     def _replug(self, instance, network_info, sandbox):
         """A sandbox that started again has a new, empty namespace."""

@@ -45,6 +45,7 @@ from nova_zun import privileged
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MTU = 1500
+DATAPATH_NETDEV = 'netdev'
 #: privsep contexts whose helper command we set when running as root.
 PRIVSEP_SECTIONS = ('vif_plug_ovs_privileged', 'nova_zun_privileged')
 
@@ -102,6 +103,12 @@ def _osvif(vif):
         # it to the bridge.
         obj.port_profile.create_port = True
     return obj
+
+
+def _datapath(obj):
+    profile = obj.port_profile
+    return getattr(profile, 'datapath_type', None) if \
+        'datapath_type' in profile else None
 
 
 def _mtu(vif):
@@ -192,7 +199,9 @@ class VIFPlugger:
         peer = container_veth_name(vif)
         mtu = _mtu(vif)
         try:
-            privileged.create_veth(host_dev, peer, mtu)
+            privileged.create_veth(
+                host_dev, peer, mtu,
+                peer_tx_checksum=_datapath(obj) != DATAPATH_NETDEV)
             os_vif.plug(obj, self._instance_info(instance))
             if isinstance(obj, osv_objects.vif.VIFBridge):
                 privileged.set_master(host_dev, obj.bridge_name)
@@ -218,8 +227,11 @@ class VIFPlugger:
         logged then)."""
         try:
             obj = _osvif(vif)
-        except exception.VirtualInterfacePlugException:
-            return  # nothing of ours was ever plugged for it
+        except exception.VirtualInterfacePlugException as exc:
+            # Nothing of ours was ever plugged for it.
+            LOG.info('Not unplugging port %s: %s', vif['id'], exc,
+                     instance=instance)
+            return
         host_dev = obj.vif_name
         errors = []
         for step in (lambda: privileged.disallow_bridged(host_dev),
@@ -261,6 +273,42 @@ class VIFPlugger:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+    @staticmethod
+    def _switch():
+        """The ovsdb API of os-vif's loaded OVS plugin (same connection,
+        same ``[os_vif_ovs]`` settings)."""
+        ext = os_vif._EXT_MANAGER
+        if ext is None or 'ovs' not in ext.names():
+            return None
+        return ext['ovs'].obj.ovsdb.ovsdb
+
+    def unplug_leftovers(self, instance):
+        """Remove what the host still has of an instance's ports, found by
+        the ``vm-uuid`` os-vif records on the switch: for an instance whose
+        network info is gone (deleted while the service was down, or an
+        empty info cache) and after a failed unplug. Returns the port name
+        prefixes handled."""
+        api = self._switch()
+        if api is None:
+            return []
+        rows = api.db_find(
+            'Interface', ('external_ids', '=', {'vm-uuid': instance.uuid}),
+            columns=['name']).execute(check_error=True) or []
+        done = []
+        for row in rows:
+            name = row['name']
+            if name[:3] not in ('tap', 'qvo'):
+                continue
+            suffix = name[3:]
+            api.del_port(name, if_exists=True).execute(check_error=True)
+            privileged.disallow_bridged('tap' + suffix)
+            for prefix in ('tap', 'qvb', 'qvo', 'qbr'):
+                privileged.delete_link(prefix + suffix)
+            done.append(suffix)
+            LOG.info('Removed leftovers of port %s... from the host', suffix,
+                     instance=instance)
+        return done
 
     @staticmethod
     def next_ifname(netns_path):

@@ -14,6 +14,7 @@ import threading
 
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
+from pyroute2.ethtool import Ethtool
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as nl_exc
 
@@ -41,10 +42,32 @@ def link_exists(name):
         return _index(ipr, name) is not None
 
 
+TX_CHECKSUM_FEATURES = ('tx-checksum-ip-generic', 'tx-checksum-ipv4',
+                        'tx-checksum-ipv6', 'tx-checksum-sctp')
+
+
+def _disable_tx_checksum(name):
+    ethtool = Ethtool()
+    try:
+        features = ethtool.get_features(name)
+        for key in TX_CHECKSUM_FEATURES:
+            if key in features.features:
+                features.features[key].enable = False
+        ethtool.set_features(name, features)
+    finally:
+        ethtool.close()
+
+
 @net_admin.entrypoint
-def create_veth(host_name, peer_name, mtu):
+def create_veth(host_name, peer_name, mtu, peer_tx_checksum=True):
     """A veth pair; the host end is up, both ends have ``mtu``. An existing
-    pair of these names is replaced."""
+    pair of these names is replaced.
+
+    ``peer_tx_checksum=False`` makes the peer compute checksums itself:
+    a switch that forwards in userspace (OVS ``netdev`` datapath) passes
+    packets on as read, so a checksum left to offload is never filled in
+    and the receiver drops TCP and UDP (ICMP, checksummed in software,
+    still passes)."""
     with IPRoute() as ipr:
         for name in (host_name, peer_name):
             index = _index(ipr, name)
@@ -53,6 +76,8 @@ def create_veth(host_name, peer_name, mtu):
         ipr.link('add', ifname=host_name, kind='veth',
                  peer={'ifname': peer_name, 'mtu': mtu}, mtu=mtu)
         ipr.link('set', index=_index(ipr, host_name), state='up')
+    if not peer_tx_checksum:
+        _disable_tx_checksum(peer_name)
 
 
 @net_admin.entrypoint
@@ -81,7 +106,11 @@ def netns_links(netns_path):
     namespace is gone)."""
     if not os.path.exists(netns_path):
         return {}
-    with IPRoute(netns=netns_path) as ipr:
+    try:
+        ipr = IPRoute(netns=netns_path)
+    except OSError:
+        return {}  # the file is left, the namespace behind it is gone
+    with ipr:
         return {link.get('ifname'): link.get('address')
                 for link in ipr.get_links()}
 

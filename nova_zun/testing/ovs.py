@@ -8,9 +8,10 @@ switch::
 
 Without the openvswitch kernel module (many CI hosts, nested guests) bridges
 use the userspace datapath (``datapath_type=netdev``): ovs-vswitchd moves the
-packets itself, which is slow but real. Bridge names are kernel devices
-shared by the whole host, so callers pick names of their own
-(:func:`unique_name`).
+packets itself, which is slow but real. Its datapath device is called
+``ovs-netdev`` on every host, so only one such switch can run at a time.
+Bridge names are kernel devices shared by the whole host, so callers pick
+names of their own (:func:`unique_name`).
 """
 
 import argparse
@@ -131,6 +132,12 @@ class PrivateOVS:
         if not os.path.exists(SCHEMA):
             raise OVSStartError('%s missing: install openvswitch-common'
                                 % SCHEMA)
+        if (self.datapath_type == DATAPATH_NETDEV and
+                os.path.exists('/sys/class/net/ovs-netdev')):
+            # The userspace datapath's device has one name per host.
+            raise OVSStartError(
+                'another Open vSwitch with a userspace datapath runs on '
+                'this host (device ovs-netdev exists); only one can')
         os.makedirs(self.base_dir, exist_ok=True)
         if not os.path.exists(self.db_path):
             subprocess.run(['ovsdb-tool', 'create', self.db_path, SCHEMA],

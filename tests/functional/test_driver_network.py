@@ -95,8 +95,10 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
             if 'pong' in out:
                 break
             if time.monotonic() > deadline:
-                self.fail('no TCP answer from %s: %s %s' % (address, code,
-                                                            out))
+                self.fail('no TCP answer from %s: %s %s\n%s\n%s\n%s' % (
+                    address, code, out, self.switch.vsctl('show'),
+                    self.switch._log_tails(40),
+                    self.ok(client, 'ip -s link; ip neigh')))
             time.sleep(0.5)
         self.assertIn('ping', self.wait_until(
             lambda: self.sh(server_, 'cat /tmp/got')[1], 'ping received'))
