@@ -87,6 +87,9 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
         self.silent_ports = set()
         #: Events sent to Nova, in order: (event name, port id).
         self.sent = []
+        #: Every port ever made here: {port id: network id} (Nova deletes
+        #: the ports it made when a build fails).
+        self.created = {}
         base = random.randint(1, 200)
         self.net_a = self._network('net-a', 1400)
         self.net_b = self._network('net-b', 1450)
@@ -179,6 +182,7 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
             'binding:vif_details': self.vif_details(),
         })
         self._ports[port['id']] = port
+        self.created[port['id']] = network['id']
         return {'port': copy.deepcopy(port)}
 
     def port(self, port_id):
@@ -264,9 +268,9 @@ class NetworkFixtureMixin:
     def _remove_network_leftovers(self):
         self.switch.vsctl('--if-exists', 'del-br', self.bridge)
         for name, ids in self.switch.interfaces().items():
-            if ids.get('iface-id') in self.neutron._ports:
+            if ids.get('iface-id') in self.neutron.created:
                 self.switch.vsctl('--if-exists', 'del-port', name)
-        for port_id in list(self.neutron._ports):
+        for port_id in list(self.neutron.created):
             for name in self.port_devices(port_id):
                 privileged.disallow_bridged(name)
                 privileged.delete_link(name)
