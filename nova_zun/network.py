@@ -66,10 +66,16 @@ def configure_privsep(conf=cfg.CONF):
     if not os.path.exists(helper):
         helper = 'privsep-helper'
     cmd = [helper]
-    for path in conf.config_file or ():
-        cmd += ['--config-file', path]
-    for path in conf.config_dir or ():
-        cmd += ['--config-dir', path]
+    for option, flag in (('config_file', '--config-file'),
+                         ('config_dir', '--config-dir')):
+        try:
+            paths = conf[option] or ()
+        except cfg.NoSuchOptError:
+            paths = ()  # a ConfigOpts that was never parsed
+        if isinstance(paths, str):
+            paths = [paths]
+        for path in paths:
+            cmd += [flag, path]
     for section in PRIVSEP_SECTIONS:
         conf.set_default('helper_command', shlex.join(cmd), group=section)
 
