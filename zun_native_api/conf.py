@@ -85,10 +85,18 @@ opts = [
 ]
 
 
+def _group_like(group):
+    return cfg.OptGroup(group.name, title=group.title, help=group.help)
+
+
 def register_opts(conf):
+    # oslo.config keeps overrides in the OptGroup object: a group object
+    # of this ConfigOpts' own, so that set_override on one configuration
+    # (a test's, Nova's global CONF) never changes another.
+    conf.register_group(_group_like(zun_conf.zun_group))
     zun_conf.register_opts(conf)
-    conf.register_group(native_api_group)
-    conf.register_opts(opts, group=native_api_group)
+    conf.register_group(_group_like(native_api_group))
+    conf.register_opts(opts, group=native_api_group.name)
 
 
 def list_opts():

@@ -44,3 +44,17 @@ def test_every_container_rule_is_admin_or_owner():
             assert policy.ADMIN_OR_OWNER == check, name
     assert 'rule:context_is_admin' == rules[
         'container:get_all_all_projects']
+
+
+def test_overrides_stay_in_their_configuration():
+    # oslo.config keeps overrides in OptGroup objects: each configuration
+    # must have its own, or one test's (or Nova's CONF's) leaks.
+    from zun_native_api import conf as api_conf
+    first, second = cfg.ConfigOpts(), cfg.ConfigOpts()
+    for conf in (first, second):
+        api_conf.register_opts(conf)
+        conf([], project='zun-native-api')
+    first.set_override('host', 'host-one', group='native_api')
+    first.set_override('engine_url', 'unix:///one.sock', group='zun')
+    assert 'host-one' != second.native_api.host
+    assert 'unix:///one.sock' != second.zun.engine_url
