@@ -45,6 +45,20 @@ class KeystoneStartError(Exception):
     pass
 
 
+def _die_with_parent():
+    """preexec_fn: the child gets SIGTERM when the test process dies, so a
+    killed test run leaves no server behind (Linux prctl)."""
+    import ctypes
+    import signal
+    pr_set_pdeathsig = 1
+    ctypes.CDLL('libc.so.6', use_errno=True).prctl(pr_set_pdeathsig,
+                                                   signal.SIGTERM)
+
+
+def popen(command, **kwargs):
+    return subprocess.Popen(command, preexec_fn=_die_with_parent, **kwargs)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -93,7 +107,7 @@ class Keystone:
                      '--bootstrap-region-id', 'RegionOne')
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=self.conf_file)
         self.log = open(os.path.join(self.base_dir, 'gunicorn.log'), 'w')
-        self.process = subprocess.Popen(
+        self.process = popen(
             [_bin('gunicorn'), '--chdir', self.base_dir,
              '--bind', '127.0.0.1:%d' % self.port, '--workers', '2',
              '--threads', '4', 'keystone_app:application'],

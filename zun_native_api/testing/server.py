@@ -71,7 +71,7 @@ class NativeApiServer:
         command = os.path.join(os.path.dirname(sys.executable),
                                'zun-native-api')
         self.output = open(os.path.join(self.base_dir, 'server.out'), 'w')
-        self.process = subprocess.Popen(
+        self.process = keystone_tool.popen(
             [command, '--config-file', self.conf_file],
             stdout=self.output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
