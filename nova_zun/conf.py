@@ -178,6 +178,21 @@ network_opts = [
 ]
 
 
+network_opts = [
+    cfg.BoolOpt('allow_bridged_traffic', default=True,
+                help='For OVS hybrid ports (a per-port Linux bridge, used '
+                     'with the iptables security group driver), accept '
+                     'traffic bridged through the instance\'s device in '
+                     'the host\'s FORWARD chain. With br_netfilter loaded '
+                     '(bridge-nf-call-iptables=1) bridged packets pass '
+                     'FORWARD, whose DROP policy (Docker sets one) eats '
+                     'them otherwise. The rules sit in chain '
+                     'nova-zun-FORWARD, jumped to at the end of FORWARD, '
+                     'so Neutron\'s security group chains, inserted '
+                     'before, still decide first. Removed on unplug.'),
+]
+
+
 def register_opts(conf):
     conf.register_group(zun_group)
     conf.register_opts(runtime_opts, group=zun_group)

@@ -144,6 +144,11 @@ class ZunDriver(driver.ComputeDriver):
         for uuid in set(uuids) - alive:
             LOG.info('Removing containers of deleted instance %s', uuid)
             self._remove_pod(uuid)
+            try:
+                self._vifs.unplug_leftovers(uuid)
+            except Exception:
+                LOG.exception('Could not remove the ports of deleted '
+                              'instance %s', uuid)
 
     def _refresh_engine_runtimes(self):
         info = self.runtime.engine_info()
@@ -418,7 +423,7 @@ class ZunDriver(driver.ComputeDriver):
             # Whatever the switch still has of the instance (ports Nova no
             # longer lists for it) goes too.
             try:
-                self._vifs.unplug_leftovers(instance)
+                self._vifs.unplug_leftovers(instance.uuid)
             except Exception:
                 if not quiet:
                     raise

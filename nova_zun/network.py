@@ -28,6 +28,7 @@ import io
 import ipaddress
 import os
 import shlex
+import socket
 import sys
 import tarfile
 
@@ -187,6 +188,23 @@ def resolv_conf_archive(servers):
     return buf.getvalue()
 
 
+def _reachable(connection, timeout=1):
+    """Whether an ovsdb endpoint (``unix:PATH``, ``tcp:HOST:PORT``)
+    answers now."""
+    kind, _, rest = connection.partition(':')
+    if kind == 'unix':
+        return os.path.exists(rest)
+    if kind in ('tcp', 'ssl'):
+        host, _, port = rest.rpartition(':')
+        try:
+            with socket.create_connection((host.strip('[]'), int(port)),
+                                          timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            return False
+    return True
+
+
 class VIFPlugger:
     """Plugs and unplugs one instance's VIFs; stateless between calls."""
 
@@ -287,9 +305,14 @@ class VIFPlugger:
         ext = os_vif._EXT_MANAGER
         if ext is None or 'ovs' not in ext.names():
             return None
-        return ext['ovs'].obj.ovsdb.ovsdb
+        base = ext['ovs'].obj.ovsdb
+        if base._ovsdb is None and not _reachable(base.connection):
+            # No switch on this host: nothing of it to sweep, and no
+            # connection attempt that waits [os_vif_ovs] ovs_vsctl_timeout.
+            return None
+        return base.ovsdb
 
-    def unplug_leftovers(self, instance):
+    def unplug_leftovers(self, instance_uuid):
         """Remove what the host still has of an instance's ports, found by
         the ``vm-uuid`` os-vif records on the switch: for an instance whose
         network info is gone (deleted while the service was down, or an
@@ -299,7 +322,7 @@ class VIFPlugger:
         if api is None:
             return []
         rows = api.db_find(
-            'Interface', ('external_ids', '=', {'vm-uuid': instance.uuid}),
+            'Interface', ('external_ids', '=', {'vm-uuid': instance_uuid}),
             columns=['name']).execute(check_error=True) or []
         done = []
         for row in rows:
@@ -312,8 +335,8 @@ class VIFPlugger:
             for prefix in ('tap', 'qvb', 'qvo', 'qbr'):
                 privileged.delete_link(prefix + suffix)
             done.append(suffix)
-            LOG.info('Removed leftovers of port %s... from the host', suffix,
-                     instance=instance)
+            LOG.info('Removed leftovers of port %s... of instance %s from '
+                     'the host', suffix, instance_uuid)
         return done
 
     @staticmethod

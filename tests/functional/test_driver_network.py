@@ -86,12 +86,14 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
 
     def assertTcpWorks(self, client, server_, address, port=5555):
         """A TCP exchange both ways, from inside the containers."""
-        self.ok(server_, 'rm -f /tmp/got; (echo pong | nc -l -p %d '
-                         '> /tmp/got) >/dev/null 2>&1 &' % port)
+        # Both ends keep their input open a moment, so neither closes
+        # before the other's line arrives.
+        self.ok(server_, 'rm -f /tmp/got; ((echo pong; sleep 3) | '
+                         'nc -l -p %d > /tmp/got) >/dev/null 2>&1 &' % port)
         deadline = time.monotonic() + 30
         while True:
-            code, out = self.sh(client, 'echo ping | nc -w 3 %s %d'
-                                % (address, port))
+            code, out = self.sh(client, '(echo ping; sleep 1) | '
+                                'nc -w 3 %s %d' % (address, port))
             if 'pong' in out:
                 break
             if time.monotonic() > deadline:
