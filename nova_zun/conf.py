@@ -90,21 +90,6 @@ scheduler_opts = [
 ]
 
 
-network_opts = [
-    cfg.BoolOpt('allow_bridged_traffic', default=True,
-                help='For OVS hybrid ports (a per-port Linux bridge, used '
-                     'with the iptables security group driver), accept '
-                     'traffic bridged through the instance\'s device in '
-                     'the host\'s FORWARD chain. With br_netfilter loaded '
-                     '(bridge-nf-call-iptables=1) bridged packets pass '
-                     'FORWARD, whose DROP policy (Docker sets one) eats '
-                     'them otherwise. The rules sit in chain '
-                     'nova-zun-FORWARD, jumped to at the end of FORWARD, '
-                     'so Neutron\'s security group chains, inserted '
-                     'before, still decide first. Removed on unplug.'),
-]
-
-
 image_opts = [
     cfg.IntOpt('image_cache_unused_age', default=24 * 3600, min=0,
                help='Seconds an image loaded from Glance (or pulled for a '
@@ -145,36 +130,6 @@ image_opts = [
                      'committed for a snapshot, so the snapshot is '
                      'consistent (it runs again before the upload to Glance '
                      'starts).'),
-]
-
-
-network_opts = [
-    cfg.BoolOpt('allow_bridged_traffic', default=True,
-                help='For OVS hybrid ports (a per-port Linux bridge, used '
-                     'with the iptables security group driver), accept '
-                     'traffic bridged through the instance\'s device in '
-                     'the host\'s FORWARD chain. With br_netfilter loaded '
-                     '(bridge-nf-call-iptables=1) bridged packets pass '
-                     'FORWARD, whose DROP policy (Docker sets one) eats '
-                     'them otherwise. The rules sit in chain '
-                     'nova-zun-FORWARD, jumped to at the end of FORWARD, '
-                     'so Neutron\'s security group chains, inserted '
-                     'before, still decide first. Removed on unplug.'),
-]
-
-
-network_opts = [
-    cfg.BoolOpt('allow_bridged_traffic', default=True,
-                help='For OVS hybrid ports (a per-port Linux bridge, used '
-                     'with the iptables security group driver), accept '
-                     'traffic bridged through the instance\'s device in '
-                     'the host\'s FORWARD chain. With br_netfilter loaded '
-                     '(bridge-nf-call-iptables=1) bridged packets pass '
-                     'FORWARD, whose DROP policy (Docker sets one) eats '
-                     'them otherwise. The rules sit in chain '
-                     'nova-zun-FORWARD, jumped to at the end of FORWARD, '
-                     'so Neutron\'s security group chains, inserted '
-                     'before, still decide first. Removed on unplug.'),
 ]
 
 
