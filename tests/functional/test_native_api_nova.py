@@ -144,17 +144,30 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             '1.latest', session=self.identities.session(who),
             endpoint_override=self.native_url + '/v1')
 
-    def zun_cli(self, *args, who='alice'):
-        """The ``zun`` command line of python-zunclient."""
+    def _cli(self, command, who):
         password, project, _ = USERS[who]
         env = dict(os.environ, OS_AUTH_URL=self.keystone.url,
                    OS_USERNAME=who, OS_PASSWORD=password,
                    OS_PROJECT_NAME=project, OS_USER_DOMAIN_ID='default',
-                   OS_PROJECT_DOMAIN_ID='default')
-        command = [os.path.join(os.path.dirname(sys.executable), 'zun'),
-                   '--bypass-url', self.native_url + '/v1'] + list(args)
+                   OS_PROJECT_DOMAIN_ID='default',
+                   OS_IDENTITY_API_VERSION='3')
+        command[0] = os.path.join(os.path.dirname(sys.executable),
+                                  command[0])
         return subprocess.run(command, env=env, capture_output=True,
                               text=True, timeout=120)
+
+    def zun_cli(self, *args, who='alice', bypass=True):
+        """The ``zun`` command line of python-zunclient (at this test's
+        native API, else at the catalog's container endpoint)."""
+        command = ['zun']
+        if bypass:
+            command += ['--bypass-url', self.native_url + '/v1']
+        return self._cli(command + list(args), who)
+
+    def openstack_cli(self, *args, who='alice'):
+        """``openstack`` with python-zunclient's appcontainer plugin,
+        through the catalog."""
+        return self._cli(['openstack'] + list(args), who)
 
     def wait_for_status(self, client, ident, status):
         deadline = time.monotonic() + 90
@@ -327,5 +340,30 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                           uuid, memory='200')
         self.assertEqual(80 * 1024 * 1024, self.workload(
             {'id': uuid}).details['HostConfig']['Memory'])
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
+
+    def test_clients_find_it_in_the_catalog(self):
+        # As devstack registers Zun: one endpoint of type container,
+        # ending in /v1. Both command lines find it there.
+        service = self.keystone.add_endpoint('container', 'nova-zun',
+                                             self.native_url + '/v1')
+        self.addCleanup(self.keystone.remove_service, service)
+        zun = self.zun()
+        uuid = zun.containers.run(name='cat', image=self.image, cpu=1,
+                                  memory='64').uuid
+        self.wait_for_status(zun, uuid, 'Running')
+        listing = self.zun_cli('list', bypass=False)
+        self.assertEqual(0, listing.returncode, listing.stderr)
+        self.assertIn(uuid, listing.stdout)
+        osc = self.openstack_cli('appcontainer', 'list', '-f', 'json')
+        self.assertEqual(0, osc.returncode, osc.stderr)
+        self.assertEqual([uuid], [c['uuid'] for c in json.loads(osc.stdout)])
+        shown = self.openstack_cli('appcontainer', 'show', 'cat', '-f',
+                                   'json')
+        self.assertEqual('Running', json.loads(shown.stdout)['status'])
+        executed = self.openstack_cli('appcontainer', 'exec', 'cat', 'echo',
+                                      'via', 'osc')
+        self.assertIn('via osc', executed.stdout)
         zun.containers.delete(uuid)
         self._wait_until_deleted({'id': uuid})

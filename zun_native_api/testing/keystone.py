@@ -174,8 +174,17 @@ class Keystone:
         return proj.id
 
     def add_endpoint(self, service_type, name, url):
+        """Register a service with ``url`` on every interface; return the
+        service (``remove_service`` takes it away again)."""
         ks = self.keystone_client()
         service = ks.services.create(name, service_type)
         for interface in ('public', 'internal', 'admin'):
             ks.endpoints.create(service, url, interface=interface,
                                 region='RegionOne')
+        return service
+
+    def remove_service(self, service):
+        ks = self.keystone_client()
+        for endpoint in ks.endpoints.list(service=service):
+            ks.endpoints.delete(endpoint)
+        ks.services.delete(service)
