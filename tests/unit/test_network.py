@@ -113,3 +113,11 @@ def test_privsep_helper_needs_no_sudo_when_root(monkeypatch):
         command = conf[section].helper_command
         assert 'sudo' not in command
         assert command.split()[0].endswith('privsep-helper')
+
+
+def test_a_switch_that_is_not_there_is_not_waited_for(tmp_path):
+    assert not network._reachable('unix:%s' % (tmp_path / 'db.sock'))
+    (tmp_path / 'db.sock').touch()
+    assert network._reachable('unix:%s' % (tmp_path / 'db.sock'))
+    # Nothing listens on port 1 of the loopback address.
+    assert not network._reachable('tcp:127.0.0.1:1')
