@@ -281,6 +281,20 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertEqual('from the cli', executed.stdout.strip())
         stats = self.zun_cli('stats', 'cli')
         self.assertIn('MEM USAGE(MiB)', stats.stdout)
+        # zun cp, both ways: put_archive and get_archive, base64 (1.25+).
+        local = tempfile.mkdtemp(prefix='nova-zun-cp-')
+        self.addCleanup(shutil.rmtree, local, True)
+        with open(os.path.join(local, 'note.txt'), 'w') as f:
+            f.write('copied in\n')
+        put = self.zun_cli('cp', os.path.join(local, 'note.txt'), 'cli:/tmp')
+        self.assertEqual(0, put.returncode, put.stderr)
+        self.assertEqual('copied in', self.zun_cli(
+            'exec', 'cli', 'cat', '/tmp/note.txt').stdout.strip())
+        back = os.path.join(local, 'back')
+        got = self.zun_cli('cp', 'cli:/tmp/note.txt', back)
+        self.assertEqual(0, got.returncode, got.stderr)
+        with open(os.path.join(back, 'note.txt')) as f:
+            self.assertEqual('copied in\n', f.read())
         # python-zunclient's own bug: print("%-20s") % titles raises
         # TypeError on Python 3, whatever the server answers.
         top = self.zun_cli('top', 'cli')
