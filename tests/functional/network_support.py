@@ -12,6 +12,7 @@ import copy
 import ipaddress
 import os
 import random
+import subprocess
 import tempfile
 import threading
 import time
@@ -61,7 +62,21 @@ def private_ovs():
     for context in (privileged.net_admin, vif_plug_ovs.privsep.vif_plug):
         context.stop()
     switch.stop()
+    _remove_empty_chain()
     assert not bridges, 'bridges left on the switch: %s' % bridges
+
+
+def _remove_empty_chain():
+    """The hybrid tests' FORWARD chain, if no rule is left in it."""
+    chain = privileged.IPTABLES_CHAIN
+    for binary in ('iptables', 'ip6tables'):
+        listed = subprocess.run([binary, '-w', '-S', chain],
+                                capture_output=True, text=True)
+        if listed.returncode or listed.stdout.strip() != '-N ' + chain:
+            continue
+        subprocess.run([binary, '-w', '-D', 'FORWARD', '-j', chain],
+                       capture_output=True)
+        subprocess.run([binary, '-w', '-X', chain], capture_output=True)
 
 
 def _allocator(cidr, first=10):
