@@ -8,6 +8,9 @@ from werkzeug import http as http_utils
 
 from nova_zun.runtime import exception as runtime_exception
 
+# Where oslo.middleware's RequestId puts the request's id.
+ENV_REQUEST_ID = 'openstack.request_id'
+
 
 class ApiError(Exception):
     """An error answered to the caller in Zun's format."""
@@ -42,7 +45,9 @@ def from_runtime(exc):
 
 
 def error_response(status, title, detail):
-    body = {'errors': [{'request_id': '', 'code': '', 'status': status,
+    request_id = flask.request.environ.get(ENV_REQUEST_ID, '')
+    body = {'errors': [{'request_id': request_id, 'code': '',
+                        'status': status,
                         'title': title, 'detail': detail, 'links': []}]}
     return flask.make_response(flask.jsonify(body), status)
 

@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_middleware import request_id
 
 from zun_native_api import app as api_app
 from zun_native_api import auth
@@ -9,8 +10,11 @@ from zun_native_api import conf as api_conf
 
 
 def make_app(conf, runtime=None):
-    """The native API behind auth_token, configured from ``conf``."""
-    return auth.wrap(api_app.create_app(conf, runtime=runtime), conf)
+    """The native API behind auth_token, configured from ``conf``; every
+    response carries an ``x-openstack-request-id`` (oslo.middleware),
+    errors name it too."""
+    return request_id.RequestId(
+        auth.wrap(api_app.create_app(conf, runtime=runtime), conf))
 
 
 def init_application(argv=None, conf=None):

@@ -136,6 +136,8 @@ def test_project_b_gets_404_like_for_a_missing_container(
                           % (missing_id, suffix), params=query, json=body)
     error = assert_zun_error(theirs, 404)
     assert_zun_error(missing, 404)
+    assert (theirs.headers['x-openstack-request-id'] ==
+            error['request_id'])
     assert (error['detail'].replace(instance, 'X') ==
             missing.json()['errors'][0]['detail'].replace(missing_id, 'X'))
     # Nothing happened to it.

@@ -10,6 +10,7 @@ import time
 
 import requests
 
+import zun_native_api
 from zun_native_api.testing import keystone as keystone_tool
 
 
@@ -71,8 +72,13 @@ class NativeApiServer:
         command = os.path.join(os.path.dirname(sys.executable),
                                'zun-native-api')
         self.output = open(os.path.join(self.base_dir, 'server.out'), 'w')
+        # The console script runs the zun_native_api this process
+        # imported (a source tree), not a copy installed beside it.
+        source = os.path.dirname(os.path.dirname(zun_native_api.__file__))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [source, os.environ.get('PYTHONPATH')])))
         self.process = keystone_tool.popen(
-            [command, '--config-file', self.conf_file],
+            [command, '--config-file', self.conf_file], env=env,
             stdout=self.output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
