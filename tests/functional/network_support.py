@@ -19,6 +19,7 @@ import time
 
 import fixtures
 from nova.tests.fixtures import neutron as neutron_fixture
+import os_vif
 from oslo_config import cfg
 from oslo_privsep import daemon as privsep_daemon
 from oslo_utils import uuidutils
@@ -257,6 +258,9 @@ class NetworkFixtureMixin:
                                group='os_vif_ovs')
         self.flags(ovsdb_connection=self.switch.connection,
                    group='os_vif_ovs')
+        # An earlier test in this process may have loaded the plugins with
+        # the default connection: load them again with this one.
+        os_vif.initialize(reset=True)
         self.neutron = self.useFixture(ZunNeutronFixture(
             self, self.switch, self.bridge, hybrid=self.hybrid))
         self.addCleanup(self._remove_network_leftovers)
