@@ -20,6 +20,8 @@ import time
 
 import docker
 
+from nova_zun.testing import processes
+
 RUNSC_PATHS = ('/usr/bin/runsc', '/usr/sbin/runsc')
 # gVisor's KVM platform hangs in nested guests, and its own network stack
 # refuses a namespace it did not create: ptrace + the pod's namespace.
@@ -204,14 +206,8 @@ class PrivateEngine:
             proc.kill()
         raise EngineStartError('dockerd did not start within %ss; last '
                                'lines of %s:\n%s'
-                               % (timeout, self.log_path, self._log_tail()))
-
-    def _log_tail(self, lines=20):
-        try:
-            with open(self.log_path, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
+                               % (timeout, self.log_path,
+                                  processes.log_tail(self.log_path)))
 
     def stop(self, timeout=30, remove=True):
         """Stop dockerd and its containerd, unmount what they left, and

@@ -9,7 +9,6 @@ default, so no engine option is needed to push to or pull from it.
 import base64
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -17,6 +16,7 @@ import urllib.error
 import urllib.request
 
 from nova_zun.testing import engine as engine_tool
+from nova_zun.testing import processes
 
 BINARY = 'docker-registry'
 
@@ -107,28 +107,16 @@ class LocalRegistry:
             if self._answers():
                 return self.address
             time.sleep(0.1)
-        log_tail = self._log_tail()
+        log_tail = processes.log_tail(self.log_path)
         self.stop()
         raise RegistryStartError('docker-registry did not start within %ss:'
                                  '\n%s' % (timeout, log_tail))
 
-    def _log_tail(self, lines=20):
-        try:
-            with open(self.log_path, errors='replace') as f:
-                return ''.join(f.readlines()[-lines:])
-        except OSError:
-            return ''
-
     def stop(self, timeout=10):
         """End the registry and remove its directory (storage included)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            processes.end(proc, timeout)
         shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def running(self):

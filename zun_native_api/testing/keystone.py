@@ -15,6 +15,8 @@ import time
 
 import requests
 
+from nova_zun.testing import processes
+
 _APP_MODULE = '''\
 import sys
 sys.argv = sys.argv[:1]
@@ -132,12 +134,7 @@ class Keystone:
 
     def stop(self):
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            processes.end(self.process, 30)
             self.process = None
             self.log.close()
         shutil.rmtree(self.base_dir, ignore_errors=True)

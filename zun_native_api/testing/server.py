@@ -10,6 +10,7 @@ import time
 
 import requests
 
+from nova_zun.testing import processes
 import zun_native_api
 from zun_native_api.testing import keystone as keystone_tool
 
@@ -105,12 +106,7 @@ class NativeApiServer:
 
     def stop(self):
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            processes.end(self.process, 30)
             self.process = None
             self.output.close()
         shutil.rmtree(self.base_dir, ignore_errors=True)

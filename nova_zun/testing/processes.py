@@ -1,0 +1,25 @@
+"""Helpers shared by the tools that run services for tests and demos."""
+
+import subprocess
+
+
+def end(process, timeout):
+    """Ask ``process`` (a Popen) to stop, kill it after ``timeout`` seconds,
+    and reap it."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(path, lines=20):
+    """The last ``lines`` of a service's log, for error messages."""
+    try:
+        with open(path, errors='replace') as f:
+            return ''.join(f.readlines()[-lines:])
+    except OSError:
+        return ''
