@@ -15,7 +15,6 @@ import random
 import subprocess
 import tempfile
 import threading
-import time
 
 import fixtures
 from nova.tests.fixtures import neutron as neutron_fixture
@@ -293,12 +292,3 @@ class NetworkFixtureMixin:
             for name in self.port_devices(port_id):
                 privileged.disallow_bridged(name)
                 privileged.delete_link(name)
-
-    def wait_until(self, check, what, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = check()
-            if result:
-                return result
-            time.sleep(0.2)
-        self.fail('%s did not happen within %ss' % (what, timeout))

@@ -10,6 +10,7 @@ import time
 from tests.functional import base
 from tests.functional import network_support
 from tests.functional.network_support import private_ovs  # noqa: F401
+from tests.functional.runtime_support import wait_for
 
 privileged = network_support.privileged
 
@@ -102,7 +103,7 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
                     self.switch._log_tails(40),
                     self.ok(client, 'ip -s link; ip neigh')))
             time.sleep(0.5)
-        self.assertIn('ping', self.wait_until(
+        self.assertIn('ping', wait_for(
             lambda: self.sh(server_, 'cat /tmp/got')[1], 'ping received'))
 
     def assertNothingLeft(self, servers, port_ids):
@@ -208,10 +209,10 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.assertTcpWorks(other, one, self.v4(port))
         self.assertEqual(started, self.workload(one).started_at)
         self.api.detach_interface(one['id'], port['id'])
-        self.wait_until(lambda: 'eth1' not in self.nics(one),
-                        'eth1 gone from the container')
-        self.wait_until(lambda: not self.host_leftovers([port['id']]),
-                        'the detached port gone from the host')
+        wait_for(lambda: 'eth1' not in self.nics(one),
+                 'eth1 gone from the container')
+        wait_for(lambda: not self.host_leftovers([port['id']]),
+                 'the detached port gone from the host')
         self.assertEqual(started, self.workload(one).started_at)
         self.assertIn('eth0', self.nics(one))
         self.delete_all(one, other)
