@@ -4,13 +4,16 @@ Tests that need the engine skip when it cannot start on a developer's
 machine, and fail when CI=true: CI must never pass by skipping them.
 """
 
+import io
 import os
+import tarfile
 import tempfile
 
 import pytest
 
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
+from nova_zun.runtime import types
 from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import images as test_images
 
@@ -74,8 +77,38 @@ def runtime(private_engine):
 def test_image_refs(runtime):
     """``{tag: reference}`` of the locally built busybox test images."""
     refs = test_images.build(runtime)
-    yield refs
-    test_images.remove(runtime)
+    try:
+        _refuse_an_exec_that_escapes(runtime, refs['sleeper'])
+        yield refs
+    finally:
+        test_images.remove(runtime)
+
+
+def _refuse_an_exec_that_escapes(runtime, image):
+    """Stop before any test runs a command through exec where exec reaches
+    the machine's root instead of the container's (dockerd inside a chroot:
+    setns() puts exec'd processes at the mount namespace's root). Tests
+    change files inside their containers; there they would change the
+    machine's."""
+    container = runtime.create_container(types.ContainerSpec(
+        name='nova-zun-exec-check', image=image, labels={}))
+    try:
+        runtime.start(container)
+        marker = io.BytesIO()
+        with tarfile.open(fileobj=marker, mode='w') as tar:
+            info = tarfile.TarInfo('nova-zun-exec-check')
+            info.size = 2
+            tar.addfile(info, io.BytesIO(b'ok'))
+        runtime.put_archive(container, '/tmp', marker.getvalue())
+        seen = runtime.exec(container, ['cat', '/tmp/nova-zun-exec-check'])
+    finally:
+        runtime.remove(container, force=True)
+    if seen.output != b'ok':
+        pytest.fail('docker exec does not run inside the container here '
+                    '(it saw %r instead of the file put into the container): '
+                    'is dockerd running in a chroot? Not running tests that '
+                    'would change this machine\'s files.' % seen.output,
+                    pytrace=False)
 
 
 @pytest.fixture
