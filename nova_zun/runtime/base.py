@@ -107,6 +107,23 @@ class ContainerRuntime(abc.ABC):
         """Start ``command`` and return a StreamSession bound to it."""
 
     @abc.abstractmethod
+    def create_exec(self, container, command, *, tty=False, stdin=False,
+                    environment=None, workdir=None):
+        """Prepare ``command`` without starting it; return the exec id
+        (for :meth:`start_exec`, once, and :meth:`exec_resize`)."""
+
+    @abc.abstractmethod
+    def start_exec(self, exec_id):
+        """Start a prepared exec; return a StreamSession bound to it.
+        Raises Conflict if it was started before."""
+
+    @abc.abstractmethod
+    def stream_output(self, session):
+        """Iterate over the output of a StreamSession (exec or attach):
+        byte chunks as the process writes them, without the engine's
+        framing, until the stream ends or is closed."""
+
+    @abc.abstractmethod
     def exec_resize(self, exec_id, height, width):
         pass
 

@@ -275,18 +275,42 @@ class _StreamSocket:
                     pass
 
 
+class _Demuxer:
+    """Joins the payloads of the engine's multiplexed stream (frames of an
+    8-byte header: stream, 3 pad, length), fed in chunks split anywhere."""
+
+    def __init__(self):
+        self._pending = bytearray()
+        self._frame_left = 0
+
+    def feed(self, chunk):
+        self._pending += chunk
+        payload = bytearray()
+        while self._pending:
+            if self._frame_left == 0:
+                if len(self._pending) < 8:
+                    break
+                _, self._frame_left = struct.unpack('>BxxxL',
+                                                    self._pending[:8])
+                del self._pending[:8]
+                continue
+            take = self._pending[:self._frame_left]
+            del self._pending[:len(take)]
+            self._frame_left -= len(take)
+            payload += take
+        return bytes(payload)
+
+
 def _read_output(sock, tty, deadline=None, limit=None):
     """Read an attached stream (a _StreamSocket) to its end within
     ``deadline``.
 
     Returns ``(output, truncated)``. Without a TTY the engine multiplexes
-    stdout and stderr into frames (8-byte header: stream, 3 pad, length);
-    the payloads are joined in order.
+    stdout and stderr into frames; the payloads are joined in order.
     """
-    pending = bytearray()
+    demuxer = None if tty else _Demuxer()
     out = bytearray()
     truncated = False
-    frame_left = 0
     while True:
         if not sock.pending():
             timeout = None
@@ -301,22 +325,7 @@ def _read_output(sock, tty, deadline=None, limit=None):
         chunk = sock.recv(65536)
         if not chunk:
             break
-        if tty:
-            payload = chunk
-        else:
-            pending += chunk
-            payload = bytearray()
-            while pending:
-                if frame_left == 0:
-                    if len(pending) < 8:
-                        break
-                    _, frame_left = struct.unpack('>BxxxL', pending[:8])
-                    del pending[:8]
-                    continue
-                take = pending[:frame_left]
-                del pending[:len(take)]
-                frame_left -= len(take)
-                payload += take
+        payload = chunk if demuxer is None else demuxer.feed(chunk)
         if limit is not None and len(out) + len(payload) > limit:
             out += payload[:max(0, limit - len(out))]
             truncated = True
@@ -342,6 +351,8 @@ def _status_from_inspect(info):
         pid=state.get('Pid') or None,
         runtime=host_config.get('Runtime'),
         oom_killed=bool(state.get('OOMKilled')),
+        tty=bool(config.get('Tty')),
+        stdin_open=bool(config.get('OpenStdin')),
         details=info)
 
 
@@ -783,14 +794,44 @@ class DockerRuntime(base.ContainerRuntime):
                                 output=output, exec_id=exec_id,
                                 truncated=truncated)
 
-    @_engine_call
-    def exec_stream(self, container, command, *, tty=False, stdin=False,
-                    environment=None, workdir=None):
-        exec_id = self._exec_create(container, command, tty, stdin,
-                                    environment, workdir)
+    def _exec_start_stream(self, exec_id, tty):
         sock = self._api.exec_start(exec_id, socket=True, tty=tty)
         return types.StreamSession(id=exec_id, sock=_StreamSocket(sock),
                                    tty=tty)
+
+    @_engine_call
+    def exec_stream(self, container, command, *, tty=False, stdin=False,
+                    environment=None, workdir=None):
+        return self._exec_start_stream(
+            self._exec_create(container, command, tty, stdin, environment,
+                              workdir), tty)
+
+    @_engine_call
+    def create_exec(self, container, command, *, tty=False, stdin=False,
+                    environment=None, workdir=None):
+        return self._exec_create(container, command, tty, stdin,
+                                 environment, workdir)
+
+    @_engine_call
+    def start_exec(self, exec_id):
+        info = self._api.exec_inspect(exec_id)
+        if info.get('Running') or info.get('ExitCode') is not None:
+            raise exception.Conflict('exec %s was started before' % exec_id)
+        return self._exec_start_stream(
+            exec_id, bool((info.get('ProcessConfig') or {}).get('tty')))
+
+    def stream_output(self, session):
+        demuxer = None if session.tty else _Demuxer()
+        while True:
+            try:
+                chunk = session.sock.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            payload = chunk if demuxer is None else demuxer.feed(chunk)
+            if payload:
+                yield payload
 
     @_engine_call
     def exec_resize(self, exec_id, height, width):

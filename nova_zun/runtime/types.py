@@ -107,6 +107,10 @@ class ContainerStatus:
     pid: Optional[int] = None
     runtime: Optional[str] = None
     oom_killed: bool = False
+    #: Whether the main process has a TTY and an open stdin (attach can
+    #: write to it); None where the engine did not say (listings).
+    tty: Optional[bool] = None
+    stdin_open: Optional[bool] = None
     #: Everything else the engine reports, for views that want details
     #: (limits, mounts, network mode). Keys are the engine's own.
     details: dict = dataclasses.field(default_factory=dict, repr=False)

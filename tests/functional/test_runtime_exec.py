@@ -100,6 +100,57 @@ def test_exec_stream_tty_follows_exec_resize(runtime, make_container):
         session.close()
 
 
+def test_a_prepared_exec_starts_once_and_keeps_its_id_for_resize(
+        runtime, make_container):
+    container = make_container()
+    exec_id = runtime.create_exec(container, ['/bin/sh'], tty=True,
+                                  stdin=True)
+    # Resizable before and after it starts, under the same id.
+    session = runtime.start_exec(exec_id)
+    try:
+        assert (session.id, session.tty) == (exec_id, True)
+        runtime.exec_resize(exec_id, height=21, width=77)
+        session.sock.sendall(b'busybox stty size; exit 3\n')
+        assert b'21 77' in read_until(session, b'21 77')
+        assert wait_for_exec_exit(runtime, exec_id) == 3
+    finally:
+        session.close()
+    with pytest.raises(exception.Conflict, match='started before'):
+        runtime.start_exec(exec_id)
+
+
+def test_stream_output_removes_the_engine_framing_until_the_end(
+        runtime, make_container):
+    session = runtime.exec_stream(
+        make_container(), ['/bin/sh', '-c', 'seq 1 3000; echo err >&2'])
+    try:
+        output = b''.join(runtime.stream_output(session))
+    finally:
+        session.close()
+    expected = b''.join(b'%d\n' % i for i in range(1, 3001))
+    assert sorted(output.splitlines()) == sorted(
+        (expected + b'err\n').splitlines())
+    assert expected in output
+
+
+def test_stream_output_of_a_tty_session_is_raw_terminal_output(
+        runtime, make_container):
+    session = runtime.exec_stream(make_container(), ['/bin/echo', 'tty'],
+                                  tty=True)
+    try:
+        assert b''.join(runtime.stream_output(session)) == b'tty\r\n'
+    finally:
+        session.close()
+
+
+def test_status_says_whether_the_main_process_has_a_tty_and_stdin(
+        runtime, make_container):
+    plain = runtime.status(make_container())
+    assert (plain.tty, plain.stdin_open) == (False, False)
+    interactive = runtime.status(make_container(**INTERACTIVE_SHELL))
+    assert (interactive.tty, interactive.stdin_open) == (True, True)
+
+
 @pytest.mark.parametrize('call', ['exec_status', 'exec_resize'])
 def test_an_unknown_exec_session_is_not_found(runtime, call):
     args = {'exec_status': (), 'exec_resize': (10, 10)}[call]
