@@ -24,6 +24,7 @@ import nova.tests.functional  # noqa: F401,I100
 import nova.conf  # noqa: I100
 from nova import monkey_patch
 
+from benchmarks import native_api
 from benchmarks import raw as raw_engine
 from benchmarks import scenarios
 from benchmarks import stats
@@ -34,9 +35,11 @@ from nova_zun.testing import images as test_images
 CONF = nova.conf.CONF
 
 FULL = {'boots': 20, 'reboots': 10, 'burst': 30, 'density': 50,
-        'glance_trials': 3, 'glance_mb': 64}
+        'glance_trials': 3, 'glance_mb': 64, 'execs': 50, 'log_trials': 5,
+        'log_mb': 10}
 QUICK = {'boots': 2, 'reboots': 2, 'burst': 3, 'density': 4,
-         'glance_trials': 1, 'glance_mb': 2}
+         'glance_trials': 1, 'glance_mb': 2, 'execs': 3, 'log_trials': 1,
+         'log_mb': 10}
 
 
 def _parser():
@@ -54,6 +57,10 @@ def _parser():
     parser.add_argument('--profile-burst', metavar='FILE',
                         help='cProfile the whole process (API, scheduler, '
                              'conductor, compute) during the burst')
+    parser.add_argument('--profile-native-api', metavar='FILE',
+                        help='cProfile the native API application '
+                             '(in-process, keystonemiddleware included) '
+                             'answering the exec requests')
     for key in FULL:
         parser.add_argument('--' + key.replace('_', '-'), type=int,
                             metavar='N', help='override the count %s' % key)
@@ -126,6 +133,9 @@ def run(args, report):
         report.meta['max_concurrent_builds'] = CONF.max_concurrent_builds
         for _, text in result.errors + result.failures:
             report.errors.append(text)
+        scenarios.progress('native API: exec and logs vs the docker SDK')
+        native_api.run(report, engine, refs['sleeper'], counts,
+                       profile=args.profile_native_api)
     except Exception:
         report.errors.append(traceback.format_exc())
     finally:

@@ -284,19 +284,6 @@ class Benchmark:
                                % wrong)
         return ids, wall
 
-    def compare(self, name, samples, baseline, labels_):
-        """Record ``name_p50`` and ``name_p95`` (ratios of the samples'
-        percentiles to the baseline's) and both in seconds."""
-        group = name.split('/')[0]
-        for pct in (50, 95):
-            self.report.ratio('%s_p%d' % (name, pct),
-                              percentile(samples, pct),
-                              percentile(baseline, pct))
-        for label, values in zip(labels_, (samples, baseline)):
-            for pct in (50, 95):
-                self.report.add('%s/%s_p%d' % (group, label, pct),
-                                percentile(values, pct), 's')
-
     # -- the run ------------------------------------------------------------
 
     def run_in_nova(self, case):
@@ -352,7 +339,8 @@ class Benchmark:
         self.report.keep('spawn/raw_pod', raw_pods)
         self.report.keep('boot/zun', boots['zun'])
         self.report.keep('boot/fake', boots['fake'])
-        self.compare('spawn/raw', spawns, raw_runs, ('driver', 'raw_run'))
+        self.report.compare('spawn/raw', spawns, raw_runs,
+                            ('driver', 'raw_run'))
         # A pod is two containers: the same two made with the SDK.
         for pct in (50, 95):
             self.report.ratio('spawn/raw_pod_p%d' % pct,
@@ -365,8 +353,8 @@ class Benchmark:
             {'call': name, 'p50_s': percentile(secs, 50),
              'per_boot': len(secs) / float(len(boot_calls))}
             for name, secs in sorted(_by_name(boot_calls).items())]
-        self.compare('boot/zun_vs_fake', boots['zun'], boots['fake'],
-                     ('zun', 'fake'))
+        self.report.compare('boot/zun_vs_fake', boots['zun'],
+                            boots['fake'], ('zun', 'fake'))
         self.report.add('boot/zun_minus_fake_p50',
                         percentile(boots['zun'], 50) -
                         percentile(boots['fake'], 50), 's')
@@ -409,8 +397,8 @@ class Benchmark:
             self.delete([server['id']])
         self.report.keep('reboot/nova', nova_times)
         self.report.keep('reboot/raw', raw_times)
-        self.compare('reboot/nova_vs_raw', nova_times, raw_times,
-                     ('nova', 'raw'))
+        self.report.compare('reboot/nova_vs_raw', nova_times, raw_times,
+                            ('nova', 'raw'))
 
     def _pods(self, server_ids):
         pods = []

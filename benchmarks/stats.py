@@ -35,6 +35,19 @@ class Report:
         self.add(name, value / baseline if baseline else float('nan'),
                  'ratio')
 
+    def compare(self, name, samples, baseline, labels):
+        """Record ``name_p50`` and ``name_p95`` (ratios of the samples'
+        percentiles to the baseline's) and both in seconds, named by
+        ``labels`` (the samples', the baseline's)."""
+        group = name.split('/')[0]
+        for pct in (50, 95):
+            self.ratio('%s_p%d' % (name, pct), percentile(samples, pct),
+                       percentile(baseline, pct))
+        for label, values in zip(labels, (samples, baseline)):
+            for pct in (50, 95):
+                self.add('%s/%s_p%d' % (group, label, pct),
+                         percentile(values, pct), 's')
+
     def keep(self, name, samples):
         self.samples[name] = list(samples)
 

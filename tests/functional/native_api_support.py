@@ -54,12 +54,11 @@ class Identities:
         return self.session(who).get_project_id()
 
 
-@pytest.fixture(scope='session')
-def keystone():
-    """A Keystone of the suite's own with a service user for
-    keystonemiddleware, alice in project-a and bob in project-b (members),
-    and Keystone's bootstrap admin."""
-    ks = keystone_tool.Keystone()
+def start_keystone(base_dir=None):
+    """A started Keystone with a service user for keystonemiddleware,
+    alice in project-a and bob in project-b (members), and Keystone's
+    bootstrap admin; ``stop()`` it after use."""
+    ks = keystone_tool.Keystone(base_dir)
     try:
         ks.start()
         ks.project_user('service', SERVICE_USER[0], SERVICE_USER[1],
@@ -69,6 +68,13 @@ def keystone():
     except Exception:
         ks.stop()
         raise
+    return ks
+
+
+@pytest.fixture(scope='session')
+def keystone():
+    """The suite's own Keystone (see :func:`start_keystone`)."""
+    ks = start_keystone()
     yield ks
     ks.stop()
 
@@ -99,6 +105,26 @@ def native_apis(private_engine, keystone):
         server.stop()
 
 
+def start_workload(runtime, image, project_id, host='host1',
+                   user_id='user', command=None, extra_labels=None):
+    """Run a workload of ``image`` labelled like the driver's; return its
+    instance uuid (its containers carry it in labels.INSTANCE)."""
+    instance = str(uuid.uuid4())
+    spec = types.ContainerSpec(
+        name='nova-%s' % instance, image=image, command=command,
+        labels=dict(extra_labels or {}, **{
+            labels.INSTANCE: instance, labels.PROJECT: project_id,
+            labels.USER: user_id, labels.HOST: host,
+            labels.ROLE: labels.ROLE_WORKLOAD}))
+    container = runtime.create_container(spec)
+    try:
+        runtime.start(container)
+    except Exception:
+        runtime.remove(container, force=True)
+        raise
+    return instance
+
+
 @pytest.fixture
 def workloads(runtime, test_image_refs):
     """``make(project_id, host='host1', tag='printer')`` -> instance uuid
@@ -107,14 +133,9 @@ def workloads(runtime, test_image_refs):
     made = []
 
     def make(project_id, host='host1', tag='printer', user_id='user'):
-        instance = str(uuid.uuid4())
+        instance = start_workload(runtime, test_image_refs[tag], project_id,
+                                  host=host, user_id=user_id)
         made.append(instance)
-        spec = types.ContainerSpec(
-            name='nova-%s' % instance, image=test_image_refs[tag],
-            labels={labels.INSTANCE: instance, labels.PROJECT: project_id,
-                    labels.USER: user_id, labels.HOST: host,
-                    labels.ROLE: labels.ROLE_WORKLOAD})
-        runtime.start(runtime.create_container(spec))
         return instance
     yield make
     for instance in made:
