@@ -6,6 +6,7 @@ from werkzeug import exceptions as http_exceptions
 
 from nova_zun.runtime import docker as docker_runtime
 from zun_native_api import conf as api_conf
+from zun_native_api import consoles
 from zun_native_api import containers
 from zun_native_api import errors
 from zun_native_api import microversion
@@ -69,6 +70,7 @@ def create_app(conf, runtime=None):
     app.config['MAX_CONTENT_LENGTH'] = conf.native_api.max_body_bytes
     app.config[containers.STATE_KEY] = containers.State(
         conf, runtime, policy.make_enforcer(conf))
+    app.config[consoles.STATE_KEY] = consoles.Consoles(conf, runtime)
     app.json.sort_keys = False
     app.before_request(_negotiate_version)
     app.after_request(_add_version_headers)
@@ -80,4 +82,5 @@ def create_app(conf, runtime=None):
     app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(versions.blueprint)
     app.register_blueprint(containers.blueprint)
+    app.register_blueprint(consoles.blueprint)
     return app

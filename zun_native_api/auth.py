@@ -1,7 +1,8 @@
 """Authentication: keystonemiddleware's auth_token in front of the API.
 
 Only the version documents (``/`` and ``/v1``) are public, as in Zun: the
-client discovers the microversion range there. Everything else goes
+client discovers the microversion range there; and the console WebSocket,
+whose URL carries a token of its own. Everything else goes
 through ``auth_token``, which validates the token against Keystone and
 puts the caller's identity in the WSGI environment, where
 oslo.context reads it back.
@@ -10,7 +11,9 @@ oslo.context reads it back.
 from keystonemiddleware import auth_token
 from oslo_context import context as oslo_context
 
-PUBLIC_PATHS = ('/', '/v1', '/v1/')
+# /console authenticates with the single-use token of its URL (see
+# zun_native_api.consoles): a WebSocket client sends no Keystone token.
+PUBLIC_PATHS = ('/', '/v1', '/v1/', '/console')
 
 
 class _PublicOrAuthenticated:

@@ -82,6 +82,20 @@ opts = [
                     '"none".'),
     cfg.IntOpt('create_timeout', default=60, min=1,
                help='Seconds create waits for Nova to accept a server.'),
+    cfg.URIOpt('console_url', default=None, schemes=['ws', 'wss'],
+               help='WebSocket base URL (ws:// or wss://) at which clients '
+                    'reach this host\'s native API, for attach and '
+                    'interactive exec (the URL handed out ends in '
+                    '/console?token=...). By default this host\'s URL in '
+                    'hosts, else the URL the request came in on, with ws '
+                    'for http and wss for https.'),
+    cfg.StrOpt('console_token_dir',
+               default='/run/zun-native-api/console-tokens',
+               help='Directory (made if missing, mode 0700) where the '
+                    'worker processes of this host share the single-use '
+                    'tokens of console URLs.'),
+    cfg.IntOpt('console_token_ttl', default=30, min=1,
+               help='Seconds a console URL stays valid (it works once).'),
 ]
 
 

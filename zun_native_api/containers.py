@@ -23,6 +23,7 @@ from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from zun_native_api import auth
+from zun_native_api import consoles
 from zun_native_api import errors
 from zun_native_api import microversion
 from zun_native_api import nova as nova_api
@@ -40,6 +41,7 @@ FORWARDED_HEADER = 'X-Nova-Zun-Forwarded-By'
 STATE_KEY = 'NATIVE_API_STATE'
 
 _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
+_LAST_RENAME = microversion_parse.Version(1, 13)
 
 
 class State:
@@ -208,9 +210,6 @@ def logs(status, args):
                  methods=['POST'])
 @runtime_operation('execute')
 def execute(status, args):
-    if validation.boolean(args.get('interactive')):
-        raise errors.ApiError(400, 'Interactive exec is not offered by '
-                                   'this API; run a command without -i.')
     try:
         command = shlex.split(args['command'])
     except ValueError as exc:
@@ -218,6 +217,8 @@ def execute(status, args):
                               % (args['command'], exc))
     if not command:
         raise errors.ApiError(400, 'Empty command')
+    if validation.boolean(args.get('interactive')):
+        return _interactive_exec(status, command)
     conf = _state().conf.native_api
     try:
         result = _state().runtime.exec(status.id, command,
@@ -236,6 +237,69 @@ def execute(status, args):
                           'exec_id': result.exec_id,
                           'proxy_url': None,
                           'truncated': result.truncated})
+
+
+def _interactive_exec(status, command):
+    """Prepare ``command`` with a TTY and stdin; answer, as Zun does,
+    with its exec id and the console URL that starts it."""
+    context = _context()
+    _authorize('container:execute_interactive', context,
+               status.labels.get(labels.PROJECT, ''),
+               flask.request.view_args['container_ident'])
+    exec_id = _state().runtime.create_exec(status.id, command, tty=True,
+                                           stdin=True)
+    url = consoles.console_url(_state().conf, context, status, 'exec',
+                               exec_id=exec_id)
+    return flask.jsonify({'output': None, 'exit_code': None,
+                          'exec_id': exec_id, 'proxy_url': url,
+                          'truncated': False})
+
+
+def _terminal_size(args):
+    return {'height': int(args['h']), 'width': int(args['w'])}
+
+
+@blueprint.route('/v1/containers/<container_ident>/execute_resize',
+                 methods=['POST'])
+@runtime_operation('execute_resize')
+def execute_resize(status, args):
+    _state().runtime.exec_resize(args['exec_id'], **_terminal_size(args))
+    return flask.Response(status=200)
+
+
+def _running_status(status, what):
+    """The workload's full status; 409 unless it runs."""
+    status = _state().runtime.status(status.id)
+    if status.state != types.ContainerState.RUNNING:
+        raise errors.ApiError(409, 'Container is %s: %s.'
+                              % (status.state.value, what))
+    return status
+
+
+@blueprint.route('/v1/containers/<container_ident>/attach',
+                 methods=['GET'])
+@runtime_operation('attach')
+def attach(status, args):
+    status = _running_status(status, 'nothing to attach to')
+    if not status.stdin_open:
+        raise errors.ApiError(400, 'Container %s was not created '
+                                   'interactive (its stdin is closed): '
+                                   'nothing to attach to.'
+                              % flask.request.view_args['container_ident'])
+    return flask.jsonify(consoles.console_url(_state().conf, _context(),
+                                              status, 'attach'))
+
+
+@blueprint.route('/v1/containers/<container_ident>/resize',
+                 methods=['POST'])
+@runtime_operation('resize')
+def resize(status, args):
+    status = _running_status(status, 'no terminal to resize')
+    if not status.tty:
+        raise errors.ApiError(400, 'Container %s has no TTY to resize.'
+                              % flask.request.view_args['container_ident'])
+    _state().runtime.resize(status.id, **_terminal_size(args))
+    return flask.Response(status=200)
 
 
 @blueprint.route('/v1/containers/<container_ident>/top', methods=['GET'])
@@ -397,6 +461,22 @@ def update(container_ident):
         if resources.vcpus:
             view['cpu'] = resources.vcpus
     return flask.jsonify(view)
+
+
+@blueprint.route('/v1/containers/<container_ident>/rename',
+                 methods=['POST'])
+def rename(container_ident):
+    """Zun's rename of microversions 1.1 to 1.13 (later ones PATCH the
+    name): the Nova server's name."""
+    if _api_version() > _LAST_RENAME:
+        raise errors.ApiError(406, 'rename is offered up to microversion '
+                                   '%s; later ones rename with PATCH.'
+                              % _LAST_RENAME)
+    args = validation.query('rename')
+    validation.no_body()
+    context, server = _server_for('container:rename', container_ident, {})
+    _nova_call(_nova(context).rename, server['id'], args['name'])
+    return flask.jsonify(views.container(_server(context, server['id'])))
 
 
 def _power(rule, action, body=None):

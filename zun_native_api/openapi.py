@@ -14,6 +14,7 @@ import sys
 
 import yaml
 
+from zun_native_api import consoles
 from zun_native_api import microversion
 from zun_native_api import validation
 
@@ -87,11 +88,21 @@ SCHEMAS = {
     'ExecResult': {
         'type': 'object',
         'required': ['output', 'exit_code', 'exec_id', 'proxy_url'],
-        'properties': {'output': _STRING,
-                       'exit_code': {'type': 'integer'},
+        'description': 'Interactive (interactive=true): output and '
+                       'exit_code null, proxy_url the console URL that '
+                       'starts the command; else proxy_url null.',
+        'properties': {'output': _NULLABLE_STRING,
+                       'exit_code': {'type': ['integer', 'null']},
                        'exec_id': _STRING,
-                       'proxy_url': {'type': 'null'},
+                       'proxy_url': {'type': ['string', 'null'],
+                                     'pattern': '^wss?://'},
                        'truncated': {'type': 'boolean'}}},
+    'ConsoleUrl': {
+        'type': 'string', 'pattern': '^wss?://',
+        'description': 'The console WebSocket URL (%s?token=...&uuid=...) '
+                       'of the host running the container; valid once, '
+                       'for [native_api] console_token_ttl seconds.'
+                       % consoles.PATH},
     'Top': {
         'type': 'object', 'required': ['Titles', 'Processes'],
         'properties': {'Titles': {'type': 'array', 'items': _STRING},
@@ -154,7 +165,25 @@ OPERATIONS = [
      'The workload\'s output (runtime).', 200, 'Logs'),
     ('/v1/containers/{container_ident}/execute', 'post', 'execute',
      'Run a command, its tokens double-quoted as python-zunclient sends '
-     'them; output and exit code (runtime).', 200, 'ExecResult'),
+     'them; output and exit code (runtime). With interactive=true: the '
+     'command prepared on a terminal, and the console URL that runs '
+     'it.', 200, 'ExecResult'),
+    ('/v1/containers/{container_ident}/execute_resize', 'post',
+     'execute_resize', 'Resize the terminal of an interactive command '
+     '(runtime).', 200, None),
+    ('/v1/containers/{container_ident}/attach', 'get', 'attach',
+     'The console URL of the workload\'s main process (created '
+     'interactive: stdin open); 400 otherwise.', 200, 'ConsoleUrl'),
+    ('/v1/containers/{container_ident}/resize', 'post', 'resize',
+     'Resize the terminal of the workload\'s main process (runtime; 400 '
+     'without a TTY).', 200, None),
+    ('/v1/containers/{container_ident}/rename', 'post', 'rename',
+     'Rename (the Nova server); microversions 1.1 to 1.13, later ones '
+     'get 406 and rename with PATCH.', 200, 'Container'),
+    (consoles.PATH, 'get', 'console',
+     'The console WebSocket (GET with Upgrade: websocket, subprotocol '
+     'binary): authenticated by the single-use token of its URL, not by '
+     'Keystone; binary frames carry the terminal both ways.', 101, None),
     ('/v1/containers/{container_ident}/top', 'get', 'top',
      'The workload\'s processes (runtime).', 200, 'Top'),
     ('/v1/containers/{container_ident}/stats', 'get', 'stats',
@@ -168,7 +197,8 @@ OPERATIONS = [
 
 _ERRORS = {
     '400': 'Invalid request: body, query parameter, path or archive.',
-    '401': 'No valid token (keystonemiddleware).',
+    '401': 'No valid token (keystonemiddleware; for the console: its '
+           'URL token is unknown, used or expired).',
     '403': 'Policy refuses (list and create only).',
     '404': 'No such container, or one of another project.',
     '406': 'Microversion outside %s-%s.' % (microversion.MIN_VERSION,
@@ -179,6 +209,11 @@ _ERRORS = {
     '503': 'Engine or Nova unavailable.',
     '504': 'exec ran past [native_api] exec_timeout.',
 }
+
+
+_VERSION_PATHS = ('/', '/v1')
+_NO_BODY = {200: 'Done.', 202: 'Accepted.', 204: 'Done.',
+            101: 'Switching Protocols: the WebSocket is open.'}
 
 
 def _parameters(operation, path):
@@ -194,7 +229,7 @@ def _parameters(operation, path):
             params.append({'name': name, 'in': 'query',
                            'required': name in schema['required'],
                            'schema': copy.deepcopy(prop)})
-    if path != '/' and path != '/v1':
+    if path.startswith('/v1/'):
         params.append({'$ref': '#/components/parameters/Microversion'})
     return params
 
@@ -209,14 +244,14 @@ def document():
                 'content': {'application/json': {'schema': {
                     '$ref': '#/components/schemas/%s' % schema}}}}
         else:
-            responses[str(status)] = {'description': 'Accepted.'}
-        if path not in ('/', '/v1'):
+            responses[str(status)] = {'description': _NO_BODY[status]}
+        if path not in _VERSION_PATHS:
             for code, text in _ERRORS.items():
                 responses[code] = {'$ref': '#/components/responses/Error'}
         op = {'operationId': operation, 'summary': summary,
               'parameters': _parameters(operation, path),
               'responses': responses}
-        if path not in ('/', '/v1'):
+        if path not in _VERSION_PATHS + (consoles.PATH,):
             op['security'] = [{'keystone': []}]
         if operation in validation.BODY:
             op['requestBody'] = {

@@ -10,6 +10,8 @@ import json
 import flask
 import jsonschema
 
+from zun_native_api import console_tokens
+
 _BOOL = {'type': 'string',
          'enum': ['true', 'false', 'True', 'False', '1', '0', 'yes', 'no']}
 _INT = {'type': 'string', 'pattern': r'^[0-9]{1,9}$'}
@@ -17,6 +19,8 @@ _STR = {'type': 'string', 'maxLength': 255}
 _PATH = {'type': 'string', 'minLength': 1, 'maxLength': 4096}
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255,
          'pattern': r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$'}
+# Terminal rows and columns.
+_TTY_SIZE = {'type': 'string', 'pattern': r'^[1-9][0-9]{0,3}$'}
 
 
 def _query(properties, required=()):
@@ -57,6 +61,17 @@ QUERY = {
     'top': _query({'ps_args': {'type': 'string', 'maxLength': 255,
                                'pattern': r'^[a-zA-Z0-9 ,=-]*$'}}),
     'stats': _query({'decode': _BOOL, 'stream': _BOOL}),
+    'execute_resize': _query({'exec_id': {'type': 'string',
+                                          'pattern': r'^[0-9a-f]{64}$'},
+                              'w': _TTY_SIZE, 'h': _TTY_SIZE},
+                             required=['exec_id', 'w', 'h']),
+    'attach': _query({}),
+    'resize': _query({'w': _TTY_SIZE, 'h': _TTY_SIZE},
+                     required=['w', 'h']),
+    'console': _query({'token': {'type': 'string',
+                                 'pattern': console_tokens.TOKEN_PATTERN},
+                       'uuid': _STR}, required=['token']),
+    'rename': _query({'name': _NAME}, required=['name']),
     'get_archive': _query({'path': _PATH}, required=['path']),
     'put_archive': _query({'path': _PATH}, required=['path']),
 }

@@ -7,6 +7,7 @@ Test modules import the fixtures by name so pytest finds them there.
 """
 
 import io
+import os
 import tarfile
 import uuid
 
@@ -106,16 +107,18 @@ def native_apis(private_engine, keystone):
 
 
 def start_workload(runtime, image, project_id, host='host1',
-                   user_id='user', command=None, extra_labels=None):
+                   user_id='user', command=None, extra_labels=None,
+                   **spec_fields):
     """Run a workload of ``image`` labelled like the driver's; return its
-    instance uuid (its containers carry it in labels.INSTANCE)."""
+    instance uuid (its containers carry it in labels.INSTANCE).
+    ``spec_fields`` go to its ContainerSpec (tty, stdin_open, ...)."""
     instance = str(uuid.uuid4())
     spec = types.ContainerSpec(
         name='nova-%s' % instance, image=image, command=command,
         labels=dict(extra_labels or {}, **{
             labels.INSTANCE: instance, labels.PROJECT: project_id,
             labels.USER: user_id, labels.HOST: host,
-            labels.ROLE: labels.ROLE_WORKLOAD}))
+            labels.ROLE: labels.ROLE_WORKLOAD}), **spec_fields)
     container = runtime.create_container(spec)
     try:
         runtime.start(container)
@@ -127,20 +130,31 @@ def start_workload(runtime, image, project_id, host='host1',
 
 @pytest.fixture
 def workloads(runtime, test_image_refs):
-    """``make(project_id, host='host1', tag='printer')`` -> instance uuid
-    of a running workload labelled like the driver's; removed after the
-    test."""
+    """``make(project_id, host='host1', tag='printer', **spec_fields)``
+    -> instance uuid of a running workload labelled like the driver's;
+    removed after the test."""
     made = []
 
-    def make(project_id, host='host1', tag='printer', user_id='user'):
+    def make(project_id, host='host1', tag='printer', user_id='user',
+             **spec_fields):
         instance = start_workload(runtime, test_image_refs[tag], project_id,
-                                  host=host, user_id=user_id)
+                                  host=host, user_id=user_id, **spec_fields)
         made.append(instance)
         return instance
     yield make
     for instance in made:
         for c in runtime.list_containers({labels.INSTANCE: instance}):
             runtime.remove(c.id, force=True)
+
+
+def cli_environment(keystone, who):
+    """The environment in which the ``zun`` and ``openstack`` command
+    lines act as ``who``, authenticated by ``keystone``."""
+    password, project, _ = USERS[who]
+    return dict(os.environ, OS_AUTH_URL=keystone.url, OS_USERNAME=who,
+                OS_PASSWORD=password, OS_PROJECT_NAME=project,
+                OS_USER_DOMAIN_ID='default', OS_PROJECT_DOMAIN_ID='default',
+                OS_IDENTITY_API_VERSION='3')
 
 
 class Caller:

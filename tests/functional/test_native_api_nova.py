@@ -35,10 +35,10 @@ from zunclient import exceptions as zun_exceptions
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import Caller
+from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
-from tests.functional.native_api_support import USERS
 from zun_native_api import conf as api_conf
 from zun_native_api import wsgi as api_wsgi
 
@@ -145,16 +145,11 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             endpoint_override=self.native_url + '/v1')
 
     def _cli(self, command, who):
-        password, project, _ = USERS[who]
-        env = dict(os.environ, OS_AUTH_URL=self.keystone.url,
-                   OS_USERNAME=who, OS_PASSWORD=password,
-                   OS_PROJECT_NAME=project, OS_USER_DOMAIN_ID='default',
-                   OS_PROJECT_DOMAIN_ID='default',
-                   OS_IDENTITY_API_VERSION='3')
         command[0] = os.path.join(os.path.dirname(sys.executable),
                                   command[0])
-        return subprocess.run(command, env=env, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(command, env=cli_environment(self.keystone,
+                                                           who),
+                              capture_output=True, text=True, timeout=120)
 
     def zun_cli(self, *args, who='alice', bypass=True):
         """The ``zun`` command line of python-zunclient (at this test's

@@ -46,7 +46,9 @@ class NativeApiServer:
                            'bind_port': str(self.port), 'host': host,
                            'workers': '2', 'threads': '8',
                            # Every test server uses the suite's engine.
-                           'engine_shared': 'true'},
+                           'engine_shared': 'true',
+                           'console_token_dir': os.path.join(
+                               self.base_dir, 'console-tokens')},
             'zun': {'engine_url': engine_url},
             'keystone_authtoken': {
                 'www_authenticate_uri': keystone_url,
