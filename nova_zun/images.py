@@ -17,13 +17,13 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import units
 
+from nova_zun import image_archive
 from nova_zun.runtime import exception as runtime_exc
-from nova_zun.runtime import types
 
 LOG = logging.getLogger(__name__)
 
-CONTAINER_FORMAT = 'docker'
-DISK_FORMAT = 'raw'
+CONTAINER_FORMAT = image_archive.CONTAINER_FORMAT
+DISK_FORMAT = image_archive.DISK_FORMAT
 REPOSITORY = 'glance'
 TAG = 'latest'
 _CHUNK = 64 * 1024
@@ -48,29 +48,6 @@ class _CountingWriter:
     def write(self, data):
         self._writer.write(data)
         self.count += len(data)
-
-
-class _ChunkReader:
-    """A file-like view of an iterator of byte chunks, for Glance's upload
-    (which reads its data with ``read(size)``), counting what it read."""
-
-    def __init__(self, chunks):
-        self._chunks = iter(chunks)
-        self._buffer = bytearray()
-        self.count = 0
-
-    def read(self, size=-1):
-        while size is None or size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size is None or size < 0:
-            size = len(self._buffer)
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        self.count += len(data)
-        return data
 
 
 class _LoadThread(threading.Thread):
@@ -346,23 +323,10 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
     """
     glance_image = _glance_call(image_id, image_api.get, context, image_id)
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-    status = runtime.status(container)
-    frozen = False
     timer = timeutils.StopWatch().start()
-    try:
-        if pause and status.state == types.ContainerState.RUNNING:
-            runtime.pause(container)
-            frozen = True
-        committed = runtime.commit(
-            container, _repository(image_id), TAG,
-            message='nova-zun snapshot of instance %s' % instance.uuid)
-    finally:
-        if frozen:
-            try:
-                runtime.unpause(container)
-            except runtime_exc.ContainerRuntimeError:
-                LOG.exception('Could not unpause after the snapshot commit',
-                              instance=instance)
+    committed, frozen = image_archive.commit_frozen(
+        runtime, container, _repository(image_id), TAG,
+        'nova-zun snapshot of instance %s' % instance.uuid, pause=pause)
     LOG.info('Committed the container filesystem in %.1fs (%s)',
              timer.elapsed(), 'frozen' if frozen else 'not frozen',
              instance=instance)
@@ -371,7 +335,7 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
         # Saved by id: the archive carries no name of ours.
-        reader = _ChunkReader(runtime.save_image(committed))
+        reader = image_archive.ChunkReader(runtime.save_image(committed))
         _glance_call(image_id, image_api.update, context, image_id,
                      snapshot_metadata(glance_image, instance), reader)
     except Exception:

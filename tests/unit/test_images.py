@@ -45,15 +45,6 @@ def test_check_disk_refuses_an_image_larger_than_the_root_disk():
     assert 'image is 1073741825 bytes' in caught.value.format_message()
 
 
-def test_chunk_reader_serves_any_read_size_and_counts():
-    reader = images._ChunkReader([b'abc', b'', b'defgh', b'ij'])
-    assert reader.read(2) == b'ab'
-    assert reader.read(4) == b'cdef'
-    assert reader.read() == b'ghij'
-    assert reader.read(10) == b''
-    assert reader.count == 10
-
-
 @pytest.mark.parametrize('exc, words', [
     (exception.ImageNotFound(image_id=IMAGE), 'not in Glance (deleted?)'),
     (exception.GlanceConnectionFailed(server='g:9292', reason='refused'),
