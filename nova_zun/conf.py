@@ -148,6 +148,19 @@ network_opts = [
 ]
 
 
+volume_opts = [
+    cfg.StrOpt('volume_mount_dir', default='$state_path/zun-volumes',
+               help='Where the driver mounts the filesystems of Cinder '
+                    'volumes on this host, one directory per instance '
+                    '(<dir>/<instance uuid>/<device>, e.g. .../vdb). The '
+                    'driver makes the directory a shared mount of its own '
+                    '(mount --bind, --make-shared) so a volume mounted here '
+                    'later appears inside the running container (rslave '
+                    'propagation). Use a local directory nothing else '
+                    'mounts below.'),
+]
+
+
 def register_opts(conf):
     conf.register_group(zun_group)
     conf.register_opts(runtime_opts, group=zun_group)
@@ -155,11 +168,12 @@ def register_opts(conf):
     conf.register_opts(network_opts, group=zun_group)
     conf.register_opts(scheduler_opts, group=zun_group)
     conf.register_opts(image_opts, group=zun_group)
+    conf.register_opts(volume_opts, group=zun_group)
 
 
 def list_opts():
     return [(zun_group, (runtime_opts + driver_opts + scheduler_opts +
-                         image_opts + network_opts))]
+                         image_opts + network_opts + volume_opts))]
 
 
 CONF = cfg.CONF

@@ -33,6 +33,7 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from oslo_utils import excutils
 from oslo_utils import units
+from oslo_utils import uuidutils
 from oslo_utils import versionutils
 
 from nova_zun import conf as zun_conf
@@ -45,6 +46,7 @@ from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun.scheduler import isolation
+from nova_zun import volumes
 
 CONF = nova.conf.CONF
 zun_conf.register_opts(CONF)
@@ -105,6 +107,8 @@ class ZunDriver(driver.ComputeDriver):
         network.initialize(CONF)
         self._vifs = network.VIFPlugger(CONF.zun.allow_bridged_traffic)
         self._image_cache = images.ImageCache(self.runtime)
+        volumes.initialize(CONF)
+        self._volumes = volumes.VolumeMounts(CONF.zun.volume_mount_dir)
 
     # -- host ---------------------------------------------------------------
 
@@ -134,7 +138,9 @@ class ZunDriver(driver.ComputeDriver):
         """Remove pods of instances Nova no longer has (deleted while this
         service was down). Containers without our labels are never
         touched; existing instances' pods are adopted as they are."""
-        uuids = self.list_instance_uuids()
+        uuids = sorted(set(self.list_instance_uuids()) | {
+            name for name in self._volumes.instance_dirs()
+            if uuidutils.is_uuid_like(name)})
         if not uuids:
             return
         ctxt = nova_context.get_admin_context(read_deleted='yes')
@@ -144,6 +150,7 @@ class ZunDriver(driver.ComputeDriver):
         for uuid in set(uuids) - alive:
             LOG.info('Removing containers of deleted instance %s', uuid)
             self._remove_pod(uuid)
+            self._volumes.release_leftovers(uuid)
             try:
                 self._vifs.unplug_leftovers(uuid)
             except Exception:
@@ -279,14 +286,17 @@ class ZunDriver(driver.ComputeDriver):
 
     @staticmethod
     def _refuse_unsupported(instance, network_info, block_device_info):
-        if driver.block_device_info_get_mapping(block_device_info):
-            raise exception.InvalidInput(
-                reason='instance %s: this nova-zun release cannot attach '
-                       'volumes yet' % instance.uuid)
+        for bdm in driver.block_device_info_get_mapping(block_device_info):
+            if bdm.get('boot_index') == 0:
+                raise exception.InvalidInput(
+                    reason='instance %s: a container cannot boot from a '
+                           'volume; boot it from a container image and '
+                           'attach volumes as data volumes' % instance.uuid)
 
     def _workload_spec(self, context, instance, image_meta, sandbox_id):
         engine_runtime = self._engine_runtime(instance)
         # Checked before anything is created: bad metadata fails fast.
+        volumes.user_paths(instance)
         spec = container_spec.workload_spec(
             instance, self._host, images.reference(image_meta.id),
             sandbox_id, engine_runtime, CONF.zun.pids_limit)
@@ -300,6 +310,9 @@ class ZunDriver(driver.ComputeDriver):
         return spec
 
     def _create_workload(self, spec, instance, power_on):
+        spec = dataclasses.replace(
+            spec, mounts=spec.mounts + self._volumes.container_mounts(
+                instance))
         container_id = self.runtime.create_container(spec)
         if power_on:
             try:
@@ -325,6 +338,15 @@ class ZunDriver(driver.ComputeDriver):
                 sandbox = self.runtime.create_sandbox(
                     container_spec.sandbox_spec(instance, self._host))
             self._plug_and_wait(instance, network_info, sandbox, power_on)
+            try:
+                self._volumes.mount_all(
+                    instance,
+                    driver.block_device_info_get_mapping(block_device_info))
+            except exception.VolumeAttachFailed as exc:
+                # As Nova does when it cannot prepare block devices: the
+                # attachments may be half made, not safe to reschedule.
+                raise exception.BuildAbortException(
+                    instance_uuid=instance.uuid, reason=exc.format_message())
             self._create_workload(
                 dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
                 power_on)
@@ -334,6 +356,9 @@ class ZunDriver(driver.ComputeDriver):
                             instance=instance)
                 self._unplug_vifs(instance, network_info, quiet=True)
                 self._remove_pod(instance.uuid, quiet=True)
+                self._volumes.release(
+                    instance, driver.block_device_info_get_mapping(
+                        block_device_info), quiet=True)
         LOG.info('Spawned container %s in sandbox %s',
                  spec.name, sandbox.name, instance=instance)
 
@@ -355,6 +380,8 @@ class ZunDriver(driver.ComputeDriver):
                 destroy_disks=True, destroy_secrets=True):
         self._unplug_vifs(instance, network_info, quiet=True)
         self._remove_pod(instance.uuid)
+        self._volumes.release(
+            instance, driver.block_device_info_get_mapping(block_device_info))
         LOG.info('Containers removed', instance=instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
@@ -363,6 +390,8 @@ class ZunDriver(driver.ComputeDriver):
         if destroy_vifs:
             self._unplug_vifs(instance, network_info, quiet=True)
         self._remove_pod(instance.uuid)
+        self._volumes.release(
+            instance, driver.block_device_info_get_mapping(block_device_info))
 
     # -- network ------------------------------------------------------------
 
@@ -489,6 +518,39 @@ class ZunDriver(driver.ComputeDriver):
             raise exception.InterfaceDetachFailed(
                 instance_uuid=instance.uuid)
 
+    # -- volumes ------------------------------------------------------------
+
+    def default_root_device_name(self, instance, image_meta, root_bdm):
+        # Volumes then get vdb, vdc, ... (Nova's naming after the root's
+        # prefix), which name their directories in the container.
+        return '/dev/vda'
+
+    def get_volume_connector(self, instance):
+        return volumes.connector_properties(CONF.my_block_storage_ip,
+                                            CONF.host)
+
+    def attach_volume(self, context, connection_info, instance, mountpoint,
+                      disk_bus=None, device_type=None, encryption=None):
+        """Connect and mount the volume on the host: the running workload
+        sees it at once through its /volumes propagation mount."""
+        if encryption:
+            raise exception.VolumeAttachFailed(
+                volume_id=volumes.volume_id(connection_info),
+                reason='encrypted volumes are not supported by nova-zun')
+        self._volumes.attach(instance, connection_info, mountpoint)
+
+    def detach_volume(self, context, connection_info, instance, mountpoint,
+                      encryption=None):
+        self._volumes.detach(instance, connection_info, mountpoint,
+                             workload_pid=self._workload_pid(instance))
+
+    def _workload_pid(self, instance):
+        try:
+            return self.runtime.status(
+                container_spec.workload_name(instance)).pid or None
+        except runtime_exc.NotFound:
+            return None
+
     # -- power --------------------------------------------------------------
 
     def _ensure_sandbox_running(self, instance, network_info=None):
@@ -516,6 +578,8 @@ class ZunDriver(driver.ComputeDriver):
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
         self._ensure_sandbox_running(instance, network_info)
+        self._volumes.mount_all(
+            instance, driver.block_device_info_get_mapping(block_device_info))
         self.runtime.start(container_spec.workload_name(instance))
 
     def reboot(self, context, instance, network_info, reboot_type,
@@ -529,6 +593,9 @@ class ZunDriver(driver.ComputeDriver):
             self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
             return
         sandbox = self._ensure_sandbox_running(instance, network_info)
+        # After the host's restart nothing is mounted any more.
+        self._volumes.mount_all(
+            instance, driver.block_device_info_get_mapping(block_device_info))
         try:
             self.runtime.restart(name, timeout=0)
         except runtime_exc.NotFound:
@@ -593,11 +660,15 @@ class ZunDriver(driver.ComputeDriver):
                              detach_root_bdm=not reimage_boot_volume)
         instance.task_state = task_states.REBUILD_BLOCK_DEVICE_MAPPING
         instance.save(expected_task_state=[task_states.REBUILDING])
-        attach_block_devices(context, instance, bdms)
+        # Nova detached the volumes (detach_volume) and attaches them again
+        # without the driver: they are mounted from the new mapping.
+        block_device_info = attach_block_devices(context, instance, bdms)
         instance.task_state = task_states.REBUILD_SPAWNING
         instance.save(
             expected_task_state=[task_states.REBUILD_BLOCK_DEVICE_MAPPING])
         sandbox = self._ensure_sandbox_running(instance, network_info)
+        self._volumes.mount_all(
+            instance, driver.block_device_info_get_mapping(block_device_info))
         self._create_workload(dataclasses.replace(spec, sandbox_id=sandbox.id),
                               instance, power_on=True)
 

@@ -51,8 +51,10 @@ DATAPATH_NETDEV = 'netdev'
 PRIVSEP_SECTIONS = ('vif_plug_ovs_privileged', 'nova_zun_privileged')
 
 
-def configure_privsep(conf=cfg.CONF):
-    """Make the privsep helpers of os-vif and of nova-zun start.
+def configure_privsep(conf=cfg.CONF, sections=PRIVSEP_SECTIONS):
+    """Make the privsep helpers of os-vif and of nova-zun (or of the
+    contexts named by ``sections``, whose options must be registered)
+    start.
 
     Like Nova, an operator's ``helper_command`` in a context's section wins,
     and without one a non-root service uses the root helper Nova set up at
@@ -77,7 +79,7 @@ def configure_privsep(conf=cfg.CONF):
             paths = [paths]
         for path in paths:
             cmd += [flag, path]
-    for section in PRIVSEP_SECTIONS:
+    for section in sections:
         conf.set_default('helper_command', shlex.join(cmd), group=section)
 
 

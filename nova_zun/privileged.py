@@ -1,8 +1,10 @@
-"""Privileged network operations, run in an oslo.privsep daemon.
+"""Privileged host operations, run in oslo.privsep daemons.
 
 nova-compute need not run as root: these functions run in the daemon of the
-``nova_zun_privileged`` context (configured like Nova's own contexts; see
-:func:`nova_zun.network.configure_privsep`). Netlink goes through pyroute2.
+``nova_zun_privileged`` context (network) or of the
+``nova_zun_storage_privileged`` context (mounts), configured like Nova's own
+contexts (see :func:`nova_zun.network.configure_privsep`). Netlink goes
+through pyroute2; mounts through util-linux's mount, umount, blkid and mkfs.
 This module imports nothing of Nova (the daemon loads it on its own).
 """
 
@@ -24,6 +26,14 @@ net_admin = priv_context.PrivContext(
     pypath=__name__ + '.net_admin',
     capabilities=[caps.CAP_NET_ADMIN, caps.CAP_NET_RAW, caps.CAP_SYS_ADMIN,
                   caps.CAP_SYS_PTRACE, caps.CAP_DAC_OVERRIDE],
+)
+
+storage_admin = priv_context.PrivContext(
+    'nova_zun',
+    cfg_section='nova_zun_storage_privileged',
+    pypath=__name__ + '.storage_admin',
+    capabilities=[caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE,
+                  caps.CAP_DAC_READ_SEARCH],
 )
 
 IFA_F_NODAD = 0x02
@@ -243,3 +253,86 @@ def bridged_rules(device):
         found += [line for line in out.splitlines()
                   if 'nova-zun %s' % device in line]
     return found
+
+
+# -- storage ---------------------------------------------------------------
+
+def _run(argv):
+    result = subprocess.run(argv, capture_output=True, text=True)
+    return result.returncode, result.stdout, result.stderr.strip()
+
+
+@storage_admin.entrypoint
+def share_directory(path):
+    """Make ``path`` (created if missing) a mount point of its own with
+    shared propagation, so mounts made below it later reach containers
+    that bind it with rslave propagation."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    if _run(['findmnt', '--mountpoint', path])[0]:
+        code, _, err = _run(['mount', '--bind', path, path])
+        if code:
+            raise OSError('mount --bind %s: %s' % (path, err))
+    code, _, err = _run(['mount', '--make-shared', path])
+    if code:
+        raise OSError('mount --make-shared %s: %s' % (path, err))
+
+
+@storage_admin.entrypoint
+def make_directories(paths):
+    for path in paths:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+
+
+@storage_admin.entrypoint
+def remove_directories(paths):
+    """rmdir each path (deepest first); never removes contents. Returns the
+    paths left because they were not empty."""
+    kept = []
+    for path in sorted(paths, key=len, reverse=True):
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            kept.append(path)
+    return kept
+
+
+@storage_admin.entrypoint
+def probe_signatures(device):
+    """``blkid -p -o export``: (exit code, output, error). Exit code 2
+    means no signature at all was found."""
+    return _run(['blkid', '-p', '-o', 'export', device])
+
+
+@storage_admin.entrypoint
+def make_filesystem(device, fstype, options):
+    return _run(['mkfs.' + fstype, '-q'] + list(options) + [device])
+
+
+@storage_admin.entrypoint
+def mount(device, target, fstype, options):
+    return _run(['mount', '-t', fstype, '-o', ','.join(options), device,
+                 target])
+
+
+@storage_admin.entrypoint
+def unmount(target, namespace_pid=None):
+    """umount ``target``, in the mount namespace of process
+    ``namespace_pid`` when given: (exit code, error)."""
+    argv = ['umount']
+    if namespace_pid:
+        argv += ['-N', '/proc/%d/ns/mnt' % namespace_pid]
+    code, _, err = _run(argv + [target])
+    return code, err
+
+
+@storage_admin.entrypoint
+def namespace_mountinfo(pid):
+    """The mount table of process ``pid``'s mount namespace ('' if the
+    process is gone)."""
+    try:
+        with open('/proc/%d/mountinfo' % pid) as f:
+            return f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ''

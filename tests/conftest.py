@@ -69,6 +69,18 @@ def private_engine():
 
 
 @pytest.fixture(scope='session')
+def volume_dirs():
+    """The driver's volume mount directory and the loop devices' backing
+    files of this session. Mounts left below it and loop devices left on
+    its files fail the run (and are removed)."""
+    from tests.functional import volume_support
+    dirs = volume_support.VolumeDirs.create()
+    yield dirs
+    problems = dirs.leftovers_removed()
+    assert not problems, '; '.join(problems)
+
+
+@pytest.fixture(scope='session')
 def runtime(private_engine):
     return docker_runtime.DockerRuntime(private_engine.url, timeout=60)
 

@@ -6,16 +6,28 @@ import os
 import sys
 from unittest import mock
 
+import fixtures
 from nova import context as nova_context
 from nova.tests.functional import integrated_helpers
+from oslo_privsep import daemon as privsep_daemon
 from oslo_utils.fixture import uuidsentinel as uuids
 import pytest
 
 from nova_zun import conf as zun_conf  # noqa: F401 (registers [zun])
 from nova_zun import images
+from nova_zun import privileged  # noqa: F401 (registers its privsep sections)
 from nova_zun.runtime import labels
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
+# Nova's test base forbids privsep helpers; the driver mounts through real
+# ones (every workload gets its volume propagation mount).
+REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
+# nova-zun's privsep daemons run this source tree's nova_zun.privileged, not
+# a copy installed in the virtualenv.
+PRIVSEP_HELPER = 'env PYTHONPATH=%s %s' % (
+    os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))),
+    os.path.join(os.path.dirname(sys.executable), 'privsep-helper'))
 
 
 @pytest.mark.usefixtures('private_engine')
@@ -23,15 +35,23 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
     compute_driver = 'zun.ZunDriver'
 
     @pytest.fixture(autouse=True)
-    def _zun_engine(self, private_engine, runtime, test_image_refs):
+    def _zun_engine(self, private_engine, runtime, test_image_refs,
+                    volume_dirs):
         self.engine_url = private_engine.url
+        self.volume_dirs = volume_dirs
         self.runtime = runtime
         self.test_images = test_image_refs
 
     def setUp(self):
         self.flags(api_paste_config=API_PASTE, group='wsgi')
         self.flags(engine_url=self.engine_url, group='zun')
+        self.flags(volume_mount_dir=self.volume_dirs.mounts, group='zun')
+        for section in ('nova_zun_privileged', 'nova_zun_storage_privileged'):
+            self.flags(helper_command=PRIVSEP_HELPER, group=section)
         super().setUp()
+        self.useFixture(fixtures.MonkeyPatch(
+            'oslo_privsep.daemon.RootwrapClientChannel',
+            REAL_ROOTWRAP_CHANNEL))
         self.ctxt = nova_context.get_admin_context()
         self._hosts = []
         self.addCleanup(self._remove_containers)

@@ -1,0 +1,183 @@
+"""Cinder volumes backed by real loop devices, for the driver's tests.
+
+:class:`LoopCinderFixture` is Nova's CinderFixture whose volumes are sparse
+files on loop devices, handed to the driver as os-brick LOCAL connections
+(``{'driver_volume_type': 'local', 'data': {'device_path': '/dev/loopN'}}``).
+"""
+
+import builtins
+import copy
+import dataclasses
+import glob
+import os
+import subprocess
+import tempfile
+
+import fixtures
+from nova.tests import fixtures as nova_fixtures
+from oslo_utils import uuidutils
+import psutil
+
+from nova_zun import volumes
+
+
+# Nova's test base poisons these (file access for paths in /sys, the host's
+# interfaces and uname); os-brick uses them to describe the host
+# (get_volume_connector). Kept as they were at import.
+_REAL_HOST_INSPECTION = {
+    'os.path.isdir': os.path.isdir, 'builtins.open': builtins.open,
+    'glob.iglob': glob.iglob, 'os.listdir': os.listdir,
+    'glob.glob': glob.glob, 'psutil.net_if_addrs': psutil.net_if_addrs,
+    'os.uname': os.uname}
+
+
+class RealHostInspection(fixtures.Fixture):
+    """Undo Nova's SysFsPoisonFixture and GenericPoisonFixture: these
+    tests describe the real host to Cinder, as nova-compute does."""
+
+    def _setUp(self):
+        for name, function in _REAL_HOST_INSPECTION.items():
+            self.useFixture(fixtures.MonkeyPatch(name, function))
+
+
+def run(*argv):
+    return subprocess.run(argv, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class VolumeDirs:
+    """One test session's directories: the driver's mount directory and
+    the loop devices' backing files."""
+
+    base: str
+
+    @property
+    def mounts(self):
+        return os.path.join(self.base, 'mounts')
+
+    @property
+    def backing(self):
+        return os.path.join(self.base, 'backing')
+
+    @classmethod
+    def create(cls):
+        dirs = cls(tempfile.mkdtemp(prefix='nova-zun-volumes-', dir='/tmp'))
+        os.makedirs(dirs.backing)
+        return dirs
+
+    def mounts_below(self):
+        with open('/proc/self/mountinfo') as f:
+            table = volumes.parse_mountinfo(f.read())
+        return sorted(p for p in table if p.startswith(self.mounts + '/'))
+
+    def loop_devices(self):
+        """``{loop device: backing file}`` of the session's files."""
+        listed = run('losetup', '--list', '--noheadings', '--raw',
+                     '--output', 'NAME,BACK-FILE')
+        found = {}
+        for line in listed.splitlines():
+            name, _, back = line.partition(' ')
+            if back.startswith(self.backing + '/'):
+                found[name] = back
+        return found
+
+    def leftovers_removed(self):
+        """Remove what the session left (mounts, loop devices, files) and
+        say what there was; the driver's own shared mount of the mount
+        directory is no leftover."""
+        problems = []
+        mounts = self.mounts_below()
+        if mounts:
+            problems.append('mounts left below %s: %s'
+                            % (self.mounts, mounts))
+        for point in sorted(mounts, reverse=True):
+            subprocess.run(['umount', '-l', point], check=False)
+        subprocess.run(['umount', '-l', self.mounts], check=False,
+                       capture_output=True)
+        loops = self.loop_devices()
+        if loops:
+            problems.append('loop devices left: %s' % loops)
+        for device in loops:
+            subprocess.run(['losetup', '-d', device], check=False)
+        subprocess.run(['rm', '-rf', '--one-file-system', self.base],
+                       check=False)
+        return problems
+
+
+class LoopCinderFixture(nova_fixtures.CinderFixture):
+    """Volumes the test makes with :meth:`create` are real block devices;
+    the fixture detaches them and removes their files at cleanup, also
+    when the test fails."""
+
+    def __init__(self, test, backing_dir):
+        super().__init__(test)
+        self.backing_dir = backing_dir
+        self.connection_infos = {}
+        self.loops = {}
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(self._remove_all)
+
+    def _remove_all(self):
+        for volume_id in list(self.loops):
+            loop, path = self.loops.pop(volume_id)
+            subprocess.run(['losetup', '-d', loop], check=False)
+            os.unlink(path)
+
+    def create(self, size_mb=32, read_only=False):
+        volume_id = uuidutils.generate_uuid()
+        path = os.path.join(self.backing_dir, volume_id + '.img')
+        with open(path, 'wb') as f:
+            f.truncate(size_mb * 1024 * 1024)
+        try:
+            loop = run('losetup', '--find', '--show', path)
+        except subprocess.CalledProcessError:
+            os.unlink(path)
+            raise
+        self.loops[volume_id] = (loop, path)
+        self.connection_infos[volume_id] = {
+            'driver_volume_type': 'local',
+            'data': {'device_path': loop,
+                     'access_mode': 'ro' if read_only else 'rw'}}
+        return volume_id
+
+    def create_unreachable(self):
+        """A volume whose device does not exist on this host."""
+        volume_id = uuidutils.generate_uuid()
+        self.connection_infos[volume_id] = {
+            'driver_volume_type': 'local',
+            'data': {'device_path': '/dev/nova-zun-test-missing-%s'
+                                    % volume_id[:8]}}
+        return volume_id
+
+    def device(self, volume_id):
+        return self.loops[volume_id][0]
+
+    def signatures(self, volume_id):
+        """blkid's view of the device (TYPE, UUID, ...), {} when blank."""
+        result = subprocess.run(
+            ['blkid', '-p', '-o', 'export', self.device(volume_id)],
+            capture_output=True, text=True)
+        return volumes.parse_signatures(result.stdout)
+
+    def format_with(self, volume_id, files):
+        """Make an ext4 filesystem holding ``files`` ({name: text})."""
+        device = self.device(volume_id)
+        run('mkfs.ext4', '-q', device)
+        with tempfile.TemporaryDirectory(dir=self.backing_dir) as point:
+            run('mount', device, point)
+            try:
+                for name, text in files.items():
+                    with open(os.path.join(point, name), 'w') as f:
+                        f.write(text)
+            finally:
+                run('umount', point)
+
+    def _find_connection_info(self, volume_id, attachment_id):
+        if volume_id not in self.connection_infos:
+            return super()._find_connection_info(volume_id, attachment_id)
+        info = copy.deepcopy(self.connection_infos[volume_id])
+        info['data'].update(volume_id=volume_id, attachment_id=attachment_id)
+        return info
