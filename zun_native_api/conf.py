@@ -62,11 +62,19 @@ opts = [
     cfg.StrOpt('nova_endpoint', default=None,
                help='Compute API URL; by default the compute endpoint of '
                     'the caller\'s service catalog.'),
+    cfg.StrOpt('glance_endpoint', default=None,
+               help='Image API URL (commit uploads there, create looks '
+                    'image names up there); by default the image endpoint '
+                    'of the caller\'s service catalog.'),
+    cfg.IntOpt('glance_timeout', default=600, min=1,
+               help='Seconds a commit may take to upload its image to '
+                    'Glance.'),
     cfg.StrOpt('nova_interface', default='public',
                choices=['public', 'internal', 'admin'],
-               help='Catalog interface of the compute endpoint.'),
+               help='Catalog interface of the compute and image '
+                    'endpoints.'),
     cfg.StrOpt('nova_region', default=None,
-               help='Region of the compute endpoint.'),
+               help='Region of the compute and image endpoints.'),
     cfg.StrOpt('nova_microversion', default='2.79',
                help='Compute API microversion used (2.47 or later: server '
                     'bodies embed their flavor).'),

@@ -19,12 +19,14 @@ import microversion_parse
 from oslo_log import log as logging
 import requests
 
+from nova_zun import image_archive
 from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from zun_native_api import auth
 from zun_native_api import consoles
 from zun_native_api import errors
+from zun_native_api import glance
 from zun_native_api import microversion
 from zun_native_api import nova as nova_api
 from zun_native_api import policy
@@ -354,6 +356,42 @@ def put_archive(status, args):
     return flask.Response(status=200)
 
 
+@blueprint.route('/v1/containers/<container_ident>/commit',
+                 methods=['POST'])
+@runtime_operation('commit')
+def commit(status, args):
+    """Commit the workload's filesystem (frozen for the commit) and
+    upload its ``docker save`` archive to Glance as the caller; answer
+    Zun's ``{"uuid": <Glance image id>}``. The engine keeps no copy."""
+    try:
+        image_service = glance.Glance(
+            _state().conf, _context(),
+            flask.request.headers.get('X-Service-Catalog'))
+    except glance.GlanceError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+    runtime = _state().runtime
+    instance = status.labels.get(labels.INSTANCE, '')
+    committed, _ = image_archive.commit_frozen(
+        runtime, status.id, 'nova-zun/commit', instance,
+        'nova-zun commit of container %s as %s' % (instance,
+                                                   args['repository']))
+    try:
+        reader = image_archive.ChunkReader(runtime.save_image(committed))
+        image_id = image_service.upload(args['repository'], reader,
+                                        tag=args.get('tag'))
+    except glance.GlanceError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+    finally:
+        try:
+            runtime.remove_image(committed, force=True)
+        except runtime_exception.ContainerRuntimeError:
+            LOG.exception('Could not remove the committed image %s',
+                          committed)
+    LOG.info('Committed container %s to Glance image %s (%d bytes)',
+             instance, image_id, reader.count)
+    return flask.jsonify({'uuid': image_id}), 202
+
+
 @blueprint.route('/v1/containers/<container_ident>/kill', methods=['POST'])
 @runtime_operation('kill')
 def kill(status, args):
@@ -471,7 +509,7 @@ def rename(container_ident):
     if _api_version() > _LAST_RENAME:
         raise errors.ApiError(406, 'rename is offered up to microversion '
                                    '%s; later ones rename with PATCH.'
-                              % _LAST_RENAME)
+                              % (_LAST_RENAME,))
     args = validation.query('rename')
     validation.no_body()
     context, server = _server_for('container:rename', container_ident, {})

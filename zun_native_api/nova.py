@@ -45,7 +45,8 @@ def host_id(project_id, host):
     return hashlib.sha224((project_id + host).encode('utf-8')).hexdigest()
 
 
-def _endpoint(conf, catalog_header, service_type):
+def catalog_endpoint(conf, catalog_header, service_type):
+    """The caller's catalog URL of ``service_type``; None if none."""
     if not catalog_header:
         return None
     try:
@@ -62,7 +63,14 @@ def compute_endpoint(conf, catalog_header):
     """Nova's URL from the configuration, else the caller's catalog; None
     when there is neither."""
     return (conf.native_api.nova_endpoint or
-            _endpoint(conf, catalog_header, 'compute'))
+            catalog_endpoint(conf, catalog_header, 'compute'))
+
+
+def image_endpoint(conf, catalog_header):
+    """Glance's URL from the configuration, else the caller's catalog;
+    None when there is neither."""
+    return (conf.native_api.glance_endpoint or
+            catalog_endpoint(conf, catalog_header, 'image'))
 
 
 class Nova:
@@ -76,7 +84,7 @@ class Nova:
             raise NovaError(503, 'No compute endpoint: set [native_api] '
                                  'nova_endpoint or register one in the '
                                  'catalog')
-        self._image_endpoint = _endpoint(conf, catalog_header, 'image')
+        self._image_endpoint = image_endpoint(conf, catalog_header)
         self.session = ks_session.Session(
             auth=token_endpoint.Token(endpoint, context.auth_token),
             timeout=conf.native_api.create_timeout)

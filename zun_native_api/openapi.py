@@ -97,6 +97,10 @@ SCHEMAS = {
                        'proxy_url': {'type': ['string', 'null'],
                                      'pattern': '^wss?://'},
                        'truncated': {'type': 'boolean'}}},
+    'CommitResult': {
+        'type': 'object', 'required': ['uuid'],
+        'properties': {'uuid': {'type': 'string', 'format': 'uuid',
+                                'description': 'The Glance image.'}}},
     'ConsoleUrl': {
         'type': 'string', 'pattern': '^wss?://',
         'description': 'The console WebSocket URL (%s?token=...&uuid=...) '
@@ -177,6 +181,11 @@ OPERATIONS = [
     ('/v1/containers/{container_ident}/resize', 'post', 'resize',
      'Resize the terminal of the workload\'s main process (runtime; 400 '
      'without a TTY).', 200, None),
+    ('/v1/containers/{container_ident}/commit', 'post', 'commit',
+     'Commit the workload\'s filesystem (frozen meanwhile) and upload its '
+     'docker save archive to Glance as the caller (container_format '
+     'docker, disk_format raw, named repository, tagged tag).', 202,
+     'CommitResult'),
     ('/v1/containers/{container_ident}/rename', 'post', 'rename',
      'Rename (the Nova server); microversions 1.1 to 1.13, later ones '
      'get 406 and rename with PATCH.', 200, 'Container'),

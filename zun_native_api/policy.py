@@ -51,6 +51,8 @@ _OPERATIONS = [
      'Resize the terminal of a container\'s main process.'),
     ('rename', 'POST', '/v1/containers/{container_ident}/rename',
      'Rename a container (microversions up to 1.13).'),
+    ('commit', 'POST', '/v1/containers/{container_ident}/commit',
+     'Make a Glance image of a container\'s filesystem.'),
     ('top', 'GET', '/v1/containers/{container_ident}/top',
      'List a container\'s processes.'),
     ('stats', 'GET', '/v1/containers/{container_ident}/stats',

@@ -19,6 +19,12 @@ _STR = {'type': 'string', 'maxLength': 255}
 _PATH = {'type': 'string', 'minLength': 1, 'maxLength': 4096}
 _NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255,
          'pattern': r'^[a-zA-Z0-9][a-zA-Z0-9_.-]*$'}
+# An image name as docker spells repositories, and a docker tag.
+_REPOSITORY_PART = r'[a-z0-9]+([._-][a-z0-9]+)*'
+_REPOSITORY = {'type': 'string', 'maxLength': 255,
+               'pattern': r'^%s(/%s)*$' % (_REPOSITORY_PART,
+                                           _REPOSITORY_PART)}
+_TAG = {'type': 'string', 'pattern': r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'}
 # Terminal rows and columns.
 _TTY_SIZE = {'type': 'string', 'pattern': r'^[1-9][0-9]{0,3}$'}
 
@@ -72,6 +78,8 @@ QUERY = {
                                  'pattern': console_tokens.TOKEN_PATTERN},
                        'uuid': _STR}, required=['token']),
     'rename': _query({'name': _NAME}, required=['name']),
+    'commit': _query({'repository': _REPOSITORY, 'tag': _TAG},
+                     required=['repository']),
     'get_archive': _query({'path': _PATH}, required=['path']),
     'put_archive': _query({'path': _PATH}, required=['path']),
 }

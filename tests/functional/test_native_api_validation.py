@@ -81,6 +81,10 @@ def test_unknown_body_field_is_400(alice, container, runtime):
     ('GET', '/top', {'ps_args': 'aux; rm -rf /'}),
     ('POST', '/kill', {'signal': 'SIG KILL'}),
     ('GET', '/get_archive', {}),
+    ('POST', '/commit', {}),
+    ('POST', '/commit', {'repository': 'Upper/Case'}),
+    ('POST', '/commit', {'repository': '../escape'}),
+    ('POST', '/commit', {'repository': 'fine', 'tag': '-bad'}),
 ])
 def test_bad_query_parameters_are_400(alice, container, runtime, method,
                                       suffix, params):
@@ -169,3 +173,34 @@ def test_put_archive_data_must_be_base64(alice, container, runtime):
                           json={'data': 'not base64 !!'})
     assert_zun_error(response, 400)
     assert before == _tmp_listing(runtime, container)
+
+
+def test_commit_without_an_image_service_is_503_and_keeps_no_image(
+        alice, container, runtime):
+    # The suite's Keystone has no image endpoint, none is configured.
+    images_before = {i.id for i in runtime.list_images()}
+    response = alice.post(container + '/commit',
+                          params={'repository': 'snap', 'tag': 'v1'})
+    error = assert_zun_error(response, 503)
+    assert 'No image endpoint' in error['detail']
+    assert images_before == {i.id for i in runtime.list_images()}
+    assert 'running' == runtime.status(
+        'nova-' + container.rsplit('/', 1)[1]).state.value
+
+
+def test_rename_is_406_after_microversion_1_13(native_apis, identities,
+                                               container):
+    caller = Caller(native_apis['host1'].url, identities.token('alice'),
+                    version='container 1.14')
+    response = caller.post(container + '/rename', params={'name': 'new'})
+    error = assert_zun_error(response, 406)
+    assert 'PATCH' in error['detail']
+
+
+@pytest.mark.parametrize('params', [{}, {'name': '../bad'},
+                                    {'name': 'ok', 'extra': '1'}])
+def test_rename_with_a_bad_name_is_400(native_apis, identities, container,
+                                       params):
+    caller = Caller(native_apis['host1'].url, identities.token('alice'),
+                    version='container 1.13')
+    assert_zun_error(caller.post(container + '/rename', params=params), 400)
