@@ -257,11 +257,15 @@ class VolumeMounts:
             found = parse_signatures(out)
             fstype = found.get('TYPE')
             if found.get('USAGE') != 'filesystem' or not fstype:
+                if fstype:
+                    held = fstype
+                elif 'PTTYPE' in found:
+                    held = 'a partition table'
+                else:
+                    held = 'unknown data'
                 raise exception.VolumeAttachFailed(
                     volume_id=vol, reason='it holds %s, not a filesystem; '
-                    'it was left as it is' % (
-                        found.get('TYPE') or found.get('PTTYPE') and
-                        'a partition table' or 'unknown data'))
+                    'it was left as it is' % held)
         options = list(MOUNT_OPTIONS)
         if read_only:
             options.append('ro')

@@ -105,17 +105,22 @@ class TestVolumes(base.ZunDriverTestCase):
 
     def test_hot_attach_and_detach_without_restart(self):
         volume = self.cinder.create()
-        server = self.boot(self.image, self.flavor)
+        server = self.boot(self.image, self.flavor,
+                           metadata={'zun_volume_path_vdb': '/data'})
+        # The user path waits, read-only, for its volume.
+        self.assertNotEqual(0, self.sh(server, 'touch /data/x')[0])
         started = self.workload(server).started_at
         begin = time.monotonic()
         self.attach(server, volume)
         self.wait_for(lambda: '/volumes/vdb' in self.container_mounts(server))
         took = time.monotonic() - begin
         self.assertLess(took, 10)
-        self.assertEqual(0, self.sh(server, 'echo hi > /volumes/vdb/f')[0])
+        self.assertEqual((0, 'hi'), self.sh(
+            server, 'echo hi > /volumes/vdb/f && cat /data/f'))
         self.detach(server, volume)
         self.wait_for(
-            lambda: '/volumes/vdb' not in self.container_mounts(server))
+            lambda: not {'/volumes/vdb', '/data'} &
+            set(self.container_mounts(server)))
         self.assertEqual(started, self.workload(server).started_at)
         self.assertEqual([], self.volume_dirs.mounts_below())
         self.delete(server)
