@@ -1,5 +1,6 @@
 """The instance lifecycle through the real Nova API on a real engine."""
 
+import os
 import time
 from unittest import mock
 
@@ -52,16 +53,22 @@ class TestLifecycle(base.ZunDriverTestCase):
 
     def test_containers_run_unprivileged_with_no_new_privileges(self):
         server = self.boot(self.image, self.flavor)
-        for container in (self.workload(server), self.sandbox(server)):
+        volume_dir = os.path.join(self.volume_dirs.mounts, server['id'])
+        for container, binds in (
+                (self.workload(server), [(volume_dir, '/volumes', False)]),
+                (self.sandbox(server), [])):
             host_config = container.details['HostConfig']
             self.assertFalse(host_config['Privileged'])
             self.assertIn('no-new-privileges', host_config['SecurityOpt'])
             self.assertGreater(host_config['PidsLimit'] or 0, 0)
             self.assertFalse(host_config['CapAdd'])
-            # Only the engine's own pseudo-files; no host path.
+            # Only the engine's own pseudo-files; no host path but the
+            # instance's volume directory, read-only (doc/volumes.rst).
             self.assertFalse(host_config['Binds'])
-            self.assertEqual([], [m for m in container.details['Mounts']
-                                  if m.get('Type') == 'bind'])
+            self.assertEqual(binds, [
+                (m['Source'], m['Destination'], m['RW'])
+                for m in container.details['Mounts']
+                if m.get('Type') == 'bind'])
         self.assertEqual(4096,
                          self.workload(server).details['HostConfig']
                          ['PidsLimit'])
