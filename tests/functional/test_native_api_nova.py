@@ -352,6 +352,28 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         zun.containers.delete(uuid)
         self._wait_until_deleted({'id': uuid})
 
+    def test_rename_of_microversions_up_to_1_13_renames_the_server(self):
+        zun = self.zun()
+        uuid = zun.containers.run(name='before', image=self.image, cpu=1,
+                                  memory='64').uuid
+        self.wait_for_status(zun, uuid, 'Running')
+
+        def client(who):
+            return zun_client.Client(
+                '1.13', session=self.identities.session(who),
+                endpoint_override=self.native_url + '/v1')
+        client('alice').containers.rename(uuid, 'after')
+        self.assertEqual('after', self.admin_api.get_server(uuid)['name'])
+        self.assertEqual(uuid, zun.containers.get('after').uuid)
+        self.assertRaises(zun_exceptions.NotFound,
+                          client('bob').containers.rename, uuid, 'bobs')
+        # Later microversions rename with PATCH (as zun update does).
+        self.assertRaises(zun_exceptions.NotAcceptable,
+                          zun.containers.rename, uuid, 'latest')
+        self.assertEqual('after', self.admin_api.get_server(uuid)['name'])
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
+
     def test_clients_find_it_in_the_catalog(self):
         # As devstack registers Zun: one endpoint of type container,
         # ending in /v1. Both command lines find it there.
