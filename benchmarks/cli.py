@@ -31,15 +31,17 @@ from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import images as test_images
+from tests.functional import network_support
+from tests.functional import volume_support
 
 CONF = nova.conf.CONF
 
 FULL = {'boots': 20, 'reboots': 10, 'burst': 30, 'density': 50,
         'glance_trials': 3, 'glance_mb': 64, 'execs': 50, 'log_trials': 5,
-        'log_mb': 10}
+        'log_mb': 10, 'net_boots': 10}
 QUICK = {'boots': 2, 'reboots': 2, 'burst': 3, 'density': 4,
          'glance_trials': 1, 'glance_mb': 2, 'execs': 3, 'log_trials': 1,
-         'log_mb': 10}
+         'log_mb': 10, 'net_boots': 2}
 
 
 def _parser():
@@ -111,6 +113,8 @@ def run(args, report):
                        cpus=os.cpu_count(), revision=_git_revision())
     engine = engine_tool.PrivateEngine(
         tempfile.mkdtemp(prefix='nova-zun-bench-', dir='/tmp'))
+    # The driver's volume mount directory (no volume is attached here).
+    volume_dirs = volume_support.VolumeDirs.create()
     runtime = raw = refs = None
     report.meta['engine_dir'] = engine.base_dir
     try:
@@ -124,13 +128,21 @@ def run(args, report):
             pids_limit=CONF.zun.pids_limit,
             stop_timeout=CONF.zun.stop_timeout)
         report.meta['engine'] = runtime.engine_info().version
-        bench = scenarios.Benchmark(counts, engine, runtime, refs, raw,
-                                    report, profile=args.profile,
+        bench = scenarios.Benchmark(counts, engine, volume_dirs, runtime,
+                                    refs, raw, report, profile=args.profile,
                                     profile_burst=args.profile_burst)
-        case = scenarios.BenchmarkCase(bench)
         result = unittest.TestResult()
-        case.run(result)
+        scenarios.BenchmarkCase(bench).run(result)
         report.meta['max_concurrent_builds'] = CONF.max_concurrent_builds
+        scenarios.progress('network: starting a private Open vSwitch')
+        switch = network_support.start_private_ovs()
+        try:
+            scenarios.NetworkBenchmarkCase(bench, switch).run(result)
+        finally:
+            bridges = network_support.stop_private_ovs(switch)
+            if bridges:
+                report.errors.append('bridges left on the switch: %s'
+                                     % bridges)
         for _, text in result.errors + result.failures:
             report.errors.append(text)
         scenarios.progress('native API: exec and logs vs the docker SDK')
@@ -152,6 +164,7 @@ def run(args, report):
         if leftovers:
             report.errors.append('engine processes left running: %s'
                                  % leftovers)
+        report.errors.extend(volume_dirs.leftovers_removed())
 
 
 def _logs_to_stderr():

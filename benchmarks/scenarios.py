@@ -19,6 +19,7 @@ import time
 from unittest import mock
 import urllib.parse
 
+import fixtures
 from nova.tests.functional.api import client as api_client
 
 from benchmarks import memory
@@ -27,6 +28,7 @@ from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
 from nova_zun.testing import images as test_images
 from tests.functional import base
+from tests.functional import network_support
 
 ZUN_HOST = 'zun1'
 FAKE_HOST = 'fake1'
@@ -36,6 +38,13 @@ TIMEOUT = 300
 SETTLE = 3.0
 CHUNK = 64 * 1024
 PADDED_REPOSITORY = 'nova-zun-benchmark/padded'
+
+#: Timed steps of a port's plug: {name: (module, function)}.
+PLUG_STEPS = {
+    'create_veth': ('nova_zun.privileged', 'create_veth'),
+    'os_vif': ('os_vif', 'plug'),
+    'move_into_netns': ('nova_zun.privileged', 'move_into_netns'),
+}
 
 _ID = re.compile(r'/(sha256:)?[0-9a-f]{64}|/nova-[0-9a-f-]{36}(-sandbox)?|'
                  r'/glance/[0-9a-f-]{36}')
@@ -142,6 +151,7 @@ class BenchmarkCase(base.ZunDriverTestCase):
         self.engine_url = bench.engine.url
         self.runtime = bench.runtime
         self.test_images = bench.test_images
+        self.volume_dirs = bench.volume_dirs
 
     def setUp(self):
         super().setUp()
@@ -159,12 +169,27 @@ class BenchmarkCase(base.ZunDriverTestCase):
         self.bench.run_in_nova(self)
 
 
+class NetworkBenchmarkCase(network_support.NetworkFixtureMixin,
+                           BenchmarkCase):
+    """The network figures, in a deployment of their own whose Neutron
+    binds ports to a private Open vSwitch (the network tests' fixtures)."""
+
+    def __init__(self, bench, switch):
+        super().__init__(bench)
+        self.switch = switch
+
+    def runTest(self):
+        self.bench.network_in_nova(self)
+
+
 class Benchmark:
 
-    def __init__(self, counts, engine, runtime, test_image_refs, raw,
-                 report, profile=None, profile_burst=None):
+    def __init__(self, counts, engine, volume_dirs, runtime,
+                 test_image_refs, raw, report, profile=None,
+                 profile_burst=None):
         self.counts = counts
         self.engine = engine
+        self.volume_dirs = volume_dirs
         self.runtime = runtime
         self.test_images = test_image_refs
         self.raw = raw
@@ -175,9 +200,9 @@ class Benchmark:
 
     # -- helpers ------------------------------------------------------------
 
-    def _body(self, host, image, flavor):
+    def _body(self, host, image, flavor, networks='none'):
         return {'server': {'name': 'bench', 'imageRef': image,
-                           'flavorRef': flavor, 'networks': 'none',
+                           'flavorRef': flavor, 'networks': networks,
                            'availability_zone': 'nova:%s' % host}}
 
     def _events(self, event):
@@ -222,12 +247,13 @@ class Benchmark:
                                   server.get('OS-EXT-STS:task_state')))
         return server
 
-    def boot(self, host, image, flavor):
+    def boot(self, host, image, flavor, networks='none'):
         """POST /servers until the API shows it ACTIVE; return
         ``(server, seconds)``."""
         count = self._events('instance.create.end') + 1
         start = time.monotonic()
-        server = self.case.api.post_server(self._body(host, image, flavor))
+        server = self.case.api.post_server(self._body(host, image, flavor,
+                                                      networks))
         self._wait_event('instance.create.end', count, [server['id']])
         server = self._active(server['id'])
         return server, time.monotonic() - start
@@ -595,3 +621,70 @@ class Benchmark:
                           d50)
         self.report.add('glance/second_boot_downloads', max(downloads),
                         'count')
+
+    def network_in_nova(self, case):
+        """Spawns with one OVS port (os-vif) vs without, in turn."""
+        count = self.counts['net_boots']
+        progress('network: 1 warm-up + %d boots with one port and without'
+                 % count)
+        self.case = case
+        flavor = case.container_flavor(vcpu=1, memory_mb=64, disk=1)
+        image = case.glance_image_from('sleeper')
+        driver = case.driver(ZUN_HOST)
+        probe = SpawnProbe(driver)
+        plugs, plugs_and_waits, dns_writes = [], [], []
+
+        def timed(method, samples):
+            def call(*args, **kwargs):
+                start = time.monotonic()
+                try:
+                    return method(*args, **kwargs)
+                finally:
+                    samples.append(time.monotonic() - start)
+            return call
+        driver._plug_into = timed(driver._plug_into, plugs)
+        driver._plug_and_wait = timed(driver._plug_and_wait, plugs_and_waits)
+        driver._write_dns = timed(driver._write_dns, dns_writes)
+        # The steps of a port's plug (nova_zun.network.VIFPlugger.plug).
+        steps = {name: [] for name in PLUG_STEPS}
+        for name, (module, attr) in PLUG_STEPS.items():
+            case.useFixture(fixtures.MonkeyPatch(
+                '%s.%s' % (module, attr),
+                timed(getattr(sys.modules[module], attr), steps[name])))
+        one_port = [{'uuid': case.neutron.net_a['id']}]
+        spawns = {'none': [], 'port': []}
+        boots = {'none': [], 'port': []}
+        waits = []
+        for i in range(count + 1):
+            for key, networks in (('none', 'none'), ('port', one_port)):
+                del plugs_and_waits[:]
+                server, secs = self.boot(ZUN_HOST, image, flavor,
+                                         networks=networks)
+                self.delete([server['id']])
+                boots[key].append(secs)
+                spawns[key].append(probe.times[-1])
+                if key == 'port':
+                    waits.append(plugs_and_waits[-1] - plugs[-1])
+            if i == 0:
+                for samples in (list(spawns.values()) +
+                                list(boots.values()) +
+                                [plugs, waits, dns_writes] +
+                                list(steps.values())):
+                    del samples[:]
+        self.report.keep('network/spawn_none', spawns['none'])
+        self.report.keep('network/spawn_one_port', spawns['port'])
+        self.report.keep('network/plug', plugs)
+        self.report.compare('network/spawn_one_port_vs_none', spawns['port'],
+                            spawns['none'], ('spawn_one_port', 'spawn_none'))
+        self.report.ratio('network/boot_one_port_vs_none_p50',
+                          percentile(boots['port'], 50),
+                          percentile(boots['none'], 50))
+        self.report.add('network/plug_one_port_p50', percentile(plugs, 50),
+                        's')
+        for name, samples in steps.items():
+            self.report.add('network/plug_%s_p50' % name,
+                            percentile(samples, 50), 's')
+        self.report.add('network/dns_write_p50', percentile(dns_writes, 50),
+                        's')
+        self.report.add('network/vif_event_wait_p50', percentile(waits, 50),
+                        's')

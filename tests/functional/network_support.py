@@ -41,20 +41,22 @@ def _unavailable(message):
     pytest.skip('Open vSwitch unavailable: %s' % message)
 
 
-@pytest.fixture(scope='session')
-def private_ovs():
-    """ovsdb-server and ovs-vswitchd of the suite's own; at the end no
-    bridge may be left, and the privsep daemons started go too."""
-    if os.geteuid() != 0:
-        _unavailable('the network tests run as root')
+def start_private_ovs():
+    """A started ovsdb-server and ovs-vswitchd of the caller's own (raises
+    OVSStartError or OSError, leaving nothing behind)."""
     switch = ovs_tool.PrivateOVS(
         tempfile.mkdtemp(prefix='nova-zun-ovs-', dir='/tmp'))
     try:
         switch.start()
-    except (ovs_tool.OVSStartError, OSError) as exc:
+    except Exception:
         switch.stop()
-        _unavailable(str(exc))
-    yield switch
+        raise
+    return switch
+
+
+def stop_private_ovs(switch):
+    """Remove what is left on the switch, stop the privsep daemons that
+    were started and the switch; return the bridges that were left."""
     bridges = switch.bridges()
     for bridge in bridges:
         switch.vsctl('--if-exists', 'del-br', bridge)
@@ -63,6 +65,21 @@ def private_ovs():
         context.stop()
     switch.stop()
     _remove_empty_chain()
+    return bridges
+
+
+@pytest.fixture(scope='session')
+def private_ovs():
+    """The suite's own switch; at the end no bridge may be left, and the
+    privsep daemons started go too."""
+    if os.geteuid() != 0:
+        _unavailable('the network tests run as root')
+    try:
+        switch = start_private_ovs()
+    except (ovs_tool.OVSStartError, OSError) as exc:
+        _unavailable(str(exc))
+    yield switch
+    bridges = stop_private_ovs(switch)
     assert not bridges, 'bridges left on the switch: %s' % bridges
 
 

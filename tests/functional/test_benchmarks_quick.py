@@ -16,7 +16,8 @@ EXPECTED = ('spawn/raw_p50', 'spawn/raw_p95', 'boot/zun_vs_fake_p50',
             'reboot/nova_vs_raw_p50', 'glance/first_boot_vs_direct_p50',
             'glance/second_boot_downloads', 'density/server_pss',
             'density/two_bare_pss', 'native_api/exec_vs_sdk_p50',
-            'native_api/exec_vs_sdk_p95', 'native_api/logs_10mb_vs_sdk')
+            'native_api/exec_vs_sdk_p95', 'native_api/logs_10mb_vs_sdk',
+            'network/spawn_one_port_vs_none_p50')
 
 
 def _processes_naming(path):
