@@ -137,8 +137,17 @@ def received_until(ws, text):
     return output
 
 
+def assert_console_closed_cleanly(server, kind, instance):
+    deadline = time.monotonic() + PATIENCE
+    closed = 'Console (%s) of %s closed' % (kind, instance)
+    while closed not in server.log_text():
+        assert time.monotonic() < deadline, server.log_text()
+        time.sleep(0.2)
+    assert 'Traceback' not in server.log_text()
+
+
 def test_zun_exec_interactive_runs_a_shell_on_a_terminal_of_its_size(
-        host1, identities, workloads, terminal, runtime):
+        native_apis, host1, identities, workloads, terminal, runtime):
     instance = workloads(identities.project('alice'))
     term = terminal('alice', '--bypass-url', host1 + '/v1', 'exec', '-i',
                     instance, '/bin/sh', rows=31, cols=97)
@@ -152,10 +161,11 @@ def test_zun_exec_interactive_runs_a_shell_on_a_terminal_of_its_size(
     assert 0 == term.wait()
     # The shell ended; the workload goes on.
     assert 'running' == runtime.status('nova-' + instance).state.value
+    assert_console_closed_cleanly(native_apis['host1'], 'exec', instance)
 
 
 def test_zun_attach_reaches_the_main_process_and_detaching_leaves_it(
-        host1, identities, workloads, terminal, runtime):
+        native_apis, host1, identities, workloads, terminal, runtime):
     instance = workloads(identities.project('alice'), **INTERACTIVE)
     term = terminal('alice', '--bypass-url', host1 + '/v1', 'attach',
                     instance, rows=27, cols=101)
@@ -174,6 +184,8 @@ def test_zun_attach_reaches_the_main_process_and_detaching_leaves_it(
     again.wait_for_raw_mode()
     again.type(b'echo again-$((3 * 3))\r')
     again.expect(b'again-9')
+    again.close()
+    assert_console_closed_cleanly(native_apis['host1'], 'attach', instance)
 
 
 def test_a_console_url_works_once(host1, identities, workloads):
