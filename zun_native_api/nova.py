@@ -50,7 +50,9 @@ def catalog_endpoint(conf, catalog_header, service_type):
     if not catalog_header:
         return None
     try:
-        catalog = service_catalog.ServiceCatalogV3(json.loads(catalog_header))
+        # keystonemiddleware sends the catalog in Identity v2's shape
+        # (publicURL...), v3 tokens' too.
+        catalog = service_catalog.ServiceCatalogV2(json.loads(catalog_header))
         return catalog.url_for(service_type=service_type,
                                interface=conf.native_api.nova_interface,
                                region_name=conf.native_api.nova_region)
