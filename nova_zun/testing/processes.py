@@ -23,3 +23,14 @@ def log_tail(path, lines=20):
             return ''.join(f.readlines()[-lines:])
     except OSError:
         return ''
+
+
+def write_wsgi_module(directory, name, import_line):
+    """Write ``<directory>/<name>.py``: an ``application`` for gunicorn.
+
+    OpenStack's WSGI entry points (Keystone's, Nova's) parse ``sys.argv``
+    as their own command line, which under gunicorn holds gunicorn's
+    options: the module trims it before ``import_line`` (which must bind
+    ``application``) runs."""
+    with open('%s/%s.py' % (directory, name), 'w') as f:
+        f.write('import sys\nsys.argv = sys.argv[:1]\n%s\n' % import_line)

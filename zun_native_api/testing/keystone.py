@@ -2,7 +2,7 @@
 
 Keystone's WSGI entry point parses ``sys.argv`` as its own command line,
 which breaks under gunicorn (gunicorn's options are not Keystone's): the
-application module here trims ``sys.argv`` before importing it.
+application module (``processes.write_wsgi_module``) trims it first.
 """
 
 import os
@@ -17,12 +17,8 @@ import requests
 
 from nova_zun.testing import processes
 
-_APP_MODULE = '''\
-import sys
-sys.argv = sys.argv[:1]
-from keystone.server import wsgi
-application = wsgi.initialize_public_application()
-'''
+_APP_IMPORT = ('from keystone.server import wsgi\n'
+               'application = wsgi.initialize_public_application()')
 
 _CONF = '''\
 [DEFAULT]
@@ -72,12 +68,13 @@ def _bin(name):
 
 
 class Keystone:
-    """``start()`` makes the database, keys and the admin, then serves
-    Keystone on a free local port; ``stop()`` removes everything."""
+    """``start()`` makes the database, keys and the admin (``prepare()``),
+    then serves Keystone on a local port (a free one unless given);
+    ``stop()`` removes everything."""
 
-    def __init__(self, base_dir=None):
+    def __init__(self, base_dir=None, port=None):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-ks-')
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = 'http://127.0.0.1:%d/v3' % self.port
         self.conf_file = os.path.join(self.base_dir, 'keystone.conf')
         self.process = None
@@ -91,11 +88,14 @@ class Keystone:
                                      % (' '.join(args), result.stdout,
                                         result.stderr))
 
-    def start(self):
+    def prepare(self):
+        """Configuration, database, keys, the admin and the catalog entry
+        of Keystone itself; the WSGI module ``keystone_app`` in the base
+        directory."""
         with open(self.conf_file, 'w') as f:
             f.write(_CONF.format(base=self.base_dir))
-        with open(os.path.join(self.base_dir, 'keystone_app.py'), 'w') as f:
-            f.write(_APP_MODULE)
+        processes.write_wsgi_module(self.base_dir, 'keystone_app',
+                                    _APP_IMPORT)
         self._manage('db_sync')
         user = 'root' if os.geteuid() == 0 else str(os.geteuid())
         self._manage('fernet_setup', '--keystone-user', user,
@@ -107,6 +107,9 @@ class Keystone:
                      '--bootstrap-public-url', self.url,
                      '--bootstrap-internal-url', self.url,
                      '--bootstrap-region-id', 'RegionOne')
+
+    def start(self):
+        self.prepare()
         env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=self.conf_file)
         self.log = open(os.path.join(self.base_dir, 'gunicorn.log'), 'w')
         self.process = popen(

@@ -1,0 +1,578 @@
+"""A single-host OpenStack cloud whose compute host runs containers.
+
+``tools/cloud up`` starts, all bound to 127.0.0.1, with state under one
+directory and a log per service: a private Docker engine, RabbitMQ,
+Keystone, Glance (file store), Placement, Nova (API, conductor, scheduler
+and nova-compute with ``compute_driver = zun.ZunDriver``), Neutron's API
+server and the native API; registers the catalog, a container flavor and
+a demo image, boots a server and shows exec and its console log through the
+real clients. ``status``, ``stop`` (every process, state kept) and
+``clean`` (everything removed) follow; ``up`` again reuses what exists.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from nova_zun.allinone import configs
+from nova_zun.allinone import services
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.testing import engine as engine_tool
+from nova_zun.testing import images as test_images
+from nova_zun.testing import processes
+import zun_native_api
+from zun_native_api.testing import keystone as keystone_tool
+
+DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
+DEFAULT_PORT_BASE = 25300
+# Offsets from the port base (RabbitMQ's Erlang port mapper and its
+# distribution port included, so a system RabbitMQ is never in the way).
+PORT_OFFSETS = {'keystone': 0, 'glance': 1, 'placement': 2, 'nova-api': 3,
+                'native-api': 4, 'neutron': 5, 'rabbitmq': 6, 'epmd': 7,
+                'rabbitmq-dist': 8}
+FLAVOR = 'c1.small'
+IMAGE = 'nova-zun-demo'
+SERVER = 'demo'
+DEMO_COMMAND = 'hostname'
+CONTAINER_TRAIT = 'CUSTOM_ZUN_CONTAINER_HOST'
+# Nova's microversion for servers without networks (--nic none).
+COMPUTE_API_VERSION = '2.37'
+SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron', 'zun')
+RABBITMQ_BIN = '/usr/lib/rabbitmq/bin'
+EPMD = '/usr/bin/epmd'
+
+
+_NEUTRON_SCHEMA = (
+    'import sys, sqlalchemy\n'
+    'from neutron.db.migration.models import head\n'
+    'head.get_metadata().create_all(sqlalchemy.create_engine(sys.argv[1]))')
+
+
+# A neutron-server API process alone (no agents, no RPC workers) answers
+# get_ports before anything made SQLAlchemy configure its mappers, which
+# adds the relations (port forwardings) get_ports names: configure first.
+_NEUTRON_APP_IMPORT = ('from neutron.wsgi.api import application\n'
+                       'from sqlalchemy import orm\n'
+                       'orm.configure_mappers()')
+
+
+class StepFailed(Exception):
+    pass
+
+
+def _bin(name):
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+class Cloud:
+
+    def __init__(self, base_dir, port_base, out=sys.stdout):
+        self.base_dir = os.path.abspath(base_dir)
+        self.out = out
+        self.started = time.monotonic()
+        self.host = socket.gethostname()
+        self.ports = {name: port_base + offset
+                      for name, offset in PORT_OFFSETS.items()}
+        self.run_dir = os.path.join(self.base_dir, 'run')
+        self.log_dir = os.path.join(self.base_dir, 'log')
+        self.dirs = {name: os.path.join(self.base_dir, name)
+                     for name in ('keystone', 'glance', 'placement', 'nova',
+                                  'neutron', 'native-api', 'rabbitmq')}
+        self.keystone = keystone_tool.Keystone(self.dirs['keystone'],
+                                               self.ports['keystone'])
+        self.keystone_url = self.keystone.url
+        self.engine = engine_tool.PrivateEngine(
+            os.path.join(self.base_dir, 'engine'))
+        self.urls = {
+            'identity': self.keystone_url,
+            'image': self._url('glance'),
+            'placement': self._url('placement'),
+            'compute': self._url('nova-api', '/v2.1'),
+            'network': self._url('neutron'),
+            'container': self._url('native-api', '/v1'),
+        }
+        self.transport_url = 'rabbit://guest:guest@127.0.0.1:%d/' % (
+            self.ports['rabbitmq'])
+        self.openrc = os.path.join(self.base_dir, 'openrc')
+        self.services = self._services()
+
+    def _url(self, service, path=''):
+        return 'http://127.0.0.1:%d%s' % (self.ports[service], path)
+
+    def nova_db(self, name):
+        return configs.sqlite(os.path.join(self.dirs['nova'],
+                                           name + '.sqlite'))
+
+    # -- output -------------------------------------------------------------
+
+    def say(self, text):
+        print(text, file=self.out, flush=True)
+
+    def step(self, title, func, *args):
+        began = time.monotonic()
+        try:
+            result = func(*args)
+        except (services.ServiceError, StepFailed):
+            raise
+        except Exception as exc:
+            raise StepFailed('%s: %s: %s' % (title, type(exc).__name__, exc))
+        now = time.monotonic()
+        self.say('[%6.1fs] %s (%.1fs)' % (now - self.started, title,
+                                          now - began))
+        return result
+
+    # -- services -----------------------------------------------------------
+
+    def _service(self, name, command, env=None, url=None, port=None,
+                 cwd=None):
+        return services.Service(name, command, self.run_dir, self.log_dir,
+                                env=dict(self._env(), **(env or {})),
+                                url=url, port=port, cwd=cwd)
+
+    def _env(self):
+        # Services run the zun_native_api and nova_zun of this source tree
+        # (the one this process imported), not a copy in the virtualenv.
+        source = os.path.dirname(os.path.dirname(zun_native_api.__file__))
+        return dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [source, os.environ.get('PYTHONPATH')])))
+
+    def _gunicorn(self, name, app, chdir, env, url, workers=1):
+        command = [_bin('gunicorn'), '--chdir', chdir,
+                   '--bind', '127.0.0.1:%d' % self.ports[name],
+                   '--workers', str(workers), '--threads', '4',
+                   '--timeout', '120', '--name', name, app]
+        return self._service(name, command, env=env, url=url)
+
+    def _nova_service(self, binary):
+        conf = os.path.join(self.dirs['nova'], 'nova.conf')
+        return self._service(binary, [_bin(binary), '--config-file', conf])
+
+    def _services(self):
+        rabbit = self.dirs['rabbitmq']
+        epmd_env = {'ERL_EPMD_PORT': str(self.ports['epmd'])}
+        rabbit_env = dict(
+            epmd_env, HOME=rabbit,
+            RABBITMQ_NODENAME='nova-zun-aio@localhost',
+            RABBITMQ_NODE_IP_ADDRESS='127.0.0.1',
+            RABBITMQ_NODE_PORT=str(self.ports['rabbitmq']),
+            RABBITMQ_DIST_PORT=str(self.ports['rabbitmq-dist']),
+            RABBITMQ_MNESIA_BASE=os.path.join(rabbit, 'mnesia'),
+            RABBITMQ_LOG_BASE=self.log_dir,
+            RABBITMQ_LOGS='-',
+            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(rabbit,
+                                                       'enabled_plugins'),
+            RABBITMQ_PID_FILE=os.path.join(rabbit, 'rabbitmq.pid'))
+        nova = self.dirs['nova']
+        neutron = self.dirs['neutron']
+        return [
+            self._service('epmd', [EPMD, '-address', '127.0.0.1', '-port',
+                                   str(self.ports['epmd'])],
+                          port=self.ports['epmd']),
+            self._service('rabbitmq',
+                          [os.path.join(RABBITMQ_BIN, 'rabbitmq-server')],
+                          env=rabbit_env, port=self.ports['rabbitmq']),
+            self._gunicorn('keystone', 'keystone_app:application',
+                           self.dirs['keystone'],
+                           {'OS_KEYSTONE_CONFIG_FILES':
+                            self.keystone.conf_file},
+                           self.keystone_url),
+            self._gunicorn('glance', 'glance_app:application',
+                           self.dirs['glance'],
+                           {'OS_GLANCE_CONFIG_DIR': self.dirs['glance']},
+                           self.urls['image']),
+            self._gunicorn('placement', 'placement_app:application',
+                           self.dirs['placement'],
+                           {'OS_PLACEMENT_CONFIG_DIR':
+                            self.dirs['placement']},
+                           self.urls['placement']),
+            self._gunicorn('nova-api', 'nova_api_app:application', nova,
+                           {'OS_NOVA_CONFIG_DIR': nova,
+                            # The paste pipeline comes first.
+                            'OS_NOVA_CONFIG_FILES': 'api-paste.ini;nova.conf'},
+                           self.urls['compute']),
+            self._gunicorn('neutron', 'neutron_app:application', neutron,
+                           {'OS_NEUTRON_CONFIG_DIR': neutron,
+                            'OS_NEUTRON_CONFIG_FILES':
+                            'neutron.conf;ml2_conf.ini'},
+                           self.urls['network']),
+            self._nova_service('nova-conductor'),
+            self._nova_service('nova-scheduler'),
+            self._nova_service('nova-compute'),
+            self._service('zun-native-api', [
+                _bin('zun-native-api'), '--config-file',
+                os.path.join(self.dirs['native-api'],
+                             'zun-native-api.conf')],
+                url=self._url('native-api', '/')),
+        ]
+
+    def service(self, name):
+        return next(s for s in self.services if s.name == name)
+
+    # -- up -----------------------------------------------------------------
+
+    def _done(self, name):
+        return os.path.exists(os.path.join(self.run_dir, name + '.done'))
+
+    def _mark(self, name):
+        open(os.path.join(self.run_dir, name + '.done'), 'w').close()
+
+    def once(self, name, title, func):
+        """Run a setup step unless an earlier ``up`` did."""
+        if self._done(name):
+            self.say('[%6.1fs] %s: done before' % (
+                time.monotonic() - self.started, title))
+            return
+        self.step(title, func)
+        self._mark(name)
+
+    def start(self, name, timeout=120):
+        service = self.service(name)
+        started = service.start()
+        self.step('%s %s (log %s)' % (
+            'started' if started else 'running:', name, service.log_path),
+            service.wait_ready, timeout)
+
+    def _manage(self, service, command, env=None):
+        result = subprocess.run(command, capture_output=True, text=True,
+                                env=dict(self._env(), **(env or {})))
+        if result.returncode:
+            raise StepFailed('%s failed (%s):\n%s%s' % (
+                service, ' '.join(command), result.stdout[-3000:],
+                result.stderr[-3000:]))
+        return result.stdout
+
+    def _nova_manage(self, *args):
+        conf = os.path.join(self.dirs['nova'], 'nova.conf')
+        command = [_bin('nova-manage'), '--config-file', conf]
+        return self._manage('nova-manage', command + list(args))
+
+    def up(self):
+        for d in [self.run_dir, self.log_dir] + list(self.dirs.values()):
+            os.makedirs(d, exist_ok=True)
+        with open(os.path.join(self.base_dir, 'port-base'), 'w') as f:
+            f.write(str(self.ports['keystone']))
+        with open(os.path.join(self.dirs['rabbitmq'], 'enabled_plugins'),
+                  'w') as f:
+            f.write('[].\n')
+        self.step('private Docker engine (%s, log %s)' % (
+            self.engine.socket, self.engine.log_path), self.engine.start)
+        self.start('epmd')
+        self.start('rabbitmq', timeout=120)
+        self.once('keystone-setup', 'Keystone database, keys and admin',
+                  self.keystone.prepare)
+        self.start('keystone')
+        self.once('catalog', 'service users and catalog', self.register)
+        self.once('glance-setup', 'Glance database', self.setup_glance)
+        self.once('placement-setup', 'Placement database',
+                  self.setup_placement)
+        self.once('neutron-setup', 'Neutron database', self.setup_neutron)
+        self.once('nova-setup', 'Nova databases and cells', self.setup_nova)
+        configs.native_api(self)
+        for name in ('glance', 'placement', 'neutron', 'nova-api',
+                     'nova-conductor', 'nova-scheduler', 'nova-compute',
+                     'zun-native-api'):
+            self.start(name)
+        self.write_openrc()
+        self.step('compute host %s in its cell, with trait %s'
+                  % (self.host, CONTAINER_TRAIT), self.wait_compute)
+        self.once('flavor', 'container flavor %s' % FLAVOR, self.flavor)
+        self.once('image', 'demo image %s in Glance' % IMAGE, self.image)
+        self.boot_demo()
+        self.say('memory of all services together (PSS): %d MiB'
+                 % (self.memory_kib() // 1024))
+        self.say(self.next_steps())
+
+    def register(self):
+        ks = self.keystone.keystone_client()
+
+        def find_or_create(manager, name, *args, **kwargs):
+            found = manager.list(name=name)
+            return found[0] if found else manager.create(name, *args,
+                                                         **kwargs)
+
+        project = find_or_create(ks.projects, 'service', 'default')
+        roles = [find_or_create(ks.roles, name)
+                 for name in ('admin', 'service')]
+        for name in SERVICE_USERS:
+            user = find_or_create(ks.users, name, domain='default',
+                                  password=configs.SERVICE_PASSWORD,
+                                  default_project=project)
+            for role in roles:
+                ks.roles.grant(role, user=user, project=project)
+        registered = {s.type for s in ks.services.list()}
+        for service_type, name in (('image', 'glance'),
+                                   ('placement', 'placement'),
+                                   ('compute', 'nova'),
+                                   ('network', 'neutron'),
+                                   ('container', 'zun')):
+            if service_type not in registered:
+                self.keystone.add_endpoint(service_type, name,
+                                           self.urls[service_type])
+
+    def setup_glance(self):
+        configs.glance(self)
+        processes.write_wsgi_module(self.dirs['glance'], 'glance_app',
+                                    'from glance.wsgi.api import application')
+        for store in ('images', 'staging', 'tasks'):
+            os.makedirs(os.path.join(self.dirs['glance'], store),
+                        exist_ok=True)
+        conf = os.path.join(self.dirs['glance'], 'glance-api.conf')
+        self._manage('glance-manage', [_bin('glance-manage'),
+                                       '--config-file', conf, 'db_sync'])
+
+    def setup_placement(self):
+        configs.placement(self)
+        processes.write_wsgi_module(
+            self.dirs['placement'], 'placement_app',
+            'from placement.wsgi.api import application')
+        conf = os.path.join(self.dirs['placement'], 'placement.conf')
+        self._manage('placement-manage', [_bin('placement-manage'),
+                                          '--config-file', conf, 'db',
+                                          'sync'])
+
+    def setup_neutron(self):
+        configs.neutron(self)
+        neutron = self.dirs['neutron']
+        processes.write_wsgi_module(neutron, 'neutron_app',
+                                    _NEUTRON_APP_IMPORT)
+        # Neutron's migrations alter constraints, which SQLite cannot: the
+        # schema comes from its models (as in Neutron's own tests on
+        # SQLite), then the migrations are marked as applied.
+        self._manage('neutron schema', [sys.executable, '-c', _NEUTRON_SCHEMA,
+                                        configs.sqlite(os.path.join(
+                                            neutron, 'neutron.sqlite'))])
+        self._manage('neutron-db-manage', [
+            _bin('neutron-db-manage'),
+            '--config-file', os.path.join(neutron, 'neutron.conf'),
+            '--config-file', os.path.join(neutron, 'ml2_conf.ini'),
+            'stamp', 'heads'])
+
+    def setup_nova(self):
+        configs.nova(self)
+        processes.write_wsgi_module(
+            self.dirs['nova'], 'nova_api_app',
+            'from nova.wsgi.osapi_compute import application')
+        self._nova_manage('api_db', 'sync')
+        self._nova_manage('cell_v2', 'map_cell0', '--database_connection',
+                          self.nova_db('nova_cell0'))
+        self._nova_manage('db', 'sync')
+        self._nova_manage('cell_v2', 'create_cell', '--name', 'cell1',
+                          '--transport-url', self.transport_url,
+                          '--database_connection', self.nova_db('nova'))
+
+    def wait_compute(self, timeout=180):
+        from keystoneauth1 import adapter
+        session = self.keystone.admin_session()
+        placement = adapter.Adapter(session, service_type='placement',
+                                    default_microversion='1.18')
+        deadline = time.monotonic() + timeout
+        compute = self.service('nova-compute')
+        while time.monotonic() < deadline:
+            if not compute.pid:
+                raise services.ServiceError(compute, 'exited')
+            providers = placement.get(
+                '/resource_providers', raise_exc=False,
+                params={'required': CONTAINER_TRAIT})
+            if providers.ok and providers.json()['resource_providers']:
+                # Mapped into cell1 by the scheduler's periodic discovery.
+                hosts = self._nova_manage('cell_v2', 'list_hosts')
+                if self.host in hosts:
+                    return
+            time.sleep(1)
+        raise services.ServiceError(
+            compute, 'reported no resource provider with %s in %d s'
+            % (CONTAINER_TRAIT, timeout))
+
+    # -- the clients --------------------------------------------------------
+
+    def client_env(self):
+        return dict(os.environ, **self.credentials())
+
+    def credentials(self):
+        return {'OS_AUTH_URL': self.keystone_url,
+                'OS_USERNAME': 'admin',
+                'OS_PASSWORD': keystone_tool.ADMIN_PASSWORD,
+                'OS_PROJECT_NAME': 'admin',
+                'OS_USER_DOMAIN_NAME': 'Default',
+                'OS_PROJECT_DOMAIN_NAME': 'Default',
+                'OS_REGION_NAME': configs.REGION,
+                'OS_IDENTITY_API_VERSION': '3',
+                'OS_COMPUTE_API_VERSION': COMPUTE_API_VERSION}
+
+    def write_openrc(self):
+        with open(self.openrc, 'w') as f:
+            for key, value in self.credentials().items():
+                f.write('export %s=%s\n' % (key, shlex.quote(value)))
+
+    def cli(self, *command, check=True):
+        """Run ``openstack`` or ``zun`` with the admin's credentials; return
+        its standard output."""
+        argv = [_bin(command[0])] + list(command[1:])
+        result = subprocess.run(argv, capture_output=True, text=True,
+                                env=self.client_env())
+        if check and result.returncode:
+            raise StepFailed('%s failed:\n%s%s' % (
+                ' '.join(command), result.stdout, result.stderr))
+        return result.stdout
+
+    def flavor(self):
+        self.cli('openstack', 'flavor', 'create', '--vcpus', '1', '--ram',
+                 '256', '--disk', '1', '--property',
+                 'trait:%s=required' % CONTAINER_TRAIT, FLAVOR)
+
+    def image(self):
+        runtime = docker_runtime.DockerRuntime(self.engine.url)
+        built = test_images.build(runtime)
+        try:
+            with tempfile.NamedTemporaryFile(suffix='.tar') as archive:
+                for chunk in runtime.save_image(built['printer']):
+                    archive.write(chunk)
+                archive.flush()
+                self.cli('openstack', 'image', 'create', '--container-format',
+                         'docker', '--disk-format', 'raw', '--file',
+                         archive.name, IMAGE)
+        finally:
+            # Servers get the image from Glance, not from the build.
+            test_images.remove(runtime)
+
+    def boot_demo(self):
+        existing = json.loads(self.cli('openstack', 'server', 'list',
+                                       '--name', '^%s$' % SERVER,
+                                       '-f', 'json'))
+        if existing and existing[0]['Status'] == 'ACTIVE':
+            self.say('[%6.1fs] server %s: ACTIVE before' % (
+                time.monotonic() - self.started, SERVER))
+        else:
+            for server in existing:
+                self.cli('openstack', 'server', 'delete', '--wait',
+                         server['ID'])
+            self.step('openstack server create --wait %s' % SERVER,
+                      self.cli, 'openstack', 'server', 'create', '--flavor',
+                      FLAVOR, '--image', IMAGE, '--nic', 'none', '--wait',
+                      SERVER)
+            self.say('first ACTIVE server after %.1f s'
+                     % (time.monotonic() - self.started))
+        output = self.step('zun exec %s %s' % (SERVER, DEMO_COMMAND),
+                           self.cli, 'zun', 'exec', SERVER, DEMO_COMMAND)
+        self.say('    ' + output.strip())
+        log = self.step('openstack console log show %s' % SERVER, self.cli,
+                        'openstack', 'console', 'log', 'show', SERVER)
+        for line in log.strip().splitlines():
+            self.say('    ' + line)
+
+    def next_steps(self):
+        return '\n'.join([
+            '',
+            'The cloud is up. Logs: %s; state: %s.' % (self.log_dir,
+                                                       self.base_dir),
+            'Use it with:',
+            '    source %s' % self.openrc,
+            '    openstack server create --flavor %s --image %s --nic none '
+            '--wait c1' % (FLAVOR, IMAGE),
+            '    zun list',
+            '    zun exec c1 ls /',
+            '    zun logs c1',
+            '    openstack server stop c1; openstack server start c1',
+            '    openstack server delete c1',
+            'Stop it (state kept): %s stop; remove everything: %s clean'
+            % (self.prog(), self.prog()),
+        ])
+
+    def prog(self):
+        return 'tools/cloud --base-dir %s' % self.base_dir
+
+    # -- status, stop, clean ------------------------------------------------
+
+    def service_pids(self):
+        pids = {s.name: s.pids() for s in self.services}
+        pids['docker-engine'] = sorted(self.engine.processes())
+        return pids
+
+    def memory_kib(self):
+        return services.pss_kib(
+            p for pids in self.service_pids().values() for p in pids)
+
+    def status(self):
+        pids = self.service_pids()
+        for name, members in pids.items():
+            self.say('%-16s %s' % (name, 'running, %d processes, %d MiB'
+                                   % (len(members),
+                                      services.pss_kib(members) // 1024)
+                                   if members else 'stopped'))
+        self.say('all together: %d MiB (PSS)' % (self.memory_kib() // 1024))
+        return all(pids.values())
+
+    def stop(self):
+        for service in reversed(self.services):
+            self.step('stopped %s' % service.name, service.stop)
+        self.step('stopped the Docker engine',
+                  self.engine.stop, 30, False)
+
+    def clean(self):
+        self.stop()
+        self.step('removed %s' % self.base_dir, self.remove_state)
+
+    def remove_state(self):
+        # Also unmounts what the engine left below the base directory.
+        self.engine.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def _port_base(base_dir, asked):
+    """The port base of the cloud in ``base_dir``: the one its first ``up``
+    chose, kept in the base directory."""
+    path = os.path.join(base_dir, 'port-base')
+    try:
+        with open(path) as f:
+            kept = int(f.read())
+    except (OSError, ValueError):
+        kept = None
+    if kept and asked and asked != kept:
+        raise SystemExit('%s runs on ports from %d: clean it first to use '
+                         '%d' % (base_dir, kept, asked))
+    return kept or asked or DEFAULT_PORT_BASE
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog='tools/cloud',
+        description='An all-in-one OpenStack cloud whose compute host runs '
+                    'containers.')
+    parser.add_argument('action', choices=('up', 'status', 'stop', 'clean',
+                                           'pids'))
+    parser.add_argument('--base-dir', default=DEFAULT_BASE_DIR,
+                        help='state, configuration and logs (default '
+                             '%(default)s)')
+    parser.add_argument('--port-base', type=int,
+                        help='services listen on 127.0.0.1 from this port '
+                             'on (default: what the first up used, else %d)'
+                             % DEFAULT_PORT_BASE)
+    args = parser.parse_args(argv)
+    cloud = Cloud(args.base_dir, _port_base(args.base_dir, args.port_base))
+    try:
+        if args.action == 'up':
+            cloud.up()
+        elif args.action == 'status':
+            return 0 if cloud.status() else 1
+        elif args.action == 'pids':
+            print(json.dumps(cloud.service_pids()))
+        elif args.action == 'stop':
+            cloud.stop()
+        else:
+            cloud.clean()
+    except (services.ServiceError, StepFailed,
+            engine_tool.EngineStartError) as exc:
+        print('FAILED: %s' % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

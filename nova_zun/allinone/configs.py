@@ -1,0 +1,143 @@
+"""Configuration files of the all-in-one cloud's services."""
+
+import os
+import shutil
+import sys
+
+# Every service user shares it; the cloud answers on 127.0.0.1 only.
+SERVICE_PASSWORD = 'service-secret'
+REGION = 'RegionOne'
+
+
+def ini(sections):
+    lines = []
+    for section, options in sections.items():
+        lines.append('[%s]' % section)
+        lines.extend('%s = %s' % (k, v) for k, v in options.items())
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def write(path, sections):
+    with open(path, 'w') as f:
+        f.write(ini(sections))
+
+
+def sqlite(path):
+    return 'sqlite:///' + path
+
+
+def service_auth(keystone_url, username):
+    """keystoneauth password options of a service user."""
+    return {'auth_type': 'password', 'auth_url': keystone_url,
+            'username': username, 'password': SERVICE_PASSWORD,
+            'project_name': 'service', 'user_domain_name': 'Default',
+            'project_domain_name': 'Default', 'region_name': REGION}
+
+
+def authtoken(keystone_url, username):
+    return dict(service_auth(keystone_url, username),
+                www_authenticate_uri=keystone_url)
+
+
+def copy_paste_config(project, name, directory):
+    """Copy a service's paste pipeline (installed under the virtualenv's
+    ``etc/``) next to its configuration."""
+    shutil.copy(os.path.join(sys.prefix, 'etc', project, name), directory)
+
+
+def glance(cloud):
+    d = cloud.dirs['glance']
+    copy_paste_config('glance', 'glance-api-paste.ini', d)
+    write(os.path.join(d, 'glance-api.conf'), {
+        'DEFAULT': {'enabled_backends': 'file:file'},
+        'database': {'connection': sqlite(os.path.join(d, 'glance.sqlite'))},
+        'keystone_authtoken': authtoken(cloud.keystone_url, 'glance'),
+        'paste_deploy': {'flavor': 'keystone'},
+        'glance_store': {'default_backend': 'file'},
+        'file': {'filesystem_store_datadir': os.path.join(d, 'images')},
+        'os_glance_staging_store': {
+            'filesystem_store_datadir': os.path.join(d, 'staging')},
+        'os_glance_tasks_store': {
+            'filesystem_store_datadir': os.path.join(d, 'tasks')},
+        'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
+    })
+
+
+def placement(cloud):
+    d = cloud.dirs['placement']
+    write(os.path.join(d, 'placement.conf'), {
+        'placement_database': {
+            'connection': sqlite(os.path.join(d, 'placement.sqlite'))},
+        'api': {'auth_strategy': 'keystone'},
+        'keystone_authtoken': authtoken(cloud.keystone_url, 'placement'),
+    })
+
+
+def nova(cloud):
+    d = cloud.dirs['nova']
+    copy_paste_config('nova', 'api-paste.ini', d)
+    write(os.path.join(d, 'nova.conf'), {
+        'DEFAULT': {
+            'host': cloud.host,
+            'my_ip': '127.0.0.1',
+            'compute_driver': 'zun.ZunDriver',
+            'transport_url': cloud.transport_url,
+            'state_path': d,
+            'instances_path': os.path.join(d, 'instances'),
+        },
+        'api': {'auth_strategy': 'keystone'},
+        'wsgi': {'api_paste_config': os.path.join(d, 'api-paste.ini')},
+        'api_database': {'connection': cloud.nova_db('nova_api')},
+        'database': {'connection': cloud.nova_db('nova')},
+        'keystone_authtoken': authtoken(cloud.keystone_url, 'nova'),
+        'service_user': dict(service_auth(cloud.keystone_url, 'nova'),
+                             send_service_user_token='true'),
+        'placement': service_auth(cloud.keystone_url, 'placement'),
+        'neutron': service_auth(cloud.keystone_url, 'neutron'),
+        'glance': {'region_name': REGION},
+        'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
+        'vnc': {'enabled': 'false'},
+        # The compute host appears in its cell as soon as it reports.
+        'scheduler': {'discover_hosts_in_cells_interval': '2'},
+        'zun': {'engine_url': cloud.engine.url},
+    })
+
+
+def neutron(cloud):
+    d = cloud.dirs['neutron']
+    copy_paste_config('neutron', 'api-paste.ini', d)
+    write(os.path.join(d, 'neutron.conf'), {
+        'DEFAULT': {
+            'api_paste_config': os.path.join(d, 'api-paste.ini'),
+            # get_ports loads the ports' port forwardings: the plugin
+            # must be there (devstack enables it too).
+            'core_plugin': 'ml2',
+            'service_plugins': 'router,port_forwarding',
+            'auth_strategy': 'keystone',
+            'transport_url': cloud.transport_url,
+            'state_path': d,
+            'notify_nova_on_port_status_changes': 'false',
+            'notify_nova_on_port_data_changes': 'false',
+        },
+        'database': {'connection': sqlite(os.path.join(d, 'neutron.sqlite'))},
+        'keystone_authtoken': authtoken(cloud.keystone_url, 'neutron'),
+        'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
+    })
+    write(os.path.join(d, 'ml2_conf.ini'), {
+        'ml2': {'type_drivers': 'flat', 'tenant_network_types': '',
+                'mechanism_drivers': '', 'extension_drivers': ''},
+    })
+
+
+def native_api(cloud):
+    d = cloud.dirs['native-api']
+    write(os.path.join(d, 'zun-native-api.conf'), {
+        'native_api': {'bind_host': '127.0.0.1',
+                       'bind_port': str(cloud.ports['native-api']),
+                       'host': cloud.host,
+                       'nova_endpoint': cloud.urls['compute']},
+        'zun': {'engine_url': cloud.engine.url},
+        'keystone_authtoken': dict(authtoken(cloud.keystone_url, 'zun'),
+                                   service_token_roles_required='true'),
+    })

@@ -1,0 +1,153 @@
+"""Service processes of the all-in-one cloud: each one a session of its own
+that outlives the command which started it, found again by its pid file."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import requests
+
+from nova_zun.testing import processes
+
+
+class ServiceError(Exception):
+    """A service that would not start or answer, with its log's tail."""
+
+    def __init__(self, service, why):
+        super().__init__('%s %s; its log is %s, last lines:\n%s'
+                         % (service.name, why, service.log_path,
+                            processes.log_tail(service.log_path)))
+
+
+def _stat(pid):
+    """``(state, session)`` of a process, None if it is gone."""
+    try:
+        with open('/proc/%s/stat' % pid, 'rb') as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces: split after it.
+    fields = stat[stat.rindex(b')') + 2:].split()
+    return fields[0].decode(), int(fields[3])
+
+
+def _running(pid):
+    # Once the starting command has exited, init is the parent, and where
+    # init does not reap (a container's shell), the dead stay zombies.
+    stat = _stat(pid)
+    return stat is not None and stat[0] != 'Z'
+
+
+def session_members(session):
+    """Live processes of ``session`` (a service and every child of it,
+    gunicorn's workers, Erlang's helpers)."""
+    members = []
+    for entry in os.listdir('/proc'):
+        if entry.isdigit():
+            stat = _stat(entry)
+            if stat and stat[0] != 'Z' and stat[1] == session:
+                members.append(int(entry))
+    return members
+
+
+def pss_kib(pids):
+    """Proportional set size of ``pids`` together (shared pages counted
+    once across them), in KiB."""
+    total = 0
+    for pid in pids:
+        try:
+            with open('/proc/%d/smaps_rollup' % pid) as f:
+                for line in f:
+                    if line.startswith('Pss:'):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass  # gone meanwhile
+    return total
+
+
+class Service:
+    """One process (and its children) started with ``command``; ready when
+    ``url`` answers below 500, or when ``port`` accepts connections."""
+
+    def __init__(self, name, command, run_dir, log_dir, env=None, url=None,
+                 port=None, cwd=None):
+        self.name = name
+        self.command = command
+        self.env = env
+        self.url = url
+        self.port = port
+        self.cwd = cwd
+        self.pid_path = os.path.join(run_dir, name + '.pid')
+        self.log_path = os.path.join(log_dir, name + '.log')
+
+    @property
+    def pid(self):
+        try:
+            with open(self.pid_path) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return pid if _running(pid) else None
+
+    def pids(self):
+        pid = self.pid
+        return session_members(pid) if pid else []
+
+    def answers(self):
+        if self.url:
+            try:
+                return requests.get(self.url, timeout=5).status_code < 500
+            except requests.RequestException:
+                return False
+        if self.port:
+            try:
+                socket.create_connection(('127.0.0.1', self.port), 2).close()
+                return True
+            except OSError:
+                return False
+        return True
+
+    def start(self):
+        """Start the service unless it runs; True if it was started."""
+        if self.pid:
+            return False
+        with open(self.log_path, 'ab') as log:
+            process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd,
+                start_new_session=True)
+        with open(self.pid_path, 'w') as f:
+            f.write(str(process.pid))
+        return True
+
+    def wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.pid:
+                raise ServiceError(self, 'exited')
+            if self.answers():
+                return
+            time.sleep(0.5)
+        raise ServiceError(self, 'did not answer within %d s' % timeout)
+
+    def stop(self, timeout=30):
+        pid = self.pid
+        if pid:
+            members = session_members(pid)
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while (any(_running(p) for p in members) and
+                   time.monotonic() < deadline):
+                time.sleep(0.2)
+            for member in members:
+                try:
+                    os.kill(member, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            os.unlink(self.pid_path)
+        except FileNotFoundError:
+            pass
