@@ -1,0 +1,134 @@
+"""commit to a real Glance (glance-api from PyPI on sqlite and a file
+store, behind keystonemiddleware against the suite's Keystone): the
+image is the container's filesystem, in the caller's project, and the
+engine keeps no copy; another project gets 404 and no image."""
+
+import uuid
+
+import glanceclient
+import pytest
+from zunclient import client as zun_client
+
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
+from tests.functional.native_api_support import assert_documented
+from tests.functional.native_api_support import assert_zun_error
+from tests.functional.native_api_support import Caller
+from tests.functional.native_api_support import identities  # noqa: F401
+from tests.functional.native_api_support import keystone  # noqa: F401
+from tests.functional.native_api_support import SERVICE_USER
+from tests.functional.native_api_support import workloads  # noqa: F401
+from tests.functional.runtime_support import wait_for_state
+from zun_native_api.testing import glance as glance_tool
+from zun_native_api.testing import server as server_tool
+
+GLANCE_USER = ('glance', 'glance-secret')
+
+
+@pytest.fixture(scope='module')
+def glance(keystone):
+    keystone.project_user('service', GLANCE_USER[0], GLANCE_USER[1],
+                          role='service')
+    server = glance_tool.Glance(keystone.url, *GLANCE_USER)
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='module')
+def native_api(private_engine, keystone, glance):
+    """A native API for host1 whose image endpoint is the Glance above
+    (the suite's catalog has none, for the other tests' sake)."""
+    server = server_tool.NativeApiServer('host1', private_engine.url,
+                                         keystone.url, *SERVICE_USER)
+    server.set('native_api', glance_endpoint=glance.url)
+    try:
+        server.start()
+    except Exception:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+def _glance_client(identities, glance, who):
+    return glanceclient.Client('2', session=identities.session(who),
+                               endpoint_override=glance.url)
+
+
+def _engine_images(runtime):
+    return {i.id for i in runtime.list_images()}
+
+
+def test_commit_uploads_the_filesystem_to_glance_as_the_caller(
+        native_api, glance, identities, workloads, runtime):
+    instance = workloads(identities.project('alice'))
+    workload = 'nova-' + instance
+    runtime.exec(workload, ['sh', '-c', 'echo by alice > /committed'])
+    before = _engine_images(runtime)
+    alice = Caller(native_api.url, identities.token('alice'))
+    response = alice.post('/v1/containers/%s/commit' % instance,
+                          params={'repository': 'alice/snap', 'tag': 'v1'})
+    assert 202 == response.status_code, response.text
+    assert_documented('commit', response)
+    image_id = response.json()['uuid']
+    images = _glance_client(identities, glance, 'alice').images
+    try:
+        image = images.get(image_id)
+        assert ('alice/snap', 'docker', 'raw', 'active', ['v1']) == (
+            image['name'], image['container_format'], image['disk_format'],
+            image['status'], image['tags'])
+        assert identities.project('alice') == image['owner']
+        # The engine keeps no copy; the workload runs again.
+        assert before == _engine_images(runtime)
+        assert 'running' == runtime.status(workload).state.value
+        # The data is a docker save archive of the container's filesystem.
+        loaded = runtime.load_image(images.data(image_id))
+        try:
+            check = runtime.create_container(types.ContainerSpec(
+                name='commit-check-%s' % uuid.uuid4().hex[:8],
+                image=loaded[0], command=['cat', '/committed'],
+                labels={labels.INSTANCE: instance}))
+            try:
+                runtime.start(check)
+                wait_for_state(runtime, check, types.ContainerState.EXITED)
+                assert b'by alice\n' == runtime.logs(check)
+            finally:
+                runtime.remove(check, force=True)
+        finally:
+            for reference in loaded:
+                runtime.remove_image(reference, force=True)
+    finally:
+        images.delete(image_id)
+
+
+def test_zunclient_commits_and_prints_the_image(native_api, glance,
+                                                identities, workloads):
+    instance = workloads(identities.project('alice'))
+    zun = zun_client.Client('1.latest', session=identities.session('alice'),
+                            endpoint_override=native_api.url + '/v1')
+    image_id = zun.containers.commit(instance, 'by-client')['uuid']
+    images = _glance_client(identities, glance, 'alice').images
+    try:
+        assert 'by-client' == images.get(image_id)['name']
+    finally:
+        images.delete(image_id)
+
+
+def test_another_project_gets_404_and_no_image(native_api, glance,
+                                               identities, workloads,
+                                               runtime):
+    instance = workloads(identities.project('alice'))
+    admin_images = _glance_client(identities, glance, 'admin').images
+    before = {i['id'] for i in admin_images.list()}
+    engine_before = _engine_images(runtime)
+    bob = Caller(native_api.url, identities.token('bob'))
+    assert_zun_error(bob.post('/v1/containers/%s/commit' % instance,
+                              params={'repository': 'stolen'}), 404)
+    assert before == {i['id'] for i in admin_images.list()}
+    assert engine_before == _engine_images(runtime)
+    assert 'running' == runtime.status('nova-' + instance).state.value

@@ -1,0 +1,131 @@
+"""A private Glance (glance-api from PyPI, sqlite, file store) behind
+keystonemiddleware, served by gunicorn, for the native API's commit
+tests."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+
+from nova_zun.testing import processes
+from zun_native_api.testing import keystone as keystone_tool
+
+# glance.wsgi.api parses sys.argv as its own command line, which under
+# gunicorn holds gunicorn's options.
+_APP_MODULE = '''\
+import sys
+sys.argv = sys.argv[:1]
+from glance.wsgi.api import application
+'''
+
+
+class GlanceStartError(Exception):
+    pass
+
+
+def _ini(sections):
+    lines = []
+    for section, options in sections.items():
+        lines.append('[%s]' % section)
+        lines.extend('%s = %s' % kv for kv in options.items())
+        lines.append('')
+    return '\n'.join(lines)
+
+
+class Glance:
+    """``start()`` makes the database and the stores and serves the image
+    API on a free local port, validating tokens against ``keystone_url``
+    as ``service_user``; ``stop()`` removes everything."""
+
+    def __init__(self, keystone_url, service_user, service_password,
+                 base_dir=None):
+        self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-gl-')
+        self.port = keystone_tool.free_port()
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.conf_file = os.path.join(self.base_dir, 'glance-api.conf')
+        self.keystone_url = keystone_url
+        self.service = (service_user, service_password)
+        self.process = None
+
+    def _path(self, name):
+        return os.path.join(self.base_dir, name)
+
+    def _configure(self):
+        stores = {name: self._path(name)
+                  for name in ('images', 'staging', 'tasks', 'locks')}
+        for path in stores.values():
+            os.makedirs(path, exist_ok=True)
+        shutil.copy(os.path.join(sys.prefix, 'etc', 'glance',
+                                 'glance-api-paste.ini'), self.base_dir)
+        with open(self.conf_file, 'w') as f:
+            f.write(_ini({
+                'DEFAULT': {'enabled_backends': 'file:file',
+                            'log_file': self._path('glance-api.log')},
+                'database': {'connection': 'sqlite:///%s'
+                             % self._path('glance.sqlite')},
+                'paste_deploy': {'flavor': 'keystone'},
+                'keystone_authtoken': {
+                    'www_authenticate_uri': self.keystone_url,
+                    'auth_url': self.keystone_url,
+                    'auth_type': 'password',
+                    'username': self.service[0],
+                    'password': self.service[1],
+                    'project_name': 'service',
+                    'user_domain_id': 'default',
+                    'project_domain_id': 'default'},
+                'glance_store': {'default_backend': 'file'},
+                'file': {'filesystem_store_datadir': stores['images']},
+                'os_glance_staging_store': {
+                    'filesystem_store_datadir': stores['staging']},
+                'os_glance_tasks_store': {
+                    'filesystem_store_datadir': stores['tasks']},
+                'oslo_concurrency': {'lock_path': stores['locks']},
+            }))
+        with open(self._path('glance_app.py'), 'w') as f:
+            f.write(_APP_MODULE)
+
+    def start(self):
+        self._configure()
+        result = subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), 'glance-manage'),
+             '--config-file', self.conf_file, 'db_sync'],
+            capture_output=True, text=True, timeout=300)
+        if result.returncode:
+            raise GlanceStartError('glance-manage db_sync failed: %s%s'
+                                   % (result.stdout, result.stderr))
+        self.log = open(self._path('gunicorn.log'), 'w')
+        self.process = keystone_tool.popen(
+            [os.path.join(os.path.dirname(sys.executable), 'gunicorn'),
+             '--chdir', self.base_dir, '--bind', '127.0.0.1:%d' % self.port,
+             '--workers', '1', '--threads', '4', 'glance_app:application'],
+            env=dict(os.environ, OS_GLANCE_CONFIG_DIR=self.base_dir),
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise GlanceStartError('gunicorn exited: %s'
+                                       % self.log_text())
+            try:
+                # The version document (300 Multiple Choices) is public.
+                if requests.get(self.url, timeout=2).status_code < 500:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise GlanceStartError('Glance did not answer on %s: %s'
+                               % (self.url, self.log_text()))
+
+    def log_text(self):
+        return ''.join(processes.log_tail(self._path(name), 40)
+                       for name in ('gunicorn.log', 'glance-api.log'))
+
+    def stop(self):
+        if self.process is not None:
+            processes.end(self.process, 30)
+            self.process = None
+            self.log.close()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
