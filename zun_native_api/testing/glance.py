@@ -14,14 +14,6 @@ import requests
 from nova_zun.testing import processes
 from zun_native_api.testing import keystone as keystone_tool
 
-# glance.wsgi.api parses sys.argv as its own command line, which under
-# gunicorn holds gunicorn's options.
-_APP_MODULE = '''\
-import sys
-sys.argv = sys.argv[:1]
-from glance.wsgi.api import application
-'''
-
 
 class GlanceStartError(Exception):
     pass
@@ -85,8 +77,9 @@ class Glance:
                     'filesystem_store_datadir': stores['tasks']},
                 'oslo_concurrency': {'lock_path': stores['locks']},
             }))
-        with open(self._path('glance_app.py'), 'w') as f:
-            f.write(_APP_MODULE)
+        processes.write_wsgi_module(
+            self.base_dir, 'glance_app',
+            'from glance.wsgi.api import application')
 
     def start(self):
         self._configure()
