@@ -265,7 +265,16 @@ def _terminal_size(args):
                  methods=['POST'])
 @runtime_operation('execute_resize')
 def execute_resize(status, args):
-    _state().runtime.exec_resize(args['exec_id'], **_terminal_size(args))
+    runtime = _state().runtime
+    try:
+        ours = runtime.exec_container(args['exec_id']) == status.id
+    except runtime_exception.NotFound:
+        ours = False
+    if not ours:
+        raise errors.ApiError(404, 'Exec %s of container %s could not be '
+                                   'found.' % (args['exec_id'], flask.request
+                                               .view_args['container_ident']))
+    runtime.exec_resize(args['exec_id'], **_terminal_size(args))
     return flask.Response(status=200)
 
 

@@ -132,6 +132,10 @@ class ContainerRuntime(abc.ABC):
         """Return ``(running, exit_code)`` of an exec session."""
 
     @abc.abstractmethod
+    def exec_container(self, exec_id):
+        """Return the id of the container an exec session runs in."""
+
+    @abc.abstractmethod
     def logs(self, container, *, stdout=True, stderr=True, tail=None,
              since=None, timestamps=False, follow=False):
         """Return the container's output as bytes, or with ``follow`` an

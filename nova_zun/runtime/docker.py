@@ -843,6 +843,10 @@ class DockerRuntime(base.ContainerRuntime):
         return bool(info.get('Running')), info.get('ExitCode')
 
     @_engine_call
+    def exec_container(self, exec_id):
+        return self._api.exec_inspect(exec_id)['ContainerID']
+
+    @_engine_call
     def logs(self, container, *, stdout=True, stderr=True, tail=None,
              since=None, timestamps=False, follow=False):
         result = self._api.logs(

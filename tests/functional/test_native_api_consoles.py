@@ -321,3 +321,16 @@ def test_a_console_of_another_host_points_at_that_host(native_apis,
         assert received_until(ws, b'\n').strip()
     finally:
         ws.close()
+
+
+def test_execute_resize_takes_only_an_exec_of_the_container_named(
+        host1, identities, workloads):
+    alice = caller(host1, identities, 'alice')
+    mine, other = (workloads(identities.project('alice')) for _ in '12')
+    exec_id = alice.post('/v1/containers/%s/execute' % mine, params={
+        'command': '"sh"', 'interactive': 'true'}).json()['exec_id']
+    size = {'exec_id': exec_id, 'w': '80', 'h': '24'}
+    assert_zun_error(alice.post('/v1/containers/%s/execute_resize' % other,
+                                params=size), 404)
+    assert_zun_error(alice.post('/v1/containers/%s/execute_resize' % mine,
+                                params=dict(size, exec_id='0' * 64)), 404)

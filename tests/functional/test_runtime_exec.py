@@ -117,6 +117,7 @@ def test_a_prepared_exec_starts_once_and_keeps_its_id_for_resize(
         session.close()
     with pytest.raises(exception.Conflict, match='started before'):
         runtime.start_exec(exec_id)
+    assert container == runtime.exec_container(exec_id)
 
 
 def test_stream_output_removes_the_engine_framing_until_the_end(
@@ -151,9 +152,11 @@ def test_status_says_whether_the_main_process_has_a_tty_and_stdin(
     assert (interactive.tty, interactive.stdin_open) == (True, True)
 
 
-@pytest.mark.parametrize('call', ['exec_status', 'exec_resize'])
+@pytest.mark.parametrize('call', ['exec_status', 'exec_resize',
+                                  'exec_container'])
 def test_an_unknown_exec_session_is_not_found(runtime, call):
-    args = {'exec_status': (), 'exec_resize': (10, 10)}[call]
+    args = {'exec_status': (), 'exec_resize': (10, 10),
+            'exec_container': ()}[call]
     with pytest.raises(exception.NotFound):
         getattr(runtime, call)('0' * 64, *args)
 
