@@ -50,7 +50,7 @@ _BLKID_NOTHING_FOUND = 2
 _UMOUNT_NOT_MOUNTED = 32
 
 MountEntry = collections.namedtuple(
-    'MountEntry', 'mount_point device source fstype options')
+    'MountEntry', 'mount_point device source fstype options shared')
 
 
 def initialize(conf):
@@ -129,7 +129,8 @@ def parse_mountinfo(text):
         point = _unescape(fields[4])
         entries[point] = MountEntry(
             point, fields[2], _unescape(fields[after + 2]),
-            fields[after + 1], tuple(fields[5].split(',')))
+            fields[after + 1], tuple(fields[5].split(',')),
+            any(f.startswith('shared:') for f in fields[6:after]))
     return entries
 
 
@@ -162,6 +163,14 @@ class VolumeMounts:
     def host_path(self, instance_uuid, device):
         return os.path.join(self.instance_dir(instance_uuid), device)
 
+    def _share_mount_dir(self, mounted):
+        """Make the mount directory a shared mount point of its own unless
+        ``mounted`` (the host's mount table) shows it is one: the
+        privileged mount runs once, not on every spawn."""
+        entry = mounted.get(os.path.realpath(self.mount_dir))
+        if entry is None or not entry.shared:
+            privileged.share_directory(self.mount_dir)
+
     # -- container side -----------------------------------------------------
 
     def container_mounts(self, instance):
@@ -170,11 +179,11 @@ class VolumeMounts:
         that holds no volume now is bound read-only (a volume mounted
         there later has its own flags)."""
         paths = user_paths(instance)
-        privileged.share_directory(self.mount_dir)
+        mounted = _host_mounts()
+        self._share_mount_dir(mounted)
         own = self.instance_dir(instance.uuid)
         privileged.make_directories(
             [own] + [self.host_path(instance.uuid, d) for d in paths])
-        mounted = _host_mounts()
         mounts = [types.Mount(own, CONTAINER_DIR, read_only=True,
                               propagation='rslave')]
         for device, path in sorted(paths.items()):
@@ -199,10 +208,11 @@ class VolumeMounts:
         failure left connected or mounted is undone."""
         device = device_name(mountpoint)
         target = self.host_path(instance.uuid, device)
-        if target in _host_mounts():
+        mounted = _host_mounts()
+        if target in mounted:
             return
         vol = volume_id(connection_info)
-        privileged.share_directory(self.mount_dir)
+        self._share_mount_dir(mounted)
         privileged.make_directories([target])
         try:
             brick = _connector(connection_info)

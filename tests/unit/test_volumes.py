@@ -49,13 +49,16 @@ def test_mountinfo_parsing_unescapes_and_keeps_the_top_mount():
     table = volumes.parse_mountinfo(
         '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n'
         '90 27 7:3 / /srv/a\\040b rw,nosuid shared:5 - ext4 /dev/loop3 rw\n'
-        '91 90 7:4 / /srv/a\\040b ro,nodev - xfs /dev/loop4 ro\n')
+        '91 90 7:4 / /srv/a\\040b ro,nodev - xfs /dev/loop4 ro\n'
+        '92 27 254:0 /srv/c /srv/c rw shared:7 master:2 - ext4 /dev/vda rw\n')
     entry = table['/srv/a b']
     assert entry.device == '7:4'
     assert entry.source == '/dev/loop4'
     assert entry.fstype == 'xfs'
     assert 'ro' in entry.options
+    assert not entry.shared
     assert table['/'].source == '/dev/vda'
+    assert table['/srv/c'].shared
 
 
 def test_signature_parsing():
