@@ -30,6 +30,7 @@ import werkzeug.test
 from benchmarks import raw as raw_engine
 from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import labels
 from nova_zun.testing import processes
 from tests.functional import native_api_support as support
 from zun_native_api.testing import keystone as keystone_tool
@@ -138,12 +139,15 @@ class Bench:
         return self.runtime.status('nova-%s' % instance).id
 
     def teardown(self):
-        if self.workloads:
-            self.raw.remove([self._cid(i) for i in self.workloads])
-        if self.server is not None:
-            self.server.stop()
-        if self.keystone is not None:
-            self.keystone.stop()
+        try:
+            for instance in self.workloads:
+                self.raw.remove([c.id for c in self.runtime.list_containers(
+                    {labels.INSTANCE: instance})])
+        finally:
+            if self.server is not None:
+                self.server.stop()
+            if self.keystone is not None:
+                self.keystone.stop()
 
     # -- one sample of each -------------------------------------------------
 
