@@ -99,7 +99,9 @@ def nova(cloud):
         'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
         'vnc': {'enabled': 'false'},
         # The compute host appears in its cell as soon as it reports.
-        'scheduler': {'discover_hosts_in_cells_interval': '2'},
+        'scheduler': {'discover_hosts_in_cells_interval': '2',
+                      'workers': '1'},
+        'conductor': {'workers': '1'},
         'zun': {'engine_url': cloud.engine.url},
     })
 

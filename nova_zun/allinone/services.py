@@ -70,15 +70,17 @@ def pss_kib(pids):
 
 class Service:
     """One process (and its children) started with ``command``; ready when
-    ``url`` answers below 500, or when ``port`` accepts connections."""
+    ``url`` answers below 500, when ``port`` accepts connections, or when
+    the unix socket ``socket_path`` does."""
 
     def __init__(self, name, command, run_dir, log_dir, env=None, url=None,
-                 port=None, cwd=None):
+                 port=None, socket_path=None, cwd=None):
         self.name = name
         self.command = command
         self.env = env
         self.url = url
         self.port = port
+        self.socket_path = socket_path
         self.cwd = cwd
         self.pid_path = os.path.join(run_dir, name + '.pid')
         self.log_path = os.path.join(log_dir, name + '.log')
@@ -102,12 +104,15 @@ class Service:
                 return requests.get(self.url, timeout=5).status_code < 500
             except requests.RequestException:
                 return False
-        if self.port:
-            try:
+        try:
+            if self.port:
                 socket.create_connection(('127.0.0.1', self.port), 2).close()
-                return True
-            except OSError:
-                return False
+            elif self.socket_path:
+                with socket.socket(socket.AF_UNIX) as unix:
+                    unix.settimeout(2)
+                    unix.connect(self.socket_path)
+        except OSError:
+            return False
         return True
 
     def start(self):

@@ -48,7 +48,8 @@ def ensure_packages(commands_to_packages):
                    check=True, env=env, stdout=subprocess.DEVNULL)
 
 
-def _mounts_below(path):
+def mounts_below(path):
+    """Mount points at or below ``path``."""
     with open('/proc/self/mountinfo') as f:
         points = [line.split()[4] for line in f]
     prefix = path.rstrip('/') + '/'
@@ -164,7 +165,7 @@ class PrivateEngine:
 
     def mounts(self):
         """Mount points at or below the base directory."""
-        return _mounts_below(self.base_dir)
+        return mounts_below(self.base_dir)
 
     def ping(self):
         try:
@@ -233,7 +234,7 @@ class PrivateEngine:
         while (any(_alive(p) for p in leftovers) and
                time.monotonic() < deadline):
             time.sleep(0.1)
-        for point in sorted(_mounts_below(self.base_dir), reverse=True):
+        for point in sorted(mounts_below(self.base_dir), reverse=True):
             subprocess.run(['umount', '-l', point], check=False)
         if remove:
             shutil.rmtree(self.base_dir, ignore_errors=True)
