@@ -1,7 +1,9 @@
 #!/bin/bash
 # nova-zun devstack plugin: nova-compute runs containers (compute_driver =
-# zun.ZunDriver) on the host's Docker engine. Sourced by stack.sh and
-# unstack.sh with the phase in $1 and $2.
+# zun.ZunDriver) on the host's Docker engine, and the native API
+# (zun-native-api) answers as the catalog's "container" service. Sourced by
+# stack.sh, unstack.sh and clean.sh with the phase in $1 and $2; devstack
+# defines every function and name used here that this file does not.
 
 function install_nova_zun {
     install_package docker.io busybox-static
@@ -11,10 +13,26 @@ function install_nova_zun {
     setup_develop "$NOVA_ZUN_DIR"
 }
 
-function configure_nova_zun {
-    iniset "$NOVA_CPU_CONF" DEFAULT compute_driver zun.ZunDriver
-    iniset "$NOVA_CPU_CONF" zun engine_url "$NOVA_ZUN_ENGINE_URL"
-    iniset "$NOVA_CPU_CONF" zun sandbox_binary "$NOVA_ZUN_SANDBOX_BINARY"
+function configure_nova_zun_compute {
+    # devstack writes nova-cpu.conf from nova.conf when it starts
+    # nova-compute, after this phase: the options go into nova.conf.
+    iniset "$NOVA_CONF" DEFAULT compute_driver zun.ZunDriver
+    iniset "$NOVA_CONF" zun engine_url "$NOVA_ZUN_ENGINE_URL"
+    iniset "$NOVA_CONF" zun sandbox_binary "$NOVA_ZUN_SANDBOX_BINARY"
+}
+
+function configure_nova_zun_api {
+    sudo install -d -o "$STACK_USER" "$NOVA_ZUN_API_CONF_DIR"
+    iniset "$NOVA_ZUN_API_CONF" DEFAULT debug "$ENABLE_DEBUG_LOG_LEVEL"
+    iniset "$NOVA_ZUN_API_CONF" native_api bind_host "$SERVICE_LISTEN_ADDRESS"
+    iniset "$NOVA_ZUN_API_CONF" native_api bind_port "$NOVA_ZUN_API_PORT"
+    iniset "$NOVA_ZUN_API_CONF" native_api host "$(hostname)"
+    iniset "$NOVA_ZUN_API_CONF" zun engine_url "$NOVA_ZUN_ENGINE_URL"
+    create_service_user zun admin
+    configure_keystone_authtoken_middleware "$NOVA_ZUN_API_CONF" zun
+    get_or_create_service zun container "Containers (nova-zun native API)"
+    get_or_create_endpoint container "$REGION_NAME" \
+        "$SERVICE_PROTOCOL://$SERVICE_HOST:$NOVA_ZUN_API_PORT/v1"
 }
 
 function create_nova_zun_flavor {
@@ -34,9 +52,18 @@ if is_service_enabled n-cpu; then
         install_nova_zun
     elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
         echo_summary "Configuring nova-compute for nova-zun"
-        configure_nova_zun
+        configure_nova_zun_compute
+        if is_service_enabled zun-native-api; then
+            configure_nova_zun_api
+        fi
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         echo_summary "Creating the container flavor $NOVA_ZUN_FLAVOR"
         create_nova_zun_flavor
+        if is_service_enabled zun-native-api; then
+            run_process zun-native-api \
+                "$(command -v zun-native-api) --config-file $NOVA_ZUN_API_CONF"
+        fi
+    elif [[ "$1" == "unstack" ]]; then
+        stop_process zun-native-api
     fi
 fi
