@@ -195,6 +195,7 @@ def main(argv=None):
         raise
     finally:
         report.meta['seconds'] = time.monotonic() - start
+        report.meta['load_average_end'] = os.getloadavg()
         for line in report.lines():
             print(line)
         sys.stdout.flush()
