@@ -560,7 +560,8 @@ class Cloud:
         for point in sorted(engine_tool.mounts_below(self.base_dir),
                             reverse=True):
             subprocess.run(['umount', '-l', point], check=False)
-        shutil.rmtree(self.base_dir)
+        if os.path.exists(self.base_dir):
+            shutil.rmtree(self.base_dir)
 
 
 def _port_base(base_dir, asked):

@@ -33,7 +33,8 @@ def _stat(pid):
     return fields[0].decode(), int(fields[3])
 
 
-def _running(pid):
+def running(pid):
+    """True while ``pid`` runs (a zombie does not)."""
     # Once the starting command has exited, init is the parent, and where
     # init does not reap (a container's shell), the dead stay zombies.
     stat = _stat(pid)
@@ -92,7 +93,7 @@ class Service:
                 pid = int(f.read())
         except (OSError, ValueError):
             return None
-        return pid if _running(pid) else None
+        return pid if running(pid) else None
 
     def pids(self):
         pid = self.pid
@@ -144,7 +145,7 @@ class Service:
             members = session_members(pid)
             os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while (any(_running(p) for p in members) and
+            while (any(running(p) for p in members) and
                    time.monotonic() < deadline):
                 time.sleep(0.2)
             for member in members:
