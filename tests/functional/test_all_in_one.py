@@ -112,6 +112,12 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         assert 'hello from nova-zun' in result.stdout  # its console log
         pids = json.loads(_cloud(base_dir, 'pids').stdout)
         assert all(pids.values()), pids
+        # Again: everything is reused (ports kept in the base directory).
+        again = _cloud(base_dir, 'up')
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert 'server demo: ACTIVE before' in again.stdout
+        assert ' started ' not in again.stdout
+        assert pids == json.loads(_cloud(base_dir, 'pids').stdout)
 
         clients = Clients(_openrc(os.path.join(base_dir, 'openrc')))
         clients.run('openstack', 'server', 'create', '--flavor',
