@@ -169,6 +169,9 @@ class Cloud:
             RABBITMQ_NODE_IP_ADDRESS='127.0.0.1',
             RABBITMQ_NODE_PORT=str(self.ports['rabbitmq']),
             RABBITMQ_DIST_PORT=str(self.ports['rabbitmq-dist']),
+            # Erlang's distribution listens on every address otherwise.
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=(
+                '-kernel inet_dist_use_interface {127,0,0,1}'),
             RABBITMQ_MNESIA_BASE=os.path.join(rabbit, 'mnesia'),
             RABBITMQ_LOG_BASE=self.log_dir,
             RABBITMQ_LOGS='-',
