@@ -28,6 +28,7 @@ from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import images as test_images
 from nova_zun.testing import processes
 import zun_native_api
+from zun_native_api.testing import glance as glance_tool
 from zun_native_api.testing import keystone as keystone_tool
 
 DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
@@ -92,11 +93,14 @@ class Cloud:
         self.keystone = keystone_tool.Keystone(self.dirs['keystone'],
                                                self.ports['keystone'])
         self.keystone_url = self.keystone.url
+        self.glance = glance_tool.Glance(
+            self.keystone_url, 'glance', configs.SERVICE_PASSWORD,
+            self.dirs['glance'], self.ports['glance'])
         self.engine = engine_tool.PrivateEngine(
             os.path.join(self.base_dir, 'engine'))
         self.urls = {
             'identity': self.keystone_url,
-            'image': self._url('glance'),
+            'image': self.glance.url,
             'placement': self._url('placement'),
             'compute': self._url('nova-api', '/v2.1'),
             'network': self._url('neutron'),
@@ -290,7 +294,8 @@ class Cloud:
                   self.keystone.prepare)
         self.start('keystone')
         self.once('catalog', 'service users and catalog', self.register)
-        self.once('glance-setup', 'Glance database', self.setup_glance)
+        self.once('glance-setup', 'Glance database and stores',
+                  self.glance.prepare)
         self.once('placement-setup', 'Placement database',
                   self.setup_placement)
         self.once('neutron-setup', 'Neutron database', self.setup_neutron)
@@ -336,17 +341,6 @@ class Cloud:
             if service_type not in registered:
                 self.keystone.add_endpoint(service_type, name,
                                            self.urls[service_type])
-
-    def setup_glance(self):
-        configs.glance(self)
-        processes.write_wsgi_module(self.dirs['glance'], 'glance_app',
-                                    'from glance.wsgi.api import application')
-        for store in ('images', 'staging', 'tasks'):
-            os.makedirs(os.path.join(self.dirs['glance'], store),
-                        exist_ok=True)
-        conf = os.path.join(self.dirs['glance'], 'glance-api.conf')
-        self._manage('glance-manage', [_bin('glance-manage'),
-                                       '--config-file', conf, 'db_sync'])
 
     def setup_placement(self):
         configs.placement(self)

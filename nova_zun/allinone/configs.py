@@ -46,24 +46,6 @@ def copy_paste_config(project, name, directory):
     shutil.copy(os.path.join(sys.prefix, 'etc', project, name), directory)
 
 
-def glance(cloud):
-    d = cloud.dirs['glance']
-    copy_paste_config('glance', 'glance-api-paste.ini', d)
-    write(os.path.join(d, 'glance-api.conf'), {
-        'DEFAULT': {'enabled_backends': 'file:file'},
-        'database': {'connection': sqlite(os.path.join(d, 'glance.sqlite'))},
-        'keystone_authtoken': authtoken(cloud.keystone_url, 'glance'),
-        'paste_deploy': {'flavor': 'keystone'},
-        'glance_store': {'default_backend': 'file'},
-        'file': {'filesystem_store_datadir': os.path.join(d, 'images')},
-        'os_glance_staging_store': {
-            'filesystem_store_datadir': os.path.join(d, 'staging')},
-        'os_glance_tasks_store': {
-            'filesystem_store_datadir': os.path.join(d, 'tasks')},
-        'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
-    })
-
-
 def placement(cloud):
     d = cloud.dirs['placement']
     write(os.path.join(d, 'placement.conf'), {

@@ -29,14 +29,15 @@ def _ini(sections):
 
 
 class Glance:
-    """``start()`` makes the database and the stores and serves the image
-    API on a free local port, validating tokens against ``keystone_url``
-    as ``service_user``; ``stop()`` removes everything."""
+    """``start()`` makes the database and the stores (``prepare()``) and
+    serves the image API on a local port (a free one unless given),
+    validating tokens against ``keystone_url`` as ``service_user``;
+    ``stop()`` removes everything."""
 
     def __init__(self, keystone_url, service_user, service_password,
-                 base_dir=None):
+                 base_dir=None, port=None):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-gl-')
-        self.port = keystone_tool.free_port()
+        self.port = port or keystone_tool.free_port()
         self.url = 'http://127.0.0.1:%d' % self.port
         self.conf_file = os.path.join(self.base_dir, 'glance-api.conf')
         self.keystone_url = keystone_url
@@ -81,7 +82,9 @@ class Glance:
             self.base_dir, 'glance_app',
             'from glance.wsgi.api import application')
 
-    def start(self):
+    def prepare(self):
+        """Configuration, stores, database and the WSGI module
+        ``glance_app`` in the base directory."""
         self._configure()
         result = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), 'glance-manage'),
@@ -90,6 +93,9 @@ class Glance:
         if result.returncode:
             raise GlanceStartError('glance-manage db_sync failed: %s%s'
                                    % (result.stdout, result.stderr))
+
+    def start(self):
+        self.prepare()
         self.log = open(self._path('gunicorn.log'), 'w')
         self.process = keystone_tool.popen(
             [os.path.join(os.path.dirname(sys.executable), 'gunicorn'),
