@@ -2,12 +2,14 @@
 
 ``tools/cloud up`` starts, all bound to 127.0.0.1, with state under one
 directory and a log per service: a private Docker engine, RabbitMQ,
-Keystone, Glance (file store), Placement, Nova (API, conductor, scheduler
-and nova-compute with ``compute_driver = zun.ZunDriver``), Neutron's API
-server and the native API; registers the catalog, a container flavor and
-a demo image, boots a server and shows exec and its console log through the
-real clients. ``status``, ``stop`` (every process, state kept) and
-``clean`` (everything removed) follow; ``up`` again reuses what exists.
+MariaDB (Nova's databases; the others are SQLite), Keystone, Glance (file
+store), Placement, Nova (API, conductor, scheduler and nova-compute with
+``compute_driver = zun.ZunDriver``), Neutron's API server and the native
+API; registers the catalog, a container flavor and a demo image, boots a
+server and shows exec and its console log through the real clients.
+``status``, ``pids`` (JSON, for tests), ``stop`` (every process, state
+kept) and ``clean`` (everything removed) follow; ``up`` again reuses what
+exists. doc/all-in-one.rst describes it.
 """
 
 import argparse
@@ -75,6 +77,8 @@ def _bin(name):
 
 
 class Cloud:
+    """The services, state and setup steps of the cloud in ``base_dir``,
+    listening from ``port_base`` on."""
 
     def __init__(self, base_dir, port_base, out=sys.stdout):
         self.base_dir = os.path.abspath(base_dir)
