@@ -4,10 +4,6 @@ ports are bound to that switch, and a fake OVS agent that reports ports up
 (``network-vif-plugged``) when their device appears on the switch, as
 Neutron's agents do."""
 
-# Eventlet's monkey patching (as nova-compute does at start) must come before
-# oslo.privsep is imported, or its daemon's log reader blocks the process.
-import nova.tests.functional  # noqa: F401,H306 (first on purpose)
-
 import copy
 import ipaddress
 import os
@@ -15,6 +11,7 @@ import random
 import subprocess
 import tempfile
 import threading
+import time
 
 import fixtures
 from nova.tests.fixtures import neutron as neutron_fixture
@@ -27,6 +24,8 @@ from vif_plug_ovs import ovs as vif_plug_ovs
 
 from nova_zun import privileged
 from nova_zun.testing import ovs as ovs_tool
+
+from tests.functional.runtime_support import wait_for
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 # Nova's test base forbids privsep helpers; these tests use the real ones.
@@ -280,6 +279,59 @@ class NetworkFixtureMixin:
         self.neutron = self.useFixture(ZunNeutronFixture(
             self, self.switch, self.bridge, hybrid=self.hybrid))
         self.addCleanup(self._remove_network_leftovers)
+
+    def boot_on(self, *networks, expected_state='ACTIVE', ports=(),
+                flavor=None):
+        """A server of ``self.image`` (and ``self.flavor`` unless told)
+        with a port on each network and the given ports."""
+        nets = [{'uuid': net['id']} for net in networks]
+        nets += [{'port': port_id} for port_id in ports]
+        server = self.api.post_server({'server': {
+            'name': 'zun-net', 'imageRef': self.image,
+            'flavorRef': flavor or self.flavor, 'networks': nets}})
+        return self._wait_for_state_change(server, expected_state,
+                                           max_retries=120)
+
+    def ports_of(self, server):
+        return [p for p in self.neutron._ports.values()
+                if p.get('device_id') == server['id']]
+
+    def sh(self, server, script, timeout=30):
+        result = self.runtime.exec('nova-%s' % server['id'],
+                                   ['/bin/sh', '-c', script],
+                                   timeout=timeout)
+        return result.exit_code, result.output.decode(errors='replace')
+
+    def ok(self, server, script, timeout=30):
+        code, output = self.sh(server, script, timeout)
+        self.assertEqual(0, code, 'in %s: %s -> %s'
+                         % (server['id'], script, output))
+        return output
+
+    def v4(self, port):
+        return next(ip['ip_address'] for ip in port['fixed_ips']
+                    if ':' not in ip['ip_address'])
+
+    def assertTcpWorks(self, client, server_, address, port=5555):
+        """A TCP exchange both ways, from inside the containers."""
+        # Both ends keep their input open a moment, so neither closes
+        # before the other's line arrives.
+        self.ok(server_, 'rm -f /tmp/got; ((echo pong; sleep 3) | '
+                         'nc -l -p %d > /tmp/got) >/dev/null 2>&1 &' % port)
+        deadline = time.monotonic() + 30
+        while True:
+            code, out = self.sh(client, '(echo ping; sleep 1) | '
+                                'nc -w 3 %s %d' % (address, port))
+            if 'pong' in out:
+                break
+            if time.monotonic() > deadline:
+                self.fail('no TCP answer from %s: %s %s\n%s\n%s\n%s' % (
+                    address, code, out, self.switch.vsctl('show'),
+                    self.switch._log_tails(40),
+                    self.ok(client, 'ip -s link; ip neigh')))
+            time.sleep(0.5)
+        self.assertIn('ping', wait_for(
+            lambda: self.sh(server_, 'cat /tmp/got')[1], 'ping received'))
 
     def port_devices(self, port_id):
         return ['%s%s' % (prefix, port_id)[:14] for prefix in

@@ -5,7 +5,6 @@ sandbox, and containers talk to each other through the switch."""
 
 import ipaddress
 import re
-import time
 
 from tests.functional import base
 from tests.functional import network_support
@@ -25,31 +24,6 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.image = self.glance_image_from('sleeper')
 
     # -- helpers -----------------------------------------------------------
-
-    def boot_on(self, *networks, expected_state='ACTIVE', ports=()):
-        nets = [{'uuid': net['id']} for net in networks]
-        nets += [{'port': port_id} for port_id in ports]
-        server = self.api.post_server({'server': {
-            'name': 'zun-net', 'imageRef': self.image,
-            'flavorRef': self.flavor, 'networks': nets}})
-        return self._wait_for_state_change(server, expected_state,
-                                           max_retries=120)
-
-    def ports_of(self, server):
-        return [p for p in self.neutron._ports.values()
-                if p.get('device_id') == server['id']]
-
-    def sh(self, server, script, timeout=30):
-        result = self.runtime.exec('nova-%s' % server['id'],
-                                   ['/bin/sh', '-c', script],
-                                   timeout=timeout)
-        return result.exit_code, result.output.decode(errors='replace')
-
-    def ok(self, server, script, timeout=30):
-        code, output = self.sh(server, script, timeout)
-        self.assertEqual(0, code, 'in %s: %s -> %s'
-                         % (server['id'], script, output))
-        return output
 
     def nics(self, server):
         """``{ifname: {'mac', 'mtu', 'addrs'}}`` as the container sees
@@ -76,35 +50,10 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
             addrs.add('%s/%d' % (ip['ip_address'], prefix))
         return addrs
 
-    def v4(self, port):
-        return next(ip['ip_address'] for ip in port['fixed_ips']
-                    if ':' not in ip['ip_address'])
-
     def assertNicIs(self, nic, port, mtu):
         self.assertEqual(port['mac_address'], nic['mac'])
         self.assertEqual(mtu, nic['mtu'])
         self.assertEqual(self.expected_addrs(port), nic['addrs'])
-
-    def assertTcpWorks(self, client, server_, address, port=5555):
-        """A TCP exchange both ways, from inside the containers."""
-        # Both ends keep their input open a moment, so neither closes
-        # before the other's line arrives.
-        self.ok(server_, 'rm -f /tmp/got; ((echo pong; sleep 3) | '
-                         'nc -l -p %d > /tmp/got) >/dev/null 2>&1 &' % port)
-        deadline = time.monotonic() + 30
-        while True:
-            code, out = self.sh(client, '(echo ping; sleep 1) | '
-                                'nc -w 3 %s %d' % (address, port))
-            if 'pong' in out:
-                break
-            if time.monotonic() > deadline:
-                self.fail('no TCP answer from %s: %s %s\n%s\n%s\n%s' % (
-                    address, code, out, self.switch.vsctl('show'),
-                    self.switch._log_tails(40),
-                    self.ok(client, 'ip -s link; ip neigh')))
-            time.sleep(0.5)
-        self.assertIn('ping', wait_for(
-            lambda: self.sh(server_, 'cat /tmp/got')[1], 'ping received'))
 
     def assertNothingLeft(self, servers, port_ids):
         for server in servers:

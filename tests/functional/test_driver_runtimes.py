@@ -1,10 +1,7 @@
 """OCI runtimes per flavor or image, through Nova's API: two compute hosts,
 compute1 on the suite's engine (runc and runsc) and compute2 on an engine of
-its own without runsc; placement sends runsc servers only to compute1.
-
-Not here yet: a runsc server reaching its network peer over TCP, which
-needs the networking work (nova_zun/network.py) this release does not
-plug into servers yet.
+its own without runsc; placement sends runsc servers only to compute1. A
+gVisor server on a Neutron network talks TCP with a runc peer.
 """
 
 import glob
@@ -20,11 +17,29 @@ from nova_zun.runtime import labels
 from nova_zun.testing import engine as engine_tool
 
 from tests.functional import base
+from tests.functional import network_support
+from tests.functional.network_support import private_ovs  # noqa: F401
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 RUNSC_TRAIT = 'CUSTOM_ZUN_RUNTIME_RUNSC'
 RUNSC_FLAVOR = {'zun:runtime': 'runsc',
                 'trait:%s' % RUNSC_TRAIT: 'required'}
+
+
+def require_runsc(test):
+    if 'runsc' not in test.runtime.engine_info().runtimes:
+        message = 'runsc (Debian package runsc) is not installed'
+        if IN_CI:
+            test.fail('CI=true: ' + message)
+        test.skipTest(message)
+
+
+def in_gvisor(test, server):
+    """The workload's kernel log, read from inside: gVisor's own."""
+    result = test.runtime.exec('nova-%s' % server['id'], ['dmesg'],
+                               timeout=30)
+    test.assertEqual(0, result.exit_code, result.output)
+    return b'gVisor' in result.output
 
 
 @pytest.fixture(scope='module')
@@ -56,11 +71,7 @@ class TestRuntimes(base.ZunDriverTestCase):
 
     def setUp(self):
         super().setUp()
-        if 'runsc' not in self.runtime.engine_info().runtimes:
-            message = 'runsc (Debian package runsc) is not installed'
-            if IN_CI:
-                self.fail('CI=true: ' + message)
-            self.skipTest(message)
+        require_runsc(self)
         self.addCleanup(self._remove_from_plain_engine)
         self.start_zun_compute('compute1')
         self.flags(engine_url=self.plain_engine.url, group='zun')
@@ -79,13 +90,6 @@ class TestRuntimes(base.ZunDriverTestCase):
     def traits(self, host):
         return set(self._get_provider_traits(
             self._get_provider_uuid_by_host(host)))
-
-    def in_gvisor(self, server):
-        """The workload's kernel log, read from inside: gVisor's own."""
-        result = self.runtime.exec('nova-%s' % server['id'], ['dmesg'],
-                                   timeout=30)
-        self.assertEqual(0, result.exit_code, result.output)
-        return b'gVisor' in result.output
 
     def all_pods(self, server):
         return (self.pod_containers(server) +
@@ -114,7 +118,7 @@ class TestRuntimes(base.ZunDriverTestCase):
             self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
             workload = self.workload(server)
             self.assertEqual('runsc', workload.runtime)
-            self.assertTrue(self.in_gvisor(server))
+            self.assertTrue(in_gvisor(self, server))
             # The pod's namespace belongs to a runc sandbox; the gVisor
             # workload joins it (runsc --network=host inside it).
             sandbox = self.sandbox(server)
@@ -144,7 +148,7 @@ class TestRuntimes(base.ZunDriverTestCase):
         server = self.boot(image, flavor)
         self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('runsc', self.workload(server).runtime)
-        self.assertTrue(self.in_gvisor(server))
+        self.assertTrue(in_gvisor(self, server))
 
     def test_the_flavor_runtime_wins_over_the_image_property(self):
         image = self.glance_image_from('sleeper',
@@ -209,3 +213,35 @@ class TestRuntimes(base.ZunDriverTestCase):
                                            '*%s*' % container_id),
                               recursive=True),
                 'state of the failed container left behind')
+
+
+class TestRunscNetworking(network_support.NetworkFixtureMixin,
+                          base.ZunDriverTestCase):
+    """runsc's own network stack refuses a namespace it did not make, so a
+    gVisor workload runs with ``--network=host`` inside the pod's
+    namespace, where os-vif plugged the port: gVisor's host networking
+    carries TCP (not raw sockets: no ping)."""
+
+    def setUp(self):
+        super().setUp()
+        require_runsc(self)
+        self.start_zun_compute('compute1')
+        self.flavor = self.container_flavor(vcpu=1, memory_mb=96)
+        self.image = self.glance_image_from('sleeper')
+
+    def test_a_gvisor_server_talks_tcp_with_its_peer_both_ways(self):
+        gvisor = self.container_flavor(memory_mb=256,
+                                       extra_spec=RUNSC_FLAVOR)
+        peer = self.boot_on(self.neutron.net_a)
+        sandboxed = self.boot_on(self.neutron.net_a, flavor=gvisor)
+        self.assertEqual('runsc', self.workload(sandboxed).runtime)
+        self.assertTrue(in_gvisor(self, sandboxed))
+        peer_port, = self.ports_of(peer)
+        sandboxed_port, = self.ports_of(sandboxed)
+        self.assertTcpWorks(sandboxed, peer, self.v4(peer_port))
+        self.assertTcpWorks(peer, sandboxed, self.v4(sandboxed_port))
+        port_ids = [peer_port['id'], sandboxed_port['id']]
+        for server in (peer, sandboxed):
+            self._delete_server(server)
+            self.assertEqual([], self.pod_containers(server))
+        self.assertEqual([], self.host_leftovers(port_ids))
