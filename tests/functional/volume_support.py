@@ -71,6 +71,14 @@ class VolumeDirs:
             table = volumes.parse_mountinfo(f.read())
         return sorted(p for p in table if p.startswith(self.mounts + '/'))
 
+    def unmount_below(self):
+        """Unmount (lazily) what is mounted below the mount directory;
+        return what was."""
+        mounts = self.mounts_below()
+        for point in sorted(mounts, reverse=True):
+            subprocess.run(['umount', '-l', point], check=False)
+        return mounts
+
     def loop_devices(self):
         """``{loop device: backing file}`` of the session's files."""
         listed = run('losetup', '--list', '--noheadings', '--raw',
@@ -87,12 +95,10 @@ class VolumeDirs:
         say what there was; the driver's own shared mount of the mount
         directory is no leftover."""
         problems = []
-        mounts = self.mounts_below()
+        mounts = self.unmount_below()
         if mounts:
             problems.append('mounts left below %s: %s'
                             % (self.mounts, mounts))
-        for point in sorted(mounts, reverse=True):
-            subprocess.run(['umount', '-l', point], check=False)
         subprocess.run(['umount', '-l', self.mounts], check=False,
                        capture_output=True)
         loops = self.loop_devices()
