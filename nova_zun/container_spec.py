@@ -14,6 +14,9 @@ native API's create can pass them through Nova):
 ``zun_environment``
     JSON object of name -> value; merged over the image's environment,
     server metadata winning per name.
+``zun_interactive``, ``zun_tty``
+    ``true`` or ``false`` (default): keep the main process's stdin open, and
+    give it a terminal, so that it can be attached to (``zun attach``).
 ``zun_runtime`` (image property only; flavors use ``zun:runtime``)
     Name of an OCI runtime from ``[zun] runtimes``.
 
@@ -27,6 +30,7 @@ import re
 import shlex
 
 from nova import exception
+from oslo_utils import strutils
 
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
@@ -35,6 +39,8 @@ META_COMMAND = 'zun_command'
 META_ENTRYPOINT = 'zun_entrypoint'
 META_WORKDIR = 'zun_workdir'
 META_ENVIRONMENT = 'zun_environment'
+META_INTERACTIVE = 'zun_interactive'
+META_TTY = 'zun_tty'
 IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
@@ -119,6 +125,16 @@ def _workdir(instance, key, value):
     return value
 
 
+def _flag(instance, key, value):
+    if value is None:
+        return False
+    try:
+        return strutils.bool_from_string(value, strict=True)
+    except ValueError:
+        raise _invalid(instance, '%s must be true or false, not %r'
+                       % (key, value))
+
+
 def _lookup(instance, key):
     """Server metadata first, then the image's properties."""
     metadata = instance.metadata or {}
@@ -131,7 +147,8 @@ def _lookup(instance, key):
 
 
 def run_settings(instance):
-    """Return command, entrypoint, workdir and environment overrides."""
+    """Return command, entrypoint, workdir and environment overrides, and
+    whether the main process keeps its stdin open and has a terminal."""
     env = {}
     props = _image_properties(instance)
     if META_ENVIRONMENT in props:
@@ -146,6 +163,8 @@ def run_settings(instance):
         'entrypoint': _argv(instance, *_lookup(instance, META_ENTRYPOINT)),
         'workdir': _workdir(instance, *_lookup(instance, META_WORKDIR)),
         'environment': env,
+        'stdin_open': _flag(instance, *_lookup(instance, META_INTERACTIVE)),
+        'tty': _flag(instance, *_lookup(instance, META_TTY)),
     }
 
 
@@ -216,6 +235,8 @@ def workload_spec(instance, host, image, sandbox_id, engine_runtime,
         entrypoint=settings['entrypoint'],
         workdir=settings['workdir'],
         environment=settings['environment'],
+        stdin_open=settings['stdin_open'],
+        tty=settings['tty'],
         resources=resources(instance, default_pids_limit),
         runtime=engine_runtime,
         sandbox_id=sandbox_id,

@@ -594,6 +594,10 @@ def create():
         metadata['zun_environment'] = json.dumps(body['environment'])
     if body.get('workdir'):
         metadata['zun_workdir'] = body['workdir']
+    # The driver's server metadata for a main process one can attach to.
+    for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty')):
+        if body.get(field):
+            metadata[key] = 'true'
     for key, value in metadata.items():
         if len(value) > 255:
             raise errors.ApiError(400, '%s is longer than Nova\'s 255 '

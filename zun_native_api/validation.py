@@ -175,7 +175,7 @@ BODY = {
 #: equivalent (or this API does not offer it).
 UNSUPPORTED = ('auto_remove', 'auto_heal', 'privileged', 'hints', 'mounts',
                'healthcheck', 'exposed_ports', 'registry', 'labels',
-               'interactive', 'tty', 'hostname')
+               'hostname')
 
 
 def check_supported(body):

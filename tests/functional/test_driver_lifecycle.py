@@ -187,6 +187,16 @@ class TestLifecycle(base.ZunDriverTestCase):
         self.assertIn('FROM_IMAGE=image', config['Env'])
         self.assertIn('BOTH=server', config['Env'])
 
+    def test_an_interactive_server_keeps_its_stdin_open_on_a_terminal(self):
+        server = self.boot(self.glance_image_from('sleeper'), self.flavor,
+                           metadata={'zun_command': '/bin/sh',
+                                     'zun_interactive': 'true',
+                                     'zun_tty': 'true'})
+        workload = self.workload(server)
+        # A shell with an open stdin waits for input instead of exiting.
+        self.assertEqual(RUNNING, workload.state)
+        self.assertEqual((True, True), (workload.stdin_open, workload.tty))
+
     def test_container_killed_behind_novas_back_is_shut_down_by_the_sync(
             self):
         # Without the engine's events (the service follows them from

@@ -234,6 +234,27 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertEqual([], zun.containers.list())
         self.assertEqual([], self.pod_containers({'id': uuid}))
 
+    def test_a_container_run_interactive_can_be_attached(self):
+        zun = self.zun()
+        # As ``zun run -i``: the client asks for a TTY with interactive.
+        interactive = zun.containers.run(image=self.image, cpu=1,
+                                         memory='64', command=['/bin/sh'],
+                                         interactive=True).uuid
+        detached = zun.containers.run(image=self.image, cpu=1,
+                                      memory='64').uuid
+        for uuid in (interactive, detached):
+            self.wait_for_status(zun, uuid, 'Running')
+        metadata = self.admin_api.get_server(interactive)['metadata']
+        self.assertEqual(('true', 'true'), (metadata['zun_interactive'],
+                                            metadata['zun_tty']))
+        alice = Caller(self.native_url, self.identities.token('alice'))
+        attach = alice.get('/v1/containers/%s/attach' % interactive)
+        self.assertEqual(200, attach.status_code, attach.text)
+        self.assertTrue(attach.json().startswith('ws://'), attach.text)
+        refused = alice.get('/v1/containers/%s/attach' % detached)
+        self.assertEqual(400, refused.status_code, refused.text)
+        self.assertIn('stdin is closed', refused.text)
+
     def test_other_projects_get_404_and_admin_sees_all(self):
         alice = self.zun()
         uuid = alice.containers.run(image=self.image, cpu=1,

@@ -109,6 +109,20 @@ def test_a_relative_workdir_is_refused():
         workload(instance(metadata={'zun_workdir': 'srv'}))
 
 
+def test_a_main_process_is_detached_unless_asked_interactive():
+    spec = workload(instance())
+    assert (spec.stdin_open, spec.tty) == (False, False)
+    spec = workload(instance(metadata={'zun_interactive': 'true'},
+                             image_properties={'zun_tty': 'yes'}))
+    assert (spec.stdin_open, spec.tty) == (True, True)
+
+
+def test_a_bad_interactive_flag_is_refused():
+    with pytest.raises(exception.InvalidInput,
+                       match="zun_tty must be true or false, not 'maybe'"):
+        workload(instance(metadata={'zun_tty': 'maybe'}))
+
+
 def test_runtime_comes_from_the_flavor_then_the_image_then_the_default():
     assert container_spec.runtime_name(
         instance(extra_specs={'zun:runtime': 'runsc'},
