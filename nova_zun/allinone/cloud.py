@@ -26,6 +26,8 @@ import time
 from nova_zun.allinone import configs
 from nova_zun.allinone import services
 from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import labels
+from nova_zun.runtime import types
 from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import images as test_images
 from nova_zun.testing import processes
@@ -478,8 +480,8 @@ class Cloud:
                                        '--name', '^%s$' % SERVER,
                                        '-f', 'json'))
         if existing and existing[0]['Status'] == 'ACTIVE':
-            self.say('[%6.1fs] server %s: ACTIVE before' % (
-                time.monotonic() - self.started, SERVER))
+            self.step('server %s: ACTIVE before, its container running'
+                      % SERVER, self.wait_workload, existing[0]['ID'])
         else:
             for server in existing:
                 self.cli('openstack', 'server', 'delete', '--wait',
@@ -500,6 +502,24 @@ class Cloud:
                         'openstack', 'console', 'log', 'show', SERVER)
         for line in log.strip().splitlines():
             self.say('    ' + line)
+
+    def wait_workload(self, server_id, timeout=180):
+        """Wait for the server's workload to run: after ``stop``, the
+        engine has stopped it, and nova-compute starts it again on its
+        way up (resume_guests_state_on_host_boot)."""
+        runtime = docker_runtime.DockerRuntime(self.engine.url)
+        workload = {labels.INSTANCE: server_id,
+                    labels.ROLE: labels.ROLE_WORKLOAD}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(c.state == types.ContainerState.RUNNING
+                   for c in runtime.list_containers(workload)):
+                return
+            time.sleep(1)
+        raise services.ServiceError(
+            self.service('nova-compute'),
+            'did not start server %s\'s container within %d s'
+            % (server_id, timeout))
 
     def next_steps(self):
         return '\n'.join([

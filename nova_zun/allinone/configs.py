@@ -67,6 +67,8 @@ def nova(cloud):
             'transport_url': cloud.transport_url,
             'state_path': d,
             'instances_path': os.path.join(d, 'instances'),
+            # After stop and up, servers that ran run again.
+            'resume_guests_state_on_host_boot': 'true',
         },
         'api': {'auth_strategy': 'keystone'},
         'wsgi': {'api_paste_config': os.path.join(d, 'api-paste.ini')},
