@@ -266,15 +266,17 @@ def _run(argv):
 def share_directory(path):
     """Make ``path`` (created if missing) a mount point of its own with
     shared propagation, so mounts made below it later reach containers
-    that bind it with rslave propagation."""
+    that bind it with rslave propagation: (exit code, error) of the step
+    that failed, (0, '') when done."""
     os.makedirs(path, mode=0o755, exist_ok=True)
+    steps = [['mount', '--make-shared', path]]
     if _run(['findmnt', '--mountpoint', path])[0]:
-        code, _, err = _run(['mount', '--bind', path, path])
+        steps.insert(0, ['mount', '--bind', path, path])
+    for argv in steps:
+        code, _, err = _run(argv)
         if code:
-            raise OSError('mount --bind %s: %s' % (path, err))
-    code, _, err = _run(['mount', '--make-shared', path])
-    if code:
-        raise OSError('mount --make-shared %s: %s' % (path, err))
+            return code, '%s: %s' % (' '.join(argv), err)
+    return 0, ''
 
 
 @storage_admin.entrypoint

@@ -168,8 +168,13 @@ class VolumeMounts:
         ``mounted`` (the host's mount table) shows it is one: the
         privileged mount runs once, not on every spawn."""
         entry = mounted.get(os.path.realpath(self.mount_dir))
-        if entry is None or not entry.shared:
-            privileged.share_directory(self.mount_dir)
+        if entry is not None and entry.shared:
+            return
+        code, err = privileged.share_directory(self.mount_dir)
+        if code:
+            raise exception.NovaException(
+                'cannot make [zun] volume_mount_dir %s a shared mount: %s'
+                % (self.mount_dir, err))
 
     # -- container side -----------------------------------------------------
 
