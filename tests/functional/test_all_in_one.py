@@ -1,5 +1,6 @@
 """The all-in-one cloud (tools/cloud) from a clean state, driven with the
-real ``openstack`` and ``zun`` clients, then removed without a trace."""
+real ``openstack`` and ``zun`` clients, up again (reused), stopped and up
+again (resumed), then removed without a trace."""
 
 import json
 import os
@@ -148,6 +149,18 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         status = _cloud(base_dir, 'status')
         print(status.stdout)
         assert status.returncode == 0, status.stdout + status.stderr
+
+        # stop keeps the state; up brings the demo server back.
+        assert 0 == _cloud(base_dir, 'stop').returncode
+        assert [] == [p for members in pids.values() for p in members
+                      if services.running(p)]
+        again = _cloud(base_dir, 'up')
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert 'server demo: ACTIVE before, its container running' in (
+            again.stdout)
+        assert 'hello-after-restart' in clients.run(
+            'zun', 'exec', cloud.SERVER, 'echo', 'hello-after-restart')
+        pids = json.loads(_cloud(base_dir, 'pids').stdout)
     finally:
         clean = _cloud(base_dir, 'clean')
         print(clean.stdout, clean.stderr)
