@@ -14,11 +14,11 @@ function install_nova_zun {
 }
 
 function configure_nova_zun_compute {
-    # devstack writes nova-cpu.conf from nova.conf when it starts
-    # nova-compute, after this phase: the options go into nova.conf.
-    iniset "$NOVA_CONF" DEFAULT compute_driver zun.ZunDriver
-    iniset "$NOVA_CONF" zun engine_url "$NOVA_ZUN_ENGINE_URL"
-    iniset "$NOVA_CONF" zun sandbox_binary "$NOVA_ZUN_SANDBOX_BINARY"
+    # nova-compute's own file, written by devstack before this phase (as
+    # stack.sh itself sets it before it starts Nova).
+    iniset "$NOVA_CPU_CONF" DEFAULT compute_driver zun.ZunDriver
+    iniset "$NOVA_CPU_CONF" zun engine_url "$NOVA_ZUN_ENGINE_URL"
+    iniset "$NOVA_CPU_CONF" zun sandbox_binary "$NOVA_ZUN_SANDBOX_BINARY"
 }
 
 function configure_nova_zun_api {
