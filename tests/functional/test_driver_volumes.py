@@ -194,3 +194,24 @@ class TestVolumes(base.ZunDriverTestCase):
                 self.sh(server, 'cat /volumes/vdb/file /data/file'),
                 '%s %s' % (action, body))
         self.delete(server)
+
+    def test_restart_unmounts_the_volumes_of_instances_deleted_meanwhile(self):
+        volume = self.cinder.create()
+        gone = self.boot_with([volume])
+        self.assertTrue(os.path.ismount(
+            os.path.join(self.host_dir(gone), 'vdb')))
+        self.computes['compute1'].stop()
+        # Deleted while the service is down (a local delete in the API): no
+        # block device info reaches the driver; what is mounted below the
+        # instance's directory tells.
+        service = self.admin_api.get_services(
+            host='compute1', binary='nova-compute')[0]
+        self.admin_api.put_service_force_down(service['id'], True)
+        self.api.delete_server(gone['id'])
+        self._wait_until_deleted(gone)
+        self.admin_api.put_service_force_down(service['id'], False)
+        self.restart_zun_compute('compute1')
+        self.assertIn('which no attachment lists', self.stdlog.logger.output)
+        self.assertEqual([], self.pod_containers(gone))
+        self.assertFalse(os.path.exists(self.host_dir(gone)))
+        self.assertEqual([], self.volume_dirs.mounts_below())
