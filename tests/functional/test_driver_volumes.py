@@ -141,6 +141,19 @@ class TestVolumes(base.ZunDriverTestCase):
         self.delete(server)
         self.assertEqual(before, self.cinder.signatures(volume)['UUID'])
 
+    def test_a_volume_holding_other_data_is_left_as_it_is(self):
+        volume = self.cinder.create()
+        self.cinder.make_swap(volume)
+        server = self.boot(self.image, self.flavor)
+        self.api.post_server_volume(
+            server['id'], {'volumeAttachment': {'volumeId': volume}})
+        self._wait_for_instance_action_event(
+            server, 'attach_volume', 'compute_attach_volume', 'Error')
+        self.assertEqual('swap', self.cinder.signatures(volume)['TYPE'])
+        self.assertEqual([], self.api.get_server_volumes(server['id']))
+        self.assertEqual([], self.volume_dirs.mounts_below())
+        self.delete(server)
+
     def test_a_read_only_attachment_is_mounted_read_only(self):
         volume = self.cinder.create(read_only=True)
         self.cinder.format_with(volume, {'old': 'data'})

@@ -181,6 +181,10 @@ class LoopCinderFixture(nova_fixtures.CinderFixture):
             finally:
                 run('umount', point)
 
+    def make_swap(self, volume_id):
+        """Data that is not a filesystem: a swap signature."""
+        run('mkswap', self.device(volume_id))
+
     def _find_connection_info(self, volume_id, attachment_id):
         if volume_id not in self.connection_infos:
             return super()._find_connection_info(volume_id, attachment_id)
