@@ -6,6 +6,7 @@ Neutron's agents do."""
 
 import copy
 import ipaddress
+import logging
 import os
 import random
 import subprocess
@@ -27,6 +28,7 @@ from nova_zun.testing import ovs as ovs_tool
 
 from tests.functional.runtime_support import wait_for
 
+LOG = logging.getLogger(__name__)
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 # Nova's test base forbids privsep helpers; these tests use the real ones.
 REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
@@ -226,7 +228,8 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
             try:
                 self._agent_pass()
             except Exception:
-                pass  # the switch is between states; look again
+                # The switch or the API is between states: look again.
+                LOG.exception('fake OVS agent pass failed')
             self._stop.wait(0.2)
 
     def _agent_pass(self):
@@ -236,17 +239,18 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
             if port['id'] in self.silent_ports:
                 continue
             if port['status'] == 'DOWN' and port['id'] in bound:
-                port['status'] = 'ACTIVE'
+                # Up only once Nova was told, so a failed send is retried.
                 if port.get('device_id'):
                     self._send('network-vif-plugged', port)
+                port['status'] = 'ACTIVE'
             elif port['status'] == 'ACTIVE' and port['id'] not in bound:
                 port['status'] = 'DOWN'
 
     def _send(self, name, port):
-        self.sent.append((name, port['id']))
         self.test.admin_api.create_server_external_events([{
             'name': name, 'server_uuid': port['device_id'],
             'tag': port['id'], 'status': 'completed'}])
+        self.sent.append((name, port['id']))
 
 
 class NetworkFixtureMixin:
