@@ -14,11 +14,9 @@ import tempfile
 import threading
 import time
 
-import fixtures
 from nova.tests.fixtures import neutron as neutron_fixture
 import os_vif
 from oslo_config import cfg
-from oslo_privsep import daemon as privsep_daemon
 from oslo_utils import uuidutils
 import pytest
 from vif_plug_ovs import ovs as vif_plug_ovs
@@ -30,8 +28,6 @@ from tests.functional.runtime_support import wait_for
 
 LOG = logging.getLogger(__name__)
 IN_CI = os.environ.get('CI', '').lower() == 'true'
-# Nova's test base forbids privsep helpers; these tests use the real ones.
-REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
 DEVICE_PREFIXES = ('tap', 'qbr', 'qvb', 'qvo', 'zc')
 
 
@@ -266,9 +262,6 @@ class NetworkFixtureMixin:
 
     def setUp(self):
         super().setUp()
-        self.useFixture(fixtures.MonkeyPatch(
-            'oslo_privsep.daemon.RootwrapClientChannel',
-            REAL_ROOTWRAP_CHANNEL))
         # Nova cuts bridge names to 14 characters.
         self.bridge = ovs_tool.unique_name('brzt', 14)
         # os-vif registers its options when it first loads its plugins,
