@@ -8,7 +8,6 @@ import re
 
 from tests.functional import base
 from tests.functional import network_support
-from tests.functional.network_support import private_ovs  # noqa: F401
 from tests.functional.runtime_support import wait_for
 
 privileged = network_support.privileged

@@ -18,7 +18,6 @@ from nova_zun.testing import engine as engine_tool
 
 from tests.functional import base
 from tests.functional import network_support
-from tests.functional.network_support import private_ovs  # noqa: F401
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 RUNSC_TRAIT = 'CUSTOM_ZUN_RUNTIME_RUNSC'
