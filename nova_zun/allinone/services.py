@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 
+import psutil
 import requests
 
 from nova_zun.testing import processes
@@ -21,35 +22,17 @@ class ServiceError(Exception):
                             processes.log_tail(service.log_path)))
 
 
-def _stat(pid):
-    """``(state, session)`` of a process, None if it is gone."""
-    try:
-        with open('/proc/%s/stat' % pid, 'rb') as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name in parentheses may hold spaces: split after it.
-    fields = stat[stat.rindex(b')') + 2:].split()
-    return fields[0].decode(), int(fields[3])
-
-
-def running(pid):
-    """True while ``pid`` runs (a zombie does not)."""
-    # Once the starting command has exited, init is the parent, and where
-    # init does not reap (a container's shell), the dead stay zombies.
-    stat = _stat(pid)
-    return stat is not None and stat[0] != 'Z'
-
-
 def session_members(session):
     """Live processes of ``session`` (a service and every child of it,
     gunicorn's workers, Erlang's helpers)."""
     members = []
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            stat = _stat(entry)
-            if stat and stat[0] != 'Z' and stat[1] == session:
-                members.append(int(entry))
+    for proc in psutil.process_iter():
+        try:
+            if (os.getsid(proc.pid) == session and
+                    proc.status() != psutil.STATUS_ZOMBIE):
+                members.append(proc.pid)
+        except (OSError, psutil.NoSuchProcess):
+            pass  # gone meanwhile
     return members
 
 
@@ -93,7 +76,7 @@ class Service:
                 pid = int(f.read())
         except (OSError, ValueError):
             return None
-        return pid if running(pid) else None
+        return pid if processes.running(pid) else None
 
     def pids(self):
         pid = self.pid
@@ -145,7 +128,7 @@ class Service:
             members = session_members(pid)
             os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while (any(running(p) for p in members) and
+            while (any(processes.running(p) for p in members) and
                    time.monotonic() < deadline):
                 time.sleep(0.2)
             for member in members:

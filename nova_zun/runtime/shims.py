@@ -19,28 +19,16 @@ import signal
 import subprocess
 import time
 
+import psutil
+
 LOG = logging.getLogger(__name__)
 
 
-def _cmdline(pid):
+def _cmdline(proc):
     try:
-        with open('/proc/%s/cmdline' % pid, 'rb') as f:
-            return [a.decode('utf-8', 'replace')
-                    for a in f.read().split(b'\0') if a]
-    except OSError:
-        return []
-
-
-def _ppid(pid):
-    try:
-        with open('/proc/%s/stat' % pid, 'rb') as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b')') + 2:].split()
-    if fields[0] == b'Z':
-        return None
-    return int(fields[1])
+        return proc.cmdline()
+    except psutil.Error:
+        return []  # gone meanwhile, or a zombie
 
 
 def _option(argv, name):
@@ -56,34 +44,27 @@ def find(container_id):
     """Return ``[(pid, address, namespace)]`` of containerd shims serving
     ``container_id`` (a full id)."""
     found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        argv = _cmdline(entry)
+    for proc in psutil.process_iter():
+        argv = _cmdline(proc)
         if (argv and 'containerd-shim' in os.path.basename(argv[0]) and
                 _option(argv, '-id') == container_id):
-            found.append((int(entry), _option(argv, '-address'),
+            found.append((proc.pid, _option(argv, '-address'),
                           _option(argv, '-namespace')))
     return found
 
 
 def _descendants(pid):
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            ppid = _ppid(entry)
-            if ppid is not None:
-                children.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            tree.append(child)
-            todo.append(child)
-    return tree
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _alive(pid):
-    return _ppid(pid) is not None
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def reap(container_id, timeout=10.0):
@@ -119,9 +100,9 @@ def reap(container_id, timeout=10.0):
 
 
 def _mentioning(container_id):
-    return [int(e) for e in os.listdir('/proc') if e.isdigit() and
-            any(container_id in a for a in _cmdline(e)) and
-            _alive(e)]
+    return [proc.pid for proc in psutil.process_iter()
+            if any(container_id in a for a in _cmdline(proc)) and
+            _alive(proc.pid)]
 
 
 def _delete_record(container_id, address, namespace, deadline):

@@ -19,6 +19,7 @@ import sys
 import time
 
 import docker
+import psutil
 
 from nova_zun.testing import processes
 
@@ -57,54 +58,22 @@ def mounts_below(path):
 
 
 def _alive(pid):
-    # dockerd started by this process stays a zombie after it exits (and
-    # kill(pid, 0) still finds it) until it is reaped.
+    # dockerd started by this process stays a zombie after it exits until
+    # it is reaped: reap it if it is ours.
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # Someone else's dead child is a zombie too (and where PID 1 does not
-    # reap, one reparented to it stays so): it is not running.
-    return _state(pid) not in (None, 'Z')
-
-
-def _state(pid):
-    """The one-letter state of a process, None if it is gone."""
-    stat = _read_stat(pid)
-    return stat[0] if stat else None
-
-
-def _read_stat(pid):
-    """``(state, ppid)`` from /proc/<pid>/stat, None if it is gone."""
-    try:
-        with open('/proc/%s/stat' % pid, 'rb') as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # The command name in parentheses may hold spaces: split after it.
-    fields = stat[stat.rindex(b')') + 2:].split()
-    return fields[0].decode(), int(fields[1])
+    return processes.running(pid)
 
 
 def _proc_table():
     """``{pid: (ppid, cmdline)}`` of every live (not zombie) process."""
     table = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        stat = _read_stat(entry)
-        try:
-            with open('/proc/%s/cmdline' % entry, 'rb') as f:
-                cmdline = f.read().replace(b'\0', b' ').decode(
-                    'utf-8', 'replace').strip()
-        except OSError:
-            continue  # gone meanwhile
-        if stat and stat[0] != 'Z':
-            table[int(entry)] = (stat[1], cmdline)
+    for proc in psutil.process_iter(['ppid', 'cmdline', 'status']):
+        if proc.info['status'] != psutil.STATUS_ZOMBIE:
+            table[proc.pid] = (proc.info['ppid'],
+                               ' '.join(proc.info['cmdline'] or ()))
     return table
 
 

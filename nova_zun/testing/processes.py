@@ -1,6 +1,10 @@
 """Helpers shared by the tools that run services for tests and demos."""
 
 import subprocess
+import time
+
+import psutil
+import requests
 
 
 def end(process, timeout):
@@ -34,3 +38,30 @@ def write_wsgi_module(directory, name, import_line):
     ``application``) runs."""
     with open('%s/%s.py' % (directory, name), 'w') as f:
         f.write('import sys\nsys.argv = sys.argv[:1]\n%s\n' % import_line)
+
+
+def running(pid):
+    """True while ``pid`` runs: a zombie does not (where PID 1 does not
+    reap, as in a container's shell, a dead orphan stays one)."""
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_until_answering(process, url, name, log_text, error,
+                         ready=lambda status: status < 500, timeout=60):
+    """Poll ``GET url`` until ``ready(status)``. Raise ``error`` naming
+    ``name`` and ``log_text()`` when ``process`` (a Popen) exits first or
+    ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise error('%s exited: %s' % (name, log_text()))
+        try:
+            if ready(requests.get(url, timeout=2).status_code):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise error('%s did not answer on %s: %s' % (name, url, log_text()))

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from nova_zun.allinone import cloud
-from nova_zun.allinone import services
 from nova_zun.testing import engine as engine_tool
+from nova_zun.testing import processes
 
 pytestmark = pytest.mark.slow
 
@@ -153,7 +153,7 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         # stop keeps the state; up brings the demo server back.
         assert 0 == _cloud(base_dir, 'stop').returncode
         assert [] == [p for members in pids.values() for p in members
-                      if services.running(p)]
+                      if processes.running(p)]
         again = _cloud(base_dir, 'up')
         assert again.returncode == 0, again.stdout + again.stderr
         assert 'server demo: ACTIVE before, its container running' in (
@@ -169,4 +169,4 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
     assert [] == engine_tool.mounts_below(base_dir)
     assert {} == _processes_naming(base_dir)
     assert [] == [p for members in pids.values() for p in members
-                  if services.running(p)]
+                  if processes.running(p)]

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from nova_zun.allinone import services
+from nova_zun.testing import processes
 
 
 def _service(tmp_path, name, code):
@@ -46,4 +47,4 @@ def test_a_running_service_is_ready_reused_and_stopped(tmp_path):
     finally:
         service.stop(timeout=10)
     assert service.pid is None
-    assert not [p for p in members if services.running(p)]
+    assert not [p for p in members if processes.running(p)]

@@ -7,9 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-import requests
 
 from nova_zun.testing import processes
 from zun_native_api.testing import keystone as keystone_tool
@@ -103,20 +101,10 @@ class Glance:
              '--workers', '1', '--threads', '4', 'glance_app:application'],
             env=dict(os.environ, OS_GLANCE_CONFIG_DIR=self.base_dir),
             stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise GlanceStartError('gunicorn exited: %s'
-                                       % self.log_text())
-            try:
-                # The version document (300 Multiple Choices) is public.
-                if requests.get(self.url, timeout=2).status_code < 500:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise GlanceStartError('Glance did not answer on %s: %s'
-                               % (self.url, self.log_text()))
+        # The version document (300 Multiple Choices) is public.
+        processes.wait_until_answering(self.process, self.url, 'Glance',
+                                       self.log_text, GlanceStartError)
+        return self
 
     def log_text(self):
         return ''.join(processes.log_tail(self._path(name), 40)

@@ -11,9 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-import requests
 
 from nova_zun.testing import processes
 
@@ -117,19 +115,10 @@ class Keystone:
              '--bind', '127.0.0.1:%d' % self.port, '--workers', '2',
              '--threads', '4', 'keystone_app:application'],
             env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise KeystoneStartError('gunicorn exited: %s'
-                                         % self.log_text())
-            try:
-                if requests.get(self.url, timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise KeystoneStartError('Keystone did not answer on %s: %s'
-                                 % (self.url, self.log_text()))
+        processes.wait_until_answering(
+            self.process, self.url, 'Keystone', self.log_text,
+            KeystoneStartError, ready=lambda status: status == 200)
+        return self
 
     def log_text(self):
         with open(os.path.join(self.base_dir, 'gunicorn.log')) as f:

@@ -6,9 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
-import requests
 
 from nova_zun.testing import processes
 import zun_native_api
@@ -83,19 +81,10 @@ class NativeApiServer:
         self.process = keystone_tool.popen(
             [command, '--config-file', self.conf_file], env=env,
             stdout=self.output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ServerStartError('zun-native-api exited: %s'
-                                       % self.log_text())
-            try:
-                if requests.get(self.url + '/', timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise ServerStartError('zun-native-api did not answer: %s'
-                               % self.log_text())
+        processes.wait_until_answering(
+            self.process, self.url + '/', 'zun-native-api', self.log_text,
+            ServerStartError, ready=lambda status: status < 400)
+        return self
 
     def log_text(self):
         text = ''
