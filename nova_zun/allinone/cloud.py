@@ -585,6 +585,25 @@ class Cloud:
             shutil.rmtree(self.base_dir)
 
 
+def free_port_base():
+    """A port base whose ports (one per service) are all free now, for a
+    cloud beside others (tests, benchmarks)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            base = s.getsockname()[1]
+        if base + len(PORT_OFFSETS) > 65535:
+            continue
+        try:
+            for offset in PORT_OFFSETS.values():
+                with socket.socket() as s:
+                    s.bind(('127.0.0.1', base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError('no free block of %d ports' % len(PORT_OFFSETS))
+
+
 def _port_base(base_dir, asked):
     """The port base of the cloud in ``base_dir``: the one its first ``up``
     chose, kept in the base directory."""

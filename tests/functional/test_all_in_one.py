@@ -5,7 +5,6 @@ again (resumed), then removed without a trace."""
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,24 +19,6 @@ from nova_zun.testing import processes
 pytestmark = pytest.mark.slow
 
 BIN = os.path.dirname(sys.executable)
-
-
-def _free_port_base():
-    """A port base whose ports (one per service) are all free."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            base = s.getsockname()[1]
-        if base + len(cloud.PORT_OFFSETS) > 65535:
-            continue
-        try:
-            for offset in cloud.PORT_OFFSETS.values():
-                with socket.socket() as s:
-                    s.bind(('127.0.0.1', base + offset))
-        except OSError:
-            continue
-        return base
-    raise AssertionError('no free block of ports')
 
 
 def _cloud(base_dir, action, timeout=600):
@@ -105,7 +86,8 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
     try:
         result = subprocess.run(
             [sys.executable, '-m', 'nova_zun.allinone.cloud', 'up',
-             '--base-dir', base_dir, '--port-base', str(_free_port_base())],
+             '--base-dir', base_dir,
+             '--port-base', str(cloud.free_port_base())],
             capture_output=True, text=True, timeout=600)
         print(result.stdout)
         assert result.returncode == 0, result.stdout + result.stderr
