@@ -604,7 +604,7 @@ def free_port_base():
     raise RuntimeError('no free block of %d ports' % len(PORT_OFFSETS))
 
 
-def _port_base(base_dir, asked):
+def port_base(base_dir, asked):
     """The port base of the cloud in ``base_dir``: the one its first ``up``
     chose, kept in the base directory."""
     path = os.path.join(base_dir, 'port-base')
@@ -634,7 +634,7 @@ def main(argv=None):
                              'on (default: what the first up used, else %d)'
                              % DEFAULT_PORT_BASE)
     args = parser.parse_args(argv)
-    cloud = Cloud(args.base_dir, _port_base(args.base_dir, args.port_base))
+    cloud = Cloud(args.base_dir, port_base(args.base_dir, args.port_base))
     try:
         if args.action == 'up':
             cloud.up()
