@@ -4,23 +4,11 @@ import os
 import shutil
 import sys
 
+from nova_zun.testing import processes
+
 # Every service user shares it; the cloud answers on 127.0.0.1 only.
 SERVICE_PASSWORD = 'service-secret'
 REGION = 'RegionOne'
-
-
-def ini(sections):
-    lines = []
-    for section, options in sections.items():
-        lines.append('[%s]' % section)
-        lines.extend('%s = %s' % (k, v) for k, v in options.items())
-        lines.append('')
-    return '\n'.join(lines)
-
-
-def write(path, sections):
-    with open(path, 'w') as f:
-        f.write(ini(sections))
 
 
 def sqlite(path):
@@ -48,7 +36,7 @@ def copy_paste_config(project, name, directory):
 
 def placement(cloud):
     d = cloud.dirs['placement']
-    write(os.path.join(d, 'placement.conf'), {
+    processes.write_ini(os.path.join(d, 'placement.conf'), {
         'placement_database': {
             'connection': sqlite(os.path.join(d, 'placement.sqlite'))},
         'api': {'auth_strategy': 'keystone'},
@@ -59,7 +47,7 @@ def placement(cloud):
 def nova(cloud):
     d = cloud.dirs['nova']
     copy_paste_config('nova', 'api-paste.ini', d)
-    write(os.path.join(d, 'nova.conf'), {
+    processes.write_ini(os.path.join(d, 'nova.conf'), {
         'DEFAULT': {
             'host': cloud.host,
             'my_ip': '127.0.0.1',
@@ -93,7 +81,7 @@ def nova(cloud):
 def neutron(cloud):
     d = cloud.dirs['neutron']
     copy_paste_config('neutron', 'api-paste.ini', d)
-    write(os.path.join(d, 'neutron.conf'), {
+    processes.write_ini(os.path.join(d, 'neutron.conf'), {
         'DEFAULT': {
             'api_paste_config': os.path.join(d, 'api-paste.ini'),
             # get_ports loads the ports' port forwardings: the plugin
@@ -110,7 +98,7 @@ def neutron(cloud):
         'keystone_authtoken': authtoken(cloud.keystone_url, 'neutron'),
         'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
     })
-    write(os.path.join(d, 'ml2_conf.ini'), {
+    processes.write_ini(os.path.join(d, 'ml2_conf.ini'), {
         'ml2': {'type_drivers': 'flat', 'tenant_network_types': '',
                 'mechanism_drivers': '', 'extension_drivers': ''},
     })
@@ -118,7 +106,7 @@ def neutron(cloud):
 
 def native_api(cloud):
     d = cloud.dirs['native-api']
-    write(os.path.join(d, 'zun-native-api.conf'), {
+    processes.write_ini(os.path.join(d, 'zun-native-api.conf'), {
         'native_api': {'bind_host': '127.0.0.1',
                        'bind_port': str(cloud.ports['native-api']),
                        'host': cloud.host,

@@ -1,5 +1,8 @@
 """Helpers shared by the tools that run services for tests and demos."""
 
+import configparser
+import contextlib
+import shutil
 import subprocess
 import time
 
@@ -27,6 +30,17 @@ def log_tail(path, lines=20):
             return ''.join(f.readlines()[-lines:])
     except OSError:
         return ''
+
+
+def write_ini(path, sections):
+    """Write ``sections`` (``{section: {option: value}}``) as an INI file
+    that oslo.config reads back unchanged: no interpolation, so a ``%`` is
+    literal; a multi-line value becomes continuation lines."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # option names as given
+    parser.read_dict(sections)
+    with open(path, 'w') as f:
+        parser.write(f)
 
 
 def write_wsgi_module(directory, name, import_line):
@@ -65,3 +79,31 @@ def wait_until_answering(process, url, name, log_text, error,
             pass
         time.sleep(0.1)
     raise error('%s did not answer on %s: %s' % (name, url, log_text()))
+
+
+class ServiceProcess:
+    """A test or demo service whose ``start()`` runs ``process`` (a Popen)
+    writing to ``log`` (an open file), all in ``base_dir``."""
+
+    process = None
+    log = None
+
+    def stop(self):
+        """End the process, close its log and remove ``base_dir``."""
+        if self.process is not None:
+            end(self.process, 30)
+            self.process = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def running(self):
+        """``start()``; ``stop()`` when the block ends or the start
+        fails."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()

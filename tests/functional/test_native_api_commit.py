@@ -30,13 +30,8 @@ def glance(keystone):
     keystone.project_user('service', GLANCE_USER[0], GLANCE_USER[1],
                           role='service')
     server = glance_tool.Glance(keystone.url, *GLANCE_USER)
-    try:
-        server.start()
-    except Exception:
-        server.stop()
-        raise
-    yield server
-    server.stop()
+    with server.running():
+        yield server
 
 
 @pytest.fixture(scope='module')
@@ -46,13 +41,8 @@ def native_api(private_engine, keystone, glance):
     server = server_tool.NativeApiServer('host1', private_engine.url,
                                          keystone.url, *SERVICE_USER)
     server.set('native_api', glance_endpoint=glance.url)
-    try:
-        server.start()
-    except Exception:
-        server.stop()
-        raise
-    yield server
-    server.stop()
+    with server.running():
+        yield server
 
 
 def _glance_client(identities, glance, who):

@@ -32,6 +32,7 @@ from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 from zunclient import exceptions as zun_exceptions
 
+from nova_zun.testing import processes
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import Caller
@@ -90,10 +91,8 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         # A ConfigOpts of its own: auth_token registers the password
         # plugin's options (auth_url is required) where it reads them,
         # and Nova's global CONF must not get them.
-        conf_file = self._conf_file('nova-authtoken.conf', [
-            '[keystone_authtoken]'] + ['%s = %s' % kv for kv in
-                                       _keystone_options(self.keystone)
-                                       .items()])
+        conf_file = self._conf_file('nova-authtoken.conf', {
+            'keystone_authtoken': _keystone_options(self.keystone)})
         authtoken_conf = cfg.ConfigOpts()
         authtoken_conf(['--config-file', conf_file], project='nova')
         protected = auth_token.AuthProtocol(
@@ -103,24 +102,22 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         intercept.install_intercept()
         self.addCleanup(intercept.uninstall_intercept)
 
-    def _conf_file(self, name, lines):
+    def _conf_file(self, name, sections):
         conf_dir = tempfile.mkdtemp(prefix='nova-zun-api-')
         self.addCleanup(shutil.rmtree, conf_dir, True)
         path = os.path.join(conf_dir, name)
-        with open(path, 'w') as f:
-            f.write('\n'.join(lines) + '\n')
+        processes.write_ini(path, sections)
         return path
 
     def _serve_native_api(self, host='compute1', hosts=None):
-        lines = ['[native_api]', 'host = %s' % host,
-                 'hosts = %s' % ','.join('%s:%s' % kv
-                                         for kv in (hosts or {}).items()),
-                 'nova_endpoint = %s' % NOVA_URL,
-                 'default_networks = none', '[zun]',
-                 'engine_url = %s' % self.engine_url, '[keystone_authtoken]']
-        lines += ['%s = %s' % kv
-                  for kv in _keystone_options(self.keystone).items()]
-        conf_file = self._conf_file('zun-native-api.conf', lines)
+        conf_file = self._conf_file('zun-native-api.conf', {
+            'native_api': {
+                'host': host,
+                'hosts': ','.join('%s:%s' % kv
+                                  for kv in (hosts or {}).items()),
+                'nova_endpoint': NOVA_URL, 'default_networks': 'none'},
+            'zun': {'engine_url': self.engine_url},
+            'keystone_authtoken': _keystone_options(self.keystone)})
         conf = cfg.ConfigOpts()
         api_conf.register_opts(conf)
         conf(['--config-file', conf_file], project='zun-native-api')

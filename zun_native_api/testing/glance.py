@@ -17,16 +17,7 @@ class GlanceStartError(Exception):
     pass
 
 
-def _ini(sections):
-    lines = []
-    for section, options in sections.items():
-        lines.append('[%s]' % section)
-        lines.extend('%s = %s' % kv for kv in options.items())
-        lines.append('')
-    return '\n'.join(lines)
-
-
-class Glance:
+class Glance(processes.ServiceProcess):
     """``start()`` makes the database and the stores (``prepare()``) and
     serves the image API on a local port (a free one unless given),
     validating tokens against ``keystone_url`` as ``service_user``;
@@ -40,7 +31,6 @@ class Glance:
         self.conf_file = os.path.join(self.base_dir, 'glance-api.conf')
         self.keystone_url = keystone_url
         self.service = (service_user, service_password)
-        self.process = None
 
     def _path(self, name):
         return os.path.join(self.base_dir, name)
@@ -52,30 +42,29 @@ class Glance:
             os.makedirs(path, exist_ok=True)
         shutil.copy(os.path.join(sys.prefix, 'etc', 'glance',
                                  'glance-api-paste.ini'), self.base_dir)
-        with open(self.conf_file, 'w') as f:
-            f.write(_ini({
-                'DEFAULT': {'enabled_backends': 'file:file',
-                            'log_file': self._path('glance-api.log')},
-                'database': {'connection': 'sqlite:///%s'
-                             % self._path('glance.sqlite')},
-                'paste_deploy': {'flavor': 'keystone'},
-                'keystone_authtoken': {
-                    'www_authenticate_uri': self.keystone_url,
-                    'auth_url': self.keystone_url,
-                    'auth_type': 'password',
-                    'username': self.service[0],
-                    'password': self.service[1],
-                    'project_name': 'service',
-                    'user_domain_id': 'default',
-                    'project_domain_id': 'default'},
-                'glance_store': {'default_backend': 'file'},
-                'file': {'filesystem_store_datadir': stores['images']},
-                'os_glance_staging_store': {
-                    'filesystem_store_datadir': stores['staging']},
-                'os_glance_tasks_store': {
-                    'filesystem_store_datadir': stores['tasks']},
-                'oslo_concurrency': {'lock_path': stores['locks']},
-            }))
+        processes.write_ini(self.conf_file, {
+            'DEFAULT': {'enabled_backends': 'file:file',
+                        'log_file': self._path('glance-api.log')},
+            'database': {'connection': 'sqlite:///%s'
+                         % self._path('glance.sqlite')},
+            'paste_deploy': {'flavor': 'keystone'},
+            'keystone_authtoken': {
+                'www_authenticate_uri': self.keystone_url,
+                'auth_url': self.keystone_url,
+                'auth_type': 'password',
+                'username': self.service[0],
+                'password': self.service[1],
+                'project_name': 'service',
+                'user_domain_id': 'default',
+                'project_domain_id': 'default'},
+            'glance_store': {'default_backend': 'file'},
+            'file': {'filesystem_store_datadir': stores['images']},
+            'os_glance_staging_store': {
+                'filesystem_store_datadir': stores['staging']},
+            'os_glance_tasks_store': {
+                'filesystem_store_datadir': stores['tasks']},
+            'oslo_concurrency': {'lock_path': stores['locks']},
+        })
         processes.write_wsgi_module(
             self.base_dir, 'glance_app',
             'from glance.wsgi.api import application')
@@ -109,10 +98,3 @@ class Glance:
     def log_text(self):
         return ''.join(processes.log_tail(self._path(name), 40)
                        for name in ('gunicorn.log', 'glance-api.log'))
-
-    def stop(self):
-        if self.process is not None:
-            processes.end(self.process, 30)
-            self.process = None
-            self.log.close()
-        shutil.rmtree(self.base_dir, ignore_errors=True)

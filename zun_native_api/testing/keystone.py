@@ -6,7 +6,6 @@ application module (``processes.write_wsgi_module``) trims it first.
 """
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,22 +16,6 @@ from nova_zun.testing import processes
 
 _APP_IMPORT = ('from keystone.server import wsgi\n'
                'application = wsgi.initialize_public_application()')
-
-_CONF = '''\
-[DEFAULT]
-log_file = {base}/keystone.log
-[database]
-connection = sqlite:///{base}/keystone.db
-[token]
-provider = fernet
-expiration = 7200
-[fernet_tokens]
-key_repository = {base}/fernet-keys
-[fernet_receipts]
-key_repository = {base}/fernet-keys
-[credential]
-key_repository = {base}/credential-keys
-'''
 
 ADMIN_PASSWORD = 'admin-secret'
 
@@ -65,7 +48,7 @@ def _bin(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-class Keystone:
+class Keystone(processes.ServiceProcess):
     """``start()`` makes the database, keys and the admin (``prepare()``),
     then serves Keystone on a local port (a free one unless given);
     ``stop()`` removes everything."""
@@ -75,7 +58,6 @@ class Keystone:
         self.port = port or free_port()
         self.url = 'http://127.0.0.1:%d/v3' % self.port
         self.conf_file = os.path.join(self.base_dir, 'keystone.conf')
-        self.process = None
 
     def _manage(self, *args):
         command = [_bin('keystone-manage'), '--config-file', self.conf_file]
@@ -90,8 +72,18 @@ class Keystone:
         """Configuration, database, keys, the admin and the catalog entry
         of Keystone itself; the WSGI module ``keystone_app`` in the base
         directory."""
-        with open(self.conf_file, 'w') as f:
-            f.write(_CONF.format(base=self.base_dir))
+        keys = os.path.join(self.base_dir, 'fernet-keys')
+        processes.write_ini(self.conf_file, {
+            'DEFAULT': {'log_file': os.path.join(self.base_dir,
+                                                 'keystone.log')},
+            'database': {'connection': 'sqlite:///%s' % os.path.join(
+                self.base_dir, 'keystone.db')},
+            'token': {'provider': 'fernet', 'expiration': '7200'},
+            'fernet_tokens': {'key_repository': keys},
+            'fernet_receipts': {'key_repository': keys},
+            'credential': {'key_repository': os.path.join(
+                self.base_dir, 'credential-keys')},
+        })
         processes.write_wsgi_module(self.base_dir, 'keystone_app',
                                     _APP_IMPORT)
         self._manage('db_sync')
@@ -123,13 +115,6 @@ class Keystone:
     def log_text(self):
         with open(os.path.join(self.base_dir, 'gunicorn.log')) as f:
             return f.read()[-4000:]
-
-    def stop(self):
-        if self.process is not None:
-            processes.end(self.process, 30)
-            self.process = None
-            self.log.close()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
 
     # -- identities ---------------------------------------------------------
 

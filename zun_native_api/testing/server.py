@@ -2,7 +2,6 @@
 config file of its own), for tests and demos."""
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,16 +16,7 @@ class ServerStartError(Exception):
     pass
 
 
-def _ini(sections):
-    lines = []
-    for section, options in sections.items():
-        lines.append('[%s]' % section)
-        lines.extend('%s = %s' % (k, v) for k, v in options.items())
-        lines.append('')
-    return '\n'.join(lines)
-
-
-class NativeApiServer:
+class NativeApiServer(processes.ServiceProcess):
     """``NativeApiServer(host, engine_url, keystone, service_user)``:
     ``configure(hosts)`` then ``start()``; ``stop()`` removes it all."""
 
@@ -62,17 +52,15 @@ class NativeApiServer:
         }
         for section, options in (extra or {}).items():
             self.sections.setdefault(section, {}).update(options)
-        self.process = None
 
     def set(self, section, **options):
         self.sections.setdefault(section, {}).update(options)
 
     def start(self):
-        with open(self.conf_file, 'w') as f:
-            f.write(_ini(self.sections))
+        processes.write_ini(self.conf_file, self.sections)
         command = os.path.join(os.path.dirname(sys.executable),
                                'zun-native-api')
-        self.output = open(os.path.join(self.base_dir, 'server.out'), 'w')
+        self.log = open(os.path.join(self.base_dir, 'server.out'), 'w')
         # The console script runs the zun_native_api this process
         # imported (a source tree), not a copy installed beside it.
         source = os.path.dirname(os.path.dirname(zun_native_api.__file__))
@@ -80,7 +68,7 @@ class NativeApiServer:
             filter(None, [source, os.environ.get('PYTHONPATH')])))
         self.process = keystone_tool.popen(
             [command, '--config-file', self.conf_file], env=env,
-            stdout=self.output, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT)
         processes.wait_until_answering(
             self.process, self.url + '/', 'zun-native-api', self.log_text,
             ServerStartError, ready=lambda status: status < 400)
@@ -94,10 +82,3 @@ class NativeApiServer:
                 with open(path) as f:
                     text += f.read()[-6000:]
         return text
-
-    def stop(self):
-        if self.process is not None:
-            processes.end(self.process, 30)
-            self.process = None
-            self.output.close()
-        shutil.rmtree(self.base_dir, ignore_errors=True)
