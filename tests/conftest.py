@@ -7,7 +7,6 @@ machine, and fail when CI=true: CI must never pass by skipping them.
 import io
 import os
 import tarfile
-import tempfile
 
 import pytest
 
@@ -16,6 +15,7 @@ from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import images as test_images
+from tests import session_dirs
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 
@@ -28,12 +28,22 @@ def _engine_unavailable(message):
 
 
 @pytest.fixture(scope='session')
-def private_engine():
+def session_dir():
+    """This session's temporary directory, removed at its end; the ones
+    that killed sessions left go first (see :mod:`tests.session_dirs`)."""
+    session_dirs.remove_dead()
+    path = session_dirs.create()
+    yield path
+    session_dirs.remove(path)
+
+
+@pytest.fixture(scope='session')
+def private_engine(session_dir):
     """A dockerd of the suite's own, removed with everything in it at the
     end. Leftover containers are a test failure."""
     if os.geteuid() != 0:
         _engine_unavailable('the tests that use the engine run as root')
-    base_dir = tempfile.mkdtemp(prefix='nova-zun-engine-', dir='/tmp')
+    base_dir = os.path.join(session_dir, 'engine')
     engine = engine_tool.PrivateEngine(base_dir)
     try:
         engine.start()
@@ -69,12 +79,12 @@ def private_engine():
 
 
 @pytest.fixture(scope='session')
-def volume_dirs():
+def volume_dirs(session_dir):
     """The driver's volume mount directory and the loop devices' backing
     files of this session. Mounts left below it and loop devices left on
     its files fail the run (and are removed)."""
     from tests.functional import volume_support
-    dirs = volume_support.VolumeDirs.create()
+    dirs = volume_support.VolumeDirs.create(session_dir)
     yield dirs
     problems = dirs.leftovers_removed()
     assert not problems, '; '.join(problems)

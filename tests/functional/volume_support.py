@@ -61,8 +61,11 @@ class VolumeDirs:
         return os.path.join(self.base, 'backing')
 
     @classmethod
-    def create(cls):
-        dirs = cls(tempfile.mkdtemp(prefix='nova-zun-volumes-', dir='/tmp'))
+    def create(cls, session_dir=None):
+        """In ``session_dir`` (which its owner removes), else in a new
+        directory of /tmp."""
+        dirs = cls(os.path.join(session_dir, 'volumes') if session_dir else
+                   tempfile.mkdtemp(prefix='nova-zun-volumes-', dir='/tmp'))
         os.makedirs(dirs.backing)
         return dirs
 
