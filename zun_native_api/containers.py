@@ -278,12 +278,16 @@ def execute_resize(status, args):
     return flask.Response(status=200)
 
 
-def _running_status(status, what):
-    """The workload's full status; 409 unless it runs."""
+def _running_with(status, capability, lacking, what):
+    """The workload's full status: 409 unless it runs, 400 (the container
+    ``lacking`` it) unless its ``capability`` field is true."""
     status = _state().runtime.status(status.id)
     if status.state != types.ContainerState.RUNNING:
         raise errors.ApiError(409, 'Container is %s: %s.'
                               % (status.state.value, what))
+    if not getattr(status, capability):
+        raise errors.ApiError(400, 'Container %s %s: %s.' % (
+            flask.request.view_args['container_ident'], lacking, what))
     return status
 
 
@@ -291,12 +295,9 @@ def _running_status(status, what):
                  methods=['GET'])
 @runtime_operation('attach')
 def attach(status, args):
-    status = _running_status(status, 'nothing to attach to')
-    if not status.stdin_open:
-        raise errors.ApiError(400, 'Container %s was not created '
-                                   'interactive (its stdin is closed): '
-                                   'nothing to attach to.'
-                              % flask.request.view_args['container_ident'])
+    status = _running_with(status, 'stdin_open',
+                           'was not created interactive (its stdin is '
+                           'closed)', 'nothing to attach to')
     return flask.jsonify(consoles.console_url(_state().conf, _context(),
                                               status, 'attach'))
 
@@ -305,10 +306,8 @@ def attach(status, args):
                  methods=['POST'])
 @runtime_operation('resize')
 def resize(status, args):
-    status = _running_status(status, 'no terminal to resize')
-    if not status.tty:
-        raise errors.ApiError(400, 'Container %s has no TTY to resize.'
-                              % flask.request.view_args['container_ident'])
+    status = _running_with(status, 'tty', 'has no TTY',
+                           'no terminal to resize')
     _state().runtime.resize(status.id, **_terminal_size(args))
     return flask.Response(status=200)
 
