@@ -217,11 +217,13 @@ def resources(instance, default_pids_limit):
         disk_gb=flavor.root_gb or None)
 
 
-def sandbox_spec(instance, host):
+def sandbox_spec(instance, host, dns_servers=()):
+    """``dns_servers``: the Neutron subnets' (``network.nameservers``)."""
     return types.SandboxSpec(
         name=sandbox_name(instance),
         labels=instance_labels(instance, host, labels.ROLE_SANDBOX),
-        hostname=instance.hostname or None)
+        hostname=instance.hostname or None,
+        dns_servers=tuple(dns_servers))
 
 
 def workload_spec(instance, host, image, sandbox_id, engine_runtime,

@@ -328,6 +328,11 @@ class ZunDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         self._refuse_unsupported(instance, network_info, block_device_info)
         spec = self._workload_spec(context, instance, image_meta, None)
+        # The engine writes the subnets' DNS servers into resolv.conf as it
+        # creates the sandbox (reading network_info waits for Neutron's
+        # allocation, outside the host's lock).
+        sandbox_spec = container_spec.sandbox_spec(
+            instance, self._host, network.nameservers(network_info or []))
         try:
             # Tenant isolation, checked against what runs here under the
             # host's lock until the sandbox (labelled with the project)
@@ -335,8 +340,7 @@ class ZunDriver(driver.ComputeDriver):
             with isolation.HostClaim(CONF.zun.tenant_isolation,
                                      self.runtime, self._host, context,
                                      instance):
-                sandbox = self.runtime.create_sandbox(
-                    container_spec.sandbox_spec(instance, self._host))
+                sandbox = self.runtime.create_sandbox(sandbox_spec)
             self._plug_and_wait(instance, network_info, sandbox, power_on)
             try:
                 self._volumes.mount_all(
@@ -430,14 +434,18 @@ class ZunDriver(driver.ComputeDriver):
         self._write_dns(instance, network_info, sandbox)
 
     def _write_dns(self, instance, network_info, sandbox):
+        """Rewrite resolv.conf when network_info's DNS servers are not the
+        ones the engine wrote at the sandbox's start: after a hot attach
+        brought new ones (a created sandbox's servers cannot change), and
+        after a restart of such a sandbox."""
         servers = network.nameservers(network_info)
-        if not servers:
+        if not servers or tuple(servers) == sandbox.dns_servers:
             return
-        # The workload shares the sandbox's resolv.conf.
+        # In place: the workload bind-mounts the sandbox's resolv.conf.
         result = self.runtime.exec(
             sandbox.id, ['/bin/sh', '-c', 'printf "%s" "$1" > '
                          '/etc/resolv.conf', 'sh',
-                         network.resolv_conf(servers).decode()],
+                         network.resolv_conf(servers)],
             timeout=CONF.zun.engine_timeout)
         if result.exit_code:
             raise exception.VirtualInterfacePlugException(
@@ -567,7 +575,9 @@ class ZunDriver(driver.ComputeDriver):
             LOG.warning('Sandbox missing; creating a new one',
                         instance=instance)
             sandbox = self.runtime.create_sandbox(
-                container_spec.sandbox_spec(instance, self._host))
+                container_spec.sandbox_spec(
+                    instance, self._host,
+                    network.nameservers(network_info or [])))
             self._replug(instance, network_info, sandbox)
             return sandbox
 

@@ -19,18 +19,20 @@ For each VIF of Nova's network_info (in order):
    the network's MTU and every fixed IP; the first NIC gets the subnets'
    gateways as default routes, every NIC its subnets' host routes.
 
+The subnets' DNS servers (:func:`nameservers`) go into the sandbox's spec:
+the engine writes resolv.conf at the sandbox's start, the driver rewrites
+it only when the servers change later (:func:`resolv_conf`).
+
 Unplugging removes the host end (the namespace's end goes with it) and runs
 ``os_vif.unplug``; it needs nothing from the namespace, so it works when the
 sandbox is already gone.
 """
 
-import io
 import ipaddress
 import os
 import shlex
 import socket
 import sys
-import tarfile
 
 from nova import exception
 from nova.network import model as network_model
@@ -171,23 +173,11 @@ def nameservers(network_info):
     return found
 
 
-def resolv_conf(servers, search=None):
-    lines = ['# written by nova-zun from the Neutron subnets']
-    if search:
-        lines.append('search %s' % ' '.join(search))
-    lines += ['nameserver %s' % s for s in servers]
-    return ('\n'.join(lines) + '\n').encode()
-
-
-def resolv_conf_archive(servers):
-    data = resolv_conf(servers)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w') as tar:
-        info = tarfile.TarInfo('resolv.conf')
-        info.size = len(data)
-        info.mode = 0o644
-        tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+def resolv_conf(servers):
+    """What the sandbox's engine writes at its start for these servers
+    (no search domains, the resolver's default options)."""
+    lines = ['nameserver %s' % s for s in servers] + ['options ndots:1']
+    return '\n'.join(lines) + '\n'
 
 
 def _reachable(connection, timeout=1):

@@ -24,7 +24,9 @@ class ContainerRuntime(abc.ABC):
         """Create and start a sandbox from a SandboxSpec; return a Sandbox.
 
         The sandbox starts with a network namespace of its own holding only
-        loopback; callers plug interfaces into ``Sandbox.netns_path``.
+        loopback; callers plug interfaces into ``Sandbox.netns_path``. The
+        engine writes the spec's ``dns_servers`` into the pod's
+        /etc/resolv.conf, again at every start of the sandbox.
         """
 
     @abc.abstractmethod

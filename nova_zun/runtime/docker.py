@@ -545,9 +545,21 @@ class DockerRuntime(base.ContainerRuntime):
         if not netns:
             pid = (info.get('State') or {}).get('Pid')
             netns = '/proc/%d/ns/net' % pid if pid else None
-        return types.Sandbox(id=info['Id'], name=info['Name'].lstrip('/'),
-                             netns_path=netns,
-                             labels=info['Config'].get('Labels') or {})
+        return types.Sandbox(
+            id=info['Id'], name=info['Name'].lstrip('/'), netns_path=netns,
+            labels=info['Config'].get('Labels') or {},
+            dns_servers=tuple(info['HostConfig'].get('Dns') or ()))
+
+    @staticmethod
+    def _dns(servers):
+        """The engine writes resolv.conf at every start of the sandbox
+        (the workload bind-mounts the same file). Without explicit search
+        domains and options it would copy the host's: ``.`` means none,
+        ``ndots:1`` is the resolver's default."""
+        if not servers:
+            return {}
+        return {'dns': list(servers), 'dns_search': ['.'],
+                'dns_opt': ['ndots:1']}
 
     @_engine_call
     def create_sandbox(self, spec):
@@ -561,6 +573,7 @@ class DockerRuntime(base.ContainerRuntime):
             mounts=[self._mount(m) for m in spec.mounts] or None,
             security_opt=['no-new-privileges'],
             runtime=spec.runtime,
+            **self._dns(spec.dns_servers),
             **limits)
 
         def create():

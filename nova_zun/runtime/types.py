@@ -53,6 +53,10 @@ class SandboxSpec:
     #: OCI runtime name as the engine knows it; None is the engine default.
     runtime: Optional[str] = None
     mounts: tuple = ()
+    #: Name servers the engine writes into the pod's /etc/resolv.conf (no
+    #: search domains) each time the sandbox starts; () leaves the
+    #: engine's default.
+    dns_servers: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +66,8 @@ class Sandbox:
     #: Path of the network namespace, for plugging interfaces into it.
     netns_path: Optional[str]
     labels: dict
+    #: The spec's dns_servers: what /etc/resolv.conf holds after a start.
+    dns_servers: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

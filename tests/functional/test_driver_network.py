@@ -6,6 +6,7 @@ sandbox, and containers talk to each other through the switch."""
 import ipaddress
 import re
 
+from nova_zun import network
 from tests.functional import base
 from tests.functional import network_support
 from tests.functional.runtime_support import wait_for
@@ -92,9 +93,10 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         route = self.neutron.subnet_a4['host_routes'][0]
         self.assertIn('%s via %s dev eth0' % (route['destination'],
                                               route['nexthop']), routes)
-        resolv = self.ok(one, 'cat /etc/resolv.conf')
-        for dns in self.neutron.subnet_a4['dns_nameservers']:
-            self.assertIn('nameserver %s' % dns, resolv)
+        # The engine wrote the subnet's DNS servers as it made the sandbox.
+        dns = self.neutron.subnet_a4['dns_nameservers']
+        self.assertEqual(tuple(dns), self.pod_sandbox(one).dns_servers)
+        self.assertEqual(network.resolv_conf(dns), self.resolv_conf(one))
         # The host end is on the switch with the ids Neutron binds on.
         ids = self.switch.interfaces()[self.host_device(port_one)]
         self.assertEqual(port_one['id'], ids['iface-id'])
@@ -104,6 +106,12 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.assertTcpWorks(two, one, self.v4(port_one), port=5556)
         self.ok(one, 'ping -c 1 -W 5 %s' % self.v4(port_two))
         self.delete_all(one, two)
+
+    def pod_sandbox(self, server):
+        return self.runtime.get_sandbox('nova-%s-sandbox' % server['id'])
+
+    def resolv_conf(self, server):
+        return self.ok(server, 'cat /etc/resolv.conf')
 
     def host_device(self, port):
         prefix = 'qvo' if self.hybrid else 'tap'
@@ -123,22 +131,22 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.assertEqual(1, routes.count('default'))
         self.assertIn('dev eth0', [line for line in routes.splitlines()
                                    if line.startswith('default')][0])
-        resolv = self.ok(server, 'cat /etc/resolv.conf')
-        self.assertIn('nameserver %s'
-                      % self.neutron.subnet_b4['dns_nameservers'][0],
-                      resolv)
+        self.assertEqual(
+            network.resolv_conf(self.neutron.subnet_a4['dns_nameservers'] +
+                                self.neutron.subnet_b4['dns_nameservers']),
+            self.resolv_conf(server))
         self.delete_all(server)
 
     def test_reboots_and_stop_start_keep_the_addresses(self):
         one = self.boot_on(self.neutron.net_a)
         two = self.boot_on(self.neutron.net_a)
         port_one, = self.ports_of(one)
-        before = self.nics(one)
+        before = self.nics(one), self.resolv_conf(one)
         one = self._reboot_server(one, hard=True)
-        self.assertEqual(before, self.nics(one))
+        self.assertEqual(before, (self.nics(one), self.resolv_conf(one)))
         one = self._stop_server(one)
         one = self._start_server(one)
-        self.assertEqual(before, self.nics(one))
+        self.assertEqual(before, (self.nics(one), self.resolv_conf(one)))
         self.assertTcpWorks(two, one, self.v4(port_one))
         self.delete_all(one, two)
 
@@ -164,6 +172,24 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.assertEqual(started, self.workload(one).started_at)
         self.assertIn('eth0', self.nics(one))
         self.delete_all(one, other)
+
+    def test_hot_attach_brings_its_subnets_dns_servers_to_stay(self):
+        one = self.boot_on(self.neutron.net_a)
+        self.api.attach_interface(one['id'], {'interfaceAttachment': {
+            'net_id': self.neutron.net_b['id']}})
+        both = network.resolv_conf(
+            self.neutron.subnet_a4['dns_nameservers'] +
+            self.neutron.subnet_b4['dns_nameservers'])
+        self.assertEqual(both, self.resolv_conf(one))
+        # A sandbox that starts again (after the host's restart, say) gets
+        # the servers it was created with from the engine; the server's
+        # start plugs the ports again and rewrites them.
+        one = self._stop_server(one)
+        self.runtime.stop(self.pod_sandbox(one).id, timeout=0)
+        one = self._start_server(one)
+        self.assertEqual({'eth0', 'eth1'}, set(self.nics(one)) - {'lo'})
+        self.assertEqual(both, self.resolv_conf(one))
+        self.delete_all(one)
 
     def test_deleting_a_server_whose_sandbox_vanished_unplugs_it(self):
         one = self.boot_on(self.neutron.net_a)

@@ -80,6 +80,30 @@ def test_a_workload_sees_interfaces_plugged_into_its_sandbox(
     assert b'plugged0' in devices
 
 
+@pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
+def test_a_workload_resolves_through_the_dns_servers_of_its_sandbox(
+        runtime, instance_labels, make_container, oci_runtime):
+    if oci_runtime and oci_runtime not in runtime.engine_info().runtimes:
+        pytest.skip('%s is not registered with the engine' % oci_runtime)
+    servers = ('10.9.1.53', 'fd00:9::53')
+    pod = runtime.create_sandbox(types.SandboxSpec(
+        name=unique('rt-sandbox'), labels=instance_labels,
+        dns_servers=servers))
+    assert pod.dns_servers == servers
+    workload = make_container(sandbox_id=pod.id, runtime=oci_runtime)
+    # Only these servers: no search domains or options of the host's.
+    expected = b'nameserver 10.9.1.53\nnameserver fd00:9::53\n' \
+        b'options ndots:1\n'
+    assert runtime.exec(workload, ['cat', '/etc/resolv.conf']).output == \
+        expected
+    runtime.stop(workload, timeout=0)
+    runtime.stop(pod.id, timeout=0)
+    runtime.start(pod.id)
+    runtime.start(workload)
+    assert runtime.exec(workload, ['cat', '/etc/resolv.conf']).output == \
+        expected
+
+
 def test_remove_sandbox_releases_its_namespace(runtime, sandbox):
     assert _is_mount_point(sandbox.netns_path)
     runtime.remove_sandbox(sandbox.id)

@@ -41,6 +41,14 @@ def test_names_and_identity_labels_come_from_the_instance():
         labels.ROLE: labels.ROLE_WORKLOAD}
 
 
+def test_the_sandbox_carries_the_subnets_dns_servers():
+    inst = instance()
+    assert container_spec.sandbox_spec(inst, 'host-1').dns_servers == ()
+    assert container_spec.sandbox_spec(
+        inst, 'host-1', ['10.1.0.53', 'fd00:1::53']).dns_servers == (
+            '10.1.0.53', 'fd00:1::53')
+
+
 def test_flavor_becomes_limits():
     resources = workload(instance(vcpus=2, memory_mb=256, root_gb=3)).resources
     assert (resources.vcpus, resources.memory_mb, resources.disk_gb,
