@@ -24,6 +24,7 @@ import nova.tests.functional  # noqa: F401,I100
 import nova.conf  # noqa: I100
 from nova import monkey_patch
 
+from benchmarks import cloud_burst
 from benchmarks import native_api
 from benchmarks import raw as raw_engine
 from benchmarks import scenarios
@@ -38,10 +39,10 @@ CONF = nova.conf.CONF
 
 FULL = {'boots': 20, 'reboots': 10, 'burst': 30, 'density': 50,
         'glance_trials': 3, 'glance_mb': 64, 'execs': 50, 'log_trials': 5,
-        'log_mb': 10, 'net_boots': 10}
+        'log_mb': 10, 'net_boots': 10, 'cloud_burst': 30}
 QUICK = {'boots': 2, 'reboots': 2, 'burst': 3, 'density': 4,
          'glance_trials': 1, 'glance_mb': 2, 'execs': 3, 'log_trials': 1,
-         'log_mb': 10, 'net_boots': 2}
+         'log_mb': 10, 'net_boots': 2, 'cloud_burst': 0}
 
 
 def _parser():
@@ -148,6 +149,10 @@ def run(args, report):
         scenarios.progress('native API: exec and logs vs the docker SDK')
         native_api.run(report, engine, refs['sleeper'], counts,
                        profile=args.profile_native_api)
+        if counts['cloud_burst']:
+            scenarios.progress('cloud burst: %d boots on the all-in-one '
+                               'cloud' % counts['cloud_burst'])
+            cloud_burst.run(report, counts['cloud_burst'])
     except Exception:
         report.errors.append(traceback.format_exc())
     finally:

@@ -2,11 +2,12 @@
 
 ``tools/cloud up`` starts, all bound to 127.0.0.1, with state under one
 directory and a log per service: a private Docker engine, RabbitMQ,
-MariaDB (Nova's databases; the others are SQLite), Keystone, Glance (file
-store), Placement, Nova (API, conductor, scheduler and nova-compute with
-``compute_driver = zun.ZunDriver``), Neutron's API server and the native
-API; registers the catalog, a container flavor and a demo image, boots a
-server and shows exec and its console log through the real clients.
+MariaDB (Nova's and Placement's databases; the others are SQLite),
+Keystone, Glance (file store), Placement, Nova (API, conductor, scheduler
+and nova-compute with ``compute_driver = zun.ZunDriver``), Neutron's API
+server and the native API; registers the catalog, a container flavor and
+a demo image, boots a server and shows exec and its console log through
+the real clients.
 ``status``, ``pids`` (JSON, for tests), ``stop`` (every process, state
 kept) and ``clean`` (everything removed) follow; ``up`` again reuses what
 exists. doc/all-in-one.rst describes it.
@@ -121,9 +122,10 @@ class Cloud:
     def _url(self, service, path=''):
         return 'http://127.0.0.1:%d%s' % (self.ports[service], path)
 
-    def nova_db(self, name):
+    def mariadb_url(self, name):
         # Nova's services on one SQLite file fail concurrent boots
-        # ("database is locked"): Nova's databases are MariaDB's.
+        # ("database is locked"), and so do Placement's allocations in a
+        # burst of them: their databases are MariaDB's.
         return 'mysql+pymysql://root@localhost/%s?unix_socket=%s' % (
             name, self.mariadb_socket)
 
@@ -353,6 +355,7 @@ class Cloud:
         processes.write_wsgi_module(
             self.dirs['placement'], 'placement_app',
             'from placement.wsgi.api import application')
+        self.create_databases(['placement'])
         conf = os.path.join(self.dirs['placement'], 'placement.conf')
         self._manage('placement-manage', [_bin('placement-manage'),
                                           '--config-file', conf, 'db',
@@ -382,23 +385,25 @@ class Cloud:
             '--user=root', '--auth-root-authentication-method=normal',
             '--skip-test-db'])
 
-    def setup_nova(self):
-        configs.nova(self)
+    def create_databases(self, names):
         self._manage('mariadb', ['mariadb', '--no-defaults', '--socket',
                                  self.mariadb_socket, '-u', 'root', '-e',
                                  ' '.join('CREATE DATABASE IF NOT EXISTS %s;'
-                                          % name
-                                          for name in NOVA_DATABASES)])
+                                          % name for name in names)])
+
+    def setup_nova(self):
+        configs.nova(self)
+        self.create_databases(NOVA_DATABASES)
         processes.write_wsgi_module(
             self.dirs['nova'], 'nova_api_app',
             'from nova.wsgi.osapi_compute import application')
         self._nova_manage('api_db', 'sync')
         self._nova_manage('cell_v2', 'map_cell0', '--database_connection',
-                          self.nova_db('nova_cell0'))
+                          self.mariadb_url('nova_cell0'))
         self._nova_manage('db', 'sync')
         self._nova_manage('cell_v2', 'create_cell', '--name', 'cell1',
                           '--transport-url', self.transport_url,
-                          '--database_connection', self.nova_db('nova'))
+                          '--database_connection', self.mariadb_url('nova'))
 
     def wait_compute(self, timeout=180):
         from keystoneauth1 import adapter

@@ -38,7 +38,7 @@ def placement(cloud):
     d = cloud.dirs['placement']
     processes.write_ini(os.path.join(d, 'placement.conf'), {
         'placement_database': {
-            'connection': sqlite(os.path.join(d, 'placement.sqlite'))},
+            'connection': cloud.mariadb_url('placement')},
         'api': {'auth_strategy': 'keystone'},
         'keystone_authtoken': authtoken(cloud.keystone_url, 'placement'),
     })
@@ -60,8 +60,8 @@ def nova(cloud):
         },
         'api': {'auth_strategy': 'keystone'},
         'wsgi': {'api_paste_config': os.path.join(d, 'api-paste.ini')},
-        'api_database': {'connection': cloud.nova_db('nova_api')},
-        'database': {'connection': cloud.nova_db('nova')},
+        'api_database': {'connection': cloud.mariadb_url('nova_api')},
+        'database': {'connection': cloud.mariadb_url('nova')},
         'keystone_authtoken': authtoken(cloud.keystone_url, 'nova'),
         'service_user': dict(service_auth(cloud.keystone_url, 'nova'),
                              send_service_user_token='true'),
