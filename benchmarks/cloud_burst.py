@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,13 +29,12 @@ from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
 import requests
 
+from benchmarks import child
 from benchmarks import raw as raw_engine
 from benchmarks import stats
 from nova_zun.allinone import cloud as aio
 from nova_zun import conf as zun_conf
 from nova_zun import images
-from nova_zun.testing import processes
-from zun_native_api.testing import keystone as keystone_tool
 
 # The burst's ACTIVE servers are listed this often, its ERROR ones every
 # ERROR_EVERY lists: each list is work for the nova-api the boots need.
@@ -62,24 +60,14 @@ def progress(message):
 
 def run(report, count):
     """Measure in a child process; add its figures to ``report``."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     # The cloud's services inherit this environment: not the switch the
     # main process may carry for its native API child (nova-compute,
     # conductor and scheduler choose their concurrency mode themselves).
     env = {k: v for k, v in os.environ.items()
            if k != 'OS_NOVA_DISABLE_EVENTLET_PATCHING'}
-    child = keystone_tool.popen(
-        [sys.executable, '-m', 'benchmarks.cloud_burst', '--count',
-         str(count)], cwd=root, env=env, stdout=subprocess.PIPE)
-    try:
-        out, _ = child.communicate()
-    finally:
-        # Interrupted: the child removes its cloud on SIGTERM.
-        processes.end(child, 120)
-    if child.returncode:
-        raise RuntimeError('the cloud burst failed (exit status %s): see '
-                           'its output above' % child.returncode)
-    found = json.loads(out)
+    # Interrupted, the child deletes its servers and removes its cloud.
+    found = child.run_json('benchmarks.cloud_burst', ['--count', str(count)],
+                           env, 'the cloud burst', 120)
     for figure in found['figures']:
         report.add(figure['name'], figure['value'], figure['unit'])
     for name, values in found['samples'].items():

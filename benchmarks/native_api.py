@@ -21,7 +21,6 @@ import cProfile
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,13 +28,12 @@ import time
 import requests
 import werkzeug.test
 
+from benchmarks import child
 from benchmarks import raw as raw_engine
 from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
-from nova_zun.testing import processes
 from tests.functional import native_api_support as support
-from zun_native_api.testing import keystone as keystone_tool
 from zun_native_api.testing import server as server_tool
 from zun_native_api import wsgi
 
@@ -53,29 +51,18 @@ def progress(message):
 
 def run(report, engine, image, counts, profile=None):
     """Measure in a child process and add the figures to ``report``."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    command = [sys.executable, '-m', 'benchmarks.native_api',
-               '--engine-url', engine.url, '--image', image,
-               '--base-dir', engine.base_dir,
-               '--execs', str(counts['execs']),
-               '--log-trials', str(counts['log_trials']),
-               '--log-mb', str(counts['log_mb'])]
+    args = ['--engine-url', engine.url, '--image', image,
+            '--base-dir', engine.base_dir,
+            '--execs', str(counts['execs']),
+            '--log-trials', str(counts['log_trials']),
+            '--log-mb', str(counts['log_mb'])]
     if profile:
-        command += ['--profile', profile]
+        args += ['--profile', profile]
     # tests.functional applies Nova's eventlet patching when imported,
     # unless Nova's switch says not to.
     env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
-    child = keystone_tool.popen(command, cwd=root, env=env,
-                                stdout=subprocess.PIPE)
-    try:
-        out, _ = child.communicate()
-    finally:
-        # Interrupted: the child cleans up on SIGTERM.
-        processes.end(child, 60)
-    if child.returncode:
-        raise RuntimeError('the native API benchmark failed (exit status '
-                           '%s): see its output above' % child.returncode)
-    found = json.loads(out)
+    found = child.run_json('benchmarks.native_api', args, env,
+                           'the native API benchmark', 60)
     samples = found['samples']
     for name, values in samples.items():
         report.keep('native_api/' + name, values)

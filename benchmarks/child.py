@@ -1,0 +1,28 @@
+"""Scenarios measured in a process of their own (``python -m
+benchmarks.<scenario>``), which prints its findings as JSON."""
+
+import json
+import os
+import subprocess
+import sys
+
+from nova_zun.testing import processes
+from zun_native_api.testing import keystone as keystone_tool
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_json(module, args, env, what, stop_timeout):
+    """Run ``python -m module args`` from the source tree; return what it
+    printed, parsed. If this process is interrupted, the child gets
+    SIGTERM (it cleans up on it) and ``stop_timeout`` seconds."""
+    child = keystone_tool.popen([sys.executable, '-m', module] + args,
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE)
+    try:
+        out, _ = child.communicate()
+    finally:
+        processes.end(child, stop_timeout)
+    if child.returncode:
+        raise RuntimeError('%s failed (exit status %s): see its output '
+                           'above' % (what, child.returncode))
+    return json.loads(out)
