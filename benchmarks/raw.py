@@ -8,13 +8,18 @@ import docker
 
 LABEL = 'org.openstack.nova-zun.benchmark'
 CPU_PERIOD_US = 100000
+# Connections to the engine kept for concurrent runs (the SDK keeps 10: a
+# burst of 30 threads overflowed it, and urllib3 then failed a request
+# on its pool closed meanwhile: AttributeError 'NoneType' ... 'qsize').
+MAX_CONNECTIONS = 64
 
 
 class RawEngine:
 
     def __init__(self, url, memory_mb, vcpus, pids_limit, stop_timeout):
         self.api = docker.APIClient(base_url=url, version='auto',
-                                    timeout=120)
+                                    timeout=120,
+                                    max_pool_size=MAX_CONNECTIONS)
         self.memory_mb = memory_mb
         self.vcpus = vcpus
         self.pids_limit = pids_limit
