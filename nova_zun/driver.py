@@ -11,6 +11,7 @@ is no checkpoint/restore). A suspended instance reports power state
 SUSPENDED, a paused one PAUSED.
 """
 
+from concurrent import futures
 import dataclasses
 import time
 
@@ -24,6 +25,7 @@ from nova import exception
 from nova.image import glance
 from nova import objects
 from nova.objects import fields as obj_fields
+from nova import thread_pool_factory
 from nova.virt import driver
 from nova.virt import hardware
 import nova.virt.node
@@ -309,19 +311,52 @@ class ZunDriver(driver.ComputeDriver):
             allowed_registries=CONF.zun.allowed_registries)
         return spec
 
-    def _create_workload(self, spec, instance, power_on):
-        spec = dataclasses.replace(
+    def _create_workload_container(self, spec, instance):
+        return self.runtime.create_container(dataclasses.replace(
             spec, mounts=spec.mounts + self._volumes.container_mounts(
-                instance))
-        container_id = self.runtime.create_container(spec)
+                instance)))
+
+    def _start_workload(self, container_id, instance):
+        try:
+            self.runtime.start(container_id)
+        except runtime_exc.ContainerRuntimeError as exc:
+            raise exception.InstanceDeployFailure(
+                reason='instance %s: the container did not start: %s'
+                       % (instance.uuid, exc.message))
+
+    def _create_workload(self, spec, instance, power_on):
+        container_id = self._create_workload_container(spec, instance)
         if power_on:
-            try:
-                self.runtime.start(container_id)
-            except runtime_exc.ContainerRuntimeError as exc:
-                raise exception.InstanceDeployFailure(
-                    reason='instance %s: the container did not start: %s'
-                           % (instance.uuid, exc.message))
+            self._start_workload(container_id, instance)
         return container_id
+
+    def _mount_and_create_workload(self, spec, instance, block_device_info):
+        try:
+            self._volumes.mount_all(
+                instance,
+                driver.block_device_info_get_mapping(block_device_info))
+        except exception.VolumeAttachFailed as exc:
+            # As Nova does when it cannot prepare block devices: the
+            # attachments may be half made, not safe to reschedule.
+            raise exception.BuildAbortException(
+                instance_uuid=instance.uuid, reason=exc.format_message())
+        # After the mounts: the workload's mounts depend on them.
+        return self._create_workload_container(spec, instance)
+
+    def _start_sandbox_during(self, sandbox, work):
+        """Start a created sandbox while ``work()`` runs here; return the
+        started Sandbox and what ``work`` returned. The engine lets a
+        container join a sandbox that is still starting, and the start is
+        most of a sandbox's cost."""
+        starting = thread_pool_factory.spawn(self.runtime.start_sandbox,
+                                             sandbox.id)
+        try:
+            result = work()
+        finally:
+            # Never return (or let the caller remove the pod) while the
+            # start is still in flight.
+            futures.wait([starting])
+        return starting.result(), result
 
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
@@ -340,20 +375,16 @@ class ZunDriver(driver.ComputeDriver):
             with isolation.HostClaim(CONF.zun.tenant_isolation,
                                      self.runtime, self._host, context,
                                      instance):
-                sandbox = self.runtime.create_sandbox(sandbox_spec)
+                sandbox = self.runtime.create_sandbox(sandbox_spec,
+                                                      start=False)
+            sandbox, workload = self._start_sandbox_during(
+                sandbox, lambda: self._mount_and_create_workload(
+                    dataclasses.replace(spec, sandbox_id=sandbox.id),
+                    instance, block_device_info))
+            # The workload starts with its network in place.
             self._plug_and_wait(instance, network_info, sandbox, power_on)
-            try:
-                self._volumes.mount_all(
-                    instance,
-                    driver.block_device_info_get_mapping(block_device_info))
-            except exception.VolumeAttachFailed as exc:
-                # As Nova does when it cannot prepare block devices: the
-                # attachments may be half made, not safe to reschedule.
-                raise exception.BuildAbortException(
-                    instance_uuid=instance.uuid, reason=exc.format_message())
-            self._create_workload(
-                dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
-                power_on)
+            if power_on:
+                self._start_workload(workload, instance)
         except Exception:
             with excutils.save_and_reraise_exception():
                 LOG.warning('Spawn failed; removing its containers',
@@ -566,8 +597,7 @@ class ZunDriver(driver.ComputeDriver):
         try:
             if self.runtime.status(name).state != \
                     types.ContainerState.RUNNING:
-                self.runtime.start(name)
-                sandbox = self.runtime.get_sandbox(name)
+                sandbox = self.runtime.start_sandbox(name)
                 self._replug(instance, network_info, sandbox)
                 return sandbox
             return self.runtime.get_sandbox(name)

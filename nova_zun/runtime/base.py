@@ -20,14 +20,22 @@ class ContainerRuntime(abc.ABC):
     # -- sandboxes ----------------------------------------------------------
 
     @abc.abstractmethod
-    def create_sandbox(self, spec):
+    def create_sandbox(self, spec, start=True):
         """Create and start a sandbox from a SandboxSpec; return a Sandbox.
 
         The sandbox starts with a network namespace of its own holding only
         loopback; callers plug interfaces into ``Sandbox.netns_path``. The
         engine writes the spec's ``dns_servers`` into the pod's
         /etc/resolv.conf, again at every start of the sandbox.
+        With ``start=False`` it is only created (no namespace yet): a
+        workload can be created against it while :meth:`start_sandbox`
+        runs.
         """
+
+    @abc.abstractmethod
+    def start_sandbox(self, sandbox):
+        """Start a created (or stopped) sandbox; return the Sandbox with
+        its new network namespace."""
 
     @abc.abstractmethod
     def get_sandbox(self, sandbox):

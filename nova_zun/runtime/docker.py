@@ -562,7 +562,7 @@ class DockerRuntime(base.ContainerRuntime):
                 'dns_opt': ['ndots:1']}
 
     @_engine_call
-    def create_sandbox(self, spec):
+    def create_sandbox(self, spec, start=True):
         labels = dict(spec.labels)
         labels[label_keys.ROLE] = label_keys.ROLE_SANDBOX
         limits = (_SANDBOX_LIMITS if spec.runtime in _RUNC_RUNTIMES
@@ -590,12 +590,18 @@ class DockerRuntime(base.ContainerRuntime):
             # used it): build it again.
             self._sandbox_image = None
             created = create()
-        try:
-            self._api.start(created['Id'])
+        if not start:
             return self._sandbox(self._api.inspect_container(created['Id']))
+        try:
+            return self.start_sandbox(created['Id'])
         except Exception:
             self._remove_quietly(created['Id'])
             raise
+
+    @_engine_call
+    def start_sandbox(self, sandbox):
+        self.start(sandbox)
+        return self.get_sandbox(sandbox)
 
     @_engine_call
     def get_sandbox(self, sandbox):

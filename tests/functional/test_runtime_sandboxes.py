@@ -60,6 +60,23 @@ def test_a_workload_joins_the_network_namespace_of_its_sandbox(
         sandbox.netns_path)
 
 
+def test_a_workload_created_before_its_sandbox_started_joins_it(
+        runtime, instance_labels, make_container):
+    created = runtime.create_sandbox(types.SandboxSpec(
+        name=unique('rt-sandbox'), labels=instance_labels), start=False)
+    assert created.netns_path is None
+    assert runtime.status(created.id).state == types.ContainerState.CREATED
+    workload = make_container(sandbox_id=created.id, start=False)
+    started = runtime.start_sandbox(created.id)
+    assert started == runtime.get_sandbox(created.name)
+    assert (started.id, started.name, started.labels) == (
+        created.id, created.name, created.labels)
+    runtime.start(workload)
+    pid = runtime.status(workload).pid
+    assert _netns_inode('/proc/%d/ns/net' % pid) == _netns_inode(
+        started.netns_path)
+
+
 @pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
 def test_a_workload_sees_interfaces_plugged_into_its_sandbox(
         runtime, instance_labels, make_container, oci_runtime):

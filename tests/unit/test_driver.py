@@ -1,5 +1,7 @@
 """Narrow logic of ZunDriver: no engine, no Nova services."""
 
+import threading
+import time
 from unittest import mock
 
 from nova.compute import power_state
@@ -70,3 +72,49 @@ def test_a_frozen_workload_of_a_suspended_server_is_suspended(driver):
 def test_a_workload_killed_for_memory_is_crashed(driver):
     assert _state(driver, types.ContainerState.EXITED,
                   oom_killed=True) == power_state.CRASHED
+
+
+def _starting_sandbox(driver, start):
+    sandbox = types.Sandbox(id='s', name='nova-x-sandbox', netns_path=None,
+                            labels={})
+    return sandbox, mock.patch.object(driver.runtime, 'start_sandbox',
+                                      side_effect=start)
+
+
+def test_the_workload_is_created_while_the_sandbox_starts(driver):
+    started = types.Sandbox(id='s', name='nova-x-sandbox',
+                            netns_path='/run/netns/x', labels={})
+    release = threading.Event()
+    sandbox, patch = _starting_sandbox(
+        driver, lambda _: release.wait(10) and started)
+
+    def create_workload():
+        # The sandbox's start is still waiting for this.
+        release.set()
+        return 'workload'
+    with patch:
+        assert driver._start_sandbox_during(sandbox, create_workload) == \
+            (started, 'workload')
+
+
+def test_a_failed_workload_create_waits_for_the_sandbox_start(driver):
+    finished = []
+
+    def start(_):
+        time.sleep(0.2)
+        finished.append(True)
+    sandbox, patch = _starting_sandbox(driver, start)
+
+    def create_workload():
+        raise RuntimeError('no such image')
+    with patch, pytest.raises(RuntimeError, match='no such image'):
+        driver._start_sandbox_during(sandbox, create_workload)
+    # The caller removes the pod next: no start may still be in flight.
+    assert finished == [True]
+
+
+def test_a_failed_sandbox_start_fails_the_spawn(driver):
+    sandbox, patch = _starting_sandbox(
+        driver, mock.Mock(side_effect=RuntimeError('runsc failed')))
+    with patch, pytest.raises(RuntimeError, match='runsc failed'):
+        driver._start_sandbox_during(sandbox, lambda: 'workload')
