@@ -19,6 +19,8 @@ from nova_zun.testing import processes
 pytestmark = pytest.mark.slow
 
 BIN = os.path.dirname(sys.executable)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 
 
 def _cloud(base_dir, action, timeout=600):
@@ -124,6 +126,19 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
                                             'hello-again')
 
         clients.run('openstack', 'server', 'delete', '--wait', 'c1')
+        listed = json.loads(clients.run('openstack', 'server', 'list',
+                                        '-f', 'json'))
+        assert ['demo'] == [s['Name'] for s in listed]
+
+        # The benchmark of a burst on this cloud (benchmarks/README.rst),
+        # small: it runs to the end and leaves the cloud as it found it.
+        burst = subprocess.run(
+            [sys.executable, '-m', 'benchmarks.cloud_burst', '--count', '2',
+             '--base-dir', base_dir], cwd=ROOT, capture_output=True,
+            text=True, timeout=600)
+        assert burst.returncode == 0, burst.stderr[-4000:]
+        figures = {f['name'] for f in json.loads(burst.stdout)['figures']}
+        assert {'burst_cloud/nova_vs_raw', 'burst_cloud/spawn_p50'} <= figures
         listed = json.loads(clients.run('openstack', 'server', 'list',
                                         '-f', 'json'))
         assert ['demo'] == [s['Name'] for s in listed]
