@@ -112,10 +112,11 @@ def run(args, report):
                        started=datetime.datetime.utcnow().isoformat(),
                        load_average=os.getloadavg(),
                        cpus=os.cpu_count(), revision=_git_revision())
-    engine = engine_tool.PrivateEngine(
-        tempfile.mkdtemp(prefix='nova-zun-bench-', dir='/tmp'))
-    # The driver's volume mount directory (no volume is attached here).
-    volume_dirs = volume_support.VolumeDirs.create()
+    # The engine and the driver's volume mount directory (no volume is
+    # attached here), each removed by its own clean-up, then this.
+    run_dir = tempfile.mkdtemp(prefix='nova-zun-bench-', dir='/tmp')
+    engine = engine_tool.PrivateEngine(os.path.join(run_dir, 'engine'))
+    volume_dirs = volume_support.VolumeDirs.create(run_dir)
     runtime = raw = refs = None
     report.meta['engine_dir'] = engine.base_dir
     try:
@@ -170,6 +171,10 @@ def run(args, report):
             report.errors.append('engine processes left running: %s'
                                  % leftovers)
         report.errors.extend(volume_dirs.leftovers_removed())
+        try:
+            os.rmdir(run_dir)
+        except OSError as exc:
+            report.errors.append('%s not removed: %s' % (run_dir, exc))
 
 
 def _logs_to_stderr():

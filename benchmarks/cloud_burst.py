@@ -25,8 +25,6 @@ import time
 import uuid
 
 from keystoneauth1 import adapter
-from keystoneauth1.identity import v3
-from keystoneauth1 import session as ks_session
 import requests
 
 from benchmarks import child
@@ -130,17 +128,11 @@ class CloudBurst:
 
     def connect(self):
         creds = self.cloud.credentials()
-        auth = v3.Password(
-            auth_url=creds['OS_AUTH_URL'], username=creds['OS_USERNAME'],
-            password=creds['OS_PASSWORD'],
-            project_name=creds['OS_PROJECT_NAME'],
-            user_domain_name=creds['OS_USER_DOMAIN_NAME'],
-            project_domain_name=creds['OS_PROJECT_DOMAIN_NAME'])
         # One connection per concurrent request (requests keeps 10).
         http = requests.Session()
         http.mount('http://', requests.adapters.HTTPAdapter(
             pool_maxsize=self.count + 2))
-        self.session = ks_session.Session(auth=auth, session=http)
+        self.session = self.cloud.keystone.admin_session(session=http)
         self.compute = adapter.Adapter(
             self.session, service_type='compute',
             region_name=creds['OS_REGION_NAME'],

@@ -311,6 +311,12 @@ class ZunDriver(driver.ComputeDriver):
             allowed_registries=CONF.zun.allowed_registries)
         return spec
 
+    def _sandbox_spec(self, instance, network_info):
+        # The engine writes the subnets' DNS servers into resolv.conf as it
+        # creates the sandbox.
+        return container_spec.sandbox_spec(
+            instance, self._host, network.nameservers(network_info or []))
+
     def _create_workload_container(self, spec, instance):
         return self.runtime.create_container(dataclasses.replace(
             spec, mounts=spec.mounts + self._volumes.container_mounts(
@@ -363,11 +369,9 @@ class ZunDriver(driver.ComputeDriver):
               block_device_info=None, power_on=True, accel_info=None):
         self._refuse_unsupported(instance, network_info, block_device_info)
         spec = self._workload_spec(context, instance, image_meta, None)
-        # The engine writes the subnets' DNS servers into resolv.conf as it
-        # creates the sandbox (reading network_info waits for Neutron's
-        # allocation, outside the host's lock).
-        sandbox_spec = container_spec.sandbox_spec(
-            instance, self._host, network.nameservers(network_info or []))
+        # Reading network_info waits for Neutron's allocation: outside the
+        # host's lock.
+        sandbox_spec = self._sandbox_spec(instance, network_info)
         try:
             # Tenant isolation, checked against what runs here under the
             # host's lock until the sandbox (labelled with the project)
@@ -605,9 +609,7 @@ class ZunDriver(driver.ComputeDriver):
             LOG.warning('Sandbox missing; creating a new one',
                         instance=instance)
             sandbox = self.runtime.create_sandbox(
-                container_spec.sandbox_spec(
-                    instance, self._host,
-                    network.nameservers(network_info or [])))
+                self._sandbox_spec(instance, network_info))
             self._replug(instance, network_info, sandbox)
             return sandbox
 

@@ -61,11 +61,10 @@ class VolumeDirs:
         return os.path.join(self.base, 'backing')
 
     @classmethod
-    def create(cls, session_dir=None):
-        """In ``session_dir`` (which its owner removes), else in a new
-        directory of /tmp."""
-        dirs = cls(os.path.join(session_dir, 'volumes') if session_dir else
-                   tempfile.mkdtemp(prefix='nova-zun-volumes-', dir='/tmp'))
+    def create(cls, parent):
+        """In ``parent`` (a test session's or a benchmark run's
+        directory, which its owner removes)."""
+        dirs = cls(os.path.join(parent, 'volumes'))
         os.makedirs(dirs.backing)
         return dirs
 

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 
-
 from nova_zun.testing import processes
 from zun_native_api.testing import keystone as keystone_tool
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 
-
 from nova_zun.testing import processes
 
 _APP_IMPORT = ('from keystone.server import wsgi\n'
@@ -118,17 +117,18 @@ class Keystone(processes.ServiceProcess):
 
     # -- identities ---------------------------------------------------------
 
-    def admin_session(self):
-        return self.session('admin', ADMIN_PASSWORD, 'admin')
+    def admin_session(self, **kwargs):
+        return self.session('admin', ADMIN_PASSWORD, 'admin', **kwargs)
 
-    def session(self, username, password, project):
+    def session(self, username, password, project, **kwargs):
+        """A keystoneauth session; ``kwargs`` go to its constructor."""
         from keystoneauth1.identity import v3
         from keystoneauth1 import session
         auth = v3.Password(auth_url=self.url, username=username,
                            password=password, project_name=project,
                            user_domain_id='default',
                            project_domain_id='default')
-        return session.Session(auth=auth)
+        return session.Session(auth=auth, **kwargs)
 
     def keystone_client(self):
         from keystoneclient.v3 import client

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import tempfile
 
-
 from nova_zun.testing import processes
 import zun_native_api
 from zun_native_api.testing import keystone as keystone_tool
