@@ -39,14 +39,26 @@ driver_opts = [
                 help='OCI runtimes instances may ask for, as '
                      'name:engine_runtime pairs. A flavor chooses one with '
                      'the extra spec zun:runtime=<name> (an image with the '
-                     'property zun_runtime); the engine must have '
-                     'engine_runtime registered (dockerd --add-runtime or '
+                     'property zun_runtime, within image_runtimes); the '
+                     'engine must have engine_runtime registered '
+                     '(dockerd --add-runtime or '
                      'daemon.json "runtimes"). Hosts advertise '
                      'CUSTOM_ZUN_RUNTIME_<NAME> for each name whose engine '
                      'runtime exists.'),
     cfg.StrOpt('default_runtime', default='runc',
                help='Name (a key of runtimes) used when neither the flavor '
                     'nor the image asks for a runtime.'),
+    cfg.ListOpt('image_runtimes', default=[],
+                help='Names (keys of runtimes) that a Glance image\'s '
+                     'zun_runtime property may choose besides '
+                     'default_runtime. An image owner is not the operator: '
+                     'list only runtimes that isolate at least as well as '
+                     'default_runtime (with default_runtime = runc, e.g. '
+                     'runsc,kata). An image naming any other runtime fails '
+                     'to boot with a fault that says so. Empty: images may '
+                     'only name default_runtime. A flavor\'s zun:runtime '
+                     '(flavors are the operator\'s) is not bounded by this '
+                     'and wins over the image\'s property.'),
     cfg.IntOpt('pids_limit', default=4096, min=16,
                help='Most processes and threads one instance may run; a '
                     'flavor may set its own with zun:pids_limit.'),

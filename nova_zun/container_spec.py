@@ -18,7 +18,8 @@ native API's create can pass them through Nova):
     ``true`` or ``false`` (default): keep the main process's stdin open, and
     give it a terminal, so that it can be attached to (``zun attach``).
 ``zun_runtime`` (image property only; flavors use ``zun:runtime``)
-    Name of an OCI runtime from ``[zun] runtimes``.
+    Name of an OCI runtime from ``[zun] runtimes``: ``[zun]
+    default_runtime`` or one of ``[zun] image_runtimes``.
 
 Flavor extra specs (set by operators, who own flavors): ``zun:runtime``,
 ``zun:pids_limit`` and ``zun:cap_add`` (comma-separated Linux capabilities
@@ -168,12 +169,24 @@ def run_settings(instance):
     }
 
 
-def runtime_name(instance, runtimes, default):
+def runtime_name(instance, runtimes, default, image_runtimes=()):
     """The OCI runtime the engine must use, from the flavor's zun:runtime,
-    else the image's zun_runtime, else the default; unknown names fail."""
-    extra_specs = instance.flavor.extra_specs or {}
-    name = (extra_specs.get(SPEC_RUNTIME) or
-            _image_properties(instance).get(IMAGE_RUNTIME) or default)
+    else the image's zun_runtime, else the default; unknown names fail.
+
+    An image may name only ``default`` or one of ``image_runtimes``: its
+    owner must not weaken the isolation the operator chose. Refused rather
+    than replaced by the default, as any runtime asked for: a server never
+    runs under another runtime than the one it asked for."""
+    name = (instance.flavor.extra_specs or {}).get(SPEC_RUNTIME)
+    if not name:
+        name = _image_properties(instance).get(IMAGE_RUNTIME) or default
+        if name != default and name not in image_runtimes:
+            # Short: Nova keeps 255 characters of a fault's message.
+            raise _invalid(instance, 'images may not choose container '
+                                     'runtime %r here (image property %s; '
+                                     '[zun] image_runtimes: %s)'
+                           % (name, IMAGE_RUNTIME,
+                              ', '.join(image_runtimes) or 'none'))
     if name not in runtimes:
         raise _invalid(instance, 'unknown container runtime %r (this cloud '
                                  'offers: %s)'

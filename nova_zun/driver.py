@@ -275,7 +275,8 @@ class ZunDriver(driver.ComputeDriver):
 
     def _engine_runtime(self, instance):
         name = container_spec.runtime_name(
-            instance, CONF.zun.runtimes, CONF.zun.default_runtime)
+            instance, CONF.zun.runtimes, CONF.zun.default_runtime,
+            CONF.zun.image_runtimes)
         engine_name = CONF.zun.runtimes[name]
         if engine_name not in self._engine_runtimes:
             self._refresh_engine_runtimes()

@@ -140,6 +140,7 @@ class TestRuntimes(base.ZunDriverTestCase):
                 workload.id, ['dmesg'], timeout=30).output)
 
     def test_the_image_property_chooses_runsc(self):
+        self.flags(image_runtimes=['runsc'], group='zun')
         # Glance images can carry required traits as flavors do.
         image = self.glance_image_from('sleeper', properties={
             'zun_runtime': 'runsc', 'trait:%s' % RUNSC_TRAIT: 'required'})
@@ -148,6 +149,19 @@ class TestRuntimes(base.ZunDriverTestCase):
         self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('runsc', self.workload(server).runtime)
         self.assertTrue(in_gvisor(self, server))
+
+    def test_an_image_cannot_weaken_the_default_runtime(self):
+        # The operator defaults to gVisor; an image owner asks for runc.
+        self.flags(default_runtime='runsc', group='zun')
+        image = self.glance_image_from('sleeper',
+                                       properties={'zun_runtime': 'runc'})
+        flavor = self.container_flavor(memory_mb=256)
+        server = self.boot(image, flavor, host='compute1',
+                           expected_state='ERROR')
+        self.assertIn("images may not choose container runtime 'runc' here "
+                      "(image property zun_runtime; [zun] image_runtimes: "
+                      "none)", server['fault']['message'])
+        self.assertEqual([], self.all_pods(server))
 
     def test_the_flavor_runtime_wins_over_the_image_property(self):
         image = self.glance_image_from('sleeper',

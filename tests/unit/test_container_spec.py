@@ -138,8 +138,44 @@ def test_runtime_comes_from_the_flavor_then_the_image_then_the_default():
         RUNTIMES, 'runc') == 'runsc'
     assert container_spec.runtime_name(
         instance(image_properties={'zun_runtime': 'runsc'}),
-        RUNTIMES, 'runc') == 'runsc'
+        RUNTIMES, 'runc', ['runsc']) == 'runsc'
     assert container_spec.runtime_name(instance(), RUNTIMES, 'runc') == 'runc'
+
+
+@pytest.mark.parametrize('asked, default, allowed, chosen', [
+    # Naming the default is no choice at all.
+    ('runsc', 'runsc', [], 'runsc'),
+    ('runc', 'runc', [], 'runc'),
+    ('runsc', 'runc', ['runsc'], 'runsc'),
+])
+def test_an_image_may_name_the_default_or_an_allowed_runtime(
+        asked, default, allowed, chosen):
+    assert container_spec.runtime_name(
+        instance(image_properties={'zun_runtime': asked}),
+        RUNTIMES, default, allowed) == chosen
+
+
+@pytest.mark.parametrize('asked, default, allowed, listed', [
+    ('runc', 'runsc', [], 'none'),
+    ('runc', 'runsc', ['kata'], 'kata'),
+    ('runsc', 'runc', [], 'none'),
+])
+def test_an_image_may_not_name_any_other_runtime(asked, default, allowed,
+                                                 listed):
+    with pytest.raises(exception.InvalidInput,
+                       match=r"images may not choose container runtime %r "
+                             r"here \(image property zun_runtime; \[zun\] "
+                             r"image_runtimes: %s\)" % (asked, listed)):
+        container_spec.runtime_name(
+            instance(image_properties={'zun_runtime': asked}),
+            RUNTIMES, default, allowed)
+
+
+def test_the_flavor_runtime_is_not_bounded_by_image_runtimes():
+    assert container_spec.runtime_name(
+        instance(extra_specs={'zun:runtime': 'runc'},
+                 image_properties={'zun_runtime': 'runc'}),
+        RUNTIMES, 'runsc') == 'runc'
 
 
 def test_an_unknown_runtime_is_refused_naming_what_is_offered():
