@@ -274,6 +274,13 @@ def execute_resize(status, args):
         raise errors.ApiError(404, 'Exec %s of container %s could not be '
                                    'found.' % (args['exec_id'], flask.request
                                                .view_args['container_ident']))
+    # The engine waits 10 s for an exec to start, then fails: an exec
+    # runs only once its console is open, and stops with its command.
+    running, exit_code = runtime.exec_status(args['exec_id'])
+    if not running:
+        raise errors.ApiError(409, 'Exec %s %s.' % (
+            args['exec_id'], 'has ended' if exit_code is not None else
+            'has not started: its console is not open yet'))
     runtime.exec_resize(args['exec_id'], **_terminal_size(args))
     return flask.Response(status=200)
 

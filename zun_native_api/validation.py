@@ -27,6 +27,15 @@ _REPOSITORY = {'type': 'string', 'maxLength': 255,
 _TAG = {'type': 'string', 'pattern': r'^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$'}
 # Terminal rows and columns.
 _TTY_SIZE = {'type': 'string', 'pattern': r'^[1-9][0-9]{0,3}$'}
+# A Linux signal, as the engine names them (moby/sys/signal), or its
+# number (1 to 64, SIGRTMAX).
+_SIGNAL_NAMES = ('ABRT|ALRM|BUS|CHLD|CLD|CONT|FPE|HUP|ILL|INT|IO|IOT|KILL|'
+                 'PIPE|POLL|PROF|PWR|QUIT|SEGV|STKFLT|STOP|SYS|TERM|TRAP|'
+                 'TSTP|TTIN|TTOU|URG|USR1|USR2|VTALRM|WINCH|XCPU|XFSZ|'
+                 r'RTMIN(\+([1-9]|1[0-5]))?|RTMAX(-([1-9]|1[0-4]))?')
+_SIGNAL = {'type': 'string',
+           'pattern': r'^(SIG)?(%s)$|^([1-9]|[1-5][0-9]|6[0-4])$'
+                      % _SIGNAL_NAMES}
 
 
 def _query(properties, required=()):
@@ -51,9 +60,7 @@ QUERY = {
     'reboot': _query({'timeout': _INT}),
     'pause': _query({}),
     'unpause': _query({}),
-    'kill': _query({'signal': {'type': 'string',
-                               'pattern': r'^(SIG)?[A-Z0-9+-]{1,12}$|'
-                                          r'^[0-9]{1,2}$'}}),
+    'kill': _query({'signal': _SIGNAL}),
     'logs': _query({'stdout': _BOOL, 'stderr': _BOOL,
                     'timestamps': _BOOL,
                     'tail': {'type': 'string',

@@ -334,3 +334,21 @@ def test_execute_resize_takes_only_an_exec_of_the_container_named(
                                 params=size), 404)
     assert_zun_error(alice.post('/v1/containers/%s/execute_resize' % mine,
                                 params=dict(size, exec_id='0' * 64)), 404)
+
+
+def test_execute_resize_before_the_console_opens_is_409(host1, identities,
+                                                        workloads):
+    instance = workloads(identities.project('alice'))
+    alice = caller(host1, identities, 'alice')
+    body = alice.post('/v1/containers/%s/execute' % instance, params={
+        'command': '"sh"', 'interactive': 'true'}).json()
+    resize = ('/v1/containers/%s/execute_resize' % instance,
+              {'exec_id': body['exec_id'], 'w': '80', 'h': '24'})
+    error = assert_zun_error(alice.post(resize[0], params=resize[1]), 409)
+    assert 'console' in error['detail']
+    ws = connect(body['proxy_url'])
+    try:
+        response = alice.post(resize[0], params=resize[1])
+        assert 200 == response.status_code, response.text
+    finally:
+        ws.close()

@@ -94,6 +94,16 @@ def test_bad_query_parameters_are_400(alice, container, runtime, method,
         'nova-' + container.rsplit('/', 1)[1]).state.value
 
 
+@pytest.mark.parametrize('signal', ['92', '0', '65', 'SIGFOO', 'RTMAX-15'])
+def test_a_signal_linux_does_not_have_is_400(alice, container, runtime,
+                                             signal):
+    response = alice.post(container + '/kill', params={'signal': signal})
+    error = assert_zun_error(response, 400)
+    assert 'signal' in error['detail']
+    assert 'running' == runtime.status(
+        'nova-' + container.rsplit('/', 1)[1]).state.value
+
+
 def test_actions_take_no_body(alice, container, runtime):
     response = alice.post(container + '/pause', json={'now': True})
     assert_zun_error(response, 400)
