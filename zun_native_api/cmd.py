@@ -9,8 +9,48 @@ processes of ``threads`` threads each.
 import sys
 
 from gunicorn.app import base as gunicorn_base
+from gunicorn.workers import gthread
+from oslo_context import context as oslo_context
 
+from zun_native_api import errors
 from zun_native_api import wsgi
+
+
+class _ZunShapedErrors:
+    """The client's socket as gunicorn's ``Worker.handle_error`` sees it:
+    the error page it sends there (``util.write_error``: its status line
+    and an HTML page, in one ``sendall``) goes out in Zun's error shape
+    with the same status."""
+
+    def __init__(self, sock, exc):
+        self._sock = sock
+        self._exc = exc
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+    def sendall(self, data):
+        status_line = data.split(b'\r\n', 1)[0].decode('latin-1')
+        status = int(status_line.split(' ', 2)[1])
+        # As gunicorn's page, no word of what failed inside (500).
+        detail = ('An unexpected error occurred.' if status == 500
+                  else str(self._exc))
+        request_id = oslo_context.generate_request_id()
+        body = errors.error_json(status, detail, request_id)
+        head = ('%s\r\nConnection: close\r\n'
+                'Content-Type: application/json\r\nContent-Length: %d\r\n'
+                'x-openstack-request-id: %s\r\n\r\n'
+                % (status_line, len(body), request_id))
+        self._sock.sendall(head.encode('latin-1') + body)
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's threaded worker; what gunicorn answers itself, before the
+    application (a request it cannot parse, or over its limits: 400, 414,
+    417, 431, 501), in Zun's error shape."""
+
+    def handle_error(self, req, client, addr, exc):
+        super().handle_error(req, _ZunShapedErrors(client, exc), addr, exc)
 
 
 class _Server(gunicorn_base.BaseApplication):
@@ -25,7 +65,7 @@ class _Server(gunicorn_base.BaseApplication):
         self.cfg.set('bind', ['%s:%d' % (opts.bind_host, opts.bind_port)])
         self.cfg.set('workers', opts.workers)
         self.cfg.set('threads', opts.threads)
-        self.cfg.set('worker_class', 'gthread')
+        self.cfg.set('worker_class', ThreadWorker)
         # exec waits on the engine, forwarding on a peer: more than
         # gunicorn's default 30 s may pass on a slow engine.
         self.cfg.set('timeout', max(60, opts.forward_timeout + 10))

@@ -3,13 +3,18 @@
 python-zunclient shows ``detail`` (or ``title``) of the first error.
 """
 
+import json
+
 import flask
+from werkzeug import exceptions as http_exceptions
 from werkzeug import http as http_utils
 
 from nova_zun.runtime import exception as runtime_exception
 
 # Where oslo.middleware's RequestId puts the request's id.
 ENV_REQUEST_ID = 'openstack.request_id'
+# Set in the WSGI environment once a request reaches the API itself.
+_ENV_REACHED = 'zun_native_api.reached'
 
 
 class ApiError(Exception):
@@ -19,8 +24,7 @@ class ApiError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-        self.title = title or http_utils.HTTP_STATUS_CODES.get(status,
-                                                               'Error')
+        self.title = title or status_title(status)
 
 
 def not_found(ident):
@@ -44,12 +48,28 @@ def from_runtime(exc):
     return ApiError(status, exc.message)
 
 
-def error_response(status, title, detail):
-    request_id = flask.request.environ.get(ENV_REQUEST_ID, '')
-    body = {'errors': [{'request_id': request_id, 'code': '',
+def error_body(status, title, detail, request_id):
+    """Zun's error body of one error."""
+    return {'errors': [{'request_id': request_id, 'code': '',
                         'status': status,
                         'title': title, 'detail': detail, 'links': []}]}
-    return flask.make_response(flask.jsonify(body), status)
+
+
+def status_title(status):
+    return http_utils.HTTP_STATUS_CODES.get(status, 'Error')
+
+
+def error_json(status, detail, request_id):
+    """:func:`error_body` as bytes, for the layers that answer before the
+    API (keystonemiddleware, gunicorn)."""
+    return json.dumps(error_body(status, status_title(status), detail,
+                                 request_id)).encode('utf-8')
+
+
+def error_response(status, title, detail):
+    request_id = flask.request.environ.get(ENV_REQUEST_ID, '')
+    return flask.make_response(
+        flask.jsonify(error_body(status, title, detail, request_id)), status)
 
 
 def api_error(exc):
@@ -63,3 +83,60 @@ def http_error(exc):
     if valid_methods:
         response.headers['Allow'] = ', '.join(valid_methods)
     return response
+
+
+def _front_detail(status, text):
+    """keystonemiddleware's message (``{"error": {"message": ...}}``),
+    else werkzeug's description of ``status``."""
+    try:
+        return json.loads(text)['error']['message']
+    except (ValueError, KeyError, TypeError):
+        known = http_exceptions.default_exceptions.get(status)
+        return known.description if known else 'The request failed.'
+
+
+class FrontErrors:
+    """WSGI middleware around the layers in front of the API: ``front(api)``
+    builds them (keystonemiddleware). An error one of them answers itself
+    (401 for a missing or refused token, 503 when Keystone cannot be
+    reached) goes out in Zun's shape with its other headers
+    (WWW-Authenticate) kept; what the API answers passes as it is."""
+
+    def __init__(self, front, api):
+        self.api = api
+        self.app = front(self._reach)
+
+    def _reach(self, environ, start_response):
+        environ[_ENV_REACHED] = True
+        return self.api(environ, start_response)
+
+    def __call__(self, environ, start_response):
+        state = {'returned': False, 'refused': None}
+        written = []
+
+        def capture(status, headers, exc_info=None):
+            if (state['returned'] or environ.get(_ENV_REACHED) or
+                    int(status.split(' ', 1)[0]) < 400):
+                return start_response(status, headers, exc_info)
+            state['refused'] = (status, headers)
+            return written.append
+
+        result = self.app(environ, capture)
+        state['returned'] = True
+        if state['refused'] is None:
+            return result
+        try:
+            text = b''.join(written + list(result))
+        finally:
+            if hasattr(result, 'close'):
+                result.close()
+        status, headers = state['refused']
+        code = int(status.split(' ', 1)[0])
+        body = error_json(code, _front_detail(code, text),
+                          environ.get(ENV_REQUEST_ID, ''))
+        headers = [(name, value) for name, value in headers
+                   if name.lower() not in ('content-type', 'content-length')]
+        start_response(status, headers + [
+            ('Content-Type', 'application/json'),
+            ('Content-Length', str(len(body)))])
+        return [body]

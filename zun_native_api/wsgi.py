@@ -7,14 +7,16 @@ from oslo_middleware import request_id
 from zun_native_api import app as api_app
 from zun_native_api import auth
 from zun_native_api import conf as api_conf
+from zun_native_api import errors
 
 
 def make_app(conf, runtime=None):
     """The native API behind auth_token, configured from ``conf``; every
     response carries an ``x-openstack-request-id`` (oslo.middleware),
-    errors name it too."""
-    return request_id.RequestId(
-        auth.wrap(api_app.create_app(conf, runtime=runtime), conf))
+    errors name it too, auth_token's own (401) as well."""
+    return request_id.RequestId(errors.FrontErrors(
+        lambda api: auth.wrap(api, conf),
+        api_app.create_app(conf, runtime=runtime)))
 
 
 def init_application(argv=None, conf=None):

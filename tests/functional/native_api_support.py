@@ -7,6 +7,7 @@ Test modules import the fixtures by name so pytest finds them there.
 """
 
 import io
+import json
 import os
 import tarfile
 import uuid
@@ -209,10 +210,25 @@ def assert_documented(operation, response):
         operation, response.status_code, _DOC))
 
 
+#: The fields of an error in Zun's body, python-zunclient reads them.
+ERROR_FIELDS = {'status', 'code', 'title', 'detail', 'request_id', 'links'}
+
+
+def assert_error_shape(body, status):
+    """``body`` (bytes, or parsed JSON) is Zun's error body for ``status``:
+    one error with all of Zun's fields, a title, a detail and the request
+    id; return that error."""
+    if isinstance(body, bytes):
+        body = json.loads(body)
+    # Every operation documents one error shape.
+    jsonschema.validate(body, openapi.response_schema('logs', 400, _DOC))
+    (error,) = body['errors']
+    assert ERROR_FIELDS == set(error), error
+    assert status == error['status']
+    assert error['title'] and error['detail'] and error['request_id']
+    return error
+
+
 def assert_zun_error(response, status):
     assert status == response.status_code, response.text
-    assert_documented('logs', response)  # every error has one shape
-    (error,) = response.json()['errors']
-    assert status == error['status']
-    assert error['title'] and error['detail']
-    return error
+    return assert_error_shape(response.json(), status)
