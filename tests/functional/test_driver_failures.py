@@ -88,3 +88,17 @@ class TestBuildFailures(base.ZunDriverTestCase):
         server = self.boot(image, self.flavor, expected_state='ERROR',
                            host='compute2')
         self.assertBuildFailed(server, 'container engine unavailable')
+
+    def test_a_missing_sandbox_binary_fails_the_build_naming_it(self):
+        image = self.glance_image_from('sleeper')
+        self.flags(sandbox_binary='/nonexistent/busybox', group='zun')
+        self.start_zun_compute('compute2')
+        # The host's configuration is at fault: Nova reschedules, and the
+        # fault names it once the attempts run out.
+        self.flags(max_attempts=1, group='scheduler')
+        server = self.boot(image, self.flavor, expected_state='ERROR',
+                           host='compute2')
+        server = self.assertBuildFailed(
+            server, 'pod sandbox binary /nonexistent/busybox',
+            '[zun] sandbox_binary')
+        self.assertNotIn('engine unavailable', server['fault']['message'])

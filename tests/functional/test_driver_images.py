@@ -3,6 +3,7 @@ real engine: snapshots, shelve, the image cache and its ageing, image
 faults."""
 
 import dataclasses
+import hashlib
 import io
 import json
 import tarfile
@@ -13,7 +14,9 @@ from unittest import mock
 from nova import exception
 
 from nova_zun import images
+from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
+from nova_zun.testing import images as test_images
 
 from tests.functional import base
 
@@ -355,3 +358,148 @@ class TestImageFaults(ImagesTestCase):
             server = self.post(self.image)
             self.assertBuildFault(server, "Flavor's disk is too small",
                                   'image is 2147483648 bytes')
+
+
+def named_archive(archive, names):
+    """``archive`` (a ``docker save``) with ``names`` in its manifest's
+    RepoTags, and a ``repositories`` file naming them too, as anyone can
+    write it."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as src, \
+            tarfile.open(fileobj=out, mode='w') as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else b''
+            if member.name == 'manifest.json':
+                manifest = json.loads(data)
+                manifest[0]['RepoTags'] = list(names)
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+        repositories = {}
+        for name in names:
+            repository, tag = name.rsplit(':', 1)
+            repositories.setdefault(repository, {})[tag] = 'x'
+        data = json.dumps(repositories).encode()
+        info = tarfile.TarInfo('repositories')
+        info.size = len(data)
+        dst.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def predictable_sandbox_name():
+    """The name the pod sandbox image had: anyone with Debian's busybox
+    package can compute it."""
+    with open('/bin/busybox', 'rb') as f:
+        return 'nova-zun/sandbox:%s' % hashlib.sha256(
+            f.read()).hexdigest()[:16]
+
+
+class TestArchiveNames(ImagesTestCase):
+    """A tenant's archive naming images that the host or other tenants
+    use: while it loads, a boot of the other tenant's image and a new
+    pod's sandbox run what they ran before, and afterwards the engine holds
+    no name the archive gave."""
+
+    def setUp(self):
+        super().setUp()
+        self.victim_server = self.boot(self.image, self.flavor)
+        self.victim_image = self.workload(self.victim_server).details['Image']
+        self.sandbox_image = self.sandbox(self.victim_server).details['Image']
+        self.images_before = {i.id for i in self.runtime.list_images()}
+        self.addCleanup(self._remove_new_images)
+        self.attacker_image, self.attacker_archive = self.attacker()
+
+    def attacker(self):
+        """A new image (id, ``docker save`` archive by id), not left in the
+        engine."""
+        data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
+        image_id = self.runtime.import_rootfs(
+            data, test_images.reference('attacker'),
+            command=['/bin/sh', '-c', 'echo the attacker runs here; '
+                     "trap 'exit 0' TERM; sleep 2147483647 & wait"])
+        archive = b''.join(self.runtime.save_image(image_id))
+        self.runtime.remove_image(image_id)
+        return image_id, archive
+
+    def _remove_new_images(self):
+        self._remove_containers()
+        for info in self.runtime.list_images():
+            if info.id not in self.images_before:
+                self.runtime.remove_image(info.id, force=True)
+
+    def engine_names(self):
+        return {tag: info.id for info in self.runtime.list_images()
+                for tag in info.tags}
+
+    def boot_during_the_load(self, names):
+        """Boot the attacker's archive carrying ``names``; while the engine
+        holds what its load left, boot the victim's image. Return the
+        attacker's server, the engine's names and the victim's new server
+        of that moment."""
+        attacker = self.glance_image_with(
+            named_archive(self.attacker_archive, names))
+        loaded, resume = threading.Event(), threading.Event()
+        self.addCleanup(resume.set)
+        seen = {}
+        driver_runtime = self.driver().runtime
+        real_load = driver_runtime.load_image_report
+
+        def load(data):
+            report = real_load(data)
+            seen['names'] = self.engine_names()
+            loaded.set()
+            resume.wait(300)
+            return report
+
+        with mock.patch.object(driver_runtime, 'load_image_report',
+                               side_effect=load):
+            server = self.api.post_server({'server': {
+                'name': 'zun-attacker', 'imageRef': attacker,
+                'flavorRef': self.flavor, 'networks': 'none'}})
+            self.assertTrue(loaded.wait(300), 'the archive never loaded')
+            try:
+                victim = self.boot(self.image, self.flavor)
+            finally:
+                resume.set()
+            server = self._wait_for_server_parameter(
+                server, {'OS-EXT-STS:task_state': None})
+        return server, seen['names'], victim
+
+    def assertArchiveNamedNothing(self, names):
+        server, names_then, victim = self.boot_during_the_load(names)
+        # The victim's boot ran the victim's image in a sandbox of the
+        # host's image.
+        self.assertEqual(self.victim_image,
+                         self.workload(victim).details['Image'])
+        self.assertEqual(self.sandbox_image,
+                         self.sandbox(victim).details['Image'])
+        self.assertEqual({}, {name: names_then[name] for name in names
+                              if names_then.get(name) ==
+                              self.attacker_image})
+        # The archive's image boots, under its Glance name only.
+        self.assertEqual('ACTIVE', server['status'],
+                         server.get('fault'))
+        self.assertEqual(self.attacker_image,
+                         self.workload(server).details['Image'])
+        names_now = self.engine_names()
+        self.assertEqual([images.reference(server['image']['id'])],
+                         [n for n, i in names_now.items()
+                          if i == self.attacker_image])
+        self.assertEqual(self.victim_image,
+                         names_now[images.reference(self.image)])
+        # A new pod after the load: the same sandbox image.
+        after = self.boot(self.image, self.flavor)
+        self.assertEqual(self.sandbox_image,
+                         self.sandbox(after).details['Image'])
+        self.assertEqual(self.victim_image,
+                         self.workload(after).details['Image'])
+
+    def test_an_archive_named_after_another_tenants_glance_image(self):
+        self.assertArchiveNamedNothing([images.reference(self.image)])
+
+    def test_an_archive_named_after_the_pod_sandbox_image(self):
+        self.assertArchiveNamedNothing([predictable_sandbox_name()])
+
+    def test_an_archive_with_both_names(self):
+        self.assertArchiveNamedNothing([images.reference(self.image),
+                                        predictable_sandbox_name()])

@@ -156,8 +156,8 @@ class TestRegistryImages(base.ZunDriverTestCase):
         image = self.registry_image(self.ref)
         server = self.boot(image, self.flavor, expected_state='ERROR')
         fault = server['fault']['message']
-        self.assertIn('registry image %s could not be pulled' % self.ref,
-                      fault)
+        self.assertIn('registry image %s could not be pulled: the registry '
+                      'refused access' % self.ref, fault)
         self.assertNotIn(PASSWORD, fault)
         self.assertEqual([], self.pod_containers(server))
         self.assertNoSecretLogged()
@@ -176,7 +176,8 @@ class TestRegistryImages(base.ZunDriverTestCase):
                                ) as pull:
             server = self.boot(image, self.flavor, expected_state='ERROR')
         self.assertIsNone(pull.call_args.kwargs['auth'])
-        self.assertIn('could not be pulled', server['fault']['message'])
+        self.assertIn('could not be pulled: the registry refused access',
+                      server['fault']['message'])
         self.assertIn('anonymously', self.stdlog.logger.output)
         self.assertEqual([], self.pod_containers(server))
 
@@ -196,8 +197,44 @@ class TestRegistryImages(base.ZunDriverTestCase):
         image = self.registry_image('%s/zun-test/nosuch:v9'
                                     % self.registry.address)
         server = self.boot(image, self.flavor, expected_state='ERROR')
-        self.assertIn('could not be pulled', server['fault']['message'])
+        self.assertIn('could not be pulled: the registry has no such image',
+                      server['fault']['message'])
         self.assertEqual([], self.pod_containers(server))
+
+    def test_a_tag_the_registry_lacks_is_not_found(self):
+        image = self.registry_image(self.ref.replace(':v1', ':v9'))
+        server = self.boot(image, self.flavor, expected_state='ERROR')
+        self.assertIn('could not be pulled: the registry has no such image',
+                      server['fault']['message'])
+
+    def test_an_unreachable_registry_fails_the_build_saying_so(self):
+        # Nothing listens on port 1 of loopback.
+        image = self.registry_image('127.0.0.1:1/zun-test/marker:v1')
+        server = self.boot(image, self.flavor, expected_state='ERROR')
+        self.assertIn('could not be pulled: the registry is unreachable',
+                      server['fault']['message'])
+        self.assertEqual([], self.pod_containers(server))
+
+    def test_a_reference_naming_a_reserved_repository_is_refused(self):
+        victim = self.glance_image_from('sleeper')
+        self.boot(victim, self.flavor)
+        victim_image = self.runtime.inspect_image(
+            images.reference(victim)).id
+        driver_runtime = self.driver().runtime
+        for ref in (images.reference(victim),
+                    'docker.io/glance/%s:latest' % victim,
+                    'index.docker.io/glance/%s' % victim,
+                    'nova-zun/sandbox:0123456789abcdef'):
+            with mock.patch.object(driver_runtime, 'pull_image_report',
+                                   wraps=driver_runtime.pull_image_report
+                                   ) as pull:
+                server = self.boot(self.registry_image(ref), self.flavor,
+                                   expected_state='ERROR')
+            self.assertEqual(0, pull.call_count, ref)
+            self.assertIn('names a repository reserved for this host',
+                          server['fault']['message'])
+        self.assertEqual(victim_image, self.runtime.inspect_image(
+            images.reference(victim)).id)
 
     def test_an_image_with_data_is_loaded_even_with_a_reference(self):
         image_id = self.runtime.inspect_image(

@@ -3,8 +3,10 @@ store, behind keystonemiddleware against the suite's Keystone): the
 image is the container's filesystem, in the caller's project, and the
 engine keeps no copy; another project gets 404 and no image."""
 
+import time
 import uuid
 
+import docker
 import glanceclient
 import pytest
 from zunclient import client as zun_client
@@ -14,24 +16,13 @@ from nova_zun.runtime import types
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
+from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
 from tests.functional.runtime_support import wait_for_state
-from zun_native_api.testing import glance as glance_tool
 from zun_native_api.testing import server as server_tool
-
-GLANCE_USER = ('glance', 'glance-secret')
-
-
-@pytest.fixture(scope='module')
-def glance(keystone):
-    keystone.project_user('service', GLANCE_USER[0], GLANCE_USER[1],
-                          role='service')
-    server = glance_tool.Glance(keystone.url, *GLANCE_USER)
-    with server.running():
-        yield server
 
 
 @pytest.fixture(scope='module')
@@ -54,16 +45,31 @@ def _engine_images(runtime):
     return {i.id for i in runtime.list_images()}
 
 
+def _names_given(runtime, since):
+    """The names the engine gave images since ``since`` (seconds since
+    the epoch), from its image events."""
+    api = docker.APIClient(base_url=runtime.base_url, version='auto')
+    try:
+        return [event['Actor']['Attributes']['name'] for event in api.events(
+            since=since, until=time.time() + 1, decode=True,
+            filters={'type': 'image', 'event': 'tag'})]
+    finally:
+        api.close()
+
+
 def test_commit_uploads_the_filesystem_to_glance_as_the_caller(
         native_api, glance, identities, workloads, runtime):
     instance = workloads(identities.project('alice'))
     workload = 'nova-' + instance
     runtime.exec(workload, ['sh', '-c', 'echo by alice > /committed'])
     before = _engine_images(runtime)
+    since = time.time()
     alice = Caller(native_api.url, identities.token('alice'))
     response = alice.post('/v1/containers/%s/commit' % instance,
                           params={'repository': 'alice/snap', 'tag': 'v1'})
     assert 202 == response.status_code, response.text
+    # Committed, saved and removed by id: no name was ever given.
+    assert [] == _names_given(runtime, since)
     assert_documented('commit', response)
     image_id = response.json()['uuid']
     images = _glance_client(identities, glance, 'alice').images

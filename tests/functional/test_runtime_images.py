@@ -1,9 +1,17 @@
 """Images: import, save/load, tag, remove, inspect, list, pull."""
 
+import hashlib
+import io
+import json
+import tarfile
+
 import pytest
 
+from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import exception
 from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+from nova_zun.runtime import types
 from nova_zun.testing import images as test_images
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
@@ -32,12 +40,139 @@ def test_save_image_then_load_image_round_trips(runtime, make_image):
     reference, image_id = make_image(command=COMMAND)
     archive = b''.join(runtime.save_image(reference))
     runtime.remove_image(reference)
-    assert not runtime.image_exists(reference)
+    assert not runtime.image_exists(image_id)
     # Streamed in as chunks, as the Glance download gives them.
     pieces = [archive[i:i + 65536] for i in range(0, len(archive), 65536)]
-    assert runtime.load_image(iter(pieces)) == [reference]
-    assert runtime.inspect_image(reference).id == image_id
-    assert runtime.inspect_image(reference).command == COMMAND
+    make_image.remove_later(image_id)
+    assert runtime.load_image(iter(pieces)) == [image_id]
+    assert runtime.inspect_image(image_id).command == COMMAND
+    # The name the archive carries is not given.
+    assert runtime.inspect_image(image_id).tags == ()
+    assert not runtime.image_exists(reference)
+
+
+def _with_members(archive, replace=None, add=()):
+    """A copy of the tar ``archive`` with members' data replaced
+    (``{name: bytes or None to drop}``) and ``(name, bytes)`` added."""
+    replace = replace or {}
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as src, \
+            tarfile.open(fileobj=out, mode='w') as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else b''
+            if member.name in replace:
+                data = replace[member.name]
+                if data is None:
+                    continue
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+        for name, data in add:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _member(archive, name):
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return tar.extractfile(name).read()
+
+
+def _oci_index(names):
+    """index.json and oci-layout of an OCI archive whose one manifest is
+    named ``names`` by annotations (the digest is not checked here)."""
+    index = {'schemaVersion': 2, 'manifests': [{
+        'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+        'digest': 'sha256:' + '0' * 64, 'size': 1,
+        'annotations': {'io.containerd.image.name': 'docker.io/' + names[0],
+                        'org.opencontainers.image.ref.name': names[1]}}]}
+    return [('oci-layout', b'{"imageLayoutVersion": "1.0.0"}'),
+            ('index.json', json.dumps(index).encode())]
+
+
+def test_names_inside_an_archive_never_reach_the_engine(runtime,
+                                                        make_image):
+    _, image_id = make_image(command=COMMAND)
+    archive = b''.join(runtime.save_image(image_id))
+    runtime.remove_image(image_id)
+    victim, other = ('%s:%s' % (test_images.REPOSITORY, unique(tag))
+                     for tag in ('victim', 'other'))
+    manifest = json.loads(_member(archive, 'manifest.json'))
+    manifest[0]['RepoTags'] = [victim, other]
+    repository, tag = victim.rsplit(':', 1)
+    # Docker's own archives since 25.0 hold an OCI index beside the
+    # manifest.
+    named = _with_members(
+        archive, {'manifest.json': json.dumps(manifest).encode()},
+        add=[('repositories', json.dumps({repository: {tag: 'x'}}).encode())]
+        + _oci_index([victim, other]))
+    make_image.remove_later(image_id)
+    assert runtime.load_image(iter([named])) == [image_id]
+    assert runtime.inspect_image(image_id).tags == ()
+    assert not runtime.image_exists(victim)
+    assert not runtime.image_exists(other)
+
+
+def test_an_archive_of_several_images_is_refused(runtime, make_image):
+    _, first = make_image(command=COMMAND)
+    _, second = make_image(command=['/bin/true'])
+    archive = b''.join(runtime.save_image(first))
+    manifest = json.loads(_member(archive, 'manifest.json'))
+    extra = dict(manifest[0], Config=second[len('sha256:'):] + '.json')
+    config = b''.join(runtime.save_image(second))
+    config = _member(config, extra['Config'])
+    both = _with_members(
+        archive, {'manifest.json': json.dumps(manifest + [extra]).encode()},
+        add=[(extra['Config'], config)])
+    with pytest.raises(exception.InvalidRequest, match='2 images'):
+        runtime.load_image(iter([both]))
+
+
+def test_an_oci_layout_without_a_docker_manifest_is_refused_clearly(
+        runtime, make_image):
+    _, image_id = make_image(command=COMMAND)
+    archive = b''.join(runtime.save_image(image_id))
+    oci_only = _with_members(archive, {'manifest.json': None},
+                             add=_oci_index(['a/b:c', 'c']))
+    with pytest.raises(exception.InvalidRequest, match='manifest.json'):
+        runtime.load_image(iter([oci_only]))
+
+
+def test_the_sandbox_image_is_never_one_found_by_name_or_label(
+        runtime, instance_labels):
+    """An image anyone could have loaded with the sandbox image's old
+    (predictable) name and label, even with the same root filesystem,
+    is not what a runtime started afresh (a restarted service) runs."""
+    with open('/bin/busybox', 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    impostor = runtime.import_rootfs(
+        rootfs.busybox_rootfs('/bin/busybox', ('sh', 'sleep')),
+        'nova-zun/sandbox:' + digest,
+        command=['/bin/busybox', 'sh', '-c', 'echo impostor; sleep 1d'],
+        labels={labels.IMAGE_KIND: labels.IMAGE_KIND_SANDBOX})
+    sandbox = None
+    try:
+        fresh = docker_runtime.DockerRuntime(runtime.base_url)
+        sandbox = fresh.create_sandbox(types.SandboxSpec(
+            name=unique('rt-sandbox'), labels=instance_labels))
+        used = runtime.status(sandbox.id).details['Image']
+        assert used != impostor
+        assert runtime.inspect_image(used).command == [
+            '/bin/busybox', 'sleep', 'infinity']
+    finally:
+        if sandbox is not None:
+            runtime.remove_sandbox(sandbox.id)
+        runtime.remove_image(impostor, force=True)
+
+
+def test_a_missing_sandbox_binary_is_a_configuration_error(
+        runtime, instance_labels):
+    broken = docker_runtime.DockerRuntime(
+        runtime.base_url, sandbox_binary='/nonexistent/busybox')
+    with pytest.raises(exception.ConfigurationError,
+                       match='/nonexistent/busybox'):
+        broken.create_sandbox(types.SandboxSpec(
+            name=unique('rt-sandbox'), labels=instance_labels))
 
 
 def test_load_image_of_something_that_is_no_image_archive_is_invalid(
@@ -111,7 +246,7 @@ def test_an_invalid_reference_is_an_invalid_request(runtime):
 def test_pull_from_an_unreachable_registry_fails_clearly(runtime):
     # Nothing listens on port 1 of loopback: no internet, no waiting.
     reference = '127.0.0.1:1/nova-zun-test/x:y'
-    with pytest.raises(exception.ContainerRuntimeError) as info:
+    with pytest.raises(exception.RegistryUnavailable) as info:
         runtime.pull_image(reference)
     assert '127.0.0.1:1' in info.value.message
     assert 'connection refused' in info.value.message
