@@ -31,6 +31,7 @@ import re
 import shlex
 
 from nova import exception
+from oslo_log import log as logging
 from oslo_utils import strutils
 
 from nova_zun.runtime import labels
@@ -49,6 +50,13 @@ SPEC_CAP_ADD = 'zun:cap_add'
 
 _CAPABILITY = re.compile(r'^[A-Z][A-Z0-9_]*$')
 _ENV_NAME = re.compile(r'^[^=\0]+$')
+#: Bytes of a DNS label, the length Nova cuts the hostnames it makes to
+#: (the kernel holds 64 bytes of a host name).
+_LABEL_MAX = 63
+#: Bytes of a domain name the kernel holds (__NEW_UTS_LEN).
+_DOMAIN_MAX = 64
+
+LOG = logging.getLogger(__name__)
 
 
 def workload_name(instance):
@@ -230,12 +238,35 @@ def resources(instance, default_pids_limit):
         disk_gb=flavor.root_gb or None)
 
 
+def uts_names(instance):
+    """The pod's (host name, domain name) from Nova's hostname, an FQDN of
+    up to 255 characters since compute API 2.94: the first label and the
+    rest, as a Linux guest sets them (the kernel refuses a longer name than
+    64 bytes). A longer first label is cut to a DNS label's length, as Nova
+    cuts the hostnames it makes; a domain longer than the kernel holds is
+    left out, not cut (a cut domain would name another). None: unset."""
+    label, _, domain = (instance.hostname or '').rstrip('.').partition('.')
+    if len(label.encode()) > _LABEL_MAX:
+        label = label.encode()[:_LABEL_MAX].decode(errors='ignore')
+        LOG.warning('The first label of hostname %s is longer than %d '
+                    'bytes: the container\'s host name is %s',
+                    instance.hostname, _LABEL_MAX, label, instance=instance)
+    if len(domain.encode()) > _DOMAIN_MAX:
+        LOG.warning('The domain of hostname %s is longer than the %d bytes '
+                    'the kernel holds: the container has no domain name',
+                    instance.hostname, _DOMAIN_MAX, instance=instance)
+        domain = ''
+    return label or None, domain or None
+
+
 def sandbox_spec(instance, host, dns_servers=()):
     """``dns_servers``: the Neutron subnets' (``network.nameservers``)."""
+    hostname, domainname = uts_names(instance)
     return types.SandboxSpec(
         name=sandbox_name(instance),
         labels=instance_labels(instance, host, labels.ROLE_SANDBOX),
-        hostname=instance.hostname or None,
+        hostname=hostname,
+        domainname=domainname,
         dns_servers=tuple(dns_servers))
 
 

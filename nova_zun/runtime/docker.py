@@ -579,7 +579,8 @@ class DockerRuntime(base.ContainerRuntime):
         def create():
             return self._api.create_container(
                 self._ensure_sandbox_image(), name=spec.name,
-                hostname=spec.hostname, labels=labels,
+                hostname=spec.hostname, domainname=spec.domainname,
+                labels=labels,
                 host_config=host_config, stop_signal='SIGKILL',
                 use_config_proxy=False)
 

@@ -49,7 +49,10 @@ class SandboxSpec:
 
     name: str
     labels: dict
+    #: The kernel's host and domain names (at most 64 bytes each) in the
+    #: pod: its containers get them from the sandbox.
     hostname: Optional[str] = None
+    domainname: Optional[str] = None
     #: OCI runtime name as the engine knows it; None is the engine default.
     runtime: Optional[str] = None
     mounts: tuple = ()

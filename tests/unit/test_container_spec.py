@@ -195,3 +195,25 @@ def test_capabilities_from_the_flavor_are_normalised():
 def test_bad_or_blanket_capabilities_are_refused(value):
     with pytest.raises(exception.InvalidInput, match='bad capability'):
         workload(instance(extra_specs={'zun:cap_add': value}))
+
+
+@pytest.mark.parametrize('hostname, names', [
+    ('web-1', ('web-1', None)),
+    ('web-1.dept.example.org', ('web-1', 'dept.example.org')),
+    # An absolute name's final dot is no label.
+    ('web-1.example.org.', ('web-1', 'example.org')),
+    ('x' * 64 + '.example.org', ('x' * 63, 'example.org')),
+    # Cut to 63 bytes, never inside a character (Nova keeps Latin-1
+    # letters of display names).
+    ('\xe9' * 40, ('\xe9' * 31, None)),
+    ('h.' + 'd' * 64, ('h', 'd' * 64)),
+    ('h.' + 'd' * 65, ('h', None)),
+    ('.example.org', (None, 'example.org')),
+    ('', (None, None)),
+])
+def test_the_hostname_splits_into_host_and_domain_names(hostname, names):
+    inst = instance()
+    inst.hostname = hostname
+    assert container_spec.uts_names(inst) == names
+    spec = container_spec.sandbox_spec(inst, 'host-1')
+    assert (spec.hostname, spec.domainname) == names
