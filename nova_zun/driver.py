@@ -43,6 +43,7 @@ from nova_zun import container_spec
 from nova_zun import images
 from nova_zun import lifecycle
 from nova_zun import network
+from nova_zun import privileged
 from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
@@ -96,7 +97,12 @@ class ZunDriver(driver.ComputeDriver):
 
     def __init__(self, virtapi, read_only=False):
         super().__init__(virtapi)
-        self.runtime = zun_runtime.from_conf(CONF)
+        # Reaping after a failed start signals root's processes: in
+        # nova-zun's privsep daemon, so nova-compute need not be root.
+        network.configure_privsep(
+            CONF, sections=(privileged.shim_admin.cfg_section,))
+        self.runtime = zun_runtime.from_conf(
+            CONF, reap_shims=privileged.reap_shims)
         self._image_api = glance.API()
         self._host = CONF.host
         self._node_uuid = None

@@ -1,10 +1,12 @@
 """Privileged host operations, run in oslo.privsep daemons.
 
 nova-compute need not run as root: these functions run in the daemon of the
-``nova_zun_privileged`` context (network) or of the
-``nova_zun_storage_privileged`` context (mounts), configured like Nova's own
-contexts (see :func:`nova_zun.network.configure_privsep`). Netlink goes
-through pyroute2; mounts through util-linux's mount, umount, blkid and mkfs.
+``nova_zun_privileged`` context (network), of the
+``nova_zun_storage_privileged`` context (mounts) or of the
+``nova_zun_shim_privileged`` context (reaping a failed start's shims),
+configured like Nova's own contexts (see
+:func:`nova_zun.network.configure_privsep`). Netlink goes through pyroute2;
+mounts through util-linux's mount, umount, blkid and mkfs.
 This module imports nothing of Nova (the daemon loads it on its own).
 """
 
@@ -20,6 +22,8 @@ from pyroute2.ethtool import Ethtool
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as nl_exc
 
+from nova_zun.runtime import shims
+
 net_admin = priv_context.PrivContext(
     'nova_zun',
     cfg_section='nova_zun_privileged',
@@ -34,6 +38,17 @@ storage_admin = priv_context.PrivContext(
     pypath=__name__ + '.storage_admin',
     capabilities=[caps.CAP_SYS_ADMIN, caps.CAP_DAC_OVERRIDE,
                   caps.CAP_DAC_READ_SEARCH],
+)
+
+shim_admin = priv_context.PrivContext(
+    'nova_zun',
+    cfg_section='nova_zun_shim_privileged',
+    pypath=__name__ + '.shim_admin',
+    # The shims' working directories (/proc/<pid>/cwd: processes with more
+    # capabilities than this daemon's). Signals to root's processes need
+    # no capability; what runs under a shim may be another user's (an
+    # engine with userns-remap).
+    capabilities=[caps.CAP_KILL, caps.CAP_SYS_PTRACE],
 )
 
 IFA_F_NODAD = 0x02
@@ -338,3 +353,12 @@ def namespace_mountinfo(pid):
             return f.read()
     except (FileNotFoundError, ProcessLookupError):
         return ''
+
+
+# -- shims -------------------------------------------------------------------
+
+@shim_admin.entrypoint
+def reap_shims(container_id):
+    """:func:`nova_zun.runtime.shims.reap`: the caller names a full container
+    id (else ValueError), never a process."""
+    return shims.reap(container_id)

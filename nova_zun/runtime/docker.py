@@ -469,14 +469,20 @@ class DockerRuntime(base.ContainerRuntime):
     :param timeout: seconds to wait for the engine on each call.
     :param sandbox_binary: statically linked busybox for the pod sandbox
         image, built on first use.
+    :param reap_shims: called with the full id of a container whose start
+        failed and that does not run, to reap what the OCI runtime left
+        behind (:func:`nova_zun.runtime.shims.reap`, in this process by
+        default; a service that is not root passes a privileged one).
     """
 
     name = 'docker'
 
-    def __init__(self, base_url, timeout=60, sandbox_binary='/bin/busybox'):
+    def __init__(self, base_url, timeout=60, sandbox_binary='/bin/busybox',
+                 reap_shims=shims.reap):
         self.base_url = base_url
         self.timeout = timeout
         self.sandbox_binary = sandbox_binary
+        self._reap_shims = reap_shims
         self._client = None
         self._lock = threading.Lock()
         self._sandbox_image = None
@@ -703,7 +709,7 @@ class DockerRuntime(base.ContainerRuntime):
             info = self._api.inspect_container(container)
             state = info.get('State') or {}
             if not (state.get('Running') or state.get('Paused')):
-                shims.reap(info['Id'])
+                self._reap_shims(info['Id'])
         except Exception:
             LOG.exception('Could not clean up after the failed start of %s',
                           container)

@@ -9,11 +9,15 @@ container is removed. Killing the shim makes containerd clean up after a
 dead shim, which runs the runtime's ``delete`` and removes that state.
 
 Only processes of this host are seen; for an engine elsewhere this finds
-nothing and does nothing.
+nothing and does nothing. It signals root's processes: nova-compute runs it
+in a privsep daemon (``nova_zun.privileged.reap_shims``), which it lets
+name a container and nothing else, so only root's containerd shims serving
+exactly that container, and what runs under them, are ever signalled.
 """
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +26,8 @@ import time
 import psutil
 
 LOG = logging.getLogger(__name__)
+
+_CONTAINER_ID = re.compile(r'[0-9a-f]{64}')
 
 
 def _cmdline(proc):
@@ -40,14 +46,21 @@ def _option(argv, name):
     return None
 
 
+def _owner(proc):
+    try:
+        return proc.uids().real
+    except psutil.Error:
+        return None
+
+
 def find(container_id):
-    """Return ``[(pid, address, namespace)]`` of containerd shims serving
-    ``container_id`` (a full id)."""
+    """Return ``[(pid, address, namespace)]`` of root's containerd shims
+    serving ``container_id`` (a full id)."""
     found = []
     for proc in psutil.process_iter():
         argv = _cmdline(proc)
         if (argv and 'containerd-shim' in os.path.basename(argv[0]) and
-                _option(argv, '-id') == container_id):
+                _option(argv, '-id') == container_id and _owner(proc) == 0):
             found.append((proc.pid, _option(argv, '-address'),
                           _option(argv, '-namespace')))
     return found
@@ -70,7 +83,11 @@ def _alive(pid):
 def reap(container_id, timeout=10.0):
     """Kill the shims of ``container_id`` and everything under them, wait
     for containerd to clean up after them and drop its container record.
-    Return how many shims there were."""
+    Return how many shims there were. ``container_id`` must be a full
+    container id (64 hex digits), else ValueError."""
+    if not isinstance(container_id, str) or \
+            not _CONTAINER_ID.fullmatch(container_id):
+        raise ValueError('not a full container id: %r' % (container_id,))
     shims = find(container_id)
     bundles = []
     for pid, address, namespace in shims:

@@ -9,8 +9,10 @@ from unittest import mock
 import fixtures
 from nova import context as nova_context
 from nova.tests.functional import integrated_helpers
+from oslo_privsep import capabilities
 from oslo_privsep import daemon as privsep_daemon
 from oslo_utils.fixture import uuidsentinel as uuids
+import psutil
 import pytest
 
 from nova_zun import conf as zun_conf  # noqa: F401 (registers [zun])
@@ -23,11 +25,29 @@ API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
 # ones (every workload gets its volume propagation mount).
 REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
 # nova-zun's privsep daemons run this source tree's nova_zun.privileged, not
-# a copy installed in the virtualenv.
-PRIVSEP_HELPER = 'env PYTHONPATH=%s %s' % (
+# a copy installed in the virtualenv; their environment names this test
+# process (other test sessions may run daemons of the same contexts).
+_TEST_PID = str(os.getpid())
+PRIVSEP_HELPER = 'env NOVA_ZUN_TEST_PID=%s PYTHONPATH=%s %s' % (
+    _TEST_PID,
     os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__)))),
     os.path.join(os.path.dirname(sys.executable), 'privsep-helper'))
+
+
+def privsep_capabilities(context):
+    """Names of the effective capabilities of this test process's privsep
+    daemon of ``nova_zun.privileged.<context>`` (raises if none runs)."""
+    pypath = 'nova_zun.privileged.' + context
+    daemon, = [p for p in psutil.process_iter(['cmdline', 'environ'])
+               if pypath in (p.info['cmdline'] or ()) and
+               (p.info['environ'] or {}).get('NOVA_ZUN_TEST_PID') ==
+               _TEST_PID]
+    with open('/proc/%d/status' % daemon.pid) as f:
+        mask = next(int(line.split()[1], 16) for line in f
+                    if line.startswith('CapEff:'))
+    return {name for value, name in capabilities.CAPS_BYVALUE.items()
+            if mask & (1 << value)}
 
 
 @pytest.mark.usefixtures('private_engine')
@@ -46,7 +66,8 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         self.flags(api_paste_config=API_PASTE, group='wsgi')
         self.flags(engine_url=self.engine_url, group='zun')
         self.flags(volume_mount_dir=self.volume_dirs.mounts, group='zun')
-        for section in ('nova_zun_privileged', 'nova_zun_storage_privileged'):
+        for section in ('nova_zun_privileged', 'nova_zun_storage_privileged',
+                        'nova_zun_shim_privileged'):
             self.flags(helper_command=PRIVSEP_HELPER, group=section)
         super().setUp()
         self.useFixture(fixtures.MonkeyPatch(

@@ -4,6 +4,7 @@ its own without runsc; placement sends runsc servers only to compute1. A
 gVisor server on a Neutron network talks TCP with a runc peer.
 """
 
+import errno
 import glob
 import os
 import tempfile
@@ -14,6 +15,7 @@ import pytest
 from nova_zun import images
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
+from nova_zun.runtime import shims
 from nova_zun.testing import engine as engine_tool
 
 from tests.functional import base
@@ -204,7 +206,12 @@ class TestRuntimes(base.ZunDriverTestCase):
             created.append(real_create(spec))
             return created[-1]
 
-        with mock.patch.object(runtime, 'create_container', create):
+        # nova-compute need not run as root: its own process may not signal
+        # root's shims (as a service user may not), nova-zun's privsep
+        # daemon does.
+        with mock.patch.object(runtime, 'create_container', create), \
+                mock.patch.object(shims, 'reap', side_effect=PermissionError(
+                    errno.EPERM, 'Operation not permitted')):
             server = self.boot(self.image, flavor, expected_state='ERROR',
                                metadata={'zun_command': '["/nonexistent"]'})
         # A start failure is the host's: Nova retried, and this cloud has no
@@ -226,6 +233,8 @@ class TestRuntimes(base.ZunDriverTestCase):
                                            '*%s*' % container_id),
                               recursive=True),
                 'state of the failed container left behind')
+        self.assertEqual({'CAP_KILL', 'CAP_SYS_PTRACE'},
+                         base.privsep_capabilities('shim_admin'))
 
 
 class TestRunscNetworking(network_support.NetworkFixtureMixin,

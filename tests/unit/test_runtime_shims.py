@@ -31,15 +31,19 @@ def test_option(argv, expected):
     assert shims._option(argv, '-id') == expected
 
 
-@pytest.fixture
-def fake_shim(tmp_path):
+def _start_fake_shim(tmp_path, user=None):
     bundle = tmp_path / 'bundle'
     bundle.mkdir()
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         ['containerd-shim-runc-v2', '-c', FAKE_SHIM, 'sh', '-namespace',
          'moby', '-id', CONTAINER, '-address',
          str(tmp_path / 'containerd.sock')],
-        executable='/bin/sh', cwd=str(bundle))
+        executable='/bin/sh', cwd=str(bundle), user=user)
+
+
+@pytest.fixture
+def fake_shim(tmp_path):
+    proc = _start_fake_shim(tmp_path)
     deadline = time.monotonic() + 10
     while not shims._descendants(proc.pid):
         assert time.monotonic() < deadline, 'the fake shim did not start'
@@ -78,10 +82,34 @@ def test_reap_of_a_container_without_a_shim_does_nothing():
     assert shims.reap('e' * 64) == 0
 
 
+@pytest.mark.parametrize('container_id', [
+    'f' * 63, 'f' * 65, 'F' * 64, 'f' * 64 + '\n', '', None, 1234,
+    # What would find every shim, or a process instead of a container.
+    '.*', '-1', '1',
+])
+def test_reap_refuses_anything_but_a_full_container_id(container_id):
+    with pytest.raises(ValueError, match='not a full container id'):
+        shims.reap(container_id)
+
+
+def test_a_shim_that_is_not_roots_is_never_signalled(tmp_path):
+    # Anyone can name a process after containerd's shim: only root's count.
+    proc = _start_fake_shim(tmp_path, user='nobody')
+    try:
+        assert shims.find(CONTAINER) == []
+        assert shims.reap(CONTAINER, timeout=0.1) == 0
+        assert proc.poll() is None
+    finally:
+        for pid in shims._descendants(proc.pid) + [proc.pid]:
+            os.kill(pid, 9)
+        proc.wait(10)
+
+
 # -- the backend calls it only for a failed start of a stopped container ----
 
-def _runtime(state):
-    runtime = docker_runtime.DockerRuntime('unix:///nonexistent.sock')
+def _runtime(state, reap_shims):
+    runtime = docker_runtime.DockerRuntime('unix:///nonexistent.sock',
+                                           reap_shims=reap_shims)
     api = mock.Mock()
     response = requests.Response()
     response.status_code = 400
@@ -100,15 +128,15 @@ def _runtime(state):
 ])
 def test_a_failed_start_reaps_only_a_container_that_does_not_run(
         state, reaped):
-    runtime = _runtime(state)
-    with mock.patch.object(shims, 'reap') as reap:
-        with pytest.raises(exception.InvalidRequest, match='no such file'):
-            runtime.start('nova-x')
+    reap = mock.create_autospec(shims.reap)
+    runtime = _runtime(state, reap)
+    with pytest.raises(exception.InvalidRequest, match='no such file'):
+        runtime.start('nova-x')
     assert reap.call_args_list == ([mock.call(CONTAINER)] if reaped else [])
 
 
 def test_a_failing_reap_does_not_hide_the_start_error():
-    runtime = _runtime({'Running': False})
-    with mock.patch.object(shims, 'reap', side_effect=OSError('boom')):
-        with pytest.raises(exception.InvalidRequest, match='no such file'):
-            runtime.start('nova-x')
+    runtime = _runtime({'Running': False}, mock.create_autospec(
+        shims.reap, side_effect=OSError('boom')))
+    with pytest.raises(exception.InvalidRequest, match='no such file'):
+        runtime.start('nova-x')
