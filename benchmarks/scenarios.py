@@ -362,7 +362,7 @@ class Benchmark:
                 boots[key].append(secs)
             if sandbox_image is None:
                 sandbox_image = self.runtime.list_images(
-                    {labels.IMAGE_KIND: labels.IMAGE_KIND_SANDBOX})[0].tags[0]
+                    {labels.IMAGE_KIND: labels.IMAGE_KIND_SANDBOX})[0].id
             cid, secs = self.raw.run(self.image_ref)
             self.raw.remove([cid])
             raw_runs.append(secs)

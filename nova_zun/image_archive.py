@@ -41,9 +41,8 @@ class ChunkReader:
         return data
 
 
-def commit_frozen(runtime, container, repository, tag, message,
-                  pause=True):
-    """Commit ``container``'s filesystem to ``repository:tag``; return
+def commit_frozen(runtime, container, message, pause=True):
+    """Commit ``container``'s filesystem to an image with no name; return
     ``(image id, frozen)``. A running container is frozen (with
     ``pause``) only for the commit, and runs again whatever happens."""
     frozen = False
@@ -52,8 +51,7 @@ def commit_frozen(runtime, container, repository, tag, message,
                       types.ContainerState.RUNNING):
             runtime.pause(container)
             frozen = True
-        return runtime.commit(container, repository, tag,
-                              message=message), frozen
+        return runtime.commit(container, message=message), frozen
     finally:
         if frozen:
             try:

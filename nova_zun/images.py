@@ -2,8 +2,9 @@
 
 A Glance image with container_format ``docker`` holds a ``docker save`` (or
 OCI) archive. It is streamed from Glance into the engine through a pipe, so
-no whole image is ever held in memory or on disk, then tagged by its Glance
-id and kept for later boots.
+no whole image is ever held in memory or on disk, loaded by content (no
+name inside the archive reaches the engine), then named by its Glance id
+alone and kept for later boots.
 """
 
 import os
@@ -26,6 +27,10 @@ CONTAINER_FORMAT = image_archive.CONTAINER_FORMAT
 DISK_FORMAT = image_archive.DISK_FORMAT
 REPOSITORY = 'glance'
 TAG = 'latest'
+#: Namespaces of the engine's own names (Docker Hub's, as the engine reads
+#: a reference without a registry): no registry image is pulled into them.
+RESERVED_NAMESPACES = (REPOSITORY, 'nova-zun')
+_DOCKER_HUB = ('docker.io', 'index.docker.io')
 _CHUNK = 64 * 1024
 
 
@@ -161,18 +166,57 @@ def registry_of(ref):
     return 'docker.io'
 
 
-def _pull(runtime, image_id, ref, auth):
-    try:
-        return runtime.pull_image_report(ref, auth=auth)
-    except runtime_exc.EngineUnavailable:
-        raise
-    except runtime_exc.ContainerRuntimeError as exc:
-        # The engine's words name the registry and reference, never the
-        # credentials.
+def _check_namespace(image_id, ref):
+    """Refuse a reference the engine would name like its own images."""
+    registry = registry_of(ref)
+    path = ref[len(registry) + 1:] if ref.startswith(registry + '/') else ref
+    if registry in _DOCKER_HUB and \
+            path.partition('/')[0] in RESERVED_NAMESPACES and '/' in path:
         raise exception.ImageUnacceptable(
             image_id=image_id,
-            reason='registry image %s could not be pulled: %s'
-                   % (ref, exc.reason or exc.message))
+            reason='registry image %s names a repository reserved for this '
+                   'host (%s)' % (ref, ', '.join(
+                       n + '/' for n in RESERVED_NAMESPACES)))
+
+
+# What a failed pull fault says, by what the runtime found.
+_PULL_FAULTS = (
+    (runtime_exc.NotFound, 'the registry has no such image'),
+    (runtime_exc.PermissionDenied, 'the registry refused access'),
+    (runtime_exc.RegistryUnavailable, 'the registry is unreachable'),
+)
+
+
+def _pull(runtime, image_id, ref, auth):
+    """Pull ``ref`` and name the image by ``image_id`` alone; return the
+    ImageTransfer.
+
+    The engine names what it pulls ``ref``: pulls of one reference take
+    turns, so no other boot's pull re-points or removes that name between
+    this pull and its renaming."""
+    with lockutils.lock('nova-zun-pull-%s' % ref):
+        try:
+            transfer = runtime.pull_image_report(ref, auth=auth)
+        except runtime_exc.EngineUnavailable:
+            raise
+        except runtime_exc.ContainerRuntimeError as exc:
+            # The engine's words name the registry and reference, never
+            # the credentials.
+            reason = exc.reason or exc.message
+            what = next((words for cls, words in _PULL_FAULTS
+                         if isinstance(exc, cls)), None)
+            raise exception.ImageUnacceptable(
+                image_id=image_id,
+                reason='registry image %s could not be pulled: %s'
+                       % (ref, '%s: %s' % (what, reason) if what
+                          else reason))
+        try:
+            runtime.tag_image(transfer.references[0], _repository(image_id),
+                              TAG)
+        finally:
+            # The registry's name goes; it never names anyone's image.
+            _forget(runtime, ref)
+    return transfer
 
 
 def _check_disk(image_id, size, disk_gb):
@@ -232,6 +276,7 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
                     if registry_property else None)
         timer = timeutils.StopWatch().start()
         if pull_ref:
+            _check_namespace(image_id, pull_ref)
             auth = _pull_auth(image_id, pull_ref, registry_auth,
                               registry_auth_hosts, allowed_registries)
             LOG.info('Pulling registry image %s for Glance image %s (%s)',
@@ -240,26 +285,16 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
                      else 'anonymously')
             transfer = _pull(runtime, image_id, pull_ref, auth)
             downloaded, source = transfer.bytes_stored, 'registry'
-            loaded = [pull_ref]
         else:
             LOG.info('Loading Glance image %s into the container engine',
                      image_id)
+            # Loaded unnamed (the runtime drops every name the archive
+            # holds): the Glance id is its only name.
             transfer, downloaded = _load_from_glance(
                 context, runtime, image_api, image_id)
-            source, loaded = 'Glance', list(transfer.references)
-        if len(loaded) != 1:
-            for name in loaded:
-                _forget(runtime, name)
-            raise exception.ImageUnacceptable(
-                image_id=image_id,
-                reason='the archive holds %d images; exactly one is needed'
-                       % len(loaded))
-        runtime.tag_image(loaded[0], _repository(image_id), TAG)
-        # Names inside a tenant's archive (or the registry's name) must
-        # not linger in the engine (or shadow anyone else's): the Glance id
-        # is the only name.
-        if loaded[0] != ref and not loaded[0].startswith('sha256:'):
-            _forget(runtime, loaded[0])
+            source = 'Glance'
+            runtime.tag_image(transfer.references[0], _repository(image_id),
+                              TAG)
         size = runtime.inspect_image(ref).size_bytes
         LOG.info('Image %(id)s: downloaded %(down)d bytes from %(src)s in '
                  '%(secs).1fs; stored %(stored)d bytes in %(new)d new '
@@ -318,19 +353,20 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
 
     A running container is frozen only for the commit, and runs again
     whatever happens. The committed image stays in the engine under the
-    snapshot's Glance name, so a boot of the snapshot here downloads
-    nothing; on failure it is removed.
+    snapshot's Glance name (its only one), so a boot of the snapshot here
+    downloads nothing; on failure it is removed.
     """
     glance_image = _glance_call(image_id, image_api.get, context, image_id)
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
     timer = timeutils.StopWatch().start()
     committed, frozen = image_archive.commit_frozen(
-        runtime, container, _repository(image_id), TAG,
+        runtime, container,
         'nova-zun snapshot of instance %s' % instance.uuid, pause=pause)
     LOG.info('Committed the container filesystem in %.1fs (%s)',
              timer.elapsed(), 'frozen' if frozen else 'not frozen',
              instance=instance)
     try:
+        runtime.tag_image(committed, _repository(image_id), TAG)
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
@@ -340,7 +376,7 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
                      snapshot_metadata(glance_image, instance), reader)
     except Exception:
         with _quietly():
-            runtime.remove_image(reference(image_id), force=True)
+            runtime.remove_image(committed, force=True)
         raise
     LOG.info('Uploaded snapshot %(id)s to Glance: %(bytes)d bytes in '
              '%(secs).1fs', {'id': image_id, 'bytes': reader.count,

@@ -386,8 +386,9 @@ def commit(status, args):
         raise errors.ApiError(exc.status, exc.message)
     runtime = _state().runtime
     instance = status.labels.get(labels.INSTANCE, '')
+    # Unnamed, saved and removed by id: no name in the engine at any time.
     committed, _ = image_archive.commit_frozen(
-        runtime, status.id, 'nova-zun/commit', instance,
+        runtime, status.id,
         'nova-zun commit of container %s as %s' % (instance,
                                                    args['repository']))
     try:

@@ -24,7 +24,9 @@ class ContainerRuntime(abc.ABC):
         """Create and start a sandbox from a SandboxSpec; return a Sandbox.
 
         The sandbox starts with a network namespace of its own holding only
-        loopback; callers plug interfaces into ``Sandbox.netns_path``. The
+        loopback; callers plug interfaces into ``Sandbox.netns_path``. Its
+        image is the host's, pinned by id (ConfigurationError if the host
+        cannot make it, e.g. its sandbox binary is missing). The
         engine writes the spec's ``dns_servers`` into the pod's
         /etc/resolv.conf, again at every start of the sandbox.
         With ``start=False`` it is only created (no namespace yet): a
@@ -182,19 +184,23 @@ class ContainerRuntime(abc.ABC):
         """
 
     @abc.abstractmethod
-    def commit(self, container, repository, tag=None, message=None,
-               author=None):
-        """Make an image of the container's filesystem; return its id."""
+    def commit(self, container, message=None, author=None):
+        """Make an image of the container's filesystem; return its id. The
+        image has no name: the caller gives it one, or none."""
 
     # -- images -------------------------------------------------------------
 
     @abc.abstractmethod
     def load_image(self, data):
-        """Load an image archive (``docker save`` or OCI layout tar).
+        """Load an image archive (``docker save``, or an OCI layout where
+        the engine reads one; a tar, or one compressed with gzip, bzip2 or
+        xz) holding exactly one image.
 
         ``data`` is a file-like object or an iterable of byte chunks; it is
-        streamed, never held whole in memory. Returns the references (tags,
-        or ids for untagged images) the archive held.
+        streamed, never held whole in memory. No name inside the archive
+        reaches the engine (:mod:`nova_zun.runtime.archive_stream`): the
+        image is loaded unnamed. Returns ``[image id]``; raises
+        InvalidRequest for anything else.
         """
 
     @abc.abstractmethod
@@ -205,12 +211,17 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def load_image_report(self, data):
         """Load an image archive as :meth:`load_image` does; return an
-        ImageTransfer (references, layers stored and already present)."""
+        ImageTransfer (references: the image id; layers stored and
+        already present)."""
 
     @abc.abstractmethod
     def pull_image(self, reference, auth=None):
         """Pull from a registry; ``auth`` is a dict with username and
-        password. Returns the image id."""
+        password. Returns the image id; the engine names it ``reference``.
+
+        Raises NotFound when the registry has no such image,
+        PermissionDenied when it refuses access, RegistryUnavailable when
+        it cannot be reached."""
 
     @abc.abstractmethod
     def pull_image_report(self, reference, auth=None):

@@ -6,7 +6,6 @@ Also serves Podman through its Docker-compatible socket. The OCI runtime
 
 import datetime
 import functools
-import hashlib
 import io
 import itertools
 import json
@@ -24,10 +23,11 @@ import docker
 from docker import errors as docker_errors
 import requests
 
+from nova_zun.runtime import archive_stream
 from nova_zun.runtime import base
 from nova_zun.runtime import exception
 from nova_zun.runtime import labels as label_keys
-from nova_zun.runtime import rootfs
+from nova_zun.runtime import sandbox_image
 from nova_zun.runtime import shims
 from nova_zun.runtime import types
 
@@ -35,7 +35,6 @@ LOG = logging.getLogger(__name__)
 
 _STATES = {s.value: s for s in types.ContainerState}
 _CPU_PERIOD_US = 100000
-_SANDBOX_REPOSITORY = 'nova-zun/sandbox'
 # The sandbox's pause process needs next to nothing under runc. Runtimes
 # that run a kernel of their own inside the container's cgroup need more:
 # gVisor's sentry and gofer alone use ~40 threads and ~14 MB, and refuse to
@@ -55,6 +54,28 @@ _MESSAGE_CLASSES = (
     ('invalid reference format', exception.InvalidRequest),
     ('Error processing tar file', exception.InvalidRequest),
 )
+# What a failed pull means, by words of the engine's message: the
+# registry's error codes (UNAUTHORIZED, DENIED, MANIFEST_UNKNOWN,
+# NAME_UNKNOWN, as Docker Hub and registries word them) and Go's network
+# errors. Docker Hub says "pull access denied ... does not exist or may
+# require 'docker login'" for both: access comes first.
+_PULL_ERRORS = (
+    (exception.PermissionDenied,
+     ('unauthorized', 'denied', 'authentication required',
+      'no basic auth credentials', 'forbidden')),
+    (exception.NotFound,
+     ('manifest unknown', 'name unknown', 'not found')),
+    (exception.RegistryUnavailable,
+     ('dial tcp', 'connection refused', 'no such host', 'timeout',
+      'no route to host', 'network is unreachable', 'connection reset',
+      'tls:', 'x509:', 'http response to https client')),
+)
+# The formats the engine's image load reads: a docker-archive's
+# manifest.json (Docker's graph-driver image store reads nothing else; an
+# OCI index beside it, as Docker 25 and later save, goes on without its
+# names).
+_LOAD_FORMATS = (archive_stream.DOCKER_ARCHIVE,)
+_LOADED_ID = 'Loaded image ID: '
 # Errors the docker SDK raises itself, before talking to the engine, for
 # arguments it refuses.
 _SDK_ARGUMENT_ERRORS = (docker_errors.NullResource,
@@ -93,8 +114,7 @@ def _translate(exc, what):
         return exception.OperationTimeout('%s: the engine did not answer in '
                                           'time' % what, reason=str(exc))
     if isinstance(exc, (requests.exceptions.ConnectionError,
-                        docker_errors.DockerException, ConnectionError,
-                        FileNotFoundError)):
+                        docker_errors.DockerException, ConnectionError)):
         return exception.EngineUnavailable(
             '%s: container engine unavailable (%s)' % (what, exc),
             reason=str(exc))
@@ -525,26 +545,29 @@ class DockerRuntime(base.ContainerRuntime):
             runtimes=tuple(sorted(info.get('Runtimes') or {})),
             default_runtime=info.get('DefaultRuntime', ''),
             disk_total_bytes=total,
-            disk_free_bytes=free)
+            disk_free_bytes=free,
+            live_restore=bool(info.get('LiveRestoreEnabled')))
 
     # -- sandboxes ----------------------------------------------------------
 
     def _ensure_sandbox_image(self):
+        """The id of the pod sandbox image, loaded if the engine lacks it:
+        pinned by id, never found by a name or label (see
+        :mod:`nova_zun.runtime.sandbox_image`)."""
         if self._sandbox_image:
             return self._sandbox_image
-        with open(self.sandbox_binary, 'rb') as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-        reference = '%s:%s' % (_SANDBOX_REPOSITORY, digest)
-        if not self.image_exists(reference):
-            LOG.info('Building pod sandbox image %s from %s', reference,
+        image_id, archive = sandbox_image.build(self.sandbox_binary)
+        if not self.image_exists(image_id):
+            LOG.info('Loading pod sandbox image %s, made from %s', image_id,
                      self.sandbox_binary)
-            self.import_rootfs(
-                rootfs.busybox_rootfs(self.sandbox_binary, ('sh', 'sleep')),
-                reference, command=['/bin/busybox', 'sleep', 'infinity'],
-                labels={label_keys.IMAGE_KIND:
-                        label_keys.IMAGE_KIND_SANDBOX})
-        self._sandbox_image = reference
-        return reference
+            loaded = self.load_image_report([archive]).references
+            if loaded != (image_id,):
+                raise exception.ContainerRuntimeError(
+                    'the pod sandbox image loaded as %s, not as %s: the '
+                    'engine computes image ids differently'
+                    % (loaded, image_id))
+        self._sandbox_image = image_id
+        return image_id
 
     def _sandbox(self, info):
         netns = (info.get('NetworkSettings') or {}).get('SandboxKey')
@@ -919,10 +942,9 @@ class DockerRuntime(base.ContainerRuntime):
         self._api.put_archive(container, path, data)
 
     @_engine_call
-    def commit(self, container, repository, tag=None, message=None,
-               author=None):
-        return self._api.commit(container, repository=repository, tag=tag,
-                                message=message, author=author)['Id']
+    def commit(self, container, message=None, author=None):
+        return self._api.commit(container, message=message,
+                                author=author)['Id']
 
     # -- images -------------------------------------------------------------
 
@@ -936,8 +958,11 @@ class DockerRuntime(base.ContainerRuntime):
         # Not quiet: the engine then reports each layer it stores (and is
         # silent about layers it has already).
         stored = {}
+        # The engine would give the image the names inside the archive as
+        # it loads it: it gets the archive without them, and says the id.
+        archive = archive_stream.without_names(data, _LOAD_FORMATS)
         try:
-            progress = list(self._api.load_image(data, quiet=False))
+            progress = list(self._api.load_image(archive, quiet=False))
         except docker_errors.APIError as exc:
             raise exception.InvalidRequest(
                 'image archive refused: %s' % _error_message(exc),
@@ -952,12 +977,13 @@ class DockerRuntime(base.ContainerRuntime):
                     total = (item.get('progressDetail') or {}).get('total')
                     stored[item['id']] = max(stored.get(item['id'], 0),
                                              total or 0)
-                stream = item.get('stream', '')
-                for prefix in ('Loaded image: ', 'Loaded image ID: '):
-                    if stream.startswith(prefix):
-                        loaded.append(stream[len(prefix):].strip())
-        if not loaded:
-            raise exception.InvalidRequest('the archive holds no image')
+                for text in item.get('stream', '').splitlines():
+                    if text.startswith(_LOADED_ID):
+                        loaded.append(text[len(_LOADED_ID):].strip())
+        if len(loaded) != 1:
+            raise exception.InvalidRequest(
+                'the engine loaded %d images from an archive of one'
+                % len(loaded))
         layers = set()
         for name in loaded:
             layers.update(self._api.inspect_image(name)['RootFS']['Layers'])
@@ -992,21 +1018,25 @@ class DockerRuntime(base.ContainerRuntime):
     def pull_image_report(self, reference, auth=None):
         repository, tag = docker.utils.parse_repository_tag(reference)
         sizes, stored, present = {}, set(), set()
-        for item in self._api.pull(repository, tag=tag or 'latest',
-                                   auth_config=auth, stream=True,
-                                   decode=True):
-            if item.get('error'):
-                raise exception.NotFound('pull of %s failed: %s'
-                                         % (reference, item['error']),
-                                         reason=item['error'])
-            layer, status = item.get('id'), item.get('status', '')
-            if status == 'Downloading':
-                total = (item.get('progressDetail') or {}).get('total')
-                sizes[layer] = max(sizes.get(layer, 0), total or 0)
-            elif status == 'Pull complete':
-                stored.add(layer)
-            elif status == 'Already exists':
-                present.add(layer)
+        try:
+            for item in self._api.pull(repository, tag=tag or 'latest',
+                                       auth_config=auth, stream=True,
+                                       decode=True):
+                if item.get('error'):
+                    raise _pull_error(reference, item['error'])
+                layer, status = item.get('id'), item.get('status', '')
+                if status == 'Downloading':
+                    total = (item.get('progressDetail') or {}).get('total')
+                    sizes[layer] = max(sizes.get(layer, 0), total or 0)
+                elif status == 'Pull complete':
+                    stored.add(layer)
+                elif status == 'Already exists':
+                    present.add(layer)
+        except docker_errors.APIError as exc:
+            if exc.status_code == 400:
+                raise  # the reference itself
+            raise _pull_error(reference, _error_message(exc),
+                              exc.status_code) from exc
         return types.ImageTransfer(
             references=(self._api.inspect_image(reference)['Id'],),
             layers_stored=len(stored), layers_present=len(present),
@@ -1069,6 +1099,20 @@ def _iso_time(epoch):
         return epoch
     return datetime.datetime.fromtimestamp(
         epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _pull_error(reference, message, status_code=None):
+    """The runtime exception that says what made a pull fail, from the
+    engine's words (which pass on the registry's error codes and the
+    network's errors) and its HTTP status."""
+    lowered = message.lower()
+    cls = next((cls for cls, words in _PULL_ERRORS
+                if any(word in lowered for word in words)), None)
+    if cls is None:
+        cls = (exception.NotFound if status_code == 404
+               else exception.ContainerRuntimeError)
+    return cls('pull of %s failed: %s' % (reference, message),
+               reason=message)
 
 
 def _json_lines(data):

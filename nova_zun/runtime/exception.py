@@ -34,3 +34,18 @@ class EngineUnavailable(ContainerRuntimeError):
 
 class OperationTimeout(ContainerRuntimeError):
     """The engine did not finish the operation in the time allowed."""
+
+
+class PermissionDenied(ContainerRuntimeError):
+    """A registry refused access to an image: credentials missing or
+    wrong, or not allowed to read it."""
+
+
+class RegistryUnavailable(ContainerRuntimeError):
+    """A registry could not be reached (no such host, connection refused,
+    a network or TLS failure)."""
+
+
+class ConfigurationError(ContainerRuntimeError):
+    """The host is set up wrong (e.g. the pod sandbox binary is missing):
+    its operator must fix it."""

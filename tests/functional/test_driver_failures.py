@@ -98,7 +98,9 @@ class TestBuildFailures(base.ZunDriverTestCase):
         self.flags(max_attempts=1, group='scheduler')
         server = self.boot(image, self.flavor, expected_state='ERROR',
                            host='compute2')
-        server = self.assertBuildFailed(
-            server, 'pod sandbox binary /nonexistent/busybox',
-            '[zun] sandbox_binary')
-        self.assertNotIn('engine unavailable', server['fault']['message'])
+        fault = server['fault']['message']
+        self.assertIn('the pod sandbox binary /nonexistent/busybox ([zun] '
+                      'sandbox_binary) cannot be used', fault)
+        self.assertNotIn('engine unavailable', fault)
+        # The image was loaded before (and stays cached); no container.
+        self.assertEqual([], self.pod_containers(server))

@@ -177,7 +177,7 @@ def test_a_missing_sandbox_binary_is_a_configuration_error(
 
 def test_load_image_of_something_that_is_no_image_archive_is_invalid(
         runtime):
-    with pytest.raises(exception.InvalidRequest, match='image archive'):
+    with pytest.raises(exception.InvalidRequest, match='not a tar archive'):
         runtime.load_image(iter([b'not an image archive' * 100]))
 
 

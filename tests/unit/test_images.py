@@ -11,6 +11,7 @@ from oslo_utils import timeutils
 import pytest
 
 from nova_zun import images
+from nova_zun.runtime import base
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import types
@@ -96,10 +97,61 @@ def test_a_registry_image_is_pulled_with_the_credentials():
     runtime.pull_image_report.assert_called_once_with('reg:5000/a:1',
                                                       auth=auth)
     image_api.download.assert_not_called()
-    runtime.tag_image.assert_called_once_with('reg:5000/a:1',
+    # Named by the id the pull gave, not by the registry's name.
+    runtime.tag_image.assert_called_once_with('sha256:abc',
                                               'glance/' + IMAGE, 'latest')
     # The registry's name goes; only the Glance name stays.
     runtime.remove_image.assert_called_once_with('reg:5000/a:1')
+
+
+def _pulling_runtime():
+    runtime = mock.create_autospec(base.ContainerRuntime, instance=True)
+    runtime.image_exists.return_value = False
+    runtime.pull_image_report.return_value = types.ImageTransfer(
+        references=('sha256:abc',))
+    return runtime
+
+
+def _registry_glance(ref):
+    image_api = mock.Mock()
+    image_api.get.return_value = {'size': 0, 'properties': {'p': ref}}
+    return image_api
+
+
+def test_the_registry_name_goes_even_when_naming_fails():
+    runtime = _pulling_runtime()
+    runtime.tag_image.side_effect = runtime_exc.ContainerRuntimeError('no')
+    with pytest.raises(runtime_exc.ContainerRuntimeError):
+        images.ensure_image(None, runtime, _registry_glance('reg/a:1'),
+                            _image_meta(), registry_property='p')
+    runtime.remove_image.assert_called_once_with('reg/a:1')
+
+
+@pytest.mark.parametrize('ref', [
+    'glance/%s:latest' % OTHER, 'glance/%s' % OTHER,
+    'docker.io/glance/%s:latest' % OTHER, 'index.docker.io/glance/x@sha256:'
+    + '0' * 64, 'nova-zun/sandbox:0123456789abcdef', 'nova-zun/anything',
+])
+def test_a_reference_the_engine_would_name_like_its_own_is_refused(ref):
+    runtime = _pulling_runtime()
+    with pytest.raises(exception.ImageUnacceptable) as caught:
+        images.ensure_image(None, runtime, _registry_glance(ref),
+                            _image_meta(), registry_property='p')
+    assert 'names a repository reserved for this host (glance/, ' \
+        'nova-zun/)' in caught.value.format_message()
+    runtime.pull_image_report.assert_not_called()
+
+
+@pytest.mark.parametrize('ref', [
+    'glance:latest', 'library/glance', 'reg:5000/glance/x:1',
+    'registry.example/nova-zun/x', 'team/glance', 'nova-zun-test/x',
+])
+def test_references_elsewhere_are_pulled(ref):
+    runtime = _pulling_runtime()
+    runtime.inspect_image.return_value = mock.Mock(size_bytes=1)
+    images.ensure_image(None, runtime, _registry_glance(ref), _image_meta(),
+                        registry_property='p')
+    runtime.pull_image_report.assert_called_once_with(ref, auth=None)
 
 
 @pytest.mark.parametrize('ref, registry', [
@@ -146,18 +198,31 @@ def test_an_image_too_large_once_unpacked_is_removed_again():
     runtime.remove_image.assert_called_with(images.reference(IMAGE))
 
 
-def test_a_failed_pull_says_which_reference_and_why():
-    runtime = mock.Mock()
-    runtime.image_exists.return_value = False
-    runtime.pull_image_report.side_effect = runtime_exc.NotFound(
-        'pull failed', reason='manifest unknown')
-    image_api = mock.Mock()
-    image_api.get.return_value = {'size': 0, 'properties': {'p': 'reg/a:1'}}
+@pytest.mark.parametrize('error, said', [
+    (runtime_exc.NotFound, 'the registry has no such image: why'),
+    (runtime_exc.PermissionDenied, 'the registry refused access: why'),
+    (runtime_exc.RegistryUnavailable, 'the registry is unreachable: why'),
+    (runtime_exc.ContainerRuntimeError, 'why'),
+])
+def test_a_failed_pull_says_which_reference_and_what_happened(error, said):
+    runtime = _pulling_runtime()
+    runtime.pull_image_report.side_effect = error('pull failed',
+                                                  reason='why')
     with pytest.raises(exception.ImageUnacceptable) as caught:
-        images.ensure_image(None, runtime, image_api, _image_meta(),
-                            registry_property='p')
-    assert 'registry image reg/a:1 could not be pulled: manifest unknown' \
-        in caught.value.format_message()
+        images.ensure_image(None, runtime, _registry_glance('reg/a:1'),
+                            _image_meta(), registry_property='p')
+    assert caught.value.format_message().endswith(
+        'registry image reg/a:1 could not be pulled: ' + said)
+    runtime.tag_image.assert_not_called()
+
+
+def test_an_unavailable_engine_is_not_dressed_up_as_an_image_fault():
+    runtime = _pulling_runtime()
+    runtime.pull_image_report.side_effect = runtime_exc.EngineUnavailable(
+        'engine gone')
+    with pytest.raises(runtime_exc.EngineUnavailable):
+        images.ensure_image(None, runtime, _registry_glance('reg/a:1'),
+                            _image_meta(), registry_property='p')
 
 
 # -- snapshot ----------------------------------------------------------------
@@ -202,9 +267,11 @@ def test_snapshot_freezes_only_for_the_commit_and_uploads_the_archive():
     update_task_state.assert_called_with(
         task_state=task_states.IMAGE_UPLOADING,
         expected_state=task_states.IMAGE_PENDING_UPLOAD)
+    # Committed unnamed; named by the snapshot's Glance id alone.
     runtime.commit.assert_called_once()
-    assert runtime.commit.call_args.args[:3] == ('nova-inst-1',
-                                                 'glance/' + IMAGE, 'latest')
+    assert runtime.commit.call_args.args == ('nova-inst-1',)
+    runtime.tag_image.assert_called_once_with(
+        'sha256:committed', 'glance/' + IMAGE, 'latest')
     runtime.save_image.assert_called_once_with('sha256:committed')
     meta, data = uploaded[0]
     assert data == b'tardata'
@@ -234,7 +301,7 @@ def test_snapshot_removes_the_committed_image_when_the_upload_fails():
         images.snapshot(None, runtime, image_api, 'c', _instance(), IMAGE,
                         mock.Mock())
     runtime.unpause.assert_called_once_with('c')
-    runtime.remove_image.assert_called_once_with(images.reference(IMAGE),
+    runtime.remove_image.assert_called_once_with('sha256:committed',
                                                  force=True)
 
 

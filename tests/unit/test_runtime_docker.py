@@ -41,7 +41,6 @@ def _api_error(status_code, explanation):
      exception.EngineUnavailable),
     (docker_errors.DockerException('cannot fetch API version'),
      exception.EngineUnavailable),
-    (FileNotFoundError(2, 'no socket'), exception.EngineUnavailable),
 ])
 def test_translate_maps_engine_errors_to_runtime_exceptions(exc, expected):
     translated = docker_runtime._translate(exc, 'op')
@@ -69,6 +68,37 @@ def test_translate_passes_runtime_exceptions_through_unchanged():
 
 def test_translate_does_not_claim_unrelated_errors():
     assert docker_runtime._translate(ValueError('bug'), 'op') is None
+    # A file missing on the host (the sandbox binary) is not the engine
+    # gone: an unreachable engine socket comes as a ConnectionError.
+    assert docker_runtime._translate(
+        FileNotFoundError(2, 'No such file', '/bin/busybox'), 'op') is None
+
+
+@pytest.mark.parametrize('status, message, expected', [
+    (404, 'manifest for reg:5000/a:9 not found: manifest unknown: manifest '
+          'unknown', exception.NotFound),
+    (500, 'unauthorized: authentication required',
+     exception.PermissionDenied),
+    (500, 'Head "http://reg:5000/v2/a/manifests/1": no basic auth '
+          'credentials', exception.PermissionDenied),
+    (404, "pull access denied for a, repository does not exist or may "
+          "require 'docker login': denied: requested access to the "
+          "resource is denied", exception.PermissionDenied),
+    (500, 'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: '
+          'connection refused', exception.RegistryUnavailable),
+    (500, 'Get "https://reg.invalid/v2/": dial tcp: lookup reg.invalid: no '
+          'such host', exception.RegistryUnavailable),
+    (500, 'Get "https://reg:5000/v2/": http: server gave HTTP response to '
+          'HTTPS client', exception.RegistryUnavailable),
+    (None, 'unknown blob', exception.ContainerRuntimeError),
+    (500, 'write /var/lib/docker/tmp/x: no space left on device',
+     exception.ContainerRuntimeError),
+])
+def test_a_failed_pull_says_what_happened(status, message, expected):
+    error = docker_runtime._pull_error('reg:5000/a:1', message, status)
+    assert type(error) is expected
+    assert error.reason == message
+    assert error.message == 'pull of reg:5000/a:1 failed: ' + message
 
 
 # -- _check_archive ---------------------------------------------------------

@@ -1,0 +1,397 @@
+"""A tenant's image archive on its way to the engine, with no name left in
+it.
+
+An image archive names images: ``manifest.json``'s ``RepoTags`` and the
+legacy ``repositories`` file of a ``docker save`` archive, the ref-name
+annotations of an OCI layout's ``index.json``. The engine applies them as
+it loads the archive, before anyone can look: a tenant's archive could
+re-point a name that the host or another tenant uses. :func:`without_names`
+rewrites the archive while it streams, so the engine loads the image by
+content alone and the caller names it.
+
+Every member goes on with a header written here (POSIX pax), so the engine
+reads exactly the names checked here, whatever its own reading of the
+original header would have been; member data passes through unchanged, in
+pieces. Only the JSON control files are read whole, up to a bound. The
+engine reads what a tenant could otherwise slip past the rewriting through
+links and duplicate members, so those are refused; so are members that are
+no file, directory or link, and archives that end early.
+"""
+
+import bz2
+import gzip
+import io
+import json
+import lzma
+import posixpath
+import tarfile
+import zlib
+
+from nova_zun.runtime import exception
+
+#: ``docker save``'s format: manifest.json beside the configs and layers.
+DOCKER_ARCHIVE = 'docker-archive'
+#: An OCI image layout: oci-layout, index.json and blobs/.
+OCI_LAYOUT = 'oci-layout'
+
+MANIFEST = 'manifest.json'
+INDEX = 'index.json'
+LAYOUT = 'oci-layout'
+REPOSITORIES = 'repositories'
+
+#: Bound of a control file and of an extended header (Go's archive/tar,
+#: the engine's reader, allows 1 MiB for the latter). A manifest of a
+#: 127-layer image is about 10 KiB.
+MAX_SMALL_MEMBER = 1024 * 1024
+#: Bound of the members of one archive (a ``docker save`` has four per
+#: layer, an OCI layout one per blob), so what is kept per member stays
+#: small.
+MAX_MEMBERS = 100000
+
+_BLOCK = tarfile.BLOCKSIZE
+_CHUNK = 1024 * 1024
+_END_OF_ARCHIVE = tarfile.NUL * (2 * _BLOCK)
+_REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
+_KEPT_TYPES = _REGULAR + (tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+_EXTENSION_TYPES = _PAX_TYPES + (tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
+                                 tarfile.GNUTYPE_LONGLINK)
+# The engine's image loaders read these and nothing else of the archive
+# but what they point to. What each keeps of them: what an image is, no
+# name, no parent link to another image of the host.
+_MANIFEST_KEYS = ('Config', 'Layers')
+_INDEX_KEYS = ('schemaVersion', 'mediaType', 'manifests')
+_DESCRIPTOR_KEYS = ('mediaType', 'digest', 'size', 'platform')
+# Compressed archives the engine accepts (``docker load`` decompresses),
+# by their leading bytes.
+_COMPRESSIONS = (
+    (b'\x1f\x8b', lambda f: gzip.GzipFile(fileobj=f, mode='rb')),
+    (b'BZh', lambda f: bz2.BZ2File(f, mode='rb')),
+    (b'\xfd7zXZ\x00', lambda f: lzma.LZMAFile(f, mode='rb')),
+)
+_DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+
+
+class InvalidArchive(exception.InvalidRequest):
+    """An archive the engine must not load."""
+
+
+class _ChunkFile(io.RawIOBase):
+    """An iterator of byte chunks as a readable raw file."""
+
+    def __init__(self, chunks):
+        self._chunks = iter(chunks)
+        self._rest = memoryview(b'')
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        # Fills the buffer (short only at the end), so a peek sees the
+        # first bytes however the chunks are cut.
+        filled = 0
+        while filled < len(buffer):
+            if not self._rest:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._rest = memoryview(chunk)
+            size = min(len(buffer) - filled, len(self._rest))
+            buffer[filled:filled + size] = self._rest[:size]
+            self._rest = self._rest[size:]
+            filled += size
+        return filled
+
+
+def _uncompressed(data):
+    """``data`` (a file-like object or an iterable of byte chunks) as a
+    file of the uncompressed archive."""
+    if hasattr(data, 'read'):
+        read = data.read
+        data = iter(lambda: read(_CHUNK), b'')
+    raw = io.BufferedReader(_ChunkFile(data), _CHUNK)
+    head = raw.peek(8)
+    if head.startswith(b'\x28\xb5\x2f\xfd'):
+        raise InvalidArchive('zstd-compressed archives are not supported: '
+                             'give the archive uncompressed, or compressed '
+                             'with gzip, bzip2 or xz')
+    for magic, opener in _COMPRESSIONS:
+        if head.startswith(magic):
+            return opener(raw)
+    return raw
+
+
+def _pax_records(data):
+    """The ``key=value`` records (``<length> key=value\\n``) of a pax
+    extended header."""
+    records = {}
+    pos = 0
+    while pos < len(data):
+        length, space, _ = data[pos:pos + 20].partition(b' ')
+        record = data[pos:pos + int(length)] if length.isdigit() else b''
+        key, sep, value = record[len(length) + 1:-1].partition(b'=')
+        if not (space and sep and record.endswith(b'\n') and
+                len(record) == int(length)):
+            raise InvalidArchive('corrupt pax extended header')
+        records[key.decode('utf-8', 'surrogateescape')] = value.decode(
+            'utf-8', 'surrogateescape')
+        pos += len(record)
+    return records
+
+
+def _string(data):
+    """A NUL-terminated string of an extended header, as tar reads it."""
+    return data.split(b'\0', 1)[0].decode('utf-8', 'surrogateescape')
+
+
+def normalized(name):
+    """Where a member lands below the directory it is extracted to, as the
+    engine resolves it (``./a``, ``/a`` and ``b/../a`` are all ``a``)."""
+    return posixpath.normpath('/' + name).lstrip('/')
+
+
+class TarReader:
+    """The members of a tar stream, one after the other, holding no more
+    than an extended header (bounded) at a time."""
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+        self._unread = 0
+
+    def _read(self, size):
+        try:
+            data = self._file.read(size)
+        except _DECOMPRESSION_ERRORS as exc:
+            raise InvalidArchive('corrupt compressed archive: %s' % exc)
+        if len(data) != size:
+            raise InvalidArchive('the archive is truncated')
+        return data
+
+    def _skip(self, size):
+        while size:
+            size -= len(self._read(min(size, _CHUNK)))
+
+    def _small(self, info, what):
+        if info.size > MAX_SMALL_MEMBER:
+            raise InvalidArchive('%s %r is %d bytes; at most %d are allowed'
+                                 % (what, info.name, info.size,
+                                    MAX_SMALL_MEMBER))
+        data = self._read(info.size)
+        self._skip(-info.size % _BLOCK)
+        return data
+
+    def next(self):
+        """The next member's TarInfo, with the name, link name and size
+        its extended headers give, or None at the end of the archive. Its
+        data is read with :meth:`data` or :meth:`small_data`, or skipped
+        by this call."""
+        self._skip(self._unread)
+        extended = {}
+        while True:
+            block = self._read(_BLOCK)
+            if block == tarfile.NUL * _BLOCK:
+                return None
+            try:
+                info = tarfile.TarInfo.frombuf(block, 'utf-8',
+                                               'surrogateescape')
+            except tarfile.HeaderError as exc:
+                raise InvalidArchive('not a tar archive, or a corrupt one '
+                                     '(%s)' % exc)
+            if info.type not in _EXTENSION_TYPES:
+                break
+            data = self._small(info, 'extended header')
+            if info.type in _PAX_TYPES:
+                extended.update(_pax_records(data))
+            elif info.type == tarfile.GNUTYPE_LONGNAME:
+                extended['path'] = _string(data)
+            elif info.type == tarfile.GNUTYPE_LONGLINK:
+                extended['linkpath'] = _string(data)
+            # Global pax headers name nothing: the engine skips them too.
+        if info.type == tarfile.GNUTYPE_SPARSE or any(
+                key.startswith('GNU.sparse.') for key in extended):
+            raise InvalidArchive('archive member %r is a sparse file'
+                                 % info.name)
+        info.name = extended.get('path', info.name)
+        info.linkname = extended.get('linkpath', info.linkname)
+        if 'size' in extended:
+            try:
+                info.size = int(extended['size'])
+            except ValueError:
+                info.size = -1
+            if info.size < 0:
+                raise InvalidArchive('archive member %r has a bad size'
+                                     % info.name)
+        if '\0' in info.name or '\0' in info.linkname:
+            raise InvalidArchive('archive member %r has a NUL in its name'
+                                 % info.name)
+        # Only regular files have data, whatever the header's size says.
+        if info.type not in _REGULAR:
+            info.size = 0
+        self._unread = info.size + (-info.size % _BLOCK)
+        return info
+
+    def data(self, info):
+        """Iterate over the data of the member just read, in pieces."""
+        left = info.size
+        while left:
+            piece = self._read(min(left, _CHUNK))
+            left -= len(piece)
+            yield piece
+        self._skip(-info.size % _BLOCK)
+        self._unread = 0
+
+    def small_data(self, info, what):
+        """The whole data of the member just read, at most
+        MAX_SMALL_MEMBER bytes."""
+        self._unread = 0
+        return self._small(info, what)
+
+
+def member_header(info, name, size):
+    """A pax header of ours for ``info``'s kind of member, named ``name``
+    with ``size`` bytes of data."""
+    out = tarfile.TarInfo(name)
+    out.type = tarfile.REGTYPE if info.type in _REGULAR else info.type
+    out.size = size
+    out.mode = info.mode & 0o7777
+    out.mtime = info.mtime
+    out.linkname = info.linkname
+    return out.tobuf(tarfile.PAX_FORMAT, 'utf-8', 'surrogateescape')
+
+
+def _padding(size):
+    return tarfile.NUL * (-size % _BLOCK)
+
+
+def _json(name, data):
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidArchive('%s is not JSON: %s' % (name, exc))
+
+
+def _one_image(name, items):
+    if not isinstance(items, list) or not all(isinstance(item, dict)
+                                              for item in items):
+        raise InvalidArchive('%s does not list images' % name)
+    if not items:
+        raise InvalidArchive('the archive holds no image')
+    if len(items) != 1:
+        raise InvalidArchive('the archive holds %d images; exactly one is '
+                             'needed' % len(items))
+    return items[0]
+
+
+def _kept(item, keys):
+    return {key: item[key] for key in keys if key in item}
+
+
+def _docker_manifest(data):
+    """manifest.json with its one image's config and layers only."""
+    image = _one_image(MANIFEST, _json(MANIFEST, data))
+    return json.dumps([_kept(image, _MANIFEST_KEYS)]).encode()
+
+
+def _oci_index(data):
+    """index.json without annotations (the ref names), one manifest."""
+    index = _json(INDEX, data)
+    if not isinstance(index, dict):
+        raise InvalidArchive('%s is not an image index' % INDEX)
+    manifest = _one_image(INDEX, index.get('manifests'))
+    return json.dumps(dict(_kept(index, _INDEX_KEYS), manifests=[
+        _kept(manifest, _DESCRIPTOR_KEYS)])).encode()
+
+
+_REWRITE = {MANIFEST: _docker_manifest, INDEX: _oci_index,
+            LAYOUT: lambda data: data}
+_FORMAT_FILES = {DOCKER_ARCHIVE: MANIFEST,
+                 OCI_LAYOUT: '%s and %s' % (LAYOUT, INDEX)}
+
+
+class _Rewriter:
+
+    def __init__(self, formats):
+        self._formats = formats
+        self._seen = set()
+        # Links, symbolic or hard (a hard link to a symbolic link is one
+        # too): the engine would write a member below one through it.
+        self._links = set()
+        self._members = 0
+
+    def _check(self, info, name):
+        self._members += 1
+        if self._members > MAX_MEMBERS:
+            raise InvalidArchive('the archive has more than %d members'
+                                 % MAX_MEMBERS)
+        if info.type not in _KEPT_TYPES:
+            raise InvalidArchive('archive member %r is neither a file, a '
+                                 'directory nor a link' % info.name)
+        parent = posixpath.dirname(name)
+        while parent:
+            if parent in self._links:
+                raise InvalidArchive('archive member %r lies below the link '
+                                     '%r' % (info.name, parent))
+            parent = posixpath.dirname(parent)
+        if name in _REWRITE or name == REPOSITORIES:
+            if info.type not in _REGULAR:
+                raise InvalidArchive('archive member %r is not a regular '
+                                     'file' % info.name)
+            if name in self._seen:
+                raise InvalidArchive('the archive holds %s twice' % name)
+            self._seen.add(name)
+        if info.type in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+            self._links.add(name)
+
+    def _check_format(self):
+        found = []
+        if MANIFEST in self._seen:
+            found.append(DOCKER_ARCHIVE)
+        if {LAYOUT, INDEX} <= self._seen:
+            found.append(OCI_LAYOUT)
+        if not set(found) & set(self._formats):
+            raise InvalidArchive(
+                'not an image archive this engine loads: it reads %s (%s), '
+                'the archive has %s' % (
+                    ' or '.join(self._formats),
+                    ' or '.join(_FORMAT_FILES[f] for f in self._formats),
+                    ', '.join(sorted(self._seen & set(_REWRITE))) or
+                    'neither'))
+
+    def rewrite(self, reader):
+        while True:
+            info = reader.next()
+            if info is None:
+                break
+            name = normalized(info.name)
+            if not name:
+                continue  # the extraction directory itself
+            self._check(info, name)
+            if name == REPOSITORIES:
+                continue
+            if name in _REWRITE:
+                data = _REWRITE[name](reader.small_data(info, name))
+                yield (member_header(info, name, len(data)) + data +
+                       _padding(len(data)))
+                continue
+            yield member_header(info, name, info.size)
+            yield from reader.data(info)
+            if info.size % _BLOCK:
+                yield _padding(info.size)
+        self._check_format()
+        yield _END_OF_ARCHIVE
+
+
+def without_names(data, formats=(DOCKER_ARCHIVE, OCI_LAYOUT)):
+    """Yield the image archive ``data`` (a file-like object or an iterable
+    of byte chunks; a tar, or one compressed with gzip, bzip2 or xz) as
+    chunks of an uncompressed tar that names nothing.
+
+    ``manifest.json`` keeps its one image's ``Config`` and ``Layers``,
+    ``index.json`` its one manifest without annotations, ``repositories``
+    is dropped. Raises InvalidArchive, before the end of the archive is
+    written, for an archive that is not one of ``formats``, holds several
+    images, ends early, or hides members as the module says; a consumer
+    that stops there has passed on no complete archive.
+    """
+    reader = TarReader(_uncompressed(data))
+    yield from _Rewriter(formats).rewrite(reader)
