@@ -165,6 +165,23 @@ def test_the_sandbox_image_is_never_one_found_by_name_or_label(
         runtime.remove_image(impostor, force=True)
 
 
+def test_the_sandbox_image_removed_behind_the_runtimes_back_comes_back(
+        runtime, instance_labels):
+    def sandbox_image():
+        sandbox = runtime.create_sandbox(types.SandboxSpec(
+            name=unique('rt-sandbox'), labels=instance_labels))
+        try:
+            return runtime.status(sandbox.id).details['Image']
+        finally:
+            runtime.remove_sandbox(sandbox.id)
+
+    image = sandbox_image()
+    assert runtime.inspect_image(image).tags == ()
+    runtime.remove_image(image)  # as an image prune would
+    # The same content, so the same id, loaded again.
+    assert sandbox_image() == image
+
+
 def test_a_missing_sandbox_binary_is_a_configuration_error(
         runtime, instance_labels):
     broken = docker_runtime.DockerRuntime(
