@@ -12,9 +12,9 @@ content alone and the caller names it.
 Every member goes on with a header written here (POSIX pax), so the engine
 reads exactly the names checked here, whatever its own reading of the
 original header would have been; member data passes through unchanged, in
-pieces. Only the JSON control files are read whole, up to a bound. The
-engine reads what a tenant could otherwise slip past the rewriting through
-links and duplicate members, so those are refused; so are members that are
+pieces. Only the JSON control files are read whole, up to a bound. Links
+and duplicate members could make the engine read a control file other than
+the one rewritten here: such members are refused, as are members that are
 no file, directory or link, and archives that end early.
 """
 
@@ -56,9 +56,8 @@ _KEPT_TYPES = _REGULAR + (tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE)
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
 _EXTENSION_TYPES = _PAX_TYPES + (tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME,
                                  tarfile.GNUTYPE_LONGLINK)
-# The engine's image loaders read these and nothing else of the archive
-# but what they point to. What each keeps of them: what an image is, no
-# name, no parent link to another image of the host.
+# What the control files keep: what the image is; no name, nor a parent
+# link to another image of the host.
 _MANIFEST_KEYS = ('Config', 'Layers')
 _INDEX_KEYS = ('schemaVersion', 'mediaType', 'manifests')
 _DESCRIPTOR_KEYS = ('mediaType', 'digest', 'size', 'platform')
@@ -69,7 +68,6 @@ _COMPRESSIONS = (
     (b'BZh', lambda f: bz2.BZ2File(f, mode='rb')),
     (b'\xfd7zXZ\x00', lambda f: lzma.LZMAFile(f, mode='rb')),
 )
-_DECOMPRESSION_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
 class InvalidArchive(exception.InvalidRequest):
@@ -117,8 +115,21 @@ def _uncompressed(data):
                              'with gzip, bzip2 or xz')
     for magic, opener in _COMPRESSIONS:
         if head.startswith(magic):
-            return opener(raw)
+            return _Decompressing(opener(raw))
     return raw
+
+
+class _Decompressing:
+    """A decompressing file whose errors say the archive is corrupt."""
+
+    def __init__(self, fileobj):
+        self._file = fileobj
+
+    def read(self, size):
+        try:
+            return self._file.read(size)
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as exc:
+            raise InvalidArchive('corrupt compressed archive: %s' % exc)
 
 
 def _pax_records(data):
@@ -144,6 +155,15 @@ def _string(data):
     return data.split(b'\0', 1)[0].decode('utf-8', 'surrogateescape')
 
 
+def _check_size(info, size):
+    """``size`` (a header's number, or a pax record's text) as a size."""
+    text = str(size)
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidArchive('archive member %r has a bad size %r'
+                             % (info.name, size))
+    return int(text)
+
+
 def normalized(name):
     """Where a member lands below the directory it is extracted to, as the
     engine resolves it (``./a``, ``/a`` and ``b/../a`` are all ``a``)."""
@@ -159,10 +179,7 @@ class TarReader:
         self._unread = 0
 
     def _read(self, size):
-        try:
-            data = self._file.read(size)
-        except _DECOMPRESSION_ERRORS as exc:
-            raise InvalidArchive('corrupt compressed archive: %s' % exc)
+        data = self._file.read(size)
         if len(data) != size:
             raise InvalidArchive('the archive is truncated')
         return data
@@ -197,34 +214,36 @@ class TarReader:
             except tarfile.HeaderError as exc:
                 raise InvalidArchive('not a tar archive, or a corrupt one '
                                      '(%s)' % exc)
+            _check_size(info, info.size)
             if info.type not in _EXTENSION_TYPES:
                 break
             data = self._small(info, 'extended header')
             if info.type in _PAX_TYPES:
-                extended.update(_pax_records(data))
+                records = _pax_records(data)
+                if any(key.startswith('GNU.sparse.') for key in records):
+                    raise InvalidArchive('archive member %r is a sparse '
+                                         'file' % records.get('path'))
+                # Only what is read below is kept, however many headers.
+                extended.update((key, records[key]) for key in
+                                ('path', 'linkpath', 'size')
+                                if key in records)
             elif info.type == tarfile.GNUTYPE_LONGNAME:
                 extended['path'] = _string(data)
             elif info.type == tarfile.GNUTYPE_LONGLINK:
                 extended['linkpath'] = _string(data)
             # Global pax headers name nothing: the engine skips them too.
-        if info.type == tarfile.GNUTYPE_SPARSE or any(
-                key.startswith('GNU.sparse.') for key in extended):
+        if info.type == tarfile.GNUTYPE_SPARSE:
             raise InvalidArchive('archive member %r is a sparse file'
                                  % info.name)
         info.name = extended.get('path', info.name)
         info.linkname = extended.get('linkpath', info.linkname)
         if 'size' in extended:
-            try:
-                info.size = int(extended['size'])
-            except ValueError:
-                info.size = -1
-            if info.size < 0:
-                raise InvalidArchive('archive member %r has a bad size'
-                                     % info.name)
+            info.size = _check_size(info, extended['size'])
         if '\0' in info.name or '\0' in info.linkname:
             raise InvalidArchive('archive member %r has a NUL in its name'
                                  % info.name)
-        # Only regular files have data, whatever the header's size says.
+        # Links and directories have no data, whatever the header's size
+        # says (other kinds than these and files are refused).
         if info.type not in _REGULAR:
             info.size = 0
         self._unread = info.size + (-info.size % _BLOCK)
@@ -355,7 +374,7 @@ class _Rewriter:
                     ' or '.join(self._formats),
                     ' or '.join(_FORMAT_FILES[f] for f in self._formats),
                     ', '.join(sorted(self._seen & set(_REWRITE))) or
-                    'neither'))
+                    'none of them'))
 
     def rewrite(self, reader):
         while True:

@@ -156,7 +156,7 @@ def test_an_archive_of_several_images_is_refused():
 def test_an_archive_of_no_image_is_refused():
     _refused([_docker_save(manifest=_manifest([]))], 'holds no image')
     _refused([_tar([_member('hello.txt', b'hello')])],
-             'the archive has neither')
+             'the archive has none of them')
 
 
 @pytest.mark.parametrize('data, match', [
@@ -263,10 +263,37 @@ def test_a_pax_path_naming_the_manifest_is_rewritten():
     assert b'RepoTags' not in members['manifest.json'][1]
 
 
+@pytest.mark.parametrize('size', [-1, -10 ** 9])
+def test_a_negative_size_is_refused(size):
+    # Base-256 sizes can be negative: a read of them would read all.
+    for kind in (tarfile.REGTYPE, tarfile.XHDTYPE):
+        header = bytearray(tarfile.TarInfo('x').tobuf(tarfile.GNU_FORMAT))
+        header[124:136] = size.to_bytes(12, 'big', signed=True)
+        header[156:157] = kind
+        header[148:156] = b' ' * 8
+        header[148:155] = b'%06o\0' % sum(header)
+        _refused([bytes(header) + b'\0' * 4096], 'bad size')
+
+
+def test_a_pax_size_that_is_no_number_is_refused():
+    info = tarfile.TarInfo('x')
+    info.pax_headers = {'size': '-5'}
+    _refused([info.tobuf(tarfile.PAX_FORMAT) + b'\0' * 1024], 'bad size')
+
+
+def test_a_cut_compressed_archive_is_refused():
+    compressed = gzip.compress(_docker_save())
+    _refused([compressed[:len(compressed) // 2]],
+             'corrupt compressed archive: Compressed file ended')
+
+
 def test_a_sparse_member_is_refused():
     info = tarfile.TarInfo('sparse')
     info.type = tarfile.GNUTYPE_SPARSE
     _refused([info.tobuf(tarfile.GNU_FORMAT) + b'\0' * 1024], 'sparse')
+    info = tarfile.TarInfo('sparse')
+    info.pax_headers = {'GNU.sparse.major': '1', 'GNU.sparse.minor': '0'}
+    _refused([info.tobuf(tarfile.PAX_FORMAT) + b'\0' * 1024], 'sparse')
 
 
 def test_the_member_count_is_bounded(monkeypatch):
