@@ -4,6 +4,7 @@ The driver reads ``[zun]`` from nova.conf; the native API reads the same
 group from its own file. ``list_opts`` feeds oslo-config-generator.
 """
 
+import importlib.util
 import os
 
 from oslo_config import cfg
@@ -181,6 +182,27 @@ def register_opts(conf):
     conf.register_opts(scheduler_opts, group=zun_group)
     conf.register_opts(image_opts, group=zun_group)
     conf.register_opts(volume_opts, group=zun_group)
+
+
+def _nova_state_path():
+    """Nova's default [DEFAULT] state_path ($pybasedir: the directory Nova
+    is installed in), found without loading Nova."""
+    spec = importlib.util.find_spec('nova')
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.dirname(spec.submodule_search_locations[0])
+
+
+def register_privsep_opts(conf):
+    """Register what nova-zun's privsep daemons read from nova-compute's
+    configuration files: [zun], and Nova's [DEFAULT] state_path, which
+    volume_mount_dir's default names (only where Nova did not register it:
+    the daemons load nothing of Nova)."""
+    register_opts(conf)
+    if 'state_path' not in conf:
+        conf.register_opt(cfg.StrOpt(
+            'state_path', default=_nova_state_path(),
+            help='Nova\'s [DEFAULT] state_path, as Nova reads it.'))
 
 
 def list_opts():

@@ -11,25 +11,33 @@ This module imports nothing of Nova (the daemon loads it on its own).
 """
 
 import ctypes
+import errno
 import ipaddress
 import os
+import re
+import stat
 import subprocess
 import threading
 
+from oslo_config import cfg
 from oslo_privsep import capabilities as caps
 from oslo_privsep import priv_context
 from pyroute2.ethtool import Ethtool
 from pyroute2 import IPRoute
 from pyroute2.netlink import exceptions as nl_exc
 
+from nova_zun import conf as zun_conf
 from nova_zun.runtime import shims
 
 net_admin = priv_context.PrivContext(
     'nova_zun',
     cfg_section='nova_zun_privileged',
     pypath=__name__ + '.net_admin',
-    capabilities=[caps.CAP_NET_ADMIN, caps.CAP_NET_RAW, caps.CAP_SYS_ADMIN,
-                  caps.CAP_SYS_PTRACE, caps.CAP_DAC_OVERRIDE],
+    # Links, addresses, routes and ethtool settings; setns() into a pod's
+    # namespace (its engine's bind-mounted file: a /proc/<pid>/ns/net path
+    # would also need CAP_SYS_PTRACE). iptables runs as a command, which
+    # regains root's capabilities: the daemon itself needs no NET_RAW.
+    capabilities=[caps.CAP_NET_ADMIN, caps.CAP_SYS_ADMIN],
 )
 
 storage_admin = priv_context.PrivContext(
@@ -129,11 +137,15 @@ def set_master(name, bridge):
 def netns_links(netns_path):
     """``{ifname: mac}`` of the interfaces in a namespace ({} if the
     namespace is gone)."""
-    if not os.path.exists(netns_path):
+    try:
+        os.stat(netns_path)  # not exists(): it says False for EACCES too
+    except FileNotFoundError:
         return {}
     try:
         ipr = IPRoute(netns=netns_path)
-    except OSError:
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise  # not gone: this daemon may not enter it
         return {}  # the file is left, the namespace behind it is gone
     with ipr:
         return {link.get('ifname'): link.get('address')
@@ -271,18 +283,80 @@ def bridged_rules(device):
 
 
 # -- storage ---------------------------------------------------------------
+#
+# A caller names paths only below [zun] volume_mount_dir, which this daemon
+# reads from nova-compute's configuration files, never from the caller;
+# symbolic links are resolved before the check and the resolved path is
+# what the command gets. Devices must be block devices.
+
+_FSTYPE = re.compile(r'[a-z0-9]+')
+_BLKID_NOTHING_FOUND = 2
+
 
 def _run(argv):
     result = subprocess.run(argv, capture_output=True, text=True)
     return result.returncode, result.stdout, result.stderr.strip()
 
 
+def _mount_dir():
+    zun_conf.register_privsep_opts(cfg.CONF)
+    return os.path.realpath(cfg.CONF.zun.volume_mount_dir)
+
+
+def _absolute(path):
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ValueError('not an absolute path: %r' % (path,))
+    return path
+
+
+def _resolved(path):
+    return os.path.realpath(_absolute(path))
+
+
+def _below_mount_dir(path):
+    """``path`` resolved, if that is below [zun] volume_mount_dir; else
+    ValueError (also for a link below it that leads elsewhere)."""
+    top = _mount_dir()
+    real = _resolved(path)
+    if not real.startswith(top + os.sep):
+        raise ValueError('%s is not below [zun] volume_mount_dir %s'
+                         % (path, top))
+    return real
+
+
+def _block_device(device):
+    real = _resolved(device)
+    try:
+        is_block = stat.S_ISBLK(os.stat(real).st_mode)
+    except FileNotFoundError:
+        is_block = False
+    if not is_block:
+        raise ValueError('%s is not a block device' % device)
+    return real
+
+
+def _root_mount_id(pid):
+    """Id of the mount at / in the mount namespace of process ``pid``
+    (another namespace has another), None if the process is gone."""
+    try:
+        with open('/proc/%s/mountinfo' % pid) as f:
+            return next(line.split()[0] for line in f
+                        if line.split()[4] == '/')
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
 @storage_admin.entrypoint
 def share_directory(path):
-    """Make ``path`` (created if missing) a mount point of its own with
-    shared propagation, so mounts made below it later reach containers
-    that bind it with rslave propagation: (exit code, error) of the step
-    that failed, (0, '') when done."""
+    """Make ``path`` (created if missing), which must be [zun]
+    volume_mount_dir, a mount point of its own with shared propagation, so
+    mounts made below it later reach containers that bind it with rslave
+    propagation: (exit code, error) of the step that failed, (0, '') when
+    done."""
+    top = _mount_dir()
+    if _resolved(path) != top:
+        raise ValueError('%s is not [zun] volume_mount_dir %s' % (path, top))
+    path = top
     os.makedirs(path, mode=0o755, exist_ok=True)
     steps = [['mount', '--make-shared', path]]
     if _run(['findmnt', '--mountpoint', path])[0]:
@@ -296,7 +370,7 @@ def share_directory(path):
 
 @storage_admin.entrypoint
 def make_directories(paths):
-    for path in paths:
+    for path in [_below_mount_dir(p) for p in paths]:
         os.makedirs(path, mode=0o755, exist_ok=True)
 
 
@@ -305,9 +379,10 @@ def remove_directories(paths):
     """rmdir each path (deepest first); never removes contents. Returns the
     paths left because they were not empty."""
     kept = []
+    resolved = {path: _below_mount_dir(path) for path in paths}
     for path in sorted(paths, key=len, reverse=True):
         try:
-            os.rmdir(path)
+            os.rmdir(resolved[path])
         except FileNotFoundError:
             pass
         except OSError:
@@ -315,32 +390,56 @@ def remove_directories(paths):
     return kept
 
 
-@storage_admin.entrypoint
-def probe_signatures(device):
-    """``blkid -p -o export``: (exit code, output, error). Exit code 2
-    means no signature at all was found."""
+def _probe(device):
     return _run(['blkid', '-p', '-o', 'export', device])
 
 
 @storage_admin.entrypoint
+def probe_signatures(device):
+    """``blkid -p -o export``: (exit code, output, error). Exit code 2
+    means no signature at all was found."""
+    return _probe(_block_device(device))
+
+
+@storage_admin.entrypoint
 def make_filesystem(device, fstype, options):
+    """mkfs, only on a device without any signature (ValueError else): a
+    caller cannot wipe a device that holds something."""
+    device = _block_device(device)
+    if not isinstance(fstype, str) or not _FSTYPE.fullmatch(fstype):
+        raise ValueError('not a filesystem type: %r' % (fstype,))
+    if _probe(device)[0] != _BLKID_NOTHING_FOUND:
+        raise ValueError('%s is not blank' % device)
     return _run(['mkfs.' + fstype, '-q'] + list(options) + [device])
 
 
 @storage_admin.entrypoint
 def mount(device, target, fstype, options):
-    return _run(['mount', '-t', fstype, '-o', ','.join(options), device,
-                 target])
+    return _run(['mount', '-t', fstype, '-o', ','.join(options),
+                 _block_device(device), _below_mount_dir(target)])
 
 
 @storage_admin.entrypoint
 def unmount(target, namespace_pid=None):
     """umount ``target``, in the mount namespace of process
-    ``namespace_pid`` when given: (exit code, error)."""
-    argv = ['umount']
-    if namespace_pid:
-        argv += ['-N', '/proc/%d/ns/mnt' % namespace_pid]
-    code, _, err = _run(argv + [target])
+    ``namespace_pid`` when given (a container's: never the host's, where
+    only targets below [zun] volume_mount_dir are unmounted): (exit code,
+    error)."""
+    if namespace_pid is None:
+        argv = ['umount', _below_mount_dir(target)]
+    else:
+        if not isinstance(namespace_pid, int) or namespace_pid < 1:
+            raise ValueError('not a process id: %r' % (namespace_pid,))
+        root = _root_mount_id(namespace_pid)
+        if root is None:
+            return 1, 'process %d is gone' % namespace_pid
+        if root == _root_mount_id('self'):
+            raise ValueError('process %d is in the host\'s mount namespace'
+                             % namespace_pid)
+        # The target is the container's: resolved there, by umount.
+        argv = ['umount', '-N', '/proc/%d/ns/mnt' % namespace_pid,
+                _absolute(target)]
+    code, _, err = _run(argv)
     return code, err
 
 

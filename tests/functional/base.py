@@ -66,9 +66,10 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         self.flags(api_paste_config=API_PASTE, group='wsgi')
         self.flags(engine_url=self.engine_url, group='zun')
         self.flags(volume_mount_dir=self.volume_dirs.mounts, group='zun')
+        helper = self._privsep_helper()
         for section in ('nova_zun_privileged', 'nova_zun_storage_privileged',
                         'nova_zun_shim_privileged'):
-            self.flags(helper_command=PRIVSEP_HELPER, group=section)
+            self.flags(helper_command=helper, group=section)
         super().setUp()
         self.useFixture(fixtures.MonkeyPatch(
             'oslo_privsep.daemon.RootwrapClientChannel',
@@ -76,6 +77,16 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         self.ctxt = nova_context.get_admin_context()
         self._hosts = []
         self.addCleanup(self._remove_containers)
+
+    def _privsep_helper(self):
+        """The daemons read [zun] from a configuration file, as they read
+        nova-compute's (the storage daemon works only below
+        volume_mount_dir); it lives as long as the session's daemons."""
+        path = os.path.join(self.volume_dirs.base, 'privsep.conf')
+        with open(path, 'w') as f:
+            f.write('[zun]\nvolume_mount_dir = %s\n'
+                    % self.volume_dirs.mounts)
+        return '%s --config-file %s' % (PRIVSEP_HELPER, path)
 
     def _clear_attrs(self):
         # Nova's cleanup drops public instance attributes; pytest's unittest

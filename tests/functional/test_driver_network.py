@@ -106,6 +106,9 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.assertTcpWorks(two, one, self.v4(port_one), port=5556)
         self.ok(one, 'ping -c 1 -W 5 %s' % self.v4(port_two))
         self.delete_all(one, two)
+        # All of the above needed no more than these.
+        self.assertEqual({'CAP_NET_ADMIN', 'CAP_SYS_ADMIN'},
+                         base.privsep_capabilities('net_admin'))
 
     def pod_sandbox(self, server):
         return self.runtime.get_sandbox('nova-%s-sandbox' % server['id'])
