@@ -322,8 +322,17 @@ def resize(status, args):
 @blueprint.route('/v1/containers/<container_ident>/top', methods=['GET'])
 @runtime_operation('top')
 def top(status, args):
-    return flask.jsonify(views.top(_state().runtime.top(
-        status.id, ps_args=args.get('ps_args') or None)))
+    ps_args = args.get('ps_args') or None
+    try:
+        processes = _state().runtime.top(status.id, ps_args=ps_args)
+    except runtime_exception.ContainerRuntimeError as exc:
+        # The engine runs ps with the caller's arguments; ps refusing them
+        # is the engine's failure of the plain kind.
+        if ps_args and type(exc) is runtime_exception.ContainerRuntimeError:
+            raise errors.ApiError(400, 'ps does not take %r: %s'
+                                  % (ps_args, exc.message))
+        raise
+    return flask.jsonify(views.top(processes))
 
 
 @blueprint.route('/v1/containers/<container_ident>/stats', methods=['GET'])
@@ -560,8 +569,9 @@ blueprint.add_url_rule('/v1/containers/<container_ident>/reboot',
 def _megabytes(memory):
     if memory is None:
         return None
-    if isinstance(memory, int):
-        return memory
+    # JSON Schema's integers include 64.0.
+    if isinstance(memory, (int, float)):
+        return int(memory)
     value = memory.lower()
     if value.endswith('g'):
         return int(value[:-1]) * 1024

@@ -16,6 +16,7 @@ from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
 from tests.functional.native_api_support import USERS
+from tests.functional.native_api_support import workloads  # noqa: F401
 
 
 @pytest.fixture
@@ -88,3 +89,13 @@ def test_gunicorns_own_refusals_are_in_zuns_shape(server, data, status):
     error = assert_error_shape(body, status)
     assert error['detail']
     assert headers['x-openstack-request-id'] == error['request_id']
+
+
+def test_ps_arguments_ps_refuses_are_a_400(server, identities, workloads):
+    instance = workloads(identities.project('alice'))
+    alice = Caller(server.url, identities.token('alice'))
+    error = assert_zun_error(alice.get('/v1/containers/%s/top' % instance,
+                                       params={'ps_args': 'ZbhBw2'}), 400)
+    assert 'ZbhBw2' in error['detail']
+    assert 200 == alice.get('/v1/containers/%s/top' % instance,
+                            params={'ps_args': 'aux'}).status_code
