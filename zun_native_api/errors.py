@@ -6,10 +6,13 @@ python-zunclient shows ``detail`` (or ``title``) of the first error.
 import json
 
 import flask
+from oslo_log import log as logging
 from werkzeug import exceptions as http_exceptions
 from werkzeug import http as http_utils
 
 from nova_zun.runtime import exception as runtime_exception
+
+LOG = logging.getLogger(__name__)
 
 # Where oslo.middleware's RequestId puts the request's id.
 ENV_REQUEST_ID = 'openstack.request_id'
@@ -73,6 +76,10 @@ def error_response(status, title, detail):
 
 
 def api_error(exc):
+    if exc.status >= 500:
+        # What went wrong on this side, said where an operator looks.
+        LOG.error('%s %s answered %d: %s', flask.request.method,
+                  flask.request.path, exc.status, exc.detail)
     return error_response(exc.status, exc.title, exc.detail)
 
 

@@ -99,3 +99,16 @@ def test_ps_arguments_ps_refuses_are_a_400(server, identities, workloads):
     assert 'ZbhBw2' in error['detail']
     assert 200 == alice.get('/v1/containers/%s/top' % instance,
                             params={'ps_args': 'aux'}).status_code
+
+
+def test_a_5xx_is_logged_with_its_cause(server, identities, workloads):
+    # The suite's catalog has no image endpoint: commit cannot upload.
+    instance = workloads(identities.project('alice'))
+    alice = Caller(server.url, identities.token('alice'))
+    response = alice.post('/v1/containers/%s/commit' % instance,
+                          params={'repository': 'nowhere'})
+    error = assert_zun_error(response, 503)
+    logged = [line for line in server.log_text().splitlines()
+              if error['request_id'] in line]
+    assert any(' ERROR ' in line and error['detail'] in line
+               for line in logged), logged
