@@ -214,6 +214,11 @@ _ERRORS = {
                                             microversion.MAX_VERSION),
     '409': 'The container is in a state that forbids this.',
     '413': 'Request body or archive too large.',
+    # gunicorn's own answers, before the API reads the request.
+    '414': 'Request line (path and query) longer than the server reads '
+           '(gunicorn\'s limit_request_line, 4094 bytes).',
+    '431': 'Request headers too many or too large (gunicorn\'s '
+           'limit_request_fields and limit_request_field_size).',
     '502': 'The owning host or Nova failed.',
     '503': 'Engine or Nova unavailable.',
     '504': 'exec ran past [native_api] exec_timeout.',
