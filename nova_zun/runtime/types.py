@@ -248,3 +248,5 @@ class EngineInfo:
     #: Size and free space of the filesystem holding the data root.
     disk_total_bytes: int
     disk_free_bytes: int
+    #: Whether containers keep running while the engine stops or restarts.
+    live_restore: bool = False
