@@ -56,6 +56,11 @@ opts = [
     cfg.IntOpt('max_archive_bytes', default=16 * 1024 * 1024, min=1024,
                help='Largest archive get_archive returns; larger paths '
                     'get 413.'),
+    cfg.IntOpt('max_limit', default=1000, min=1,
+               help='Most containers one list answer holds (Zun\'s [api] '
+                    'max_limit); its next link continues. The limit '
+                    'parameter asks for fewer. The list is read from Nova '
+                    'page after page, whatever Nova\'s own max_limit.'),
     cfg.IntOpt('exec_timeout', default=5, min=1,
                help='Seconds a non-interactive exec may run (Zun\'s '
                     '[docker] execute_timeout).'),

@@ -13,6 +13,7 @@ import binascii
 import functools
 import json
 import shlex
+from urllib import parse as urlparse
 
 import flask
 import microversion_parse
@@ -457,16 +458,34 @@ def get_all():
             else 'container:get_all')
     if not policy.authorize(_state().enforcer, rule, context):
         raise errors.ApiError(403, 'Policy does not allow %s.' % rule)
-    nova = _nova(context)
-    servers = _nova_call(nova.list, all_projects=all_projects,
-                         name=args.get('name'))
-    containers = [views.container(s) for s in servers]
-    if args.get('status'):
-        containers = [c for c in containers
-                      if c['status'].lower() == args['status'].lower()]
+    limit = _state().conf.native_api.max_limit
     if args.get('limit'):
-        containers = containers[:int(args['limit'])]
-    return flask.jsonify({'containers': containers, 'next': None})
+        limit = min(int(args['limit']), limit)
+    servers = _nova(context).list(all_projects=all_projects,
+                                  name=args.get('name'),
+                                  marker=args.get('marker'))
+    containers, more = _nova_call(_first_containers, servers, limit,
+                                  args.get('status'))
+    following = None
+    if more:
+        following = '%sv1/containers?%s' % (
+            flask.request.host_url, urlparse.urlencode(
+                dict(args, limit=limit, marker=containers[-1]['uuid'])))
+    return flask.jsonify({'containers': containers, 'next': following})
+
+
+def _first_containers(servers, limit, status=None):
+    """The views of the first ``limit`` of ``servers`` (read from Nova as
+    needed) in Zun status ``status`` if given, and whether more follow."""
+    containers = []
+    for server in servers:
+        container = views.container(server)
+        if status and container['status'].lower() != status.lower():
+            continue
+        if len(containers) == limit:
+            return containers, True
+        containers.append(container)
+    return containers, False
 
 
 def _server_for(rule, ident, args):
@@ -506,6 +525,7 @@ def update(container_ident):
         resources = types.Resources(
             vcpus=float(body['cpu']) if 'cpu' in body else None,
             memory_mb=_megabytes(body.get('memory')))
+        _check_within_flavor(context, server, resources)
         status, remote = _locate(context, server['id'])
         if remote:
             return _forward(remote)
@@ -524,6 +544,29 @@ def update(container_ident):
         if resources.vcpus:
             view['cpu'] = resources.vcpus
     return flask.jsonify(view)
+
+
+def _check_within_flavor(context, server, resources):
+    """409 unless ``resources`` stay within the server's flavor (what
+    Placement allocated), naming the Nova resize that would allow them."""
+    flavor = server.get('flavor') or {}
+    vcpus, ram = flavor.get('vcpus', 0), flavor.get('ram', 0)
+    cpu, memory = resources.vcpus or 0, resources.memory_mb or 0
+    if cpu <= vcpus and memory <= ram:
+        return
+    detail = '%s vCPU and %s MiB exceed the flavor of container %s (%s ' \
+             'vCPU, %s MiB): ' % (
+                 cpu or vcpus, memory or ram, server['id'], vcpus, ram)
+    try:
+        bigger = _nova(context).flavor_for(
+            max(cpu, vcpus), max(memory, ram), flavor.get('disk'),
+            (flavor.get('extra_specs') or {}).get('zun:runtime'))
+        detail += ('resize it with Nova first: openstack server resize '
+                   '--flavor %s %s' % (bigger['name'], server['id']))
+    except nova_api.NovaError as exc:
+        detail += 'a Nova resize to a bigger container flavor would ' \
+                  'allow them (%s).' % exc.message
+    raise errors.ApiError(409, detail)
 
 
 @blueprint.route('/v1/containers/<container_ident>/rename',

@@ -6,6 +6,7 @@ and the host it runs on, so list merges nothing by hand.
 """
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -20,6 +21,13 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 _UUID = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
+# Characters that stand for themselves (or, '.' and '_', for any one
+# character) in every name filter Nova's databases apply: MySQL's and
+# MariaDB's REGEXP, PostgreSQL's ~, SQLite's REGEXP (Python's re) and
+# LIKE elsewhere. ASCII only: a 4-byte character fails MariaDB's regex.
+_LITERAL_RUN = re.compile(r'[A-Za-z0-9_. -]+')
+# Most characters of an error answer quoted back or logged.
+_MAX_ERROR_TEXT = 1024
 
 
 def is_uuid(value):
@@ -36,6 +44,15 @@ class NovaError(Exception):
 class NotFound(NovaError):
     def __init__(self, message='Container not found'):
         super().__init__(404, message)
+
+
+def name_filter(name):
+    """Nova's ``name`` filter for servers named exactly ``name``: a
+    regex that matches them on every database, and maybe others (the
+    caller keeps the exact matches), never one a database can reject; None
+    when no part of the name is safe to send (then no filter)."""
+    runs = _LITERAL_RUN.findall(name)
+    return max(runs, key=len) if runs else None
 
 
 def host_id(project_id, host):
@@ -96,28 +113,46 @@ class Nova:
 
     # -- plumbing -----------------------------------------------------------
 
-    def _call(self, method, path, body=None, ok=(200, 202, 204)):
+    def _call(self, method, path, body=None, ok=(200, 202, 204), params=None,
+              api=None, service='Nova'):
+        """``method path`` on ``api`` (Nova's by default), the query
+        ``params`` encoded by keystoneauth; the answer's JSON. Raises
+        NotFound for a 404, NovaError otherwise, a 4xx as the service
+        said, a failure of the service as 502 or 503 (logged)."""
         try:
-            response = self.api.request(path, method, json=body,
-                                        raise_exc=False)
+            response = (api or self.api).request(
+                path, method, json=body, params=params, raise_exc=False)
         except ks_exceptions.ConnectionError as exc:
-            raise NovaError(503, 'Nova unreachable: %s' % exc)
+            raise _failure(503, service, method, path,
+                           '%s unreachable: %s' % (service, exc))
         except ks_exceptions.ClientException as exc:
-            raise NovaError(502, 'Nova: %s' % exc)
+            raise _failure(502, service, method, path,
+                           '%s: %s' % (service, exc))
         if response.status_code == 404:
             raise NotFound()
         if response.status_code not in ok:
-            try:
-                error = next(iter(response.json().values()))
-                message = error.get('message') or response.text
-            except (ValueError, AttributeError, StopIteration):
-                message = response.text
             status = response.status_code
-            raise NovaError(status if 400 <= status < 500 else 502,
-                            'Nova: %s' % message)
+            message = '%s: %s' % (service, _error_message(response))
+            if 400 <= status < 500:
+                raise NovaError(status, message)
+            raise _failure(502, service, method, path, message, response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    def _pages(self, path, key, params=None):
+        """Every item of Nova's list ``path`` (``key`` in its answers),
+        page after page (Nova answers at most its ``max_limit`` at a
+        time, with a next link while more follow)."""
+        params = dict(params or {})
+        while True:
+            page = self._call('GET', path, params=params)
+            items = page[key]
+            yield from items
+            if not items or not any(link.get('rel') == 'next' for link
+                                    in page.get(key + '_links') or ()):
+                return
+            params['marker'] = items[-1]['id']
 
     def is_container(self, server):
         flavor = server.get('flavor') or {}
@@ -126,17 +161,21 @@ class Nova:
 
     # -- servers ------------------------------------------------------------
 
-    def list(self, all_projects=False, name=None):
-        query = '/servers/detail'
-        params = []
+    def list(self, all_projects=False, name=None, marker=None):
+        """Container servers (named exactly ``name`` if given, after the
+        server ``marker`` if given), in Nova's order, fetched a page at a
+        time as the caller iterates."""
+        params = {}
         if all_projects:
-            params.append('all_tenants=1')
-        if name:
-            params.append('name=^%s$' % re.escape(name))
-        if params:
-            query += '?' + '&'.join(params)
-        servers = self._call('GET', query)['servers']
-        return [s for s in servers if self.is_container(s)]
+            params['all_tenants'] = '1'
+        if name is not None and name_filter(name):
+            params['name'] = name_filter(name)
+        if marker:
+            params['marker'] = marker
+        for server in self._pages('/servers/detail', 'servers', params):
+            if (self.is_container(server) and
+                    (name is None or server.get('name') == name)):
+                yield server
 
     def get(self, ident, all_projects=False):
         """The container server with this UUID or name."""
@@ -145,7 +184,8 @@ class Nova:
             if not self.is_container(server):
                 raise NotFound()
             return server
-        matches = self.list(all_projects=all_projects, name=ident)
+        matches = list(itertools.islice(
+            self.list(all_projects=all_projects, name=ident), 2))
         if not matches:
             raise NotFound()
         if len(matches) > 1:
@@ -185,7 +225,7 @@ class Nova:
         """The smallest container flavor with at least ``cpu`` vCPUs,
         ``memory_mb`` MiB and ``disk_gb`` GiB, with OCI runtime
         ``runtime`` (its zun:runtime extra spec) if one is asked for."""
-        flavors = self._call('GET', '/flavors/detail')['flavors']
+        flavors = self._pages('/flavors/detail', 'flavors')
         spec = self.conf.native_api.container_flavor_spec
         vcpus = int(math.ceil(cpu)) if cpu else 1
 
@@ -215,9 +255,12 @@ class Nova:
                                  'image endpoint to look names up)' % image)
         glance = adapter.Adapter(self.session, service_type='image',
                                  endpoint_override=self._image_endpoint)
-        response = glance.get('/v2/images', params={'name': image},
-                              raise_exc=False)
-        images = response.json().get('images', []) if response.ok else []
+        # Glance reads "<operator>:<value>" (name=in:a,b): the operator
+        # eq, given, keeps a name with a colon (cirros:latest) whole.
+        images = self._call('GET', '/v2/images', api=glance,
+                            service='Glance',
+                            params={'name': 'eq:' + image,
+                                    'limit': 2})['images']
         if len(images) != 1:
             raise NovaError(400, 'Image %s: %s' % (
                 image, 'not found' if not images else 'ambiguous name'))
@@ -233,3 +276,27 @@ class Nova:
             body['security_groups'] = [{'name': g} for g in security_groups]
         server = self._call('POST', '/servers', {'server': body})['server']
         return self._call('GET', '/servers/%s' % server['id'])['server']
+
+
+def _error_message(response):
+    """What a failed answer of Nova (``{"badRequest": {"message"}}``) or
+    Glance (text) says, shortened."""
+    try:
+        error = next(iter(response.json().values()))
+        message = error.get('message') or response.text
+    except (ValueError, AttributeError, StopIteration):
+        message = response.text
+    return message.strip()[:_MAX_ERROR_TEXT]
+
+
+def _failure(status, service, method, path, message, response=None):
+    """A NovaError for a failure of Nova or Glance, logged with its cause
+    (the caller sees only the message)."""
+    request_id = response is not None and (
+        response.headers.get('x-openstack-request-id') or
+        response.headers.get('x-compute-request-id'))
+    LOG.error('%s %s failed (%s answered %s, request %s): %s', method,
+              path, service,
+              response.status_code if response is not None else 'nothing',
+              request_id or '-', message)
+    return NovaError(status, message)

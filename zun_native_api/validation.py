@@ -44,7 +44,9 @@ def _query(properties, required=()):
 
 
 QUERY = {
-    'get_all': _query({'all_projects': _BOOL, 'limit': _INT,
+    'get_all': _query({'all_projects': _BOOL,
+                       'limit': {'type': 'string',
+                                 'pattern': r'^[1-9][0-9]{0,8}$'},
                        'marker': _STR, 'sort_key': _STR, 'sort_dir': _STR,
                        'name': _STR, 'image': _STR, 'status': _STR,
                        'project_id': _STR, 'user_id': _STR, 'host': _STR,

@@ -1,0 +1,200 @@
+"""What the native API sends Nova and Glance (through keystoneauth and
+requests, only the HTTP transport faked) and how it reads the answers:
+exact name lookups whatever the database, pages, errors."""
+
+import json
+import logging
+from unittest import mock
+from urllib import parse as urlparse
+
+from oslo_config import cfg
+from oslo_context import context as oslo_context
+import pytest
+import requests
+from requests import adapters
+
+from zun_native_api import conf as api_conf
+from zun_native_api import nova
+
+NOVA = 'http://compute.example/v2.1'
+GLANCE = 'http://image.example'
+SPEC = {'trait:CUSTOM_ZUN_CONTAINER_HOST': 'required'}
+NASTY_NAMES = ['rel1|demo', 'd%2E%2A', 'd.*', 'nomatch&name=demo', 'demo#x',
+               'demo\\', '(demo)', '[a-z]+', 'd\U0001F600mo', '\U0001F600',
+               'caf\u00e9', '^demo$', 'a b', "it's", 'x' * 255, '%', '']
+
+
+def _server(name, ident=None, container=True):
+    return {'id': ident or name, 'name': name,
+            'flavor': {'extra_specs': SPEC if container else {}}}
+
+
+class Transport:
+    """Answers of the fake HTTP transport, in order (``(status, body,
+    headers)`` or an exception to raise); the requests sent."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.sent = []
+
+    def send(self, adapter, request, **kwargs):
+        self.sent.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        status, body, headers = answer
+        response = requests.Response()
+        response.status_code = status
+        response.url = request.url
+        response.request = request
+        response.headers.update(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            response.headers['Content-Type'] = 'application/json'
+        response._content = (body or '').encode('utf-8')
+        return response
+
+    def query(self, index=-1):
+        """The query of a request sent, parsed."""
+        return urlparse.parse_qs(urlparse.urlsplit(
+            self.sent[index].url).query, keep_blank_values=True)
+
+    def path(self, index=-1):
+        return urlparse.urlsplit(self.sent[index].url).path
+
+
+@pytest.fixture
+def transport():
+    fake = Transport()
+    with mock.patch.object(adapters.HTTPAdapter, 'send', autospec=True,
+                           side_effect=fake.send):
+        yield fake
+
+
+@pytest.fixture
+def api():
+    conf = cfg.ConfigOpts()
+    api_conf.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override('nova_endpoint', NOVA, group='native_api')
+    conf.set_override('glance_endpoint', GLANCE, group='native_api')
+    return nova.Nova(conf, oslo_context.RequestContext(auth_token='t'))
+
+
+@pytest.mark.parametrize('name', NASTY_NAMES)
+def test_the_name_filter_is_literal_ascii_from_the_name(name):
+    pattern = nova.name_filter(name)
+    if pattern is not None:
+        assert pattern in name
+        assert set(pattern) <= set('abcdefghijklmnopqrstuvwxyz'
+                                   'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+                                   '0123456789_. -')
+
+
+def test_the_name_filter_is_the_longest_safe_part():
+    assert 'demo' == nova.name_filter('demo')
+    assert 'web.1' == nova.name_filter('web.1')
+    assert 'rel10' == nova.name_filter('rel10|demo')
+    assert None is nova.name_filter('\U0001F600|')
+
+
+@pytest.mark.parametrize('name', NASTY_NAMES)
+def test_a_name_is_sent_encoded_and_only_exact_matches_count(
+        api, transport, name):
+    wanted = _server(name, 'wanted')
+    transport.answers.append((200, {'servers': [
+        _server('demo'), _server(name + 'x'), _server(name.upper() + 'y'),
+        wanted, _server(name, 'vm', container=False)]}, {}))
+    assert wanted == api.get(name)
+    (request,) = transport.sent
+    assert '/v2.1/servers/detail' == transport.path()
+    pattern = nova.name_filter(name)
+    assert ({'name': [pattern]} if pattern else {}) == transport.query()
+
+
+def test_all_projects_and_marker_are_parameters(api, transport):
+    transport.answers.append((200, {'servers': []}, {}))
+    assert [] == list(api.list(all_projects=True, name='a&b',
+                               marker='m&x=1'))
+    assert {'all_tenants': ['1'], 'name': ['a'],
+            'marker': ['m&x=1']} == transport.query()
+
+
+def test_two_containers_of_one_name_are_409(api, transport):
+    transport.answers.append((200, {'servers': [
+        _server('a', 'one'), _server('a', 'two')]}, {}))
+    with pytest.raises(nova.NovaError) as error:
+        api.get('a')
+    assert 409 == error.value.status
+
+
+def test_lists_go_on_page_after_page(api, transport):
+    more = [{'rel': 'next', 'href': NOVA + '/servers/detail?marker=s2'}]
+    transport.answers += [
+        (200, {'servers': [_server('a', 's1'), _server('b', 's2')],
+               'servers_links': more}, {}),
+        (200, {'servers': [_server('c', 's3')]}, {})]
+    assert ['s1', 's2', 's3'] == [s['id'] for s in api.list()]
+    assert {} == transport.query(0)
+    assert {'marker': ['s2']} == transport.query(1)
+
+
+def test_a_list_reads_no_page_it_does_not_need(api, transport):
+    more = [{'rel': 'next', 'href': NOVA + '/servers/detail?marker=s1'}]
+    transport.answers.append((200, {'servers': [_server('a', 's1')],
+                                    'servers_links': more}, {}))
+    servers = api.list()
+    assert 's1' == next(servers)['id']
+    assert 1 == len(transport.sent)
+
+
+def test_flavors_are_read_page_after_page(api, transport):
+    more = [{'rel': 'next', 'href': NOVA + '/flavors/detail?marker=f1'}]
+    small = {'id': 'f1', 'vcpus': 1, 'ram': 64, 'extra_specs': SPEC}
+    big = {'id': 'f2', 'vcpus': 4, 'ram': 4096, 'extra_specs': SPEC}
+    transport.answers += [
+        (200, {'flavors': [small], 'flavors_links': more}, {}),
+        (200, {'flavors': [big]}, {})]
+    assert 'f2' == api.flavor_for(2, 1024)['id']
+
+
+def test_a_nova_failure_is_502_and_logged_with_its_cause(api, transport,
+                                                         caplog):
+    transport.answers.append((500, {'computeFault': {
+        'message': 'Unexpected API Error (regex error 1139)'}},
+        {'x-openstack-request-id': 'req-nova-1'}))
+    with caplog.at_level(logging.ERROR, logger=nova.__name__):
+        with pytest.raises(nova.NovaError) as error:
+            api.get('demo')
+    assert 502 == error.value.status
+    assert 'regex error 1139' in error.value.message
+    (record,) = caplog.records
+    assert 'req-nova-1' in record.getMessage()
+    assert 'regex error 1139' in record.getMessage()
+
+
+def test_an_image_name_is_compared_whole_by_glance(api, transport):
+    transport.answers.append((200, {'images': [{'id': 'i1'}]}, {}))
+    assert 'i1' == api.image_id('cirros:latest')
+    assert '/v2/images' == transport.path()
+    assert {'name': ['eq:cirros:latest'], 'limit': ['2']} == \
+        transport.query()
+
+
+@pytest.mark.parametrize('status, expected', [(400, 400), (403, 403),
+                                              (500, 502), (503, 502)])
+def test_glances_errors_are_told(api, transport, status, expected, caplog):
+    transport.answers.append((status, 'Glance says no', {}))
+    with pytest.raises(nova.NovaError) as error:
+        api.image_id('cirros')
+    assert expected == error.value.status
+    assert 'Glance says no' in error.value.message
+    assert (status >= 500) == ('Glance says no' in caplog.text)
+
+
+def test_an_unreachable_glance_is_503(api, transport):
+    transport.answers.append(requests.ConnectionError('refused'))
+    with pytest.raises(nova.NovaError) as error:
+        api.image_id('cirros')
+    assert 503 == error.value.status
+    assert 'Glance unreachable' in error.value.message
