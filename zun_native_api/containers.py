@@ -5,7 +5,7 @@ A runtime operation finds the container by its labels on this host; a
 container of another host is forwarded to that host's native API with the
 caller's token (its host comes from the engine's host label, else from
 Nova). Policy decides on the container's project label; a refusal is the
-same 404 as a missing container.
+same 404 as a missing container, a 403 to a caller who may see it.
 """
 
 import base64
@@ -74,8 +74,15 @@ def _nova(context):
 
 
 def _authorize(rule, context, project_id, ident):
-    if not policy.authorize(_state().enforcer, rule, context, project_id):
-        raise errors.not_found(ident)
+    """Nothing if ``context`` may do ``rule`` on a container of
+    ``project_id``; else 403 to a caller who may see the container, to
+    others the 404 of a missing one."""
+    enforcer = _state().enforcer
+    if policy.authorize(enforcer, rule, context, project_id):
+        return
+    if policy.authorize(enforcer, 'container:get_one', context, project_id):
+        raise errors.ApiError(403, 'Policy does not allow %s.' % rule)
+    raise errors.not_found(ident)
 
 
 def _api_version():

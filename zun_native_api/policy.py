@@ -1,9 +1,10 @@
 """Policy: oslo.policy with defaults in code.
 
-Project members act on their own project's containers, admins on all.
-A container's project is its ``org.openstack.nova-zun.project`` label
-(runtime operations) or its Nova server's ``tenant_id`` (the rest); the
-handlers pass it as the target's ``project_id``.
+As Nova's defaults have it: a project's readers see its containers
+(show, list), its members act on them, admins on all. A container's
+project is its ``org.openstack.nova-zun.project`` label (runtime
+operations) or its Nova server's ``tenant_id`` (the rest); the handlers
+pass it as the target's ``project_id``.
 """
 
 from oslo_policy import opts as policy_opts
@@ -11,7 +12,10 @@ from oslo_policy import policy
 
 ADMIN = 'role:admin'
 OWNER = 'project_id:%(project_id)s'
-ADMIN_OR_OWNER = 'rule:context_is_admin or rule:owner'
+READER_OR_ADMIN = 'rule:context_is_admin or (role:reader and rule:owner)'
+MEMBER_OR_ADMIN = 'rule:context_is_admin or (role:member and rule:owner)'
+#: What a project's readers may do: see its containers.
+READS = ('get_one', 'get_all')
 
 _OPERATIONS = [
     ('get_one', 'GET', '/v1/containers/{container_ident}',
@@ -71,7 +75,8 @@ RULES = [
                                    'container.'),
 ] + [
     policy.DocumentedRuleDefault(
-        name='container:%s' % name, check_str=ADMIN_OR_OWNER,
+        name='container:%s' % name,
+        check_str=READER_OR_ADMIN if name in READS else MEMBER_OR_ADMIN,
         description=description,
         operations=[{'method': method, 'path': path}])
     for name, method, path, description in _OPERATIONS

@@ -28,6 +28,7 @@ USERS = {
     # name: (password, project, role)
     'alice': ('alice-secret', 'project-a', 'member'),
     'bob': ('bob-secret', 'project-b', 'member'),
+    'carol': ('carol-secret', 'project-a', 'reader'),
 }
 
 
@@ -58,8 +59,9 @@ class Identities:
 
 def start_keystone(base_dir=None):
     """A started Keystone with a service user for keystonemiddleware,
-    alice in project-a and bob in project-b (members), and Keystone's
-    bootstrap admin; ``stop()`` it after use."""
+    alice in project-a and bob in project-b (members), carol in project-a
+    (a reader) and Keystone's bootstrap admin; ``stop()`` it after
+    use."""
     ks = keystone_tool.Keystone(base_dir)
     try:
         ks.start()

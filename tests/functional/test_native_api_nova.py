@@ -14,20 +14,26 @@ against the same Keystone.
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+from urllib import parse as urlparse
 
 import eventlet
 from eventlet.green import subprocess
 import eventlet.wsgi
 import fixtures
+import glanceclient
+from keystoneauth1 import adapter
 from keystonemiddleware import auth_token
 from nova.api import auth as nova_auth
 from nova.api import wsgi as nova_wsgi
 from oslo_config import cfg
+from oslo_context import context as oslo_context
 import pytest
+import websocket
 from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 from zunclient import exceptions as zun_exceptions
@@ -35,17 +41,81 @@ from zunclient import exceptions as zun_exceptions
 from nova_zun.testing import processes
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
+from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from zun_native_api import conf as api_conf
+from zun_native_api import openapi
+from zun_native_api import policy
+from zun_native_api.testing import glance as glance_tool
 from zun_native_api import wsgi as api_wsgi
 
 NOVA_URL = 'http://nova-behind-keystone.test:80/v2.1'
 CONTAINER_SPEC = {'trait:CUSTOM_ZUN_CONTAINER_HOST': 'required'}
 _REAL_CREATE_CONTEXT = nova_auth.NovaKeystoneContext._create_context
+
+
+# An example request of every operation of openapi.yaml, on a container
+# when its path names one: (query, JSON body, microversion or None). The
+# matrix test fails for an operation missing here: no route escapes it.
+MATRIX_REQUESTS = {
+    'root': ({}, None, None),
+    'v1': ({}, None, None),
+    'get_all': ({}, None, None),
+    'create': ({}, {'image': '3b5ac68c-5d4a-4f0e-9a5b-2a5e0e7f2c11',
+                    'cpu': 1, 'memory': '64'}, None),
+    'get_one': ({}, None, None),
+    'update': ({}, {'name': 'taken', 'memory': '64'}, None),
+    'delete': ({}, None, None),
+    'start': ({}, None, None),
+    'stop': ({}, None, None),
+    'reboot': ({}, None, None),
+    'pause': ({}, None, None),
+    'unpause': ({}, None, None),
+    'kill': ({'signal': 'SIGKILL'}, None, None),
+    'logs': ({}, None, None),
+    'execute': ({'command': '"touch" "/tmp/matrix"'}, None, None),
+    'execute_resize': ({'exec_id': '0' * 64, 'w': '80', 'h': '24'}, None,
+                       None),
+    'attach': ({}, None, None),
+    'resize': ({'w': '80', 'h': '24'}, None, None),
+    'commit': ({'repository': 'matrix'}, None, None),
+    'rename': ({'name': 'renamed'}, None, 'container 1.13'),
+    'console': ({'token': 'A' * 43}, None, None),
+    'top': ({}, None, None),
+    'stats': ({}, None, None),
+    'get_archive': ({'path': '/etc/hostname'}, None, None),
+    'put_archive': ({'path': '/tmp'}, {'data': 'bWF0cml4'}, None),
+}
+# What refuses: no token, policy, no such container (or not the caller's).
+_REFUSALS = (401, 403, 404)
+
+
+def _without_request_id(text):
+    """An error body with its request id (each request's own) left out."""
+    return re.sub(r'req-[0-9a-f-]{36}', 'req-', text)
+
+
+def _documented_operations():
+    """(method, path, operationId, needs a Keystone token) of every
+    operation of openapi.yaml."""
+    return [(method.upper(), path, op['operationId'], 'security' in op)
+            for path, methods in openapi.load()['paths'].items()
+            for method, op in methods.items()]
+
+
+@pytest.fixture(scope='module')
+def real_glance(keystone):
+    """A real Glance (glance-api from PyPI) against the module's Keystone;
+    Nova's framework keeps its own stub."""
+    keystone.project_user('service', 'glance', 'glance-secret',
+                          role='service')
+    server = glance_tool.Glance(keystone.url, 'glance', 'glance-secret')
+    with server.running():
+        yield server
 
 
 def _keystone_options(keystone):
@@ -109,13 +179,18 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         processes.write_ini(path, sections)
         return path
 
-    def _serve_native_api(self, host='compute1', hosts=None):
+    @pytest.fixture
+    def _real_glance(self, real_glance):
+        self.real_glance = real_glance
+
+    def _serve_native_api(self, host='compute1', hosts=None, **options):
         conf_file = self._conf_file('zun-native-api.conf', {
-            'native_api': {
+            'native_api': dict({
                 'host': host,
                 'hosts': ','.join('%s:%s' % kv
                                   for kv in (hosts or {}).items()),
                 'nova_endpoint': NOVA_URL, 'default_networks': 'none'},
+                **options),
             'zun': {'engine_url': self.engine_url},
             'keystone_authtoken': _keystone_options(self.keystone)})
         conf = cfg.ConfigOpts()
@@ -160,6 +235,17 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         """``openstack`` with python-zunclient's appcontainer plugin,
         through the catalog."""
         return self._cli(['openstack'] + list(args), who)
+
+    def nova_as(self, who):
+        """Nova's API as ``who`` (through the same auth_token)."""
+        return adapter.Adapter(self.identities.session(who),
+                               service_type='compute',
+                               endpoint_override=NOVA_URL,
+                               default_microversion='2.79')
+
+    def native(self, who='alice'):
+        """Plain HTTP to the native API as ``who``."""
+        return Caller(self.native_url, self.identities.token(who))
 
     def wait_for_status(self, client, ident, status):
         deadline = time.monotonic() + 90
@@ -414,5 +500,258 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         executed = self.openstack_cli('appcontainer', 'exec', 'cat', 'echo',
                                       'via', 'osc')
         self.assertIn('via osc', executed.stdout)
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
+
+    def test_update_keeps_limits_within_the_flavor(self):
+        # 1 vCPU, 96 MiB: self.flavor. A bigger container flavor exists.
+        bigger = self.admin_api.get_flavor(self.container_flavor(
+            vcpu=2, memory_mb=256, extra_spec=CONTAINER_SPEC))
+        zun = self.zun()
+        uuid = zun.containers.run(image=self.image, cpu=1,
+                                  memory='96').uuid
+        self.wait_for_status(zun, uuid, 'Running')
+        alice = self.native()
+        resize = 'openstack server resize --flavor %s %s' % (
+            bigger['name'], uuid)
+        for body, advice in (({'memory': '200'}, resize),
+                             ({'cpu': 2}, resize),
+                             ({'cpu': 1.5, 'memory': '64'}, resize),
+                             ({'memory': '1g'}, 'No container flavor')):
+            error = assert_zun_error(alice.request(
+                'PATCH', '/v1/containers/' + uuid, json=body), 409)
+            self.assertIn(advice, error['detail'])
+        host_config = self.workload({'id': uuid}).details['HostConfig']
+        self.assertEqual((96 * 1024 * 1024, 100000),
+                         (host_config['Memory'], host_config['CpuQuota']))
+        # Lower, then back up to the flavor.
+        zun.containers.update(uuid, cpu=0.5, memory='64')
+        updated = zun.containers.update(uuid, cpu=1, memory='96')
+        self.assertEqual(('96', 1.0), (updated.memory, updated.cpu))
+        host_config = self.workload({'id': uuid}).details['HostConfig']
+        self.assertEqual((96 * 1024 * 1024, 100000),
+                         (host_config['Memory'], host_config['CpuQuota']))
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
+
+    def test_names_are_looked_up_exactly(self):
+        zun = self.zun()
+        demo = zun.containers.run(name='demo', image=self.image, cpu=1,
+                                  memory='64').uuid
+        # A name only Nova's own API lets one give.
+        odd = self.nova_as('alice').post('/servers', json={'server': {
+            'name': 'rel1|demo', 'imageRef': self.image,
+            'flavorRef': self.flavor, 'networks': 'none'}}).json()[
+                'server']['id']
+        alice = self.native()
+
+        def show(ident):
+            return alice.get('/v1/containers/'
+                             + urlparse.quote(ident, safe=''))
+        self.assertEqual(demo, show('demo').json()['uuid'])
+        self.assertEqual(odd, show('rel1|demo').json()['uuid'])
+        for ident in ('d%2E%2A', 'd.*', 'de', 'DEMO', 'rel1', 'demo#x',
+                      'nomatch&name=demo', 'demo\\', '(demo)',
+                      'd\U0001F600mo', '\U0001F600'):
+            response = show(ident)
+            error = assert_zun_error(response, 404)
+            self.assertEqual('Container %s could not be found.' % ident,
+                             error['detail'])
+
+        def listed(name):
+            response = alice.get('/v1/containers', params={'name': name})
+            self.assertEqual(200, response.status_code, response.text)
+            return [c['uuid'] for c in response.json()['containers']]
+        self.assertEqual([demo], listed('demo'))
+        self.assertEqual([odd], listed('rel1|demo'))
+        self.assertEqual([], listed('d%2E%2A'))
+        self.assertEqual([], listed('d\U0001F600mo'))
+        # zun delete acts on the container named, not on demo.
+        deleted = self.zun_cli('delete', 'rel1|demo')
+        self.assertEqual(0, deleted.returncode, deleted.stderr)
+        self._wait_until_deleted({'id': odd})
+        self.assertEqual(demo, show('demo').json()['uuid'])
+        zun.containers.delete(demo)
+        self._wait_until_deleted({'id': demo})
+
+    def test_list_pages_through_nova(self):
+        self.flags(max_limit=2, group='api')
+        zun = self.zun()
+        made = {zun.containers.run(image=self.image, cpu=1,
+                                   memory='64').uuid for _ in range(3)}
+        self.assertEqual(made, {c.uuid for c in zun.containers.list()})
+        # The API's own pages: limit, and a next link to the rest.
+        alice = self.native()
+        page = alice.get('/v1/containers', params={'limit': '2'}).json()
+        self.assertEqual(2, len(page['containers']))
+        assert_documented('get_all', alice.get('/v1/containers',
+                                               params={'limit': '2'}))
+        following = urlparse.urlsplit(page['next'])
+        rest = alice.get('%s?%s' % (following.path, following.query)).json()
+        self.assertEqual(made, {c['uuid'] for c in page['containers'] +
+                                rest['containers']})
+        self.assertIsNone(rest['next'])
+        for uuid in made:
+            zun.containers.delete(uuid)
+        for uuid in made:
+            self._wait_until_deleted({'id': uuid})
+
+    @pytest.mark.usefixtures('_real_glance')
+    def test_image_names_are_looked_up_whole_in_glance(self):
+        # The Glance the native API asks holds, under a name with a colon,
+        # the image Nova's own stub boots.
+        images = glanceclient.Client(
+            '2', session=self.identities.session('alice'),
+            endpoint_override=self.real_glance.url).images
+        images.create(id=self.image, name='printer:latest',
+                      container_format='docker', disk_format='raw')
+        self.addCleanup(images.delete, self.image)
+        self.native_url = self._serve_native_api(
+            glance_endpoint=self.real_glance.url)
+        zun = self.zun()
+        uuid = zun.containers.run(image='printer:latest', cpu=1,
+                                  memory='64').uuid
+        self.assertEqual(self.image, zun.containers.get(uuid).image)
+        error = assert_zun_error(self.native().post(
+            '/v1/containers', json={'image': 'printer:missing'}), 400)
+        self.assertEqual('Image printer:missing: not found',
+                         error['detail'])
+        zun.containers.delete(uuid)
+        self._wait_until_deleted({'id': uuid})
+
+    def test_a_nova_failure_is_502_and_logged_with_its_cause(self):
+        self.useFixture(fixtures.MockPatch(
+            'nova.compute.api.API.get_all',
+            side_effect=RuntimeError('the database went away')))
+        response = self.native().get('/v1/containers/demo')
+        error = assert_zun_error(response, 502)
+        self.assertIn('Unexpected API Error', error['detail'])
+        logged = [line for line in self.stdlog.logger.output.splitlines()
+                  if 'GET /servers/detail failed (Nova answered 500, '
+                     'request req-' in line]
+        self.assertEqual(1, len(logged), self.stdlog.logger.output)
+        self.assertIn('Unexpected API Error', logged[0])
+
+    def _policy_allows(self, who, operation, project_id):
+        """What the API's policy (its defaults) says of ``who``'s token
+        for ``container:<operation>`` on a container of ``project_id``
+        (None: of ``who``'s project)."""
+        access = self.identities.session(who).auth.get_access(
+            self.identities.session(who))
+        caller = oslo_context.RequestContext(
+            roles=access.role_names, project_id=access.project_id,
+            user_id=access.user_id)
+        conf = cfg.ConfigOpts()
+        conf([], default_config_files=[])
+        return policy.authorize(policy.make_enforcer(conf),
+                                'container:' + operation, caller,
+                                project_id)
+
+    def _console(self, token, query):
+        """The console WebSocket's handshake status with ``token`` (a
+        Keystone token, or None) and ``query``."""
+        url = '%s/console?%s' % (self.native_url.replace('http', 'ws', 1),
+                                 urlparse.urlencode(query))
+        headers = {'X-Auth-Token': token} if token else {}
+        try:
+            websocket.create_connection(url, header=headers, timeout=60,
+                                        subprotocols=['binary']).close()
+        except websocket.WebSocketBadStatusException as exc:
+            return exc.status_code, exc.resp_body
+        return 101, b''
+
+    def test_cross_project_matrix(self):
+        """Every operation of openapi.yaml on project A's container, as
+        project B, as a reader of project A and without a token: 401
+        without one, 404 (the answer for a missing container, word for
+        word) to B, 403 where the policy refuses the reader; nothing
+        changes."""
+        documented = _documented_operations()
+        self.assertEqual(sorted(MATRIX_REQUESTS),
+                         sorted(op for _, _, op, _ in documented),
+                         'give every operation an example in '
+                         'MATRIX_REQUESTS')
+        zun = self.zun()
+        uuid = zun.containers.run(name='matrix-a', image=self.image, cpu=1,
+                                  memory='96').uuid
+        self.wait_for_status(zun, uuid, 'Running')
+        project_a = self.identities.project('alice')
+        before = self.workload({'id': uuid})
+        files = self.runtime.exec(before.id, ['ls', '-a', '/tmp']).output
+        missing = {uuid: '9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d',
+                   'matrix-a': 'matrix-z'}
+        callers = {'bob': self.identities.token('bob'),
+                   'carol': self.identities.token('carol'), None: None}
+        table, wrong = [], []
+
+        def call(token, method, path, ident, query, body, version):
+            caller = Caller(self.native_url, token,
+                            version=version or 'container 1.40')
+            if ident:
+                path = path.replace('{container_ident}',
+                                    urlparse.quote(ident, safe=''))
+            return caller.request(method, path, params=query, json=body)
+
+        for method, path, operation, secured in documented:
+            query, body, version = MATRIX_REQUESTS[operation]
+            per_container = '{container_ident}' in path
+            for who, token in callers.items():
+                for ident in ((uuid, 'matrix-a') if per_container
+                              else (None,)):
+                    if operation == 'console':
+                        status, text = self._console(
+                            token, dict(query, uuid=uuid))
+                        expected = 401
+                    else:
+                        response = call(token, method, path, ident, query,
+                                        body, version)
+                        status, text = response.status_code, response.text
+                        if not secured:
+                            expected = 200
+                        elif who is None:
+                            expected = 401
+                        elif per_container and who == 'bob':
+                            expected = 404
+                            absent = call(token, method, path,
+                                          missing[ident], query, body,
+                                          version)
+                            if (absent.status_code, _without_request_id(
+                                    absent.text).replace(missing[ident],
+                                                         ident)) != (
+                                    status, _without_request_id(text)):
+                                wrong.append((operation, who, ident,
+                                              'differs from a missing one',
+                                              absent.text, text))
+                        elif self._policy_allows(
+                                who, operation,
+                                project_a if per_container else None):
+                            expected = 'allowed'
+                        else:
+                            expected = 403
+                        if (operation == 'get_all' and who == 'bob' and
+                                uuid in text):
+                            wrong.append((operation, who, ident,
+                                          'lists A\'s container', text))
+                    matches = (status not in _REFUSALS
+                               if expected == 'allowed'
+                               else status == expected)
+                    table.append('%-6s %-47s %-5s %-8s %-9s -> %s' % (
+                        method, path, who, 'by name' if ident == 'matrix-a'
+                        else '', expected, status))
+                    if not matches:
+                        wrong.append((operation, who, ident, expected,
+                                      status, text))
+        self.assertEqual([], wrong, '\n'.join(table))
+        # Nothing changed.
+        after = self.workload({'id': uuid})
+        self.assertEqual(('running', before.started_at,
+                          before.details['HostConfig']['Memory']),
+                         (after.state.value, after.started_at,
+                          after.details['HostConfig']['Memory']))
+        server = self.admin_api.get_server(uuid)
+        self.assertEqual(('ACTIVE', 'matrix-a'),
+                         (server['status'], server['name']))
+        self.assertEqual(files, self.runtime.exec(
+            after.id, ['ls', '-a', '/tmp']).output)
         zun.containers.delete(uuid)
         self._wait_until_deleted({'id': uuid})
