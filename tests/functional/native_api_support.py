@@ -19,11 +19,13 @@ import requests
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from zun_native_api import openapi
+from zun_native_api.testing import glance as glance_tool
 from zun_native_api.testing import keystone as keystone_tool
 from zun_native_api.testing import server as server_tool
 
 HEADER = 'OpenStack-API-Version'
 SERVICE_USER = ('nova-zun', 'service-secret')
+GLANCE_USER = ('glance', 'glance-secret')
 USERS = {
     # name: (password, project, role)
     'alice': ('alice-secret', 'project-a', 'member'),
@@ -86,6 +88,18 @@ def keystone():
 @pytest.fixture(scope='session')
 def identities(keystone):
     return Identities(keystone)
+
+
+@pytest.fixture(scope='module')
+def glance(keystone):
+    """A real Glance (glance-api from PyPI on sqlite and a file store)
+    behind keystonemiddleware against the suite's Keystone."""
+    if not keystone.keystone_client().users.list(name=GLANCE_USER[0]):
+        keystone.project_user('service', GLANCE_USER[0], GLANCE_USER[1],
+                              role='service')
+    server = glance_tool.Glance(keystone.url, *GLANCE_USER)
+    with server.running():
+        yield server
 
 
 @pytest.fixture(scope='session')
