@@ -52,10 +52,22 @@ opts = [
                     'included); larger requests get 413.'),
     cfg.IntOpt('max_output_bytes', default=1024 * 1024, min=1024,
                help='Most bytes of exec output and of logs returned (the '
-                    'newest part of logs is kept).'),
+                    'newest part of logs is kept). logs asks the engine '
+                    'for at most max_output_bytes / 16 of the newest '
+                    'lines (a tail asked for beyond that is cut to it) '
+                    'and holds at most twice max_output_bytes of them at '
+                    'a time.'),
     cfg.IntOpt('max_archive_bytes', default=16 * 1024 * 1024, min=1024,
                help='Largest archive get_archive returns; larger paths '
-                    'get 413.'),
+                    'get 413. The archive is held in memory until it is '
+                    'sent (its JSON, base64 or escaped, is made as it is '
+                    'sent), so one worker process holds at most '
+                    'archive_concurrency x max_archive_bytes of archives '
+                    '(32 MiB by default).'),
+    cfg.IntOpt('archive_concurrency', default=2, min=1,
+               help='get_archive requests one worker process answers at '
+                    'once (each holds up to max_archive_bytes until its '
+                    'caller has read the answer); more get 429.'),
     cfg.IntOpt('max_limit', default=1000, min=1,
                help='Most containers one list answer holds (Zun\'s [api] '
                     'max_limit); its next link continues. The limit '
@@ -106,9 +118,20 @@ opts = [
                default='/run/zun-native-api/console-tokens',
                help='Directory (made if missing, mode 0700) where the '
                     'worker processes of this host share the single-use '
-                    'tokens of console URLs.'),
+                    'tokens of console URLs, and count the open consoles '
+                    '(one lock file per max_consoles).'),
     cfg.IntOpt('console_token_ttl', default=30, min=1,
                help='Seconds a console URL stays valid (it works once).'),
+    cfg.IntOpt('console_idle_timeout', default=900, min=1,
+               help='Seconds a console may pass without a byte either way '
+                    'before it is closed (the process goes on: an exec '
+                    'shell sees its stdin end).'),
+    cfg.IntOpt('max_consoles', default=8, min=1,
+               help='Consoles (attach, exec -i) open at once on this host, '
+                    'over all its worker processes; more get 429. Each '
+                    'holds a worker thread as long as it is open: keep it '
+                    'below workers x threads, so requests still find '
+                    'one.'),
 ]
 
 

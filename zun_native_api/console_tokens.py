@@ -9,9 +9,11 @@ caller), recorded here, since the handshake carries no Keystone token.
 The worker processes of one host share the tokens through files in
 ``[native_api] console_token_dir``: one file per token, named by the
 token's hash; redeeming renames it away first (rename is atomic, so only
-one redeemer wins).
+one redeemer wins). They count the open consoles there too
+(:class:`ConsoleSlots`).
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +25,7 @@ import time
 #: What :func:`secrets.token_urlsafe` gives for 32 bytes.
 TOKEN_PATTERN = r'^[A-Za-z0-9_-]{43}$'
 _NEW_PREFIX = '.new-'
+_SLOT_PREFIX = 'console-slot-'
 
 
 class ConsoleTokens:
@@ -70,9 +73,43 @@ class ConsoleTokens:
         """Remove the tokens nobody redeemed in time."""
         stale = time.time() - self.ttl - 1
         for name in os.listdir(self.directory):
+            if name.startswith(_SLOT_PREFIX):
+                continue
             path = os.path.join(self.directory, name)
             try:
                 if os.stat(path).st_mtime < stale:
                     os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+class ConsoleSlots:
+    """At most ``count`` consoles open at once on the host, whichever
+    worker process opens them: one lock file per slot in ``directory``,
+    held (flock) by the console that took it. A process that dies lets go
+    of its slots with its file descriptors."""
+
+    def __init__(self, directory, count):
+        self.directory = directory
+        self.count = count
+
+    def take(self):
+        """A free slot, now held (a file descriptor for :meth:`give_back`),
+        or None when all are taken."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        for index in range(self.count):
+            fd = os.open(os.path.join(self.directory,
+                                      '%s%d' % (_SLOT_PREFIX, index)),
+                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                # flock, not lockf: two threads of one process hold two
+                # open files, and so exclude each other too.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                os.close(fd)
+        return None
+
+    @staticmethod
+    def give_back(slot):
+        os.close(slot)

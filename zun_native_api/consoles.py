@@ -10,11 +10,14 @@ python-zunclient's websocket client expects (it offers the subprotocols
 ``binary`` and ``base64``; ``binary`` is chosen).
 
 The WebSocket runs on the WSGI server's own connection (simple-websocket
-on gunicorn's socket), in the worker thread that took the request.
+on gunicorn's socket), in the worker thread that took the request: so a
+host opens at most ``[native_api] max_consoles`` at once, and closes one
+that stays quiet for ``console_idle_timeout`` seconds.
 """
 
 import socket
 import threading
+import time
 from urllib import parse as urlparse
 
 import flask
@@ -41,13 +44,17 @@ _CLOSE_WAIT_SECONDS = 2
 
 
 class Consoles:
-    """What the console handlers share: the runtime, the tokens."""
+    """What the console handlers share: the runtime, the tokens, the
+    host's console slots."""
 
     def __init__(self, conf, runtime):
         self.runtime = runtime
         self.tokens = console_tokens.ConsoleTokens(
             conf.native_api.console_token_dir,
             conf.native_api.console_token_ttl)
+        self.slots = console_tokens.ConsoleSlots(
+            conf.native_api.console_token_dir, conf.native_api.max_consoles)
+        self.idle_timeout = conf.native_api.console_idle_timeout
 
 
 def _state():
@@ -104,7 +111,23 @@ def console():
         raise errors.ApiError(401, 'This console URL is unknown, used or '
                                    'expired: ask for a new one (attach, '
                                    'exec -i).')
-    runtime = _state().runtime
+    consoles = _state()
+    slot = consoles.slots.take()
+    if slot is None:
+        raise errors.ApiError(429, 'This host has %d consoles open '
+                                   '([native_api] max_consoles): close one '
+                                   'or try again later.'
+                              % consoles.slots.count)
+    try:
+        return _open(consoles, claims)
+    finally:
+        consoles.slots.give_back(slot)
+
+
+def _open(consoles, claims):
+    """Start the process's stream, answer the handshake and relay until
+    the console ends."""
+    runtime = consoles.runtime
     try:
         if claims['kind'] == 'exec':
             session = runtime.start_exec(claims['exec_id'])
@@ -123,19 +146,23 @@ def console():
         raise
     LOG.info('Console (%s) of %s opened by user %s', claims['kind'],
              claims['instance'], claims['user_id'])
-    _relay(runtime, session, ws)
-    LOG.info('Console (%s) of %s closed', claims['kind'],
-             claims['instance'])
+    idle = _relay(runtime, session, ws, consoles.idle_timeout)
+    LOG.info('Console (%s) of %s closed%s', claims['kind'],
+             claims['instance'],
+             ' after %d s idle' % consoles.idle_timeout if idle else '')
     return _Answered(ws.mode)
 
 
-def _relay(runtime, session, ws):
+def _relay(runtime, session, ws, idle_timeout):
     """Copy the process's output to the WebSocket (a thread of its own)
-    and the WebSocket's messages to its stdin, until either side ends."""
+    and the WebSocket's messages to its stdin, until either side ends or
+    nothing passes for ``idle_timeout`` seconds (then return True)."""
+    last_traffic = [time.monotonic()]
 
     def copy_output():
         try:
             for chunk in runtime.stream_output(session):
+                last_traffic[0] = time.monotonic()
                 ws.send(chunk)
         except (simple_websocket.ConnectionClosed, OSError):
             pass
@@ -148,12 +175,17 @@ def _relay(runtime, session, ws):
     output = threading.Thread(target=copy_output, name='console-output',
                               daemon=True)
     output.start()
+    idle = False
     try:
         while ws.connected:
             data = ws.receive(timeout=_RECEIVE_POLL_SECONDS)
             if data:
+                last_traffic[0] = time.monotonic()
                 session.sock.sendall(data.encode('utf-8')
                                      if isinstance(data, str) else data)
+            elif time.monotonic() - last_traffic[0] > idle_timeout:
+                idle = True
+                ws.close(message='idle for %d s' % idle_timeout)
     except (simple_websocket.ConnectionClosed, OSError):
         pass
     finally:
@@ -169,3 +201,4 @@ def _relay(runtime, session, ws):
                 ws.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+    return idle

@@ -13,6 +13,7 @@ import binascii
 import functools
 import json
 import shlex
+import threading
 from urllib import parse as urlparse
 
 import flask
@@ -45,15 +46,25 @@ STATE_KEY = 'NATIVE_API_STATE'
 
 _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
 _LAST_RENAME = microversion_parse.Version(1, 13)
+# What a streamed answer sends at a time; a multiple of 3, so that its
+# base64 has no padding inside the stream.
+_STREAM_CHUNK_BYTES = 48 * 1024
+# Bytes a log line takes at the least, on average, for the newest lines
+# asked of the engine to fill max_output_bytes (as the driver's console
+# log assumes).
+_LOG_LINE_BYTES = 16
 
 
 class State:
-    """What the handlers share: configuration, runtime, policy."""
+    """What the handlers share: configuration, runtime, policy, and the
+    worker process's slots for archives held in memory."""
 
     def __init__(self, conf, runtime, enforcer):
         self.conf = conf
         self.runtime = runtime
         self.enforcer = enforcer
+        self.archive_slots = threading.BoundedSemaphore(
+            conf.native_api.archive_concurrency)
 
 
 def _state():
@@ -157,14 +168,19 @@ def _forward(url):
     try:
         response = requests.request(
             request.method, target, headers=headers,
-            data=request.get_data(cache=True),
+            data=request.get_data(cache=True), stream=True,
             timeout=_state().conf.native_api.forward_timeout)
     except requests.RequestException as exc:
         LOG.warning('Forwarding to %s failed: %s', url, exc)
         raise errors.ApiError(502, 'The host running this container did '
                                    'not answer.')
-    return flask.Response(response.content, status=response.status_code,
-                          content_type=response.headers.get('Content-Type'))
+    # Passed on as it comes: an archive is not held here a second time.
+    forwarded = flask.Response(
+        response.iter_content(_STREAM_CHUNK_BYTES),
+        status=response.status_code,
+        content_type=response.headers.get('Content-Type'))
+    forwarded.call_on_close(response.close)
+    return forwarded
 
 
 def runtime_operation(name, with_body=False):
@@ -203,17 +219,26 @@ def _accepted():
 @blueprint.route('/v1/containers/<container_ident>/logs', methods=['GET'])
 @runtime_operation('logs')
 def logs(status, args):
-    tail = args.get('tail')
+    """The newest max_output_bytes of the output: the engine reads no more
+    lines than can fill them, and they are read as a stream, keeping at
+    most twice the cap."""
+    limit = _state().conf.native_api.max_output_bytes
+    tail = max(100, limit // _LOG_LINE_BYTES)
+    if args.get('tail') not in (None, 'all'):
+        tail = min(int(args['tail']), tail)
     since = args.get('since')
-    output = _state().runtime.logs(
+    chunks = _state().runtime.logs(
         status.id,
         stdout=validation.boolean(args.get('stdout'), True),
         stderr=validation.boolean(args.get('stderr'), True),
-        timestamps=validation.boolean(args.get('timestamps')),
-        tail=None if tail in (None, 'all') else int(tail),
-        since=int(float(since)) if since else None)
-    limit = _state().conf.native_api.max_output_bytes
-    return flask.jsonify(output[-limit:].decode('utf-8', 'replace'))
+        timestamps=validation.boolean(args.get('timestamps')), tail=tail,
+        since=int(float(since)) if since else None, stream=True)
+    newest = bytearray()
+    for chunk in chunks:
+        newest += chunk
+        if len(newest) > 2 * limit:
+            del newest[:-limit]
+    return flask.jsonify(bytes(newest[-limit:]).decode('utf-8', 'replace'))
 
 
 @blueprint.route('/v1/containers/<container_ident>/execute',
@@ -353,8 +378,31 @@ def stats(status, args):
                  methods=['GET'])
 @runtime_operation('get_archive')
 def get_archive(status, args):
-    chunks, stat = _state().runtime.get_archive(status.id, args['path'])
-    limit = _state().conf.native_api.max_archive_bytes
+    """``{"data", "stat"}``: the archive, read whole first (413 past
+    max_archive_bytes), held in one of the worker's archive slots until
+    its caller has read the answer; the JSON is made as it is sent."""
+    state = _state()
+    slots = state.archive_slots
+    if not slots.acquire(blocking=False):
+        raise errors.ApiError(429, 'This worker process is sending %d '
+                                   'archives already ([native_api] '
+                                   'archive_concurrency): try again.'
+                              % state.conf.native_api.archive_concurrency)
+    try:
+        chunks, stat = state.runtime.get_archive(status.id, args['path'])
+        data = _archive(chunks, args['path'],
+                        state.conf.native_api.max_archive_bytes)
+        response = flask.Response(
+            _archive_json(data, stat, _api_version() >= _ARCHIVE_BASE64),
+            mimetype='application/json')
+    except BaseException:
+        slots.release()
+        raise
+    response.call_on_close(slots.release)
+    return response
+
+
+def _archive(chunks, path, limit):
     data = bytearray()
     for chunk in chunks:
         data += chunk
@@ -363,12 +411,22 @@ def get_archive(status, args):
             if close:
                 close()
             raise errors.ApiError(413, 'The archive of %s is larger than %d '
-                                       'bytes.' % (args['path'], limit))
-    if _api_version() >= _ARCHIVE_BASE64:
-        encoded = base64.b64encode(bytes(data)).decode('ascii')
-    else:
-        encoded = bytes(data).decode('latin-1')
-    return flask.jsonify({'data': encoded, 'stat': stat})
+                                       'bytes.' % (path, limit))
+    return data
+
+
+def _archive_json(data, stat, as_base64):
+    """Zun's get_archive body, piece by piece: ``data`` in base64 (API 1.25
+    and later) or as a string of its bytes (latin-1), then ``stat``."""
+    yield b'{"data": "'
+    view = memoryview(data)
+    for start in range(0, len(view), _STREAM_CHUNK_BYTES):
+        piece = view[start:start + _STREAM_CHUNK_BYTES]
+        if as_base64:
+            yield base64.b64encode(piece)
+        else:
+            yield json.dumps(bytes(piece).decode('latin-1'))[1:-1].encode()
+    yield b'", "stat": %s}' % json.dumps(stat).encode()
 
 
 @blueprint.route('/v1/containers/<container_ident>/put_archive',

@@ -214,6 +214,9 @@ _ERRORS = {
                                             microversion.MAX_VERSION),
     '409': 'The container is in a state that forbids this.',
     '413': 'Request body or archive too large.',
+    '429': 'The worker process sends [native_api] archive_concurrency '
+           'archives already (get_archive), or the host has max_consoles '
+           'consoles open (console): try again later.',
     # gunicorn's own answers, before the API reads the request.
     '414': 'Request line (path and query) longer than the server reads '
            '(gunicorn\'s limit_request_line, 4094 bytes).',

@@ -149,9 +149,10 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def logs(self, container, *, stdout=True, stderr=True, tail=None,
-             since=None, timestamps=False, follow=False):
-        """Return the container's output as bytes, or with ``follow`` an
-        iterator of byte chunks that ends when the container stops."""
+             since=None, timestamps=False, follow=False, stream=False):
+        """Return the container's output as bytes; with ``stream`` an
+        iterator of byte chunks that ends at the end of the output, with
+        ``follow`` one that ends when the container stops."""
 
     @abc.abstractmethod
     def attach(self, container, *, stdin=True, logs=False):

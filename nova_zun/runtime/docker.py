@@ -897,12 +897,13 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def logs(self, container, *, stdout=True, stderr=True, tail=None,
-             since=None, timestamps=False, follow=False):
+             since=None, timestamps=False, follow=False, stream=False):
+        stream = stream or follow
         result = self._api.logs(
             container, stdout=stdout, stderr=stderr,
             timestamps=timestamps, tail='all' if tail is None else tail,
-            since=since, stream=follow, follow=follow)
-        if follow:
+            since=since, stream=stream, follow=follow)
+        if stream:
             return _translated_chunks(result, 'logs')
         return result
 

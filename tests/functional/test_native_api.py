@@ -4,9 +4,12 @@ engine. Project A acts on its container, project B gets the same 404 as
 for a missing one, the admin acts on every project's."""
 
 import base64
+import time
 import uuid
 
+import psutil
 import pytest
+import requests
 
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
@@ -15,8 +18,10 @@ from tests.functional.native_api_support import files_of
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
+from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import tar_of
 from tests.functional.native_api_support import workloads  # noqa: F401
+from zun_native_api.testing import server as server_tool
 
 
 @pytest.fixture
@@ -26,6 +31,30 @@ def host1(native_apis):
 
 def caller(url, identities, who, **kwargs):
     return Caller(url, identities.token(who), **kwargs)
+
+
+@pytest.fixture(scope='module')
+def bounded_api(private_engine, keystone):
+    """A native API of one worker process with the smallest output cap and
+    one archive at a time."""
+    server = server_tool.NativeApiServer('host1', private_engine.url,
+                                         keystone.url, *SERVICE_USER)
+    server.set('native_api', workers='1', threads='4',
+               max_output_bytes='1024', archive_concurrency='1')
+    with server.running():
+        yield server
+
+
+def _peak_rss(server):
+    """The most memory (VmHWM, bytes) a worker process of ``server`` has
+    held so far."""
+    peak = 0
+    for worker in psutil.Process(server.process.pid).children():
+        with open('/proc/%d/status' % worker.pid) as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+    return peak
 
 
 # Every runtime operation: (method, path suffix, query, body).
@@ -181,3 +210,55 @@ def test_a_container_of_another_host_is_forwarded(native_apis, identities,
     assert_zun_error(alice.get('/v1/containers/%s/logs' % instance,
                                headers={'X-Nova-Zun-Forwarded-By': 'x'}),
                      404)
+
+
+def test_logs_read_only_as_much_as_they_answer(bounded_api, identities,
+                                               workloads, runtime):
+    # 32 MiB of log in lines of 1 KiB, then "done".
+    line = 'x' * 1023
+    instance = workloads(identities.project('alice'), command=[
+        '/bin/sh', '-c', 'yes %s | head -n 32768; echo done; '
+        'exec sleep 2147483647' % line])
+    deadline = time.monotonic() + 120
+    while runtime.logs('nova-' + instance, tail=1) != b'done\n':
+        assert time.monotonic() < deadline, 'the log was never written'
+        time.sleep(0.5)
+    alice = caller(bounded_api.url, identities, 'alice')
+    logs = '/v1/containers/%s/logs' % instance
+    # The worker's first request loads what every request needs.
+    assert 'done\n' == alice.get(logs, params={'tail': '1'}).json()
+    before = _peak_rss(bounded_api)
+    response = alice.get(logs, params={'tail': 'all'})
+    assert 200 == response.status_code, response.text
+    newest = response.json()
+    assert 1024 == len(newest)
+    assert newest.endswith('x\ndone\n')
+    # Not the 32 MiB log (nor copies of it): a few pages of it at most.
+    assert _peak_rss(bounded_api) - before < 8 * 1024 * 1024
+
+
+def test_get_archive_holds_a_bounded_number_of_archives(
+        bounded_api, identities, workloads, runtime):
+    instance = workloads(identities.project('alice'))
+    # 12 MiB, 16 MiB in base64: more than the sockets buffer.
+    runtime.exec('nova-' + instance, [
+        'dd', 'if=/dev/urandom', 'of=/tmp/big', 'bs=1048576', 'count=12'])
+    alice = caller(bounded_api.url, identities, 'alice')
+    path = '/v1/containers/%s/get_archive' % instance
+    # A caller that does not read its answer keeps the worker's only slot.
+    slow = requests.get(bounded_api.url + path, params={'path': '/tmp/big'},
+                        headers={'X-Auth-Token': identities.token('alice'),
+                                 'OpenStack-API-Version': 'container 1.40'},
+                        stream=True, timeout=60)
+    try:
+        assert 200 == slow.status_code
+        error = assert_zun_error(alice.get(path, params={
+            'path': '/etc/hostname'}), 429)
+        assert 'archive_concurrency' in error['detail']
+        got = slow.json()
+    finally:
+        slow.close()
+    assert 12 * 1024 * 1024 == len(files_of(base64.b64decode(
+        got['data']))['big'])
+    again = alice.get(path, params={'path': '/etc/hostname'})
+    assert 200 == again.status_code, again.text

@@ -25,7 +25,9 @@ from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
+from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
+from zun_native_api.testing import server as server_tool
 
 PATIENCE = 60
 # A workload whose main process is a shell on a terminal, stdin open:
@@ -37,6 +39,17 @@ INTERACTIVE = dict(tag='sleeper', command=['/bin/sh'], tty=True,
 @pytest.fixture
 def host1(native_apis):
     return native_apis['host1'].url
+
+
+@pytest.fixture(scope='module')
+def one_console(private_engine, keystone):
+    """A native API (two worker processes) that keeps one console open at
+    a time, and closes it after 2 quiet seconds."""
+    server = server_tool.NativeApiServer('host1', private_engine.url,
+                                         keystone.url, *SERVICE_USER)
+    server.set('native_api', max_consoles='1', console_idle_timeout='2')
+    with server.running():
+        yield server
 
 
 def caller(url, identities, who, **kwargs):
@@ -352,3 +365,47 @@ def test_execute_resize_before_the_console_opens_is_409(host1, identities,
         assert 200 == response.status_code, response.text
     finally:
         ws.close()
+
+
+def _exec_console_url(url, identities, instance):
+    return caller(url, identities, 'alice').post(
+        '/v1/containers/%s/execute' % instance,
+        params={'command': '"sh"', 'interactive': 'true'}).json()['proxy_url']
+
+
+def test_a_quiet_console_is_closed(one_console, identities, workloads):
+    instance = workloads(identities.project('alice'))
+    ws = connect(_exec_console_url(one_console.url, identities, instance))
+    try:
+        ws.send_binary(b'echo still-$((3 * 3))\n')
+        received_until(ws, b'still-9')
+        # Then nothing either way: the console closes.
+        while ws.recv():
+            pass
+    finally:
+        ws.close()
+    assert_console_closed_cleanly(one_console, 'exec', instance)
+    assert 'idle' in one_console.log_text()
+
+
+def test_consoles_of_a_host_are_capped(one_console, identities, workloads):
+    instance = workloads(identities.project('alice'))
+    first = connect(_exec_console_url(one_console.url, identities,
+                                      instance))
+    try:
+        # Whichever worker process takes it: the cap is the host's.
+        for _ in range(3):
+            with pytest.raises(websocket.WebSocketBadStatusException) as \
+                    refused:
+                connect(_exec_console_url(one_console.url, identities,
+                                          instance))
+            assert 429 == refused.value.status_code
+            assert b'max_consoles' in refused.value.resp_body
+        first.send_binary(b'echo first-$((2 * 4))\n')
+        received_until(first, b'first-8')
+    finally:
+        first.close()
+    assert_console_closed_cleanly(one_console, 'exec', instance)
+    again = connect(_exec_console_url(one_console.url, identities,
+                                      instance))
+    again.close()

@@ -51,3 +51,30 @@ def test_the_directory_is_private(tmp_path):
     tokens = _tokens(tmp_path)
     tokens.issue({})
     assert 0o700 == os.stat(tokens.directory).st_mode & 0o777
+
+
+def test_console_slots_are_counted_per_host(tmp_path):
+    directory = str(tmp_path / 'tokens')
+    # Two worker processes (or threads) of one host: one directory.
+    first, second = (console_tokens.ConsoleSlots(directory, 2)
+                     for _ in range(2))
+    held = [first.take(), second.take()]
+    assert None not in held
+    assert first.take() is None and second.take() is None
+    first.give_back(held.pop())
+    held.append(second.take())
+    assert None not in held
+    for slot in held:
+        first.give_back(slot)
+
+
+def test_the_token_sweep_leaves_the_console_slots(tmp_path):
+    tokens = _tokens(tmp_path, ttl=0)
+    slots = console_tokens.ConsoleSlots(tokens.directory, 1)
+    slot = slots.take()
+    stale = time.time() - 60
+    for name in os.listdir(tokens.directory):
+        os.utime(os.path.join(tokens.directory, name), (stale, stale))
+    tokens.issue({'kind': 'attach'})  # sweeps
+    assert slots.take() is None
+    slots.give_back(slot)

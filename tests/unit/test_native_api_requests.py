@@ -44,9 +44,11 @@ class FakeRuntime:
 
     def logs(self, container, **kwargs):
         self.calls.append(('logs', container, kwargs))
-        return b'a' * 3000 + b'newest'
+        return iter([b'a' * 1500, b'a' * 1500, b'newest'])
 
     def get_archive(self, container, path):
+        if path == '/small':
+            return iter([b'\x00\xff"\\' * 40000]), {'name': 'small'}
         return iter([b'y' * 1500, b'z' * 1500]), {'name': 'f'}
 
     def put_archive(self, container, path, data):
@@ -127,7 +129,20 @@ def test_logs_keep_the_newest_output_up_to_the_cap(client, runtime):
     assert 1024 == len(logs)
     assert logs.endswith('newest')
     (_, _, kwargs), = runtime.calls
-    assert kwargs['tail'] is None  # the client's literal "None"
+    # The client's literal "None": no tail asked, the newest lines that
+    # can fill the cap are, as a stream.
+    assert (100, True) == (kwargs['tail'], kwargs['stream'])
+
+
+@pytest.mark.parametrize('tail, asked', [('5', 5), ('all', 100),
+                                         ('100000', 100)])
+def test_logs_ask_the_engine_for_no_more_lines_than_fill_the_cap(
+        client, runtime, tail, asked):
+    instance = runtime.add('pa')
+    client.get('/v1/containers/%s/logs' % instance,
+               query_string={'tail': tail}, headers=identity('pa'))
+    (_, _, kwargs), = runtime.calls
+    assert asked == kwargs['tail']
 
 
 def test_archive_over_the_cap_is_413(client, runtime):
@@ -136,6 +151,45 @@ def test_archive_over_the_cap_is_413(client, runtime):
                           query_string={'path': '/etc'},
                           headers=identity('pa'))
     assert 413 == response.status_code
+
+
+@pytest.mark.parametrize('version, decode', [
+    ('container 1.40', base64.b64decode),
+    ('container 1.24', lambda data: data.encode('latin-1'))])
+def test_archives_are_sent_as_zun_sends_them(runtime, version, decode):
+    conf = cfg.ConfigOpts()
+    app = zun_native_api.create_app(conf, runtime=runtime)
+    conf([], project='zun-native-api')
+    conf.set_override('host', 'host1', group='native_api')
+    instance = runtime.add('pa')
+    response = app.test_client().get(
+        '/v1/containers/%s/get_archive' % instance,
+        query_string={'path': '/small'},
+        headers=dict(identity('pa'), **{HEADER: version}))
+    assert 200 == response.status_code
+    body = response.get_json()
+    assert {'name': 'small'} == body['stat']
+    assert b'\x00\xff"\\' * 40000 == decode(body['data'])
+
+
+def test_a_worker_sends_a_bounded_number_of_archives(client, runtime):
+    instance = runtime.add('pa')
+    slots = client.application.config['NATIVE_API_STATE'].archive_slots
+    assert slots.acquire(blocking=False) and slots.acquire(blocking=False)
+    try:
+        response = client.get('/v1/containers/%s/get_archive' % instance,
+                              query_string={'path': '/etc'},
+                              headers=identity('pa'))
+        assert 429 == response.status_code
+        assert 'archive_concurrency' in \
+            response.get_json()['errors'][0]['detail']
+    finally:
+        slots.release()
+        slots.release()
+    # Answered, refused or not: every slot is free again.
+    client.get('/v1/containers/%s/get_archive' % instance,
+               query_string={'path': '/etc'}, headers=identity('pa'))
+    assert slots.acquire(blocking=False) and slots.acquire(blocking=False)
 
 
 def test_runtime_refusal_is_400(client, runtime):
