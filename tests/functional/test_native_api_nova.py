@@ -30,6 +30,7 @@ from keystoneauth1 import adapter
 from keystonemiddleware import auth_token
 from nova.api import auth as nova_auth
 from nova.api import wsgi as nova_wsgi
+from nova.tests.functional.api import client as nova_client
 from oslo_config import cfg
 from oslo_context import context as oslo_context
 import pytest
@@ -44,13 +45,13 @@ from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import cli_environment
+from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from zun_native_api import conf as api_conf
 from zun_native_api import openapi
 from zun_native_api import policy
-from zun_native_api.testing import glance as glance_tool
 from zun_native_api import wsgi as api_wsgi
 
 NOVA_URL = 'http://nova-behind-keystone.test:80/v2.1'
@@ -105,17 +106,6 @@ def _documented_operations():
     return [(method.upper(), path, op['operationId'], 'security' in op)
             for path, methods in openapi.load()['paths'].items()
             for method, op in methods.items()]
-
-
-@pytest.fixture(scope='module')
-def real_glance(keystone):
-    """A real Glance (glance-api from PyPI) against the module's Keystone;
-    Nova's framework keeps its own stub."""
-    keystone.project_user('service', 'glance', 'glance-secret',
-                          role='service')
-    server = glance_tool.Glance(keystone.url, 'glance', 'glance-secret')
-    with server.running():
-        yield server
 
 
 def _keystone_options(keystone):
@@ -180,8 +170,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         return path
 
     @pytest.fixture
-    def _real_glance(self, real_glance):
-        self.real_glance = real_glance
+    def _real_glance(self, glance):
+        # A real Glance; Nova's framework keeps its own stub.
+        self.real_glance = glance
 
     def _serve_native_api(self, host='compute1', hosts=None, **options):
         conf_file = self._conf_file('zun-native-api.conf', {
@@ -246,6 +237,28 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
     def native(self, who='alice'):
         """Plain HTTP to the native API as ``who``."""
         return Caller(self.native_url, self.identities.token(who))
+
+    def run_container(self, **fields):
+        """A container of alice's run through the native API (the test
+        image, 1 vCPU and 64 MiB unless ``fields`` say otherwise), once
+        Running; deleted after the test, also when it fails (a pod still
+        building then would outlive the test's engine cleanup)."""
+        zun = self.zun()
+        uuid = zun.containers.run(**dict(
+            {'image': self.image, 'cpu': 1, 'memory': '64'},
+            **fields)).uuid
+        self.addCleanup(self.delete_server, uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        return uuid
+
+    def delete_server(self, uuid):
+        """Delete the server ``uuid`` unless it is gone; wait until it
+        is."""
+        try:
+            self.admin_api.delete_server(uuid)
+        except nova_client.OpenStackApiNotFoundException:
+            return
+        self._wait_until_deleted({'id': uuid})
 
     def wait_for_status(self, client, ident, status):
         deadline = time.monotonic() + 90
@@ -508,9 +521,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         bigger = self.admin_api.get_flavor(self.container_flavor(
             vcpu=2, memory_mb=256, extra_spec=CONTAINER_SPEC))
         zun = self.zun()
-        uuid = zun.containers.run(image=self.image, cpu=1,
-                                  memory='96').uuid
-        self.wait_for_status(zun, uuid, 'Running')
+        uuid = self.run_container(memory='96')
         alice = self.native()
         resize = 'openstack server resize --flavor %s %s' % (
             bigger['name'], uuid)
@@ -531,18 +542,15 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         host_config = self.workload({'id': uuid}).details['HostConfig']
         self.assertEqual((96 * 1024 * 1024, 100000),
                          (host_config['Memory'], host_config['CpuQuota']))
-        zun.containers.delete(uuid)
-        self._wait_until_deleted({'id': uuid})
 
     def test_names_are_looked_up_exactly(self):
-        zun = self.zun()
-        demo = zun.containers.run(name='demo', image=self.image, cpu=1,
-                                  memory='64').uuid
+        demo = self.run_container(name='demo')
         # A name only Nova's own API lets one give.
         odd = self.nova_as('alice').post('/servers', json={'server': {
             'name': 'rel1|demo', 'imageRef': self.image,
             'flavorRef': self.flavor, 'networks': 'none'}}).json()[
                 'server']['id']
+        self.addCleanup(self.delete_server, odd)
         alice = self.native()
 
         def show(ident):
@@ -571,15 +579,11 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertEqual(0, deleted.returncode, deleted.stderr)
         self._wait_until_deleted({'id': odd})
         self.assertEqual(demo, show('demo').json()['uuid'])
-        zun.containers.delete(demo)
-        self._wait_until_deleted({'id': demo})
 
     def test_list_pages_through_nova(self):
         self.flags(max_limit=2, group='api')
-        zun = self.zun()
-        made = {zun.containers.run(image=self.image, cpu=1,
-                                   memory='64').uuid for _ in range(3)}
-        self.assertEqual(made, {c.uuid for c in zun.containers.list()})
+        made = {self.run_container() for _ in range(3)}
+        self.assertEqual(made, {c.uuid for c in self.zun().containers.list()})
         # The API's own pages: limit, and a next link to the rest.
         alice = self.native()
         page = alice.get('/v1/containers', params={'limit': '2'}).json()
@@ -591,10 +595,6 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertEqual(made, {c['uuid'] for c in page['containers'] +
                                 rest['containers']})
         self.assertIsNone(rest['next'])
-        for uuid in made:
-            zun.containers.delete(uuid)
-        for uuid in made:
-            self._wait_until_deleted({'id': uuid})
 
     @pytest.mark.usefixtures('_real_glance')
     def test_image_names_are_looked_up_whole_in_glance(self):
@@ -608,16 +608,12 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.addCleanup(images.delete, self.image)
         self.native_url = self._serve_native_api(
             glance_endpoint=self.real_glance.url)
-        zun = self.zun()
-        uuid = zun.containers.run(image='printer:latest', cpu=1,
-                                  memory='64').uuid
-        self.assertEqual(self.image, zun.containers.get(uuid).image)
+        uuid = self.run_container(image='printer:latest')
+        self.assertEqual(self.image, self.zun().containers.get(uuid).image)
         error = assert_zun_error(self.native().post(
             '/v1/containers', json={'image': 'printer:missing'}), 400)
         self.assertEqual('Image printer:missing: not found',
                          error['detail'])
-        zun.containers.delete(uuid)
-        self._wait_until_deleted({'id': uuid})
 
     def test_a_nova_failure_is_502_and_logged_with_its_cause(self):
         self.useFixture(fixtures.MockPatch(
@@ -671,10 +667,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                          sorted(op for _, _, op, _ in documented),
                          'give every operation an example in '
                          'MATRIX_REQUESTS')
-        zun = self.zun()
-        uuid = zun.containers.run(name='matrix-a', image=self.image, cpu=1,
-                                  memory='96').uuid
-        self.wait_for_status(zun, uuid, 'Running')
+        uuid = self.run_container(name='matrix-a', memory='96')
         project_a = self.identities.project('alice')
         before = self.workload({'id': uuid})
         files = self.runtime.exec(before.id, ['ls', '-a', '/tmp']).output
@@ -753,5 +746,3 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                          (server['status'], server['name']))
         self.assertEqual(files, self.runtime.exec(
             after.id, ['ls', '-a', '/tmp']).output)
-        zun.containers.delete(uuid)
-        self._wait_until_deleted({'id': uuid})
