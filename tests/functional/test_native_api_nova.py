@@ -11,7 +11,6 @@ through wsgi-intercept in this process only), with keystonemiddleware
 against the same Keystone.
 """
 
-import io
 import json
 import os
 import re
@@ -21,15 +20,10 @@ import tempfile
 import time
 from urllib import parse as urlparse
 
-import eventlet
 from eventlet.green import subprocess
-import eventlet.wsgi
 import fixtures
 import glanceclient
 from keystoneauth1 import adapter
-from keystonemiddleware import auth_token
-from nova.api import auth as nova_auth
-from nova.api import wsgi as nova_wsgi
 from nova.tests.functional.api import client as nova_client
 from oslo_config import cfg
 from oslo_context import context as oslo_context
@@ -39,7 +33,6 @@ from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 from zunclient import exceptions as zun_exceptions
 
-from nova_zun.testing import processes
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
@@ -48,7 +41,7 @@ from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
-from tests.functional.native_api_support import SERVICE_USER
+from tests.functional import nova_api_support
 from zun_native_api import conf as api_conf
 from zun_native_api import openapi
 from zun_native_api import policy
@@ -56,7 +49,6 @@ from zun_native_api import wsgi as api_wsgi
 
 NOVA_URL = 'http://nova-behind-keystone.test:80/v2.1'
 CONTAINER_SPEC = {'trait:CUSTOM_ZUN_CONTAINER_HOST': 'required'}
-_REAL_CREATE_CONTEXT = nova_auth.NovaKeystoneContext._create_context
 
 
 # An example request of every operation of openapi.yaml, on a container
@@ -108,13 +100,6 @@ def _documented_operations():
             for method, op in methods.items()]
 
 
-def _keystone_options(keystone):
-    return {'www_authenticate_uri': keystone.url, 'auth_url': keystone.url,
-            'auth_type': 'password', 'username': SERVICE_USER[0],
-            'password': SERVICE_USER[1], 'project_name': 'service',
-            'user_domain_id': 'default', 'project_domain_id': 'default'}
-
-
 class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     @pytest.fixture(autouse=True)
@@ -134,40 +119,13 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.native_url = self._serve_native_api()
 
     def _nova_behind_keystone(self):
-        """Nova's API at NOVA_URL behind a real auth_token. Requests it
-        validated build Nova's context from auth_token's headers (Nova's
-        own code); the framework's own clients keep their stub."""
-        stub = nova_auth.NovaKeystoneContext._create_context
-
-        def create_context(env, **kwargs):
-            if env.get('HTTP_X_IDENTITY_STATUS') == 'Confirmed':
-                return _REAL_CREATE_CONTEXT(env, **kwargs)
-            return stub(env, **kwargs)
-
-        self.useFixture(fixtures.MonkeyPatch(
-            'nova.api.auth.NovaKeystoneContext._create_context',
-            staticmethod(create_context)))
-        nova_app = nova_wsgi.Loader().load_app('osapi_compute')
-        # A ConfigOpts of its own: auth_token registers the password
-        # plugin's options (auth_url is required) where it reads them,
-        # and Nova's global CONF must not get them.
-        conf_file = self._conf_file('nova-authtoken.conf', {
-            'keystone_authtoken': _keystone_options(self.keystone)})
-        authtoken_conf = cfg.ConfigOpts()
-        authtoken_conf(['--config-file', conf_file], project='nova')
-        protected = auth_token.AuthProtocol(
-            nova_app, {'oslo_config_config': authtoken_conf})
+        """Nova's API at NOVA_URL behind a real auth_token."""
+        protected = nova_api_support.nova_behind_keystone(self,
+                                                          self.keystone)
         intercept = interceptor.RequestsInterceptor(
             lambda: protected, url='http://nova-behind-keystone.test:80/')
         intercept.install_intercept()
         self.addCleanup(intercept.uninstall_intercept)
-
-    def _conf_file(self, name, sections):
-        conf_dir = tempfile.mkdtemp(prefix='nova-zun-api-')
-        self.addCleanup(shutil.rmtree, conf_dir, True)
-        path = os.path.join(conf_dir, name)
-        processes.write_ini(path, sections)
-        return path
 
     @pytest.fixture
     def _real_glance(self, glance):
@@ -175,7 +133,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.real_glance = glance
 
     def _serve_native_api(self, host='compute1', hosts=None, **options):
-        conf_file = self._conf_file('zun-native-api.conf', {
+        conf_file = nova_api_support.conf_file(self, 'zun-native-api.conf', {
             'native_api': dict({
                 'host': host,
                 'hosts': ','.join('%s:%s' % kv
@@ -183,20 +141,12 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                 'nova_endpoint': NOVA_URL, 'default_networks': 'none'},
                 **options),
             'zun': {'engine_url': self.engine_url},
-            'keystone_authtoken': _keystone_options(self.keystone)})
+            'keystone_authtoken': nova_api_support.keystone_options(
+                self.keystone)})
         conf = cfg.ConfigOpts()
         api_conf.register_opts(conf)
         conf(['--config-file', conf_file], project='zun-native-api')
-        # Nova's functional framework runs on eventlet: serve with
-        # eventlet's WSGI server in a green thread, which yields to the
-        # test (a blocking server thread would stall every green thread).
-        sock = eventlet.listen(('127.0.0.1', 0))
-        server = eventlet.spawn(eventlet.wsgi.server, sock,
-                                api_wsgi.make_app(conf),
-                                log=io.StringIO())
-        self.addCleanup(sock.close)
-        self.addCleanup(server.kill)
-        return 'http://127.0.0.1:%d' % sock.getsockname()[1]
+        return nova_api_support.serve(self, api_wsgi.make_app(conf))
 
     # -- helpers ------------------------------------------------------------
 
