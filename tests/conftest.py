@@ -37,13 +37,11 @@ def session_dir():
     session_dirs.remove(path)
 
 
-@pytest.fixture(scope='session')
-def private_engine(session_dir):
-    """A dockerd of the suite's own, removed with everything in it at the
-    end. Leftover containers are a test failure."""
+def _engine(base_dir):
+    """Start a private dockerd in ``base_dir``, yield it, and stop it and
+    remove everything in it. Leftover containers are a test failure."""
     if os.geteuid() != 0:
         _engine_unavailable('the tests that use the engine run as root')
-    base_dir = os.path.join(session_dir, 'engine')
     engine = engine_tool.PrivateEngine(base_dir)
     try:
         engine.start()
@@ -52,6 +50,7 @@ def private_engine(session_dir):
         _engine_unavailable(str(exc))
     runtime = docker_runtime.DockerRuntime(engine.url)
     yield engine
+    engine.start()  # a test that killed it may have failed before its restart
     problems = []
     containers = runtime.list_containers()
     if containers:
@@ -76,6 +75,20 @@ def private_engine(session_dir):
         problems.append('processes of the engine left running after it '
                         'stopped: %s' % processes)
     assert not problems, '; '.join(problems)
+
+
+@pytest.fixture(scope='session')
+def private_engine(session_dir):
+    """A dockerd of the suite's own, removed with everything in it at the
+    end."""
+    yield from _engine(os.path.join(session_dir, 'engine'))
+
+
+@pytest.fixture(scope='module')
+def crash_engine(session_dir):
+    """A dockerd of a module's own, for tests that kill and restart it: the
+    suite's engine never goes down under other tests."""
+    yield from _engine(os.path.join(session_dir, 'crash-engine'))
 
 
 @pytest.fixture(scope='session')

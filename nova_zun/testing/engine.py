@@ -79,11 +79,14 @@ def _proc_table():
 
 class PrivateEngine:
 
-    def __init__(self, base_dir, runsc=True):
+    def __init__(self, base_dir, runsc=True, live_restore=True):
         self.base_dir = os.path.abspath(base_dir)
         # False: an engine without runsc even where the host has it (a
         # host that must not advertise it).
         self.register_runsc = runsc
+        # Containers keep running while dockerd stops, crashes or restarts
+        # (as every engine should for nova-compute: doc/driver.rst).
+        self.live_restore = live_restore
         self.socket = os.path.join(self.base_dir, 'docker.sock')
         self.url = 'unix://' + self.socket
         self.data_root = os.path.join(self.base_dir, 'data')
@@ -106,7 +109,7 @@ class PrivateEngine:
         runsc = next((p for p in RUNSC_PATHS if os.path.exists(p)), None)
         if runsc and self.register_runsc:
             runtimes['runsc'] = {'path': runsc, 'runtimeArgs': RUNSC_ARGS}
-        return {'runtimes': runtimes}
+        return {'runtimes': runtimes, 'live-restore': self.live_restore}
 
     def processes(self):
         """``{pid: cmdline}`` of this engine's processes: dockerd, whatever
@@ -149,6 +152,7 @@ class PrivateEngine:
             return self.url
         ensure_packages({'dockerd': 'docker.io'})
         os.makedirs(self.base_dir, exist_ok=True)
+        self._remove_stale_pid_files()
         with open(self.config_path, 'w') as f:
             json.dump(self._config(), f)
         cmd = ['dockerd',
@@ -178,6 +182,40 @@ class PrivateEngine:
                                'lines of %s:\n%s'
                                % (timeout, self.log_path,
                                   processes.log_tail(self.log_path)))
+
+    def _remove_stale_pid_files(self):
+        """Remove the pid files of dockerd and its containerd when what they
+        name is not a running process of this engine. A killed dockerd's
+        containerd dies with it (parent-death signal) and stays a zombie
+        until its parent or init reaps it (up to 2 s measured here):
+        dockerd takes any process with that pid for a live one, refusing to
+        start ("pid file found") or waiting in vain for its containerd
+        ("timeout waiting for containerd to start"). Without the pid file,
+        dockerd starts a new containerd, which finds the containers' shims
+        again."""
+        for path in (self.pidfile, os.path.join(
+                self.exec_root, 'containerd', 'containerd.pid')):
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip())
+                ours = (processes.running(pid) and self.base_dir + '/' in
+                        ' '.join(psutil.Process(pid).cmdline()) + '/')
+            except (OSError, ValueError, psutil.Error):
+                ours = False
+            if not ours and os.path.exists(path):
+                os.remove(path)
+
+    def kill(self, timeout=30):
+        """Kill dockerd with SIGKILL, as a crash would, and wait until it is
+        gone: its containers' shims (and with live restore the containers)
+        go on running."""
+        pid = self.pid
+        if not pid:
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def stop(self, timeout=30, remove=True):
         """Stop dockerd and its containerd, unmount what they left, and
