@@ -25,7 +25,9 @@ runtime_opts = [
                     'unix socket is safe: the engine is root on this host.'),
     cfg.IntOpt('engine_timeout', default=120, min=1,
                help='Seconds to wait for the engine to answer one call '
-                    '(stop and restart add their own grace period).'),
+                    '(stop and restart add their own grace period), and, '
+                    'as nova-compute starts on a host with instances, for '
+                    'the engine to come up.'),
     cfg.StrOpt('sandbox_binary', default='/bin/busybox',
                help='A statically linked busybox (Debian: busybox-static). '
                     'The pod sandbox image, which owns each instance\'s '

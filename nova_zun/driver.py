@@ -35,7 +35,6 @@ from oslo_log import log as logging
 from oslo_serialization import jsonutils
 from oslo_utils import excutils
 from oslo_utils import units
-from oslo_utils import uuidutils
 from oslo_utils import versionutils
 
 from nova_zun import conf as zun_conf
@@ -70,6 +69,15 @@ _POWER_STATES = {
     types.ContainerState.EXITED: power_state.SHUTDOWN,
     types.ContainerState.DEAD: power_state.CRASHED,
 }
+# How often nova-compute asks again at start for an engine that is down.
+_ENGINE_WAIT_SECONDS = 2
+# Of the engine's words in a build's fault (Nova keeps 255 characters,
+# with "Build of instance <uuid> aborted: " first).
+_FAULT_WORDS = 150
+# Nova's _init_instance puts an instance in these in ERROR at start: its
+# build was cut short.
+_BUILD_TASKS = (task_states.SCHEDULING, task_states.BLOCK_DEVICE_MAPPING,
+                task_states.NETWORKING, task_states.SPAWNING)
 
 
 def _registry_auth():
@@ -127,43 +135,102 @@ class ZunDriver(driver.ComputeDriver):
                        'not %s' % CONF.zun.engine_url)
         self._host = host
         self._node_uuid = nova.virt.node.get_local_node_uuid()
+        engine_seen = True
         try:
-            self._refresh_engine_runtimes()
-            self._remove_leftovers()
+            info = self._wait_for_engine()
+            if not info.live_restore:
+                LOG.warning('The container engine stops every container '
+                            'when it stops or restarts (live restore is '
+                            'off): set "live-restore": true in its '
+                            'daemon.json (doc/driver.rst)')
+            self._reconcile_pods()
         except runtime_exc.EngineUnavailable as exc:
             # nova-compute can start before its engine; spawns fail with
             # a clear fault until the engine answers.
             LOG.error('Container engine unavailable at start: %s', exc)
-        self._lifecycle = lifecycle.LifecycleWatcher(self.runtime, host,
-                                                     self.emit_event)
+            engine_seen = False
+        self._lifecycle = lifecycle.LifecycleWatcher(
+            self.runtime, host, self.emit_event,
+            engine_back=self._reconcile_pods, engine_seen=engine_seen)
         self._lifecycle.start()
 
     def cleanup_host(self, host):
         if self._lifecycle is not None:
             self._lifecycle.stop()
 
-    def _remove_leftovers(self):
-        """Remove pods of instances Nova no longer has (deleted while this
-        service was down). Containers without our labels are never
-        touched; existing instances' pods are adopted as they are."""
-        uuids = sorted(set(self.list_instance_uuids()) | {
-            name for name in self._volumes.instance_dirs()
-            if uuidutils.is_uuid_like(name)})
+    def _wait_for_engine(self):
+        """The engine's description, once it answers. nova-compute may start
+        before its engine, but not while Nova has instances here: Nova asks
+        for their state at once, and only the engine knows it."""
+        deadline = time.monotonic() + CONF.zun.engine_timeout
+        while True:
+            try:
+                return self._refresh_engine_runtimes()
+            except runtime_exc.EngineUnavailable as exc:
+                instances = objects.InstanceList.get_by_host(
+                    nova_context.get_admin_context(), self._host,
+                    expected_attrs=[])
+                if not instances:
+                    raise
+                if time.monotonic() > deadline:
+                    raise exception.NovaException(
+                        'the container engine did not answer within %ds '
+                        '([zun] engine_timeout), and the state of the %d '
+                        'instances of host %s comes from it: %s'
+                        % (CONF.zun.engine_timeout, len(instances),
+                           self._host, exc.message)) from exc
+                LOG.warning('Waiting for the container engine, which the '
+                            '%d instances of this host need: %s',
+                            len(instances), exc.message)
+                time.sleep(_ENGINE_WAIT_SECONDS)
+
+    def _reconcile_pods(self):
+        """Remove the pods of instances Nova has on another host or on none
+        (a build that failed here while the engine was down, whose cleanup
+        could not remove them). Pods of deleted instances go when Nova's
+        periodic _cleanup_running_deleted_instances says, as [DEFAULT]
+        running_deleted_instance_action says. A pod of an instance the
+        database does not know is left alone, as libvirt leaves unknown
+        domains: a service started against the wrong database must not
+        destroy live workloads."""
+        uuids = self.list_instance_uuids()
         if not uuids:
             return
         ctxt = nova_context.get_admin_context(read_deleted='yes')
-        known = objects.InstanceList.get_by_filters(
-            ctxt, filters={'uuid': uuids}, expected_attrs=[])
-        alive = {inst.uuid for inst in known if not inst.deleted}
-        for uuid in set(uuids) - alive:
-            LOG.info('Removing containers of deleted instance %s', uuid)
-            self._remove_pod(uuid)
-            self._volumes.release_leftovers(uuid)
-            try:
-                self._vifs.unplug_leftovers(uuid)
-            except Exception:
-                LOG.exception('Could not remove the ports of deleted '
-                              'instance %s', uuid)
+        known = {inst.uuid: inst for inst in
+                 objects.InstanceList.get_by_filters(
+                     ctxt, filters={'uuid': uuids}, expected_attrs=[])}
+        for uuid in uuids:
+            instance = known.get(uuid)
+            if instance is None:
+                LOG.warning('Leaving alone the pod of instance %s, unknown '
+                            'to the database this service uses: is it the '
+                            'right one? The containers of a pod of no '
+                            'instance of this cloud (nova-%s, '
+                            'nova-%s-sandbox) go by hand.', uuid, uuid, uuid)
+            elif not instance.deleted and instance.host != self._host:
+                LOG.info('Removing the pod of instance %s, which Nova has '
+                         'on %s', uuid, instance.host or 'no host')
+                self._remove_pod(uuid, quiet=True)
+                self._volumes.release_leftovers(uuid)
+                self._unplug_vifs(instance, None, quiet=True)
+
+    def process_instances_at_startup(self, context, instances):
+        """Nova puts builds that this service's restart cut short in ERROR
+        (no fault); the fault says why here, and their half-made pods
+        go."""
+        for instance in instances:
+            if (instance.vm_state == vm_states.BUILDING or
+                    instance.task_state in _BUILD_TASKS):
+                reason = ('the build was cut short: nova-compute on host %s '
+                          'stopped during it. Delete the server and create '
+                          'it again.' % self._host)
+                LOG.warning(reason, instance=instance)
+                compute_utils.add_instance_fault_from_exc(
+                    context, instance, exception.BuildAbortException(
+                        instance_uuid=instance.uuid, reason=reason))
+                self._remove_pod(instance.uuid, quiet=True)
+        return instances
 
     def _refresh_engine_runtimes(self):
         info = self.runtime.engine_info()
@@ -275,8 +342,6 @@ class ZunDriver(driver.ComputeDriver):
                 instance.vm_state == vm_states.SUSPENDED or
                 instance.task_state == task_states.SUSPENDING):
             state = power_state.SUSPENDED
-        if state == power_state.SHUTDOWN and status.oom_killed:
-            state = power_state.CRASHED
         return hardware.InstanceInfo(state=state)
 
     def _engine_runtime(self, instance):
@@ -335,7 +400,7 @@ class ZunDriver(driver.ComputeDriver):
         except runtime_exc.ContainerRuntimeError as exc:
             raise exception.InstanceDeployFailure(
                 reason='instance %s: the container did not start: %s'
-                       % (instance.uuid, exc.message))
+                       % (instance.uuid, exc.message)) from exc
 
     def _create_workload(self, spec, instance, power_on):
         container_id = self._create_workload_container(spec, instance)
@@ -396,8 +461,8 @@ class ZunDriver(driver.ComputeDriver):
             self._plug_and_wait(instance, network_info, sandbox, power_on)
             if power_on:
                 self._start_workload(workload, instance)
-        except Exception:
-            with excutils.save_and_reraise_exception():
+        except Exception as exc:
+            with excutils.save_and_reraise_exception() as failure:
                 LOG.warning('Spawn failed; removing its containers',
                             instance=instance)
                 self._unplug_vifs(instance, network_info, quiet=True)
@@ -405,8 +470,36 @@ class ZunDriver(driver.ComputeDriver):
                 self._volumes.release(
                     instance, driver.block_device_info_get_mapping(
                         block_device_info), quiet=True)
+                reason = self._build_abort_reason(exc)
+                failure.reraise = reason is None
+            raise exception.BuildAbortException(instance_uuid=instance.uuid,
+                                                reason=reason)
         LOG.info('Spawned container %s in sandbox %s',
                  spec.name, sandbox.name, instance=instance)
+
+    def _build_abort_reason(self, exc):
+        """Why no other host is to try a failed build, or None. Nova tries
+        other hosts for most failures, and says only "Exceeded maximum
+        number of retries" when none is left."""
+        cause = (exc if isinstance(exc, runtime_exc.ContainerRuntimeError)
+                 else exc.__cause__)
+        if isinstance(cause, runtime_exc.EngineUnavailable):
+            # Nova tries no other host when its cleanup fails too, as it
+            # does while the engine is down: one rule, whenever the engine
+            # comes back.
+            return ('the container engine of host %s is unavailable: %s'
+                    % (self._host, cause.message))
+        if (isinstance(exc, exception.InstanceDeployFailure) and
+                isinstance(cause, runtime_exc.InvalidRequest)):
+            # The engine refused to start what the image and the server's
+            # metadata ask for (a command that does not exist): no host
+            # would. Its words end with the cause; a fault keeps 255
+            # characters.
+            words = cause.reason or cause.message
+            if len(words) > _FAULT_WORDS:
+                words = '...' + words[-_FAULT_WORDS:]
+            return 'the container did not start: %s' % words
+        return None
 
     def _remove_pod(self, instance_uuid, quiet=False):
         """Remove the workload and sandbox of an instance; what is already
@@ -417,9 +510,12 @@ class ZunDriver(driver.ComputeDriver):
                 self.runtime.remove(name, force=True)
             except runtime_exc.NotFound:
                 pass
-            except runtime_exc.ContainerRuntimeError:
+            except runtime_exc.ContainerRuntimeError as exc:
                 if not quiet:
-                    raise
+                    # The fault of a failed delete says why.
+                    raise exception.InstanceTerminationFailure(
+                        reason='its containers could not be removed: %s'
+                               % exc.message) from exc
                 LOG.exception('Could not remove container %s', name)
 
     def destroy(self, context, instance, network_info, block_device_info=None,

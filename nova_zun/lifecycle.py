@@ -1,4 +1,5 @@
-"""The engine's container events as Nova lifecycle events.
+"""The engine's container events as Nova lifecycle events, and what a stop
+means.
 
 Like the libvirt driver's domain events: a workload that dies, or is
 stopped, paused or started outside Nova, reaches the compute manager in
@@ -6,11 +7,38 @@ moments instead of at the next power-state sync. The manager checks each
 event against the driver's current view (``get_info``) and ignores events of
 instances that have a task under way, so stale or duplicate events are
 harmless.
+
+A workload that stops is one of three cases:
+
+* Nova asked for it, or the stop came while a task was under way (a build,
+  a start, a reboot): the stop is looked at again once the task is over,
+  since Nova ignored it meanwhile (a workload that exits as it starts).
+* The engine stopped it: its sandbox stopped too (nothing inside the pod
+  can stop the sandbox), or the engine was going away as it stopped (an
+  engine without live restore stops every container when it stops and
+  when it starts after a crash). A server Nova wants running is not
+  recorded as stopped: once the engine has stayed up for a moment, it is
+  hard rebooted through the compute API, an instance action that says
+  why.
+* It stopped by itself (it exited, a signal killed it, it ran out of
+  memory): the reason goes to the log and to an instance action
+  (``exit``), then Nova is told it stopped.
+
+When the engine is back after it went away, the driver looks at its pods
+again (``engine_back``), and deletes that failed for want of it (server in
+ERROR, its last action a delete) are done again.
 """
 
+import signal
 import threading
 import time
 
+from nova.compute import instance_actions
+from nova.compute import task_states
+from nova.compute import vm_states
+from nova import context as nova_context
+from nova import exception
+from nova import objects
 from nova.virt import event as virtevent
 from oslo_log import log as logging
 
@@ -28,6 +56,20 @@ _TRANSITIONS = {
 }
 # Wait before following the stream again after the engine went away.
 _RECONNECT_SECONDS = 5
+# A stop that came during a task is looked at again this often, for as
+# long (the periodic power-state sync is the backstop).
+_AFTER_TASK_SECONDS = 2
+_AFTER_TASK_LIMIT_SECONDS = 600
+# An engine that stops its containers as it shuts down still answers for a
+# moment: a pod it stopped is brought back only if it is still up after
+# this long, else once it is back.
+_SETTLE_SECONDS = 5
+#: The instance action of a workload that stopped by itself, and the event
+#: in it (and in the hard reboot of one the engine stopped) that says why.
+ACTION_EXIT = 'exit'
+EVENT_STOPPED = 'zun_workload_stopped'
+_RUNNING = (types.ContainerState.RUNNING, types.ContainerState.RESTARTING,
+            types.ContainerState.PAUSED)
 
 
 def lifecycle_event(container_event):
@@ -39,14 +81,63 @@ def lifecycle_event(container_event):
     return virtevent.LifecycleEvent(uuid, transition)
 
 
-class LifecycleWatcher:
-    """Follows the events of this host's workloads on a thread of its own
-    and hands each to ``emit`` (the driver's ``emit_event``)."""
+def exit_reason(status, memory_mb):
+    """Why a workload that stopped by itself stopped, for its user."""
+    if status.oom_killed:
+        why = ('ran out of memory: the kernel killed it at its memory limit '
+               '(%d MiB, the flavor\'s RAM)' % memory_mb)
+    elif status.exit_code and status.exit_code > 128:
+        number = status.exit_code - 128
+        try:
+            name = ' (%s)' % signal.Signals(number).name
+        except ValueError:
+            name = ''
+        why = 'was killed by signal %d%s' % (number, name)
+    else:
+        why = 'exited with code %s' % status.exit_code
+    if status.error:
+        why += ': %s' % status.error
+    return 'The container stopped by itself: its main process %s' % why
 
-    def __init__(self, runtime, host, emit):
+
+def record_event(ctxt, instance_uuid, host, reason, action=None):
+    """Record ``reason`` as a failed event of the instance action of
+    ``ctxt``'s request (started here when ``action`` is given): users see
+    it in ``openstack server event show``."""
+    if action:
+        objects.InstanceAction.action_start(ctxt, instance_uuid, action,
+                                            want_result=False)
+    objects.InstanceActionEvent.event_start(ctxt, instance_uuid,
+                                            EVENT_STOPPED, want_result=False,
+                                            host=host)
+    objects.InstanceActionEvent.event_finish_with_failure(
+        ctxt, instance_uuid, EVENT_STOPPED, exc_val=reason, exc_tb=reason,
+        want_result=False)
+
+
+def _compute_api():
+    # Imported late: nova.compute.api imports the virt layer's users.
+    from nova.compute import api
+    return api.API()
+
+
+class LifecycleWatcher:
+    """Follows the events of this host's workloads on a thread of its own,
+    hands them to ``emit`` (the driver's ``emit_event``) and acts on stops
+    as the module says."""
+
+    def __init__(self, runtime, host, emit, engine_back=None,
+                 engine_seen=True):
         self._runtime = runtime
+        self._host = host
         self._labels = {labels.HOST: host, labels.ROLE: labels.ROLE_WORKLOAD}
         self._emit = emit
+        self._driver_engine_back = engine_back
+        # False: the engine did not answer when the service started; what
+        # waits for it is done once it does.
+        self._engine_seen = engine_seen
+        # Instances whose workload stopped while the engine went away.
+        self._stopped_with_engine = set()
         self._stopped = threading.Event()
         self._stream = None
         self._thread = None
@@ -75,12 +166,22 @@ class LifecycleWatcher:
                 if self._stopped.is_set():  # stop() came in between
                     self._stream.close()
                     break
+                if not self._engine_seen:
+                    self._engine_seen = True
+                    try:
+                        self._engine_back()
+                    except Exception:
+                        LOG.exception('Could not finish what waited for '
+                                      'the container engine')
                 for container_event in self._stream:
                     since_ns = container_event.time_ns + 1
                     self._dispatch(container_event)
+                # The engine ended the stream: it is stopping.
+                self._engine_seen = False
             except Exception as exc:
                 if self._stopped.is_set():
                     break
+                self._engine_seen = False
                 level = (LOG.warning
                          if isinstance(exc, runtime_exc.EngineUnavailable)
                          else LOG.exception)
@@ -97,7 +198,118 @@ class LifecycleWatcher:
         LOG.debug('Container %s: %s', container_event.type.value,
                   event.get_name(), instance_uuid=event.get_instance_uuid())
         try:
-            self._emit(event)
+            if container_event.type == types.ContainerEventType.STOPPED:
+                self._workload_stopped(event.get_instance_uuid())
+            else:
+                self._emit(event)
         except Exception:
             LOG.exception('Could not handle lifecycle event %s', event,
                           instance_uuid=event.get_instance_uuid())
+
+    def _emit_stopped(self, uuid):
+        self._emit(virtevent.LifecycleEvent(
+            uuid, virtevent.EVENT_LIFECYCLE_STOPPED))
+
+    def _state(self, name):
+        try:
+            return self._runtime.status(name).state
+        except runtime_exc.NotFound:
+            return None
+
+    def _workload_stopped(self, uuid, deadline=None, settled=False):
+        try:
+            workload = self._runtime.status('nova-%s' % uuid)
+            sandbox_state = self._state('nova-%s-sandbox' % uuid)
+        except runtime_exc.NotFound:
+            # Removed (a delete, a rebuild): Nova knows.
+            self._emit_stopped(uuid)
+            return
+        except runtime_exc.EngineUnavailable:
+            LOG.info('The workload stopped as the container engine went '
+                     'away; looking again when it is back',
+                     instance_uuid=uuid)
+            self._stopped_with_engine.add(uuid)
+            return
+        if workload.state in _RUNNING:
+            return  # started again since
+        ctxt = nova_context.get_admin_context()
+        try:
+            instance = objects.Instance.get_by_uuid(ctxt, uuid,
+                                                    expected_attrs=['flavor'])
+        except exception.InstanceNotFound:
+            return
+        if instance.host != self._host:
+            return
+        if instance.task_state is not None:
+            self._after_task(uuid, deadline)
+        elif instance.vm_state != vm_states.ACTIVE:
+            self._emit_stopped(uuid)
+        elif sandbox_state not in _RUNNING:
+            if not settled:
+                self._look_again(uuid, _SETTLE_SECONDS, settled=True)
+            elif self._engine_seen:
+                self._bring_back(ctxt, instance)
+            else:
+                self._stopped_with_engine.add(uuid)
+        else:
+            reason = exit_reason(workload, instance.flavor.memory_mb)
+            LOG.warning(reason, instance=instance)
+            record_event(ctxt, uuid, self._host, reason, ACTION_EXIT)
+            self._emit_stopped(uuid)
+
+    def _after_task(self, uuid, deadline):
+        """Look at the stop again once Nova's task is over."""
+        deadline = deadline or time.monotonic() + _AFTER_TASK_LIMIT_SECONDS
+        if time.monotonic() > deadline:
+            LOG.warning('A task is still under way long after the workload '
+                        'stopped; leaving it to the power-state sync',
+                        instance_uuid=uuid)
+            return
+        self._look_again(uuid, _AFTER_TASK_SECONDS, deadline=deadline)
+
+    def _look_again(self, uuid, seconds, **how):
+        def again():
+            if self._stopped.is_set():
+                return
+            try:
+                self._workload_stopped(uuid, **how)
+            except Exception:
+                LOG.exception('Could not look at the stopped workload again',
+                              instance_uuid=uuid)
+        timer = threading.Timer(seconds, again)
+        timer.daemon = True
+        timer.start()
+
+    def _bring_back(self, ctxt, instance):
+        reason = ('The container engine stopped the workload and its sandbox '
+                  '(an engine restart without live restore, or its crash); '
+                  'a hard reboot starts them again')
+        LOG.warning(reason, instance=instance)
+        _compute_api().reboot(ctxt, instance, 'HARD')
+        record_event(ctxt, instance.uuid, self._host, reason)
+
+    def _engine_back(self):
+        LOG.info('The container engine is back')
+        if self._driver_engine_back is not None:
+            self._driver_engine_back()
+        stopped, self._stopped_with_engine = self._stopped_with_engine, set()
+        for uuid in sorted(stopped):
+            self._workload_stopped(uuid)
+        ctxt = nova_context.get_admin_context()
+        for instance in objects.InstanceList.get_by_filters(
+                ctxt, {'host': self._host, 'vm_state': vm_states.ERROR,
+                       'deleted': False}, expected_attrs=[]):
+            last = objects.InstanceActionList.get_by_instance_uuid(
+                ctxt, instance.uuid, limit=1)
+            if (instance.task_state != task_states.DELETING and
+                    [a.action for a in last] != [instance_actions.DELETE]):
+                continue
+            LOG.warning('Deleting it again: its delete failed while the '
+                        'container engine was away', instance=instance)
+            objects.InstanceAction.action_start(
+                ctxt, instance.uuid, instance_actions.DELETE,
+                want_result=False)
+            bdms = objects.BlockDeviceMappingList.get_by_instance_uuid(
+                ctxt, instance.uuid)
+            _compute_api().compute_rpcapi.terminate_instance(
+                ctxt, instance, bdms)

@@ -366,9 +366,3 @@ class VolumeMounts:
             [own] + [os.path.join(own, name) for name in os.listdir(own)])
         if kept:
             LOG.warning('Left non-empty directories: %s', kept)
-
-    def instance_dirs(self):
-        """Instance uuids that have a directory here."""
-        if not os.path.isdir(self.mount_dir):
-            return []
-        return sorted(os.listdir(self.mount_dir))
