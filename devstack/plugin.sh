@@ -10,7 +10,27 @@ function install_nova_zun {
     # nova-compute runs as $STACK_USER; the engine socket is group docker.
     sudo usermod -a -G docker "$STACK_USER"
     sudo systemctl enable --now docker
+    configure_nova_zun_engine
     setup_develop "$NOVA_ZUN_DIR"
+}
+
+function configure_nova_zun_engine {
+    # Containers keep running while dockerd stops or restarts (an upgrade,
+    # a crash): live restore, added to the daemon's own configuration.
+    sudo python3 - "$NOVA_ZUN_ENGINE_CONFIG" <<'EOF'
+import json, os, sys
+path = sys.argv[1]
+config = {}
+if os.path.exists(path):
+    with open(path) as f:
+        config = json.load(f)
+config['live-restore'] = True
+os.makedirs(os.path.dirname(path), exist_ok=True)
+with open(path, 'w') as f:
+    json.dump(config, f, indent=2)
+EOF
+    # dockerd applies live-restore on reload (SIGHUP).
+    sudo systemctl reload docker
 }
 
 function configure_nova_zun_compute {
