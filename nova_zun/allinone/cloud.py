@@ -46,6 +46,8 @@ PORT_OFFSETS = {'keystone': 0, 'glance': 1, 'placement': 2, 'nova-api': 3,
 FLAVOR = 'c1.small'
 IMAGE = 'nova-zun-demo'
 SERVER = 'demo'
+# Statuses a server stays in until asked otherwise.
+SETTLED_STATUSES = ('ACTIVE', 'SHUTOFF', 'ERROR')
 DEMO_COMMAND = 'hostname'
 CONTAINER_TRAIT = 'CUSTOM_ZUN_CONTAINER_HOST'
 # Nova's microversion for servers without networks (--nic none).
@@ -481,16 +483,16 @@ class Cloud:
             test_images.remove(runtime)
 
     def boot_demo(self):
+        """Boot the demo server, or use the one there is: a stopped one is
+        started, one in ERROR is left as it is (never deleted: it may hold
+        what a user made)."""
         existing = json.loads(self.cli('openstack', 'server', 'list',
                                        '--name', '^%s$' % SERVER,
                                        '-f', 'json'))
-        if existing and existing[0]['Status'] == 'ACTIVE':
-            self.step('server %s: ACTIVE before, its container running'
-                      % SERVER, self.wait_workload, existing[0]['ID'])
+        if existing:
+            if not self.reuse_demo(existing[0]['ID'], existing[0]['Status']):
+                return
         else:
-            for server in existing:
-                self.cli('openstack', 'server', 'delete', '--wait',
-                         server['ID'])
             self.step('openstack server create --wait %s' % SERVER,
                       self.cli, 'openstack', 'server', 'create', '--flavor',
                       FLAVOR, '--image', IMAGE, '--nic', 'none', '--wait',
@@ -507,6 +509,42 @@ class Cloud:
                         'openstack', 'console', 'log', 'show', SERVER)
         for line in log.strip().splitlines():
             self.say('    ' + line)
+
+    def reuse_demo(self, server_id, status):
+        """Bring the demo server that exists to ACTIVE, its container
+        running; False (and why) when it cannot be."""
+        if status not in SETTLED_STATUSES:
+            status = self.settled(server_id)['status']
+        if status == 'SHUTOFF':
+            self.step('openstack server start %s (it was SHUTOFF)' % SERVER,
+                      self.cli, 'openstack', 'server', 'start', server_id)
+            status = self.settled(server_id)['status']
+            before = 'started'
+        else:
+            before = '%s before' % status
+        if status != 'ACTIVE':
+            fault = self.settled(server_id).get('fault') or {}
+            self.say('server %s: %s (%s); left as it is: openstack server '
+                     'show %s says more, openstack server delete %s and '
+                     '%s up boot a new one'
+                     % (SERVER, status, fault.get('message', 'no fault'),
+                        SERVER, SERVER, self.prog()))
+            return False
+        self.step('server %s: %s, its container running' % (SERVER, before),
+                  self.wait_workload, server_id)
+        return True
+
+    def settled(self, server_id, timeout=180):
+        """``openstack server show`` of a server once its status is not a
+        passing one (BUILD, REBOOT...), or after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            server = json.loads(self.cli('openstack', 'server', 'show',
+                                         server_id, '-f', 'json'))
+            if (server['status'] in SETTLED_STATUSES or
+                    time.monotonic() > deadline):
+                return server
+            time.sleep(2)
 
     def wait_workload(self, server_id, timeout=180):
         """Wait for the server's workload to run: after ``stop``, the

@@ -1,0 +1,58 @@
+"""``tools/cloud up`` and the demo server it finds: it never deletes one."""
+
+import io
+import json
+from unittest import mock
+
+import pytest
+
+from nova_zun.allinone import cloud
+
+
+@pytest.fixture
+def aio(tmp_path):
+    aio = cloud.Cloud(str(tmp_path), cloud.DEFAULT_PORT_BASE,
+                      out=io.StringIO())
+    with mock.patch.object(aio, 'cli', autospec=True) as cli, \
+            mock.patch.object(aio, 'wait_workload', autospec=True):
+        yield aio, cli
+
+
+def _answers(cli, statuses):
+    """``openstack server list/show`` say the demo server is each of
+    ``statuses`` in turn; every other command says nothing."""
+    seen = iter(statuses)
+
+    def answer(*command, check=True):
+        if command[1:3] in (('server', 'list'), ('server', 'show')):
+            status = next(seen)
+            server = {'ID': 'demo-id', 'Name': cloud.SERVER,
+                      'Status': status, 'status': status,
+                      'fault': {'message': 'it broke'}}
+            return json.dumps([server] if command[2] == 'list' else server)
+        return ''
+    cli.side_effect = answer
+
+
+def _commands(cli):
+    return [c.args[:3] for c in cli.call_args_list]
+
+
+def test_a_stopped_demo_server_is_started_not_deleted(aio):
+    aio, cli = aio
+    _answers(cli, ['SHUTOFF', 'ACTIVE', 'ACTIVE'])
+    aio.boot_demo()
+    commands = _commands(cli)
+    assert ('openstack', 'server', 'start') in commands
+    assert ('openstack', 'server', 'delete') not in commands
+    assert ('openstack', 'server', 'create') not in commands
+
+
+def test_a_demo_server_in_error_is_left_as_it_is_with_its_fault(aio):
+    aio, cli = aio
+    _answers(cli, ['ERROR', 'ERROR'])
+    aio.boot_demo()
+    commands = _commands(cli)
+    assert ('openstack', 'server', 'delete') not in commands
+    assert ('openstack', 'server', 'create') not in commands
+    assert 'it broke' in aio.out.getvalue()
