@@ -5,14 +5,19 @@ again (resumed), then removed without a trace."""
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
+import docker
 import pytest
 
 from nova_zun.allinone import cloud
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import labels
 from nova_zun.testing import engine as engine_tool
 from nova_zun.testing import processes
 
@@ -72,11 +77,143 @@ class Clients:
     def wait_status(self, name, status, timeout=120):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            seen = self.server(name)['status']
-            if seen == status:
-                return
+            server = self.server(name)
+            if server['status'] == status:
+                return server
             time.sleep(2)
-        raise AssertionError('%s is %s, not %s' % (name, seen, status))
+        raise AssertionError('%s is %s, not %s' % (name, server['status'],
+                                                   status))
+
+    def servers(self):
+        return json.loads(self.run('openstack', 'server', 'list', '--long',
+                                   '-f', 'json'))
+
+    def actions(self, name):
+        """``{action: [event, ...]}`` of a server, with the events'
+        details."""
+        found = {}
+        for action in json.loads(self.run('openstack', 'server', 'event',
+                                          'list', name, '-f', 'json')):
+            shown = json.loads(self.run(
+                'openstack', '--os-compute-api-version', '2.84', 'server',
+                'event', 'show', name, action['Request ID'], '-f', 'json'))
+            found.setdefault(shown['action'], []).extend(shown['events'])
+        return found
+
+    def create(self, name, *options):
+        self.run('openstack', 'server', 'create', '--flavor', cloud.FLAVOR,
+                 '--image', cloud.IMAGE, '--nic', 'none', *options, name)
+
+    def delete(self, name):
+        self.run('openstack', 'server', 'delete', '--wait', name)
+
+
+def _kill_at(engine_url, event, role, *pids):
+    """SIGKILL ``pids`` as soon as the engine reports ``event`` of a
+    container of ``role``; join the returned thread."""
+    stream = docker.APIClient(base_url=engine_url, version='auto').events(
+        decode=True, filters={'type': 'container', 'event': event,
+                              'label': '%s=%s' % (labels.ROLE, role)})
+
+    def kill():
+        for _ in stream:
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            break
+        stream.close()
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def _killed(thread, *pids):
+    thread.join(120)
+    assert not thread.is_alive(), 'the drill\'s event never came'
+    deadline = time.monotonic() + 60
+    while any(processes.running(p) for p in pids):
+        assert time.monotonic() < deadline, 'pids %s still run' % (pids,)
+        time.sleep(0.2)
+
+
+def _pid(base_dir, service):
+    with open(os.path.join(base_dir, 'run', service + '.pid')) as f:
+        return int(f.read())
+
+
+def _up(base_dir):
+    result = _cloud(base_dir, 'up')
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _fault_drills(base_dir, clients):
+    """doc/driver.rst, "What survives what": the engine and nova-compute
+    killed (SIGKILL) while servers run, during boots and during a delete,
+    each followed by ``up``; a workload that outgrows its memory."""
+    engine = engine_tool.PrivateEngine(os.path.join(base_dir, 'engine'))
+    runtime = docker_runtime.DockerRuntime(engine.url)
+    demo = clients.server(cloud.SERVER)['id']
+
+    def workload_pid(server_id):
+        return runtime.status('nova-%s' % server_id).pid
+
+    clients.create('oom', '--property',
+                   'zun_command=["/bin/sh", "-c", "exec tail /dev/zero"]')
+    clients.wait_status('oom', 'SHUTOFF')
+    exit_event, = clients.actions('oom')['exit']
+    assert 'ran out of memory' in exit_event['details']
+    clients.delete('oom')
+
+    # Both die while a server runs and another boots.
+    running = workload_pid(demo)
+    compute = _pid(base_dir, 'nova-compute')
+    dockerd = engine.pid
+    killer = _kill_at(engine.url, 'create', labels.ROLE_SANDBOX, compute,
+                      dockerd)
+    clients.create('cut')
+    _killed(killer, compute, dockerd)
+    assert processes.running(running)
+    assert 'server demo: ACTIVE before, its container running' in _up(
+        base_dir)
+    assert running == workload_pid(demo)
+    assert 'stop' not in clients.actions(cloud.SERVER)
+    cut = clients.wait_status('cut', 'ERROR')
+    assert 'nova-compute' in cut['fault']['message'], cut['fault']
+    clients.delete('cut')
+
+    # The engine dies during a boot, then during a delete.
+    dockerd = engine.pid
+    killer = _kill_at(engine.url, 'create', labels.ROLE_SANDBOX, dockerd)
+    clients.create('lost')
+    _killed(killer, dockerd)
+    lost = clients.wait_status('lost', 'ERROR')
+    assert 'container engine' in lost['fault']['message'], lost['fault']
+    _up(base_dir)
+    # What the failed boot left goes once nova-compute sees the engine.
+    deadline = time.monotonic() + 120
+    while runtime.list_containers({labels.INSTANCE: lost['id']}):
+        assert time.monotonic() < deadline, 'the failed boot left a pod'
+        time.sleep(1)
+    clients.delete('lost')
+    clients.create('victim', '--wait')
+    dockerd = engine.pid
+    killer = _kill_at(engine.url, 'die', labels.ROLE_WORKLOAD, dockerd)
+    clients.run('openstack', 'server', 'delete', 'victim')
+    _killed(killer, dockerd)
+    clients.wait_status('victim', 'ERROR')
+    _up(base_dir)
+    # The delete is done once the engine is back.
+    deadline = time.monotonic() + 120
+    while 'victim' in [s['Name'] for s in clients.servers()]:
+        assert time.monotonic() < deadline, 'victim was never deleted'
+        time.sleep(2)
+
+    # Nothing is left under way, and no container outlives its server.
+    servers = clients.servers()
+    assert [cloud.SERVER] == [s['Name'] for s in servers]
+    assert [None] == [s['Task State'] for s in servers]
+    assert {demo} == {c.labels.get(labels.INSTANCE)
+                      for c in runtime.list_containers()}
 
 
 def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
@@ -142,6 +279,8 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         listed = json.loads(clients.run('openstack', 'server', 'list',
                                         '-f', 'json'))
         assert ['demo'] == [s['Name'] for s in listed]
+
+        _fault_drills(base_dir, clients)
 
         status = _cloud(base_dir, 'status')
         print(status.stdout)
