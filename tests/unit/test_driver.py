@@ -13,6 +13,7 @@ from nova.virt import fake
 import pytest
 
 from nova_zun import driver as zun_driver
+from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import types
 
 objects.register_all()
@@ -120,3 +121,37 @@ def test_a_failed_sandbox_start_fails_the_spawn(driver):
         driver, mock.Mock(side_effect=RuntimeError('runsc failed')))
     with patch, pytest.raises(RuntimeError, match='runsc failed'):
         driver._start_sandbox_during(sandbox, lambda: 'workload')
+
+
+def _deploy_failure(cause):
+    try:
+        try:
+            raise cause
+        except Exception as exc:
+            raise exception.InstanceDeployFailure(reason='no start') from exc
+    except exception.InstanceDeployFailure as failure:
+        return failure
+
+
+def test_a_build_on_an_engine_that_went_away_is_not_tried_elsewhere(driver):
+    down = runtime_exc.EngineUnavailable('create_sandbox: container engine '
+                                         'unavailable (refused)')
+    for failure in (down, _deploy_failure(down)):
+        reason = driver._build_abort_reason(failure)
+        assert 'container engine' in reason
+        assert 'unavailable (refused)' in reason
+
+
+def test_a_start_the_engine_refuses_keeps_the_end_of_its_words(driver):
+    words = 'failed to create shim task: ' * 10 + 'exec: "/no/such": not found'
+    reason = driver._build_abort_reason(_deploy_failure(
+        runtime_exc.InvalidRequest('start: ' + words, reason=words)))
+    assert reason.endswith('exec: "/no/such": not found')
+    # With "Build of instance <uuid> aborted: " first, within Nova's 255.
+    assert len(reason) + 64 <= 255
+
+
+def test_other_failures_are_for_nova_to_try_elsewhere(driver):
+    assert driver._build_abort_reason(_deploy_failure(
+        runtime_exc.ContainerRuntimeError('start: runsc crashed'))) is None
+    assert driver._build_abort_reason(RuntimeError('boom')) is None
