@@ -1,7 +1,9 @@
 """Faults with real processes, through the real Nova API.
 
 The engine (a dockerd of this module's own) is killed with SIGKILL in the
-middle of a spawn, a delete and a volume attach, and while servers run;
+middle of a spawn, a delete and a volume attach, and while servers run
+(one with a Neutron port on the private switch: run under flock
+/tmp/nova-zun-ovs.lock);
 nova-compute is stopped in the middle of a spawn and a new one started
 (the in-process framework's closest thing to killing it: the old service's
 spawn never goes on, as in a dead process, and a new service with a new
@@ -28,6 +30,7 @@ from nova_zun.runtime import types
 from nova_zun.testing import images as test_images
 from nova_zun.testing import processes
 from tests.functional import base
+from tests.functional import network_support
 from tests.functional.runtime_support import wait_for
 from tests.functional import volume_support
 
@@ -133,9 +136,10 @@ class FaultTestCase(base.ZunDriverTestCase):
         return reached
 
 
-class TestEngineCrashes(FaultTestCase):
-    """The engine killed (SIGKILL) and started again on the same socket
-    and data, as systemd restarts a crashed dockerd."""
+class CrashEngineMixin:
+    """Tests on an engine of the module's own, which they kill (SIGKILL)
+    and start again on the same socket and data, as systemd restarts a
+    crashed dockerd."""
 
     @pytest.fixture(autouse=True)
     def _zun_engine(self, crash_engine, crash_images, volume_dirs):
@@ -146,7 +150,7 @@ class TestEngineCrashes(FaultTestCase):
 
     def setUp(self):
         super().setUp()
-        # Runs before the base class removes what the test left: a test
+        # Runs before the base classes remove what the test left: a test
         # that failed with its engine down leaves it running, as it was.
         self.addCleanup(self.engine_as_configured, self.engine.live_restore)
 
@@ -155,6 +159,30 @@ class TestEngineCrashes(FaultTestCase):
             self.engine.live_restore = live_restore
             self.engine.kill()
         self.engine.start()
+
+    def restart_without_live_restore(self, stop):
+        """``stop`` the engine (kill, or its own stop) and start it without
+        live restore: it stops every container."""
+        self.engine.live_restore = False
+        stop()
+        self.engine.start()
+
+    def wait_until_restarted(self, server, before):
+        """The server's workload after it runs again (a start after
+        ``before``), its server ACTIVE with no task."""
+        def restarted():
+            workload = self.workload(server)
+            return (workload.state == RUNNING and
+                    workload.started_at != before.started_at and workload)
+        after = wait_for(restarted, 'the workload of %s to run again'
+                         % server['id'])
+        self._wait_for_server_parameter(
+            server, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None},
+            max_retries=120)
+        return after
+
+
+class TestEngineCrashes(CrashEngineMixin, FaultTestCase):
 
     def crash_engine_before(self, target, name):
         """Patch ``target.name`` to kill the engine before it runs."""
@@ -191,21 +219,12 @@ class TestEngineCrashes(FaultTestCase):
         stopped = self._stop_server(self.boot(self.image, self.flavor))
         # An engine without live restore stops every container when it
         # starts after a crash, and when it stops.
-        self.engine.live_restore = False
-        for restart in (self.engine.kill, lambda: self.engine.stop(
+        for stop in (self.engine.kill, lambda: self.engine.stop(
                 remove=False)):
             before = self.workload(running)
-            restart()
-            self.engine.start()
-            after = wait_for(
-                lambda: (self.workload(running).state == RUNNING and
-                         self.workload(running).started_at !=
-                         before.started_at and self.workload(running)),
-                'the workload of %s to run again' % running['id'])
+            self.restart_without_live_restore(stop)
+            after = self.wait_until_restarted(running, before)
             self.assertEqual(before.id, after.id)
-            self._wait_for_server_parameter(
-                running, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None},
-                max_retries=120)
         self.assertSettled(stopped, 'SHUTOFF')
         actions = self.actions(running)
         # Never recorded as stopped: brought back by hard reboots that
@@ -302,6 +321,40 @@ class TestEngineCrashes(FaultTestCase):
         self.assertSettled(server, 'ACTIVE')
         os.kill(after.pid, signal.SIGKILL)
         self.wait_for_status(server, 'SHUTOFF')
+
+
+class TestEngineCrashesWithPorts(CrashEngineMixin,
+                                 network_support.NetworkFixtureMixin,
+                                 base.ZunDriverTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.start_zun_compute('compute1')
+        self.flavor = self.container_flavor(memory_mb=64)
+        self.image = self.glance_image_from('sleeper')
+
+    def test_a_server_keeps_its_port_through_engine_restarts(self):
+        server = self.boot_on(self.neutron.net_a)
+        port, = self.ports_of(server)
+        address = self.v4(port)
+
+        def has_its_port():
+            out = self.ok(server, 'ip -o link; ip -o addr')
+            return port['mac_address'] in out and address in out
+        self.assertTrue(has_its_port())
+        # Live restore: the same namespace, the same device.
+        self.engine.kill()
+        self.engine.start()
+        self.assertTrue(has_its_port())
+        # Without it the pod stops; the hard reboot that brings it back
+        # plugs the port into the new sandbox's namespace.
+        before = self.workload(server)
+        self.restart_without_live_restore(self.engine.kill)
+        self.wait_until_restarted(server, before)
+        self.assertTrue(has_its_port())
+        self._delete_server(server)
+        self.assertEqual([], self.pod_containers(server))
+        self.assertEqual([], self.host_leftovers([port['id']]))
 
 
 class TestComputeRestarts(FaultTestCase):
