@@ -66,6 +66,7 @@ class Transport:
 @pytest.fixture
 def transport():
     fake = Transport()
+
     # A function, not an autospecced mock: the functional tests that run
     # earlier in the same process may have left HTTPAdapter.send wrapped.
     def send(adapter, request, **kwargs):
