@@ -183,25 +183,33 @@ class PrivateEngine:
                                % (timeout, self.log_path,
                                   processes.log_tail(self.log_path)))
 
-    def _remove_stale_pid_files(self):
+    def _remove_stale_pid_files(self, timeout=10):
         """Remove the pid files of dockerd and its containerd when what they
         name is not a running process of this engine. A killed dockerd's
-        containerd dies with it (parent-death signal) and stays a zombie
-        until its parent or init reaps it (up to 2 s measured here):
-        dockerd takes any process with that pid for a live one, refusing to
-        start ("pid file found") or waiting in vain for its containerd
-        ("timeout waiting for containerd to start"). Without the pid file,
-        dockerd starts a new containerd, which finds the containers' shims
-        again."""
+        containerd dies after it (parent-death signal, which may take a
+        moment under load) and stays a zombie until its parent or init
+        reaps it (up to 2 s measured here): dockerd takes any process with
+        that pid for a live one, refusing to start ("pid file found") or
+        waiting in vain for its containerd ("timeout waiting for containerd
+        to start"). Without the pid file, dockerd starts a new containerd,
+        which finds the containers' shims again."""
+        dockerd_gone = self.pid is None
+        deadline = time.monotonic() + timeout
         for path in (self.pidfile, os.path.join(
                 self.exec_root, 'containerd', 'containerd.pid')):
-            try:
-                with open(path) as f:
-                    pid = int(f.read().strip())
-                ours = (processes.running(pid) and self.base_dir + '/' in
-                        ' '.join(psutil.Process(pid).cmdline()) + '/')
-            except (OSError, ValueError, psutil.Error):
-                ours = False
+            while True:
+                try:
+                    with open(path) as f:
+                        pid = int(f.read().strip())
+                    ours = (processes.running(pid) and self.base_dir + '/' in
+                            ' '.join(psutil.Process(pid).cmdline()) + '/')
+                except (OSError, ValueError, psutil.Error):
+                    ours = False
+                # The containerd of a dead dockerd is on its way out.
+                if not (ours and dockerd_gone and
+                        time.monotonic() < deadline):
+                    break
+                time.sleep(0.1)
             if not ours and os.path.exists(path):
                 os.remove(path)
 

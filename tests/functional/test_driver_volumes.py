@@ -223,8 +223,10 @@ class TestVolumes(base.ZunDriverTestCase):
         self.api.delete_server(gone['id'])
         self._wait_until_deleted(gone)
         self.admin_api.put_service_force_down(service['id'], False)
-        self.restart_zun_compute('compute1')
-        self.assertIn('which no attachment lists', self.stdlog.logger.output)
+        compute = self.restart_zun_compute('compute1')
+        # Nova's reaping of deleted instances, which runs as the service
+        # starts ([DEFAULT] running_deleted_instance_action = reap).
+        compute.manager._cleanup_running_deleted_instances(self.ctxt)
         self.assertEqual([], self.pod_containers(gone))
         self.assertFalse(os.path.exists(self.host_dir(gone)))
         self.assertEqual([], self.volume_dirs.mounts_below())
