@@ -4,7 +4,7 @@ import flask
 from oslo_log import log as logging
 from werkzeug import exceptions as http_exceptions
 
-from nova_zun.runtime import docker as docker_runtime
+from nova_zun import runtime as zun_runtime
 from zun_native_api import conf as api_conf
 from zun_native_api import consoles
 from zun_native_api import containers
@@ -58,13 +58,12 @@ def create_app(conf, runtime=None):
     authentication middleware: see :func:`zun_native_api.wsgi.make_app`).
 
     ``conf`` is an oslo.config ConfigOpts; ``runtime`` a ContainerRuntime,
-    by default the Docker backend on ``[zun] engine_url``.
+    by default the one ``[zun]`` describes.
     """
     api_conf.register_opts(conf)
     policy.set_defaults(conf)
     if runtime is None:
-        runtime = docker_runtime.DockerRuntime(
-            conf.zun.engine_url, timeout=conf.zun.engine_timeout)
+        runtime = zun_runtime.from_conf(conf)
     app = flask.Flask(__name__)
     app.config[CONF_KEY] = conf
     app.config['MAX_CONTENT_LENGTH'] = conf.native_api.max_body_bytes

@@ -6,6 +6,9 @@ import os
 
 from oslo_config import cfg
 
+import zun_native_api
+from zun_native_api import conf as api_conf
+from zun_native_api import containers
 from zun_native_api import policy
 
 ETC = os.path.join(os.path.dirname(__file__), '..', '..', 'etc')
@@ -45,3 +48,18 @@ def test_overrides_stay_in_their_configuration():
     first.set_override('engine_url', 'unix:///one.sock', group='zun')
     assert 'host-one' != second.native_api.host
     assert 'unix:///one.sock' != second.zun.engine_url
+
+
+def test_the_api_builds_its_runtime_from_every_zun_option():
+    # The runtime package's factory, as nova-compute's: no [zun] option
+    # (the sandbox binary among them) is dropped on the way.
+    conf = cfg.ConfigOpts()
+    api_conf.register_opts(conf)
+    conf([], project='zun-native-api')
+    conf.set_override('engine_url', 'unix:///engine.sock', group='zun')
+    conf.set_override('engine_timeout', 7, group='zun')
+    conf.set_override('sandbox_binary', '/opt/busybox', group='zun')
+    app = zun_native_api.create_app(conf)
+    runtime = app.config[containers.STATE_KEY].runtime
+    assert ('unix:///engine.sock', 7, '/opt/busybox') == (
+        runtime.base_url, runtime.timeout, runtime.sandbox_binary)
