@@ -18,8 +18,8 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import units
 
-from nova_zun import image_archive
 from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import image_archive
 
 LOG = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import microversion_parse
 from oslo_log import log as logging
 import requests
 
-from nova_zun import image_archive
 from nova_zun.runtime import exception as runtime_exception
+from nova_zun.runtime import image_archive
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from zun_native_api import auth

@@ -8,7 +8,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from oslo_log import log as logging
 
-from nova_zun import image_archive
+from nova_zun.runtime import image_archive
 from zun_native_api import nova as nova_api
 
 LOG = logging.getLogger(__name__)

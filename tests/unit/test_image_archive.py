@@ -1,6 +1,6 @@
 """Nova-free image archive helpers."""
 
-from nova_zun import image_archive
+from nova_zun.runtime import image_archive
 
 
 def test_chunk_reader_serves_any_read_size_and_counts():

@@ -1,1 +1,0 @@
-"""Test tooling of the native API: a real Keystone, native API servers."""
