@@ -6,16 +6,13 @@ Also serves Podman through its Docker-compatible socket. The OCI runtime
 
 import datetime
 import functools
-import io
 import itertools
 import json
 import logging
 import os
-import posixpath
 import select
 import socket
 import struct
-import tarfile
 import threading
 import time
 
@@ -26,6 +23,7 @@ import requests
 from nova_zun.runtime import archive_stream
 from nova_zun.runtime import base
 from nova_zun.runtime import exception
+from nova_zun.runtime import file_archive
 from nova_zun.runtime import labels as label_keys
 from nova_zun.runtime import sandbox_image
 from nova_zun.runtime import shims
@@ -145,62 +143,6 @@ def _translated_chunks(chunks, what):
         if translated is None or translated is exc:
             raise
         raise translated from exc
-
-
-def _check_container_path(path):
-    if not path or not path.startswith('/'):
-        raise exception.InvalidRequest('path %r must be absolute' % path)
-    if '..' in path.split('/'):
-        raise exception.InvalidRequest('path %r must not contain ".."'
-                                       % path)
-    return posixpath.normpath(path)
-
-
-def _escapes(path):
-    """True if a relative archive path climbs out of the directory."""
-    normalized = posixpath.normpath(path)
-    return normalized == '..' or normalized.startswith('../')
-
-
-def _member_problem(member):
-    """Why ``member`` may not be extracted, or None.
-
-    The rules of tarfile's 'data' filter, which Debian 12's Python (3.11.2)
-    lacks, and stricter on names: the engine would extract '/evil' into the
-    directory, so absolute names are refused rather than stripped.
-    """
-    if member.name.startswith('/'):
-        return 'absolute name'
-    if _escapes(member.name):
-        return 'its path leads outside the directory'
-    if member.isdev():
-        return 'device files and pipes are not allowed'
-    if member.issym() or member.islnk():
-        target = member.linkname
-        if target.startswith('/'):
-            return 'link to an absolute path'
-        # Symbolic links resolve from their own directory, hard links from
-        # the archive's root.
-        if member.issym():
-            target = posixpath.join(posixpath.dirname(member.name), target)
-        if _escapes(target):
-            return 'link to a path outside the directory'
-    return None
-
-
-def _check_archive(data):
-    """Reject archives whose members would land outside the target
-    directory (absolute names, '..', links pointing out) or make devices."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode='r:*') as tar:
-            for member in tar:
-                problem = _member_problem(member)
-                if problem:
-                    raise exception.InvalidRequest(
-                        'archive member %r is not allowed: %s'
-                        % (member.name, problem))
-    except tarfile.TarError as exc:
-        raise exception.InvalidRequest('not a tar archive: %s' % exc)
 
 
 class _StreamSocket:
@@ -932,14 +874,14 @@ class DockerRuntime(base.ContainerRuntime):
 
     @_engine_call
     def get_archive(self, container, path):
-        path = _check_container_path(path)
+        path = file_archive.container_path(path)
         chunks, stat = self._api.get_archive(container, path)
         return _translated_chunks(chunks, 'get_archive'), stat
 
     @_engine_call
     def put_archive(self, container, path, data):
-        path = _check_container_path(path)
-        _check_archive(data)
+        path = file_archive.container_path(path)
+        file_archive.check(data)
         self._api.put_archive(container, path, data)
 
     @_engine_call

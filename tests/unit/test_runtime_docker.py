@@ -1,9 +1,7 @@
 """Narrow logic of the Docker backend, without an engine."""
 
-import io
 import socket
 import struct
-import tarfile
 import time
 import types as pytypes
 
@@ -99,61 +97,6 @@ def test_a_failed_pull_says_what_happened(status, message, expected):
     assert type(error) is expected
     assert error.reason == message
     assert error.message == 'pull of reg:5000/a:1 failed: ' + message
-
-
-# -- _check_archive ---------------------------------------------------------
-
-def _tar(*members, compression=''):
-    """A tar archive of ``(name, kind, extra)`` members: kind 'file' (extra:
-    content), 'dir', 'sym' or 'hard' (extra: link target), 'chr'."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode='w' + compression) as tar:
-        for name, kind, extra in members:
-            info = tarfile.TarInfo(name)
-            data = None
-            if kind == 'file':
-                info.size = len(extra)
-                data = io.BytesIO(extra)
-            elif kind == 'dir':
-                info.type = tarfile.DIRTYPE
-            elif kind in ('sym', 'hard'):
-                info.type = (tarfile.SYMTYPE if kind == 'sym'
-                             else tarfile.LNKTYPE)
-                info.linkname = extra
-            elif kind == 'chr':
-                info.type = tarfile.CHRTYPE
-            tar.addfile(info, data)
-    return buf.getvalue()
-
-
-@pytest.mark.parametrize('archive', [
-    _tar(('a', 'file', b'x'), ('d', 'dir', None), ('d/b', 'file', b'y'),
-         ('d/up', 'sym', '../a'), ('d/same', 'hard', 'a')),
-    _tar(('a', 'file', b'x'), compression=':gz'),
-], ids=['plain', 'gzip'])
-def test_check_archive_accepts_members_that_stay_inside(archive):
-    docker_runtime._check_archive(archive)
-
-
-@pytest.mark.parametrize('member', [
-    ('../evil', 'file', b'x'),
-    ('d/../../evil', 'file', b'x'),
-    ('/evil', 'file', b'x'),
-    ('abs-link', 'sym', '/etc/passwd'),
-    ('up-link', 'sym', '../../etc'),
-    ('hard-out', 'hard', '../outside'),
-    ('hard-abs', 'hard', '/etc/shadow'),
-    ('device', 'chr', None),
-], ids=lambda m: m[0])
-def test_check_archive_refuses_members_that_escape(member):
-    with pytest.raises(exception.InvalidRequest) as info:
-        docker_runtime._check_archive(_tar(('ok', 'file', b'x'), member))
-    assert repr(member[0]) in info.value.message
-
-
-def test_check_archive_refuses_data_that_is_not_a_tar():
-    with pytest.raises(exception.InvalidRequest, match='not a tar archive'):
-        docker_runtime._check_archive(b'this is no archive' * 100)
 
 
 # -- _read_output framing ---------------------------------------------------
