@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from nova_zun.testing import processes
-from zun_native_api.testing import keystone as keystone_tool
+from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import processes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -30,8 +30,8 @@ from benchmarks import raw as raw_engine
 from benchmarks import scenarios
 from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import images as test_images
 from tests.functional import network_support
 from tests.functional import volume_support
 

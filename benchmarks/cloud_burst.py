@@ -1,5 +1,5 @@
 """The burst on a deployment-shaped cloud: N concurrent boots through the
-all-in-one cloud's Nova API (``nova_zun.allinone``: separate nova-api,
+all-in-one cloud's Nova API (``nova_zun_workshop.allinone``: separate nova-api,
 conductor, scheduler and nova-compute processes on MariaDB and RabbitMQ)
 vs N concurrent raw runs of the same image on the same engine.
 
@@ -30,9 +30,9 @@ import requests
 from benchmarks import child
 from benchmarks import raw as raw_engine
 from benchmarks import stats
-from nova_zun.allinone import cloud as aio
 from nova_zun import conf as zun_conf
 from nova_zun import images
+from nova_zun_workshop.allinone import cloud as aio
 
 # The burst's ACTIVE servers are listed this often, its ERROR ones every
 # ERROR_EVERY lists: each list is work for the nova-api the boots need.

@@ -33,8 +33,8 @@ from benchmarks import raw as raw_engine
 from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
+from nova_zun_workshop import native_api_server as server_tool
 from tests.functional import native_api_support as support
-from zun_native_api.testing import server as server_tool
 from zun_native_api import wsgi
 
 SHORT_COMMAND = ['echo', 'hi']

@@ -26,7 +26,7 @@ from benchmarks import memory
 from benchmarks.stats import percentile
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import images as test_images
 from tests.functional import base
 from tests.functional import network_support
 

@@ -1,10 +1,12 @@
 """A private Docker engine: its own socket, data root, exec root and pid file.
 
 Tests, benchmarks and the demo start one so they never touch (or depend
-on) the host's engine::
+on) the host's engine. From the top of the source tree::
 
-    nova-zun-engine start --base-dir /tmp/engine   # prints DOCKER_HOST=...
-    nova-zun-engine stop --base-dir /tmp/engine
+    .venv/bin/python -m nova_zun_workshop.engine start --base-dir /tmp/e
+    .venv/bin/python -m nova_zun_workshop.engine stop --base-dir /tmp/e
+
+``start`` prints ``DOCKER_HOST=...``.
 
 It registers runsc (gVisor) as an OCI runtime when the host has it.
 """
@@ -21,7 +23,7 @@ import time
 import docker
 import psutil
 
-from nova_zun.testing import processes
+from nova_zun_workshop import processes
 
 RUNSC_PATHS = ('/usr/bin/runsc', '/usr/sbin/runsc')
 # gVisor's KVM platform hangs in nested guests, and its own network stack
@@ -272,7 +274,7 @@ class PrivateEngine:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='nova-zun-engine',
+        prog='python -m nova_zun_workshop.engine',
         description='Start or stop a private Docker engine.')
     parser.add_argument('action', choices=('start', 'stop', 'status'))
     parser.add_argument('--base-dir', default='/tmp/nova-zun-engine',

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import tempfile
 
-from nova_zun.testing import processes
-from zun_native_api.testing import keystone as keystone_tool
+from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import processes
 
 
 class GlanceStartError(Exception):

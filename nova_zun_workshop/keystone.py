@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 
-from nova_zun.testing import processes
+from nova_zun_workshop import processes
 
 _APP_IMPORT = ('from keystone.server import wsgi\n'
                'application = wsgi.initialize_public_application()')

@@ -6,9 +6,9 @@ import subprocess
 import sys
 import tempfile
 
-from nova_zun.testing import processes
+from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import processes
 import zun_native_api
-from zun_native_api.testing import keystone as keystone_tool
 
 
 class ServerStartError(Exception):

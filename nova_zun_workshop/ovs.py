@@ -3,8 +3,8 @@
 Tests and the demo start one so they never touch (or depend on) the host's
 switch::
 
-    python -m nova_zun.testing.ovs start --base-dir /tmp/ovs  # prints the
-    python -m nova_zun.testing.ovs stop --base-dir /tmp/ovs   # ovsdb socket
+    python -m nova_zun_workshop.ovs start --base-dir /tmp/ovs  # prints the
+    python -m nova_zun_workshop.ovs stop --base-dir /tmp/ovs   # ovsdb socket
 
 Without the openvswitch kernel module (many CI hosts, nested guests) bridges
 use the userspace datapath (``datapath_type=netdev``): ovs-vswitchd moves the
@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 
-from nova_zun.testing import engine as engine_tool
+from nova_zun_workshop import engine as engine_tool
 
 SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema'
 DATAPATH_NETDEV = 'netdev'
@@ -207,7 +207,7 @@ class PrivateOVS:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog='nova-zun-ovs',
+        prog='python -m nova_zun_workshop.ovs',
         description='Start or stop a private Open vSwitch.')
     parser.add_argument('action', choices=('start', 'stop', 'status'))
     parser.add_argument('--base-dir', default='/tmp/nova-zun-ovs')

@@ -15,8 +15,8 @@ import time
 import urllib.error
 import urllib.request
 
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import processes
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import processes
 
 BINARY = 'docker-registry'
 

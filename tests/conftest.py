@@ -13,8 +13,8 @@ import pytest
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import images as test_images
 from tests import session_dirs
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'

@@ -17,8 +17,8 @@ import warnings
 
 import psutil
 
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import processes
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import processes
 
 PREFIX = 'nova-zun-session-'
 

@@ -24,17 +24,17 @@ import sys
 import tempfile
 import time
 
-from nova_zun.allinone import configs
-from nova_zun.allinone import services
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import images as test_images
-from nova_zun.testing import processes
+from nova_zun_workshop.allinone import configs
+from nova_zun_workshop.allinone import services
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import glance as glance_tool
+from nova_zun_workshop import images as test_images
+from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import processes
 import zun_native_api
-from zun_native_api.testing import glance as glance_tool
-from zun_native_api.testing import keystone as keystone_tool
 
 DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
 DEFAULT_PORT_BASE = 25300

@@ -4,7 +4,7 @@ import os
 import shutil
 import sys
 
-from nova_zun.testing import processes
+from nova_zun_workshop import processes
 
 # Every service user shares it; the cloud answers on 127.0.0.1 only.
 SERVICE_PASSWORD = 'service-secret'

@@ -10,7 +10,7 @@ import time
 import psutil
 import requests
 
-from nova_zun.testing import processes
+from nova_zun_workshop import processes
 
 
 class ServiceError(Exception):

@@ -18,10 +18,10 @@ import requests
 
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop import glance as glance_tool
+from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import native_api_server as server_tool
 from zun_native_api import openapi
-from zun_native_api.testing import glance as glance_tool
-from zun_native_api.testing import keystone as keystone_tool
-from zun_native_api.testing import server as server_tool
 
 HEADER = 'OpenStack-API-Version'
 SERVICE_USER = ('nova-zun', 'service-secret')

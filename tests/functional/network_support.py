@@ -22,7 +22,7 @@ import pytest
 from vif_plug_ovs import ovs as vif_plug_ovs
 
 from nova_zun import privileged
-from nova_zun.testing import ovs as ovs_tool
+from nova_zun_workshop import ovs as ovs_tool
 
 from tests.functional.runtime_support import wait_for
 

@@ -15,7 +15,7 @@ from nova_zun.runtime import exception
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import images as test_images
 
 # Bound on waiting for the engine to get somewhere; reaching it is a
 # failure, never a measurement.

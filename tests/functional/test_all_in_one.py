@@ -15,11 +15,11 @@ import time
 import docker
 import pytest
 
-from nova_zun.allinone import cloud
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
-from nova_zun.testing import engine as engine_tool
-from nova_zun.testing import processes
+from nova_zun_workshop.allinone import cloud
+from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop import processes
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 def _cloud(base_dir, action, timeout=600):
     return subprocess.run(
-        [sys.executable, '-m', 'nova_zun.allinone.cloud', action,
+        [sys.executable, '-m', 'nova_zun_workshop.allinone.cloud', action,
          '--base-dir', base_dir], capture_output=True, text=True,
         timeout=timeout)
 
@@ -224,7 +224,7 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
     pids = {}
     try:
         result = subprocess.run(
-            [sys.executable, '-m', 'nova_zun.allinone.cloud', 'up',
+            [sys.executable, '-m', 'nova_zun_workshop.allinone.cloud', 'up',
              '--base-dir', base_dir,
              '--port-base', str(cloud.free_port_base())],
             capture_output=True, text=True, timeout=600)

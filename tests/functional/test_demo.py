@@ -6,7 +6,7 @@ import re
 import pytest
 
 from nova_zun.runtime import labels
-from nova_zun.testing import demo
+from nova_zun_workshop import demo
 
 
 def _assert_nothing_left(runtime):

@@ -5,7 +5,7 @@ import io
 import tarfile
 import tempfile
 
-from nova_zun.testing import engine as engine_tool
+from nova_zun_workshop import engine as engine_tool
 
 from tests.functional import base
 

@@ -27,8 +27,8 @@ import pytest
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
-from nova_zun.testing import images as test_images
-from nova_zun.testing import processes
+from nova_zun_workshop import images as test_images
+from nova_zun_workshop import processes
 from tests.functional import base
 from tests.functional import network_support
 from tests.functional.runtime_support import wait_for

@@ -16,7 +16,7 @@ from nova import exception
 from nova_zun import images
 from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import images as test_images
 
 from tests.functional import base
 

@@ -15,8 +15,8 @@ import pytest
 from nova_zun import images
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
-from nova_zun.testing import images as test_images
-from nova_zun.testing import registry as registry_tool
+from nova_zun_workshop import images as test_images
+from nova_zun_workshop import registry as registry_tool
 
 from tests.functional import base
 

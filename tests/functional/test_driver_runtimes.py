@@ -16,7 +16,7 @@ from nova_zun import images
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import shims
-from nova_zun.testing import engine as engine_tool
+from nova_zun_workshop import engine as engine_tool
 
 from tests.functional import base
 from tests.functional import network_support

@@ -11,6 +11,7 @@ import psutil
 import pytest
 import requests
 
+from nova_zun_workshop import native_api_server as server_tool
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
@@ -21,7 +22,6 @@ from tests.functional.native_api_support import native_apis  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import tar_of
 from tests.functional.native_api_support import workloads  # noqa: F401
-from zun_native_api.testing import server as server_tool
 
 
 @pytest.fixture

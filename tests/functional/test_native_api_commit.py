@@ -13,6 +13,7 @@ from zunclient import client as zun_client
 
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop import native_api_server as server_tool
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
@@ -22,7 +23,6 @@ from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
 from tests.functional.runtime_support import wait_for_state
-from zun_native_api.testing import server as server_tool
 
 
 @pytest.fixture(scope='module')

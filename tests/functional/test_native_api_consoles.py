@@ -18,6 +18,7 @@ from urllib import parse as urlparse
 import pytest
 import websocket
 
+from nova_zun_workshop import native_api_server as server_tool
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
@@ -27,7 +28,6 @@ from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
 from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
-from zun_native_api.testing import server as server_tool
 
 PATIENCE = 60
 # A workload whose main process is a shell on a terminal, stdin open:

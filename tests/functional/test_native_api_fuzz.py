@@ -33,6 +33,7 @@ import schemathesis
 from schemathesis import errors as st_errors
 
 from nova_zun.runtime import labels
+from nova_zun_workshop import native_api_server as server_tool
 from tests.functional import base
 from tests.functional.native_api_support import assert_error_shape
 from tests.functional.native_api_support import Caller
@@ -43,7 +44,6 @@ from tests.functional.native_api_support import SERVICE_USER
 from tests.functional import nova_api_support
 from zun_native_api import microversion
 from zun_native_api import openapi
-from zun_native_api.testing import server as server_tool
 
 EXAMPLES = int(os.environ.get('NOVA_ZUN_FUZZ_EXAMPLES', '25'))
 # Only the operations whose label ("POST /v1/containers") contains this.

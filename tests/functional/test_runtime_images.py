@@ -12,7 +12,7 @@ from nova_zun.runtime import exception
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
-from nova_zun.testing import images as test_images
+from nova_zun_workshop import images as test_images
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
 from tests.functional.runtime_support import make_image  # noqa: F401

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from nova_zun.allinone import cloud
+from nova_zun_workshop.allinone import cloud
 
 
 @pytest.fixture

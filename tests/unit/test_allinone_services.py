@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from nova_zun.allinone import services
-from nova_zun.testing import processes
+from nova_zun_workshop.allinone import services
+from nova_zun_workshop import processes
 
 
 def _service(tmp_path, name, code):

@@ -8,7 +8,7 @@ import sys
 from oslo_config import cfg
 import pytest
 
-from nova_zun.testing import processes
+from nova_zun_workshop import processes
 
 
 def test_an_ini_file_reads_back_unchanged_through_oslo_config(tmp_path):
