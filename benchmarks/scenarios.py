@@ -670,9 +670,10 @@ class Benchmark:
                 finally:
                     samples.append(time.monotonic() - start)
             return call
-        driver._plug_into = timed(driver._plug_into, plugs)
+        pods = driver._pods
+        pods.plug = timed(pods.plug, plugs)
         driver._plug_and_wait = timed(driver._plug_and_wait, plugs_and_waits)
-        driver._write_dns = timed(driver._write_dns, dns_writes)
+        pods.write_dns = timed(pods.write_dns, dns_writes)
         # The steps of a port's plug (nova_zun.network.VIFPlugger.plug).
         steps = {name: [] for name in PLUG_STEPS}
         for name, (module, attr) in PLUG_STEPS.items():

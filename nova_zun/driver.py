@@ -3,7 +3,10 @@
 Each instance is a pod: a sandbox container that owns the network namespace
 and one workload container that joins it. This module translates Nova's
 objects into runtime specs and runtime states into Nova power states; the
-runtime layer (:mod:`nova_zun.runtime`) does the work.
+runtime layer (:mod:`nova_zun.runtime`) does the work. As in Nova's libvirt
+driver, what the host offers Nova is in :mod:`nova_zun.host`, and the
+mechanics of pods (making, repairing and removing them) in
+:mod:`nova_zun.pod`.
 
 Suspend and resume freeze and thaw the workload (cgroup freezer), as pause
 and unpause do: memory stays resident, no state is written to disk (there
@@ -11,9 +14,7 @@ is no checkpoint/restore). A suspended instance reports power state
 SUSPENDED, a paused one PAUSED.
 """
 
-from concurrent import futures
 import dataclasses
-import time
 
 from nova.compute import power_state
 from nova.compute import task_states
@@ -24,24 +25,18 @@ from nova import context as nova_context
 from nova import exception
 from nova.image import glance
 from nova import objects
-from nova.objects import fields as obj_fields
-from nova import thread_pool_factory
 from nova.virt import driver
 from nova.virt import hardware
-import nova.virt.node
-import os_resource_classes as orc
-import os_traits
 from oslo_log import log as logging
-from oslo_serialization import jsonutils
 from oslo_utils import excutils
-from oslo_utils import units
-from oslo_utils import versionutils
 
 from nova_zun import conf as zun_conf
 from nova_zun import container_spec
+from nova_zun import host as zun_host
 from nova_zun import images
 from nova_zun import lifecycle
 from nova_zun import network
+from nova_zun import pod
 from nova_zun import privileged
 from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
@@ -54,13 +49,6 @@ CONF = nova.conf.CONF
 zun_conf.register_opts(CONF)
 LOG = logging.getLogger(__name__)
 
-TRAIT_CONTAINER_HOST = os_traits.normalize_name('ZUN_CONTAINER_HOST')
-TRAIT_RUNTIME_PREFIX = os_traits.normalize_name('ZUN_RUNTIME_')
-# Nova calls update_provider_tree for every claim, under its resource
-# tracker's lock: it reuses the engine's description when it is younger
-# than this (seconds; the periodic resource update refreshes it first).
-_ENGINE_INFO_MAX_AGE = 10
-
 _POWER_STATES = {
     types.ContainerState.RUNNING: power_state.RUNNING,
     types.ContainerState.RESTARTING: power_state.RUNNING,
@@ -69,11 +57,6 @@ _POWER_STATES = {
     types.ContainerState.EXITED: power_state.SHUTDOWN,
     types.ContainerState.DEAD: power_state.CRASHED,
 }
-# How often nova-compute asks again at start for an engine that is down.
-_ENGINE_WAIT_SECONDS = 2
-# Of the engine's words in a build's fault (Nova keeps 255 characters,
-# with "Build of instance <uuid> aborted: " first).
-_FAULT_WORDS = 150
 # Nova's _init_instance puts an instance in these in ERROR at start: its
 # build was cut short.
 _BUILD_TASKS = (task_states.SCHEDULING, task_states.BLOCK_DEVICE_MAPPING,
@@ -85,10 +68,6 @@ def _registry_auth():
         return None
     return {'username': CONF.zun.registry_username,
             'password': CONF.zun.registry_password or ''}
-
-
-def runtime_trait(name):
-    return os_traits.normalize_name('ZUN_RUNTIME_' + name)
 
 
 class ZunDriver(driver.ComputeDriver):
@@ -112,19 +91,15 @@ class ZunDriver(driver.ComputeDriver):
         self.runtime = zun_runtime.from_conf(
             CONF, reap_shims=privileged.reap_shims)
         self._image_api = glance.API()
-        self._host = CONF.host
-        self._node_uuid = None
-        # Engine runtimes seen at the last look: refreshed by the periodic
-        # resource update, and at once when an instance asks for one that
-        # is not there.
-        self._engine_runtimes = frozenset()
-        self._engine_info = None
+        self._host = zun_host.Host(self.runtime, CONF.host)
         self._lifecycle = None
         network.initialize(CONF)
         self._vifs = network.VIFPlugger(CONF.zun.allow_bridged_traffic)
         self._image_cache = images.ImageCache(self.runtime)
         volumes.initialize(CONF)
         self._volumes = volumes.VolumeMounts(CONF.zun.volume_mount_dir)
+        self._pods = pod.Pods(self.runtime, self._host, self._vifs,
+                              self._volumes)
 
     # -- host ---------------------------------------------------------------
 
@@ -133,17 +108,10 @@ class ZunDriver(driver.ComputeDriver):
             raise exception.InvalidInput(
                 reason='[zun] engine_url must be a local unix:// socket, '
                        'not %s' % CONF.zun.engine_url)
-        self._host = host
-        self._node_uuid = nova.virt.node.get_local_node_uuid()
         engine_seen = True
         try:
-            info = self._wait_for_engine()
-            if not info.live_restore:
-                LOG.warning('The container engine stops every container '
-                            'when it stops or restarts (live restore is '
-                            'off): set "live-restore": true in its '
-                            'daemon.json (doc/driver.rst)')
-            self._reconcile_pods()
+            self._host.initialize(host)
+            self._pods.reconcile()
         except runtime_exc.EngineUnavailable as exc:
             # nova-compute can start before its engine; spawns fail with
             # a clear fault until the engine answers.
@@ -151,69 +119,12 @@ class ZunDriver(driver.ComputeDriver):
             engine_seen = False
         self._lifecycle = lifecycle.LifecycleWatcher(
             self.runtime, host, self.emit_event,
-            engine_back=self._reconcile_pods, engine_seen=engine_seen)
+            engine_back=self._pods.reconcile, engine_seen=engine_seen)
         self._lifecycle.start()
 
     def cleanup_host(self, host):
         if self._lifecycle is not None:
             self._lifecycle.stop()
-
-    def _wait_for_engine(self):
-        """The engine's description, once it answers. nova-compute may start
-        before its engine, but not while Nova has instances here: Nova asks
-        for their state at once, and only the engine knows it."""
-        deadline = time.monotonic() + CONF.zun.engine_timeout
-        while True:
-            try:
-                return self._refresh_engine_runtimes()
-            except runtime_exc.EngineUnavailable as exc:
-                instances = objects.InstanceList.get_by_host(
-                    nova_context.get_admin_context(), self._host,
-                    expected_attrs=[])
-                if not instances:
-                    raise
-                if time.monotonic() > deadline:
-                    raise exception.NovaException(
-                        'the container engine did not answer within %ds '
-                        '([zun] engine_timeout), and the state of the %d '
-                        'instances of host %s comes from it: %s'
-                        % (CONF.zun.engine_timeout, len(instances),
-                           self._host, exc.message)) from exc
-                LOG.warning('Waiting for the container engine, which the '
-                            '%d instances of this host need: %s',
-                            len(instances), exc.message)
-                time.sleep(_ENGINE_WAIT_SECONDS)
-
-    def _reconcile_pods(self):
-        """Remove the pods of instances Nova has on another host or on none
-        (a build that failed here while the engine was down, whose cleanup
-        could not remove them). Pods of deleted instances go when Nova's
-        periodic _cleanup_running_deleted_instances says, as [DEFAULT]
-        running_deleted_instance_action says. A pod of an instance the
-        database does not know is left alone, as libvirt leaves unknown
-        domains: a service started against the wrong database must not
-        destroy live workloads."""
-        uuids = self.list_instance_uuids()
-        if not uuids:
-            return
-        ctxt = nova_context.get_admin_context(read_deleted='yes')
-        known = {inst.uuid: inst for inst in
-                 objects.InstanceList.get_by_filters(
-                     ctxt, filters={'uuid': uuids}, expected_attrs=[])}
-        for uuid in uuids:
-            instance = known.get(uuid)
-            if instance is None:
-                LOG.warning('Leaving alone the pod of instance %s, unknown '
-                            'to the database this service uses: is it the '
-                            'right one? The containers of a pod of no '
-                            'instance of this cloud (nova-%s, '
-                            'nova-%s-sandbox) go by hand.', uuid, uuid, uuid)
-            elif not instance.deleted and instance.host != self._host:
-                LOG.info('Removing the pod of instance %s, which Nova has '
-                         'on %s', uuid, instance.host or 'no host')
-                self._remove_pod(uuid, quiet=True)
-                self._volumes.release_leftovers(uuid)
-                self._unplug_vifs(instance, None, quiet=True)
 
     def process_instances_at_startup(self, context, instances):
         """Nova puts builds that this service's restart cut short in ERROR
@@ -224,108 +135,43 @@ class ZunDriver(driver.ComputeDriver):
                     instance.task_state in _BUILD_TASKS):
                 reason = ('the build was cut short: nova-compute on host %s '
                           'stopped during it. Delete the server and create '
-                          'it again.' % self._host)
+                          'it again.' % self._host.name)
                 LOG.warning(reason, instance=instance)
                 compute_utils.add_instance_fault_from_exc(
                     context, instance, exception.BuildAbortException(
                         instance_uuid=instance.uuid, reason=reason))
-                self._remove_pod(instance.uuid, quiet=True)
+                self._pods.remove(instance.uuid, quiet=True)
         return instances
 
-    def _refresh_engine_runtimes(self):
-        info = self.runtime.engine_info()
-        self._engine_runtimes = frozenset(info.runtimes)
-        self._engine_info = (time.monotonic(), info)
-        return info
-
-    def _recent_engine_info(self):
-        if (self._engine_info and time.monotonic() - self._engine_info[0] <
-                _ENGINE_INFO_MAX_AGE):
-            return self._engine_info[1]
-        return self._refresh_engine_runtimes()
-
     def get_available_nodes(self, refresh=False):
-        return [self._host]
+        return [self._host.name]
 
     def get_nodenames_by_uuid(self, refresh=False):
-        return {self._node_uuid: self._host}
+        return {self._host.node_uuid: self._host.name}
 
     def get_host_ip_addr(self):
         return CONF.my_ip
 
     def get_available_resource(self, nodename):
-        info = self._refresh_engine_runtimes()
-        version = info.version.split('+')[0].split('-')[0]
-        arch = obj_fields.Architecture.canonicalize(info.architecture)
-        return {
-            'vcpus': info.cpus,
-            'memory_mb': info.memory_bytes // units.Mi,
-            'local_gb': info.disk_total_bytes // units.Gi,
-            # The resource tracker computes usage from the instances.
-            'vcpus_used': 0,
-            'memory_mb_used': 0,
-            'local_gb_used': 0,
-            'hypervisor_type': obj_fields.HVType.DOCKER,
-            'hypervisor_version': versionutils.convert_version_to_int(
-                version),
-            'hypervisor_hostname': nodename,
-            'cpu_info': jsonutils.dumps({'arch': arch}),
-            'disk_available_least': info.disk_free_bytes // units.Gi,
-            'supported_instances': [(arch,
-                                     obj_fields.HVType.DOCKER,
-                                     obj_fields.VMMode.EXE)],
-            'numa_topology': None,
-            'uuid': self._node_uuid,
-        }
+        return self._host.available_resource(nodename)
 
     def update_provider_tree(self, provider_tree, nodename, allocations=None):
-        info = self._recent_engine_info()
-        ratios = self._get_allocation_ratios(
-            provider_tree.data(nodename).inventory)
-        memory_mb = info.memory_bytes // units.Mi
-        disk_gb = info.disk_total_bytes // units.Gi
-
-        def inventory(total, rc, reserved):
-            return {'total': total, 'min_unit': 1, 'max_unit': total,
-                    'step_size': 1, 'allocation_ratio': ratios[rc],
-                    'reserved': reserved}
-
-        provider_tree.update_inventory(nodename, {
-            orc.VCPU: inventory(info.cpus, orc.VCPU,
-                                CONF.reserved_host_cpus),
-            orc.MEMORY_MB: inventory(memory_mb, orc.MEMORY_MB,
-                                     CONF.reserved_host_memory_mb),
-            orc.DISK_GB: inventory(
-                disk_gb, orc.DISK_GB,
-                self._get_reserved_host_disk_gb_from_config()),
-        })
-        offered = {runtime_trait(name)
-                   for name, engine_name in CONF.zun.runtimes.items()
-                   if engine_name in info.runtimes}
-        stale = {t for t in provider_tree.data(nodename).traits
-                 if t.startswith(TRAIT_RUNTIME_PREFIX)} - offered
-        if stale:
-            provider_tree.remove_traits(nodename, *stale)
-        provider_tree.add_traits(nodename, TRAIT_CONTAINER_HOST, *offered)
+        self._host.update_provider_tree(
+            provider_tree, nodename,
+            self._get_allocation_ratios(
+                provider_tree.data(nodename).inventory),
+            self._get_reserved_host_disk_gb_from_config())
 
     # -- instances ----------------------------------------------------------
 
-    def _owned(self, role=None):
-        wanted = {labels.HOST: self._host}
-        if role:
-            wanted[labels.ROLE] = role
-        return self.runtime.list_containers(wanted)
-
     def list_instances(self):
-        return [c.name for c in self._owned(labels.ROLE_WORKLOAD)]
+        return [c.name for c in self._pods.containers(labels.ROLE_WORKLOAD)]
 
     def list_instance_uuids(self):
-        return sorted({c.labels[labels.INSTANCE] for c in self._owned()
-                       if c.labels.get(labels.INSTANCE)})
+        return self._pods.instance_uuids()
 
     def instance_exists(self, instance):
-        return bool(self.runtime.list_containers(
-            {labels.INSTANCE: instance.uuid, labels.HOST: self._host}))
+        return self._pods.exists(instance)
 
     def get_info(self, instance, use_cache=True):
         try:
@@ -348,15 +194,7 @@ class ZunDriver(driver.ComputeDriver):
         name = container_spec.runtime_name(
             instance, CONF.zun.runtimes, CONF.zun.default_runtime,
             CONF.zun.image_runtimes)
-        engine_name = CONF.zun.runtimes[name]
-        if engine_name not in self._engine_runtimes:
-            self._refresh_engine_runtimes()
-        if engine_name not in self._engine_runtimes:
-            raise exception.InvalidInput(
-                reason='container runtime %r (engine runtime %r) is not '
-                       'available on host %s' % (name, engine_name,
-                                                 self._host))
-        return engine_name
+        return self._host.engine_runtime(name)
 
     @staticmethod
     def _refuse_unsupported(instance, network_info, block_device_info):
@@ -372,7 +210,7 @@ class ZunDriver(driver.ComputeDriver):
         # Checked before anything is created: bad metadata fails fast.
         volumes.user_paths(instance)
         spec = container_spec.workload_spec(
-            instance, self._host, images.reference(image_meta.id),
+            instance, self._host.name, images.reference(image_meta.id),
             sandbox_id, engine_runtime, CONF.zun.pids_limit)
         images.ensure_image(
             context, self.runtime, self._image_api, image_meta,
@@ -383,59 +221,6 @@ class ZunDriver(driver.ComputeDriver):
             allowed_registries=CONF.zun.allowed_registries)
         return spec
 
-    def _sandbox_spec(self, instance, network_info):
-        # The engine writes the subnets' DNS servers into resolv.conf as it
-        # creates the sandbox.
-        return container_spec.sandbox_spec(
-            instance, self._host, network.nameservers(network_info or []))
-
-    def _create_workload_container(self, spec, instance):
-        return self.runtime.create_container(dataclasses.replace(
-            spec, mounts=spec.mounts + self._volumes.container_mounts(
-                instance)))
-
-    def _start_workload(self, container_id, instance):
-        try:
-            self.runtime.start(container_id)
-        except runtime_exc.ContainerRuntimeError as exc:
-            raise exception.InstanceDeployFailure(
-                reason='instance %s: the container did not start: %s'
-                       % (instance.uuid, exc.message)) from exc
-
-    def _create_workload(self, spec, instance, power_on):
-        container_id = self._create_workload_container(spec, instance)
-        if power_on:
-            self._start_workload(container_id, instance)
-        return container_id
-
-    def _mount_and_create_workload(self, spec, instance, block_device_info):
-        try:
-            self._volumes.mount_all(
-                instance,
-                driver.block_device_info_get_mapping(block_device_info))
-        except exception.VolumeAttachFailed as exc:
-            # As Nova does when it cannot prepare block devices: the
-            # attachments may be half made, not safe to reschedule.
-            raise exception.BuildAbortException(
-                instance_uuid=instance.uuid, reason=exc.format_message())
-        # After the mounts: the workload's mounts depend on them.
-        return self._create_workload_container(spec, instance)
-
-    def _start_sandbox_during(self, sandbox, work):
-        """Start a created sandbox while ``work()`` runs here; return the
-        started Sandbox and what ``work`` returned. The engine lets a
-        container join a sandbox that is still starting, and the start is
-        most of a sandbox's cost."""
-        starting = thread_pool_factory.spawn(self.runtime.start_sandbox,
-                                             sandbox.id)
-        try:
-            result = work()
-        finally:
-            # Never return (or let the caller remove the pod) while the
-            # start is still in flight.
-            futures.wait([starting])
-        return starting.result(), result
-
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
@@ -443,97 +228,53 @@ class ZunDriver(driver.ComputeDriver):
         spec = self._workload_spec(context, instance, image_meta, None)
         # Reading network_info waits for Neutron's allocation: outside the
         # host's lock.
-        sandbox_spec = self._sandbox_spec(instance, network_info)
+        sandbox_spec = self._pods.sandbox_spec(instance, network_info)
+        volume_mapping = driver.block_device_info_get_mapping(
+            block_device_info)
         try:
             # Tenant isolation, checked against what runs here under the
             # host's lock until the sandbox (labelled with the project)
             # exists: concurrent boots of two projects cannot both pass.
             with isolation.HostClaim(CONF.zun.tenant_isolation,
-                                     self.runtime, self._host, context,
-                                     instance):
+                                     self.runtime, self._host.name,
+                                     context, instance):
                 sandbox = self.runtime.create_sandbox(sandbox_spec,
                                                       start=False)
-            sandbox, workload = self._start_sandbox_during(
-                sandbox, lambda: self._mount_and_create_workload(
+            sandbox, workload = self._pods.start_sandbox_during(
+                sandbox, lambda: self._pods.mount_and_create_workload(
                     dataclasses.replace(spec, sandbox_id=sandbox.id),
-                    instance, block_device_info))
+                    instance, volume_mapping))
             # The workload starts with its network in place.
             self._plug_and_wait(instance, network_info, sandbox, power_on)
             if power_on:
-                self._start_workload(workload, instance)
+                self._pods.start_workload(workload, instance)
         except Exception as exc:
             with excutils.save_and_reraise_exception() as failure:
                 LOG.warning('Spawn failed; removing its containers',
                             instance=instance)
-                self._unplug_vifs(instance, network_info, quiet=True)
-                self._remove_pod(instance.uuid, quiet=True)
-                self._volumes.release(
-                    instance, driver.block_device_info_get_mapping(
-                        block_device_info), quiet=True)
-                reason = self._build_abort_reason(exc)
+                self._pods.tear_down(instance, network_info, volume_mapping,
+                                     quiet=True)
+                reason = self._pods.build_abort_reason(exc)
                 failure.reraise = reason is None
             raise exception.BuildAbortException(instance_uuid=instance.uuid,
                                                 reason=reason)
         LOG.info('Spawned container %s in sandbox %s',
                  spec.name, sandbox.name, instance=instance)
 
-    def _build_abort_reason(self, exc):
-        """Why no other host is to try a failed build, or None. Nova tries
-        other hosts for most failures, and says only "Exceeded maximum
-        number of retries" when none is left."""
-        cause = (exc if isinstance(exc, runtime_exc.ContainerRuntimeError)
-                 else exc.__cause__)
-        if isinstance(cause, runtime_exc.EngineUnavailable):
-            # Nova tries no other host when its cleanup fails too, as it
-            # does while the engine is down: one rule, whenever the engine
-            # comes back.
-            return ('the container engine of host %s is unavailable: %s'
-                    % (self._host, cause.message))
-        if (isinstance(exc, exception.InstanceDeployFailure) and
-                isinstance(cause, runtime_exc.InvalidRequest)):
-            # The engine refused to start what the image and the server's
-            # metadata ask for (a command that does not exist): no host
-            # would. Its words end with the cause; a fault keeps 255
-            # characters.
-            words = cause.reason or cause.message
-            if len(words) > _FAULT_WORDS:
-                words = '...' + words[-_FAULT_WORDS:]
-            return 'the container did not start: %s' % words
-        return None
-
-    def _remove_pod(self, instance_uuid, quiet=False):
-        """Remove the workload and sandbox of an instance; what is already
-        gone is fine."""
-        for name in ('nova-%s' % instance_uuid,
-                     'nova-%s-sandbox' % instance_uuid):
-            try:
-                self.runtime.remove(name, force=True)
-            except runtime_exc.NotFound:
-                pass
-            except runtime_exc.ContainerRuntimeError as exc:
-                if not quiet:
-                    # The fault of a failed delete says why.
-                    raise exception.InstanceTerminationFailure(
-                        reason='its containers could not be removed: %s'
-                               % exc.message) from exc
-                LOG.exception('Could not remove container %s', name)
-
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
-        self._unplug_vifs(instance, network_info, quiet=True)
-        self._remove_pod(instance.uuid)
-        self._volumes.release(
-            instance, driver.block_device_info_get_mapping(block_device_info))
+        self._pods.tear_down(
+            instance, network_info,
+            driver.block_device_info_get_mapping(block_device_info))
         LOG.info('Containers removed', instance=instance)
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
-        if destroy_vifs:
-            self._unplug_vifs(instance, network_info, quiet=True)
-        self._remove_pod(instance.uuid)
-        self._volumes.release(
-            instance, driver.block_device_info_get_mapping(block_device_info))
+        self._pods.tear_down(
+            instance, network_info,
+            driver.block_device_info_get_mapping(block_device_info),
+            unplug=destroy_vifs)
 
     # -- network ------------------------------------------------------------
 
@@ -558,7 +299,7 @@ class ZunDriver(driver.ComputeDriver):
             with self.virtapi.wait_for_instance_event(
                     instance, events, timeout=timeout,
                     error_callback=self._neutron_failed_callback):
-                self._plug_into(instance, network_info, sandbox)
+                self._pods.plug(instance, network_info, sandbox)
         except exception.InstanceEventTimeout:
             if CONF.vif_plugging_is_fatal:
                 # The caller unplugs and removes the pod.
@@ -566,51 +307,6 @@ class ZunDriver(driver.ComputeDriver):
             LOG.warning('Neutron did not report the ports up within %ss; '
                         'starting anyway ([DEFAULT] vif_plugging_is_fatal '
                         '= False)', timeout, instance=instance)
-
-    def _plug_into(self, instance, network_info, sandbox):
-        self._vifs.plug_all(instance, network_info, sandbox.netns_path)
-        self._write_dns(instance, network_info, sandbox)
-
-    def _write_dns(self, instance, network_info, sandbox):
-        """Rewrite resolv.conf when network_info's DNS servers are not the
-        ones the engine wrote at the sandbox's start: after a hot attach
-        brought new ones (a created sandbox's servers cannot change), and
-        after a restart of such a sandbox."""
-        servers = network.nameservers(network_info)
-        if not servers or tuple(servers) == sandbox.dns_servers:
-            return
-        # In place: the workload bind-mounts the sandbox's resolv.conf.
-        result = self.runtime.exec(
-            sandbox.id, ['/bin/sh', '-c', 'printf "%s" "$1" > '
-                         '/etc/resolv.conf', 'sh',
-                         network.resolv_conf(servers)],
-            timeout=CONF.zun.engine_timeout)
-        if result.exit_code:
-            raise exception.VirtualInterfacePlugException(
-                'instance %s: could not write resolv.conf: %s'
-                % (instance.uuid, result.output.decode(errors='replace')))
-
-    def _unplug_vifs(self, instance, network_info, quiet=False):
-        try:
-            if network_info:
-                self._vifs.unplug_all(instance, network_info, quiet=quiet)
-        finally:
-            # Whatever the switch still has of the instance (ports Nova no
-            # longer lists for it) goes too.
-            try:
-                self._vifs.unplug_leftovers(instance.uuid)
-            except Exception:
-                if not quiet:
-                    raise
-                LOG.exception('Could not look for leftover ports',
-                              instance=instance)
-
-    def _replug(self, instance, network_info, sandbox):
-        """A sandbox that started again has a new, empty namespace."""
-        if network_info:
-            LOG.info('Plugging the ports into the new sandbox namespace',
-                     instance=instance)
-            self._plug_into(instance, network_info, sandbox)
 
     def plug_vifs(self, instance, network_info):
         """Plug ports missing from a running sandbox (the compute service
@@ -631,7 +327,7 @@ class ZunDriver(driver.ComputeDriver):
                                 self._vifs.next_ifname(sandbox.netns_path))
 
     def unplug_vifs(self, instance, network_info):
-        self._unplug_vifs(instance, network_info)
+        self._pods.unplug(instance, network_info)
 
     def attach_interface(self, context, instance, image_meta, vif):
         """Plug a port into the running pod's namespace as the next free
@@ -649,7 +345,7 @@ class ZunDriver(driver.ComputeDriver):
                             self._vifs.next_ifname(sandbox.netns_path))
             others = [v for v in instance.get_network_info()
                       if v['id'] != vif['id']]
-            self._write_dns(instance, others + [vif], sandbox)
+            self._pods.write_dns(instance, others + [vif], sandbox)
         except Exception:
             LOG.exception('Attaching port %s failed', vif['id'],
                           instance=instance)
@@ -699,30 +395,13 @@ class ZunDriver(driver.ComputeDriver):
 
     # -- power --------------------------------------------------------------
 
-    def _ensure_sandbox_running(self, instance, network_info=None):
-        name = container_spec.sandbox_name(instance)
-        try:
-            if self.runtime.status(name).state != \
-                    types.ContainerState.RUNNING:
-                sandbox = self.runtime.start_sandbox(name)
-                self._replug(instance, network_info, sandbox)
-                return sandbox
-            return self.runtime.get_sandbox(name)
-        except runtime_exc.NotFound:
-            LOG.warning('Sandbox missing; creating a new one',
-                        instance=instance)
-            sandbox = self.runtime.create_sandbox(
-                self._sandbox_spec(instance, network_info))
-            self._replug(instance, network_info, sandbox)
-            return sandbox
-
     def power_off(self, instance, timeout=0, retry_interval=0):
         self.runtime.stop(container_spec.workload_name(instance),
                           timeout=timeout)
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):
-        self._ensure_sandbox_running(instance, network_info)
+        self._pods.ensure_sandbox_running(instance, network_info)
         self._volumes.mount_all(
             instance, driver.block_device_info_get_mapping(block_device_info))
         self.runtime.start(container_spec.workload_name(instance))
@@ -737,7 +416,7 @@ class ZunDriver(driver.ComputeDriver):
         if reboot_type == 'SOFT':
             self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
             return
-        sandbox = self._ensure_sandbox_running(instance, network_info)
+        sandbox = self._pods.ensure_sandbox_running(instance, network_info)
         # After the host's restart nothing is mounted any more.
         self._volumes.mount_all(
             instance, driver.block_device_info_get_mapping(block_device_info))
@@ -748,7 +427,7 @@ class ZunDriver(driver.ComputeDriver):
             image_meta = objects.ImageMeta.from_instance(instance)
             spec = self._workload_spec(context, instance, image_meta,
                                        sandbox.id)
-            self._create_workload(spec, instance, power_on=True)
+            self._pods.create_workload(spec, instance, power_on=True)
 
     def resume_state_on_host_boot(self, context, instance, network_info,
                                   share_info, block_device_info=None):
@@ -811,11 +490,12 @@ class ZunDriver(driver.ComputeDriver):
         instance.task_state = task_states.REBUILD_SPAWNING
         instance.save(
             expected_task_state=[task_states.REBUILD_BLOCK_DEVICE_MAPPING])
-        sandbox = self._ensure_sandbox_running(instance, network_info)
+        sandbox = self._pods.ensure_sandbox_running(instance, network_info)
         self._volumes.mount_all(
             instance, driver.block_device_info_get_mapping(block_device_info))
-        self._create_workload(dataclasses.replace(spec, sandbox_id=sandbox.id),
-                              instance, power_on=True)
+        self._pods.create_workload(
+            dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
+            power_on=True)
 
     def get_console_output(self, context, instance):
         limit = CONF.zun.console_log_max_bytes
@@ -840,7 +520,7 @@ class ZunDriver(driver.ComputeDriver):
                         pause=CONF.zun.snapshot_pause)
 
     def manage_image_cache(self, context, all_instances):
-        containers = self._owned()
+        containers = self._pods.containers()
         self._image_cache.update(
             context, all_instances, CONF.zun.image_cache_unused_age,
             containers_images={c.image for c in containers if c.image})
