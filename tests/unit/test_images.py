@@ -13,6 +13,7 @@ import pytest
 from nova_zun import images
 from nova_zun.runtime import base
 from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime.docker import conversions
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import types
 
@@ -69,8 +70,12 @@ def _image_meta(image_id=IMAGE, container_format='docker'):
         'disk_format': 'raw', 'properties': {}})
 
 
+def _runtime():
+    return mock.create_autospec(base.ContainerRuntime, instance=True)
+
+
 def test_a_cached_image_is_marked_used_and_not_fetched():
-    runtime = mock.Mock()
+    runtime = _runtime()
     runtime.image_exists.return_value = True
     image_api = mock.Mock()
     assert images.ensure_image(None, runtime, image_api,
@@ -82,7 +87,7 @@ def test_a_cached_image_is_marked_used_and_not_fetched():
 
 
 def test_a_registry_image_is_pulled_with_the_credentials():
-    runtime = mock.Mock()
+    runtime = _runtime()
     runtime.image_exists.return_value = False
     runtime.pull_image_report.return_value = types.ImageTransfer(
         references=('sha256:abc',), layers_stored=1, bytes_stored=7)
@@ -105,7 +110,7 @@ def test_a_registry_image_is_pulled_with_the_credentials():
 
 
 def _pulling_runtime():
-    runtime = mock.create_autospec(base.ContainerRuntime, instance=True)
+    runtime = _runtime()
     runtime.image_exists.return_value = False
     runtime.pull_image_report.return_value = types.ImageTransfer(
         references=('sha256:abc',))
@@ -165,26 +170,29 @@ def test_registry_of_a_reference(ref, registry):
     assert images.registry_of(ref) == registry
 
 
+def _puller(auth=None, auth_hosts=(), allowed=()):
+    return images.RegistryPuller(_runtime(), 'p', auth, auth_hosts, allowed)
+
+
 def test_credentials_go_only_to_the_listed_registries():
     auth = {'username': 'u', 'password': 'p'}
-    assert images._pull_auth(IMAGE, 'reg:5000/a', auth, ['reg:5000'],
-                             []) == auth
-    assert images._pull_auth(IMAGE, 'evil.example/a', auth, ['reg:5000'],
-                             []) is None
-    assert images._pull_auth(IMAGE, 'reg:5000/a', auth, [], []) is None
+    listed = _puller(auth, ['reg:5000'])
+    assert listed.credentials(IMAGE, 'reg:5000/a') == auth
+    assert listed.credentials(IMAGE, 'evil.example/a') is None
+    assert _puller(auth).credentials(IMAGE, 'reg:5000/a') is None
 
 
 def test_a_registry_not_allowed_is_refused():
+    puller = _puller(allowed=['reg:5000'])
     with pytest.raises(exception.ImageUnacceptable) as caught:
-        images._pull_auth(IMAGE, 'evil.example/a', None, [], ['reg:5000'])
+        puller.credentials(IMAGE, 'evil.example/a')
     assert 'registry evil.example is not in [zun] allowed_registries' in \
         caught.value.format_message()
-    assert images._pull_auth(IMAGE, 'reg:5000/a', None, [],
-                             ['reg:5000']) is None
+    assert puller.credentials(IMAGE, 'reg:5000/a') is None
 
 
 def test_an_image_too_large_once_unpacked_is_removed_again():
-    runtime = mock.Mock()
+    runtime = _runtime()
     runtime.image_exists.return_value = False
     runtime.pull_image_report.return_value = types.ImageTransfer(
         references=('sha256:abc',))
@@ -232,7 +240,7 @@ def _instance():
 
 
 def _snapshot_runtime(state=types.ContainerState.RUNNING):
-    runtime = mock.Mock()
+    runtime = _runtime()
     runtime.status.return_value = mock.Mock(state=state)
     runtime.commit.return_value = 'sha256:committed'
     runtime.save_image.return_value = iter([b'tar', b'data'])
@@ -365,18 +373,16 @@ def _instances(*image_refs):
 
 @pytest.fixture
 def cache():
-    now = timeutils.utcnow(with_timezone=True)
-    with mock.patch.object(
-            timeutils, 'utcnow', return_value=now), \
-            mock.patch('nova.objects.BlockDeviceMappingList.'
-                       'bdms_by_instance_uuid', return_value={}):
-        yield now
+    """The time the image cache's clock says it is."""
+    with mock.patch('nova.objects.BlockDeviceMappingList.'
+                    'bdms_by_instance_uuid', return_value={}):
+        yield timeutils.utcnow(with_timezone=True)
 
 
 def test_cache_removes_only_images_unused_for_the_age(cache):
     runtime = _FakeRuntime(cache, {IMAGE: 7200, OTHER: 7200,
                                    'young': 60})
-    manager = images.ImageCache(runtime)
+    manager = images.ImageCache(runtime, clock=lambda: cache)
     removed = manager.update(None, _instances(IMAGE), 3600)
     assert removed == [OTHER]
     # The used image's clock starts again; the young one keeps its age.
@@ -387,7 +393,7 @@ def test_cache_removes_only_images_unused_for_the_age(cache):
 def test_cache_keeps_images_a_container_uses_and_every_image_if_told(cache):
     runtime = _FakeRuntime(cache, {IMAGE: 7200, OTHER: 7200},
                            in_use_by_container=[OTHER])
-    manager = images.ImageCache(runtime)
+    manager = images.ImageCache(runtime, clock=lambda: cache)
     assert manager.update(None, [], 3600,
                           containers_images={images.reference(IMAGE)}) == []
     # A container Nova did not list still holds OTHER: the engine refuses.
@@ -452,8 +458,8 @@ def test_push_failure_is_a_runtime_error():
 
 
 def test_last_tagged_ignores_the_zero_time():
-    assert docker_runtime._last_tagged(
+    assert conversions.last_tagged(
         {'Metadata': {'LastTagTime': '0001-01-01T00:00:00Z'}}) is None
-    assert docker_runtime._last_tagged(
+    assert conversions.last_tagged(
         {'Metadata': {'LastTagTime': '2026-01-02T03:04:05.1Z'}}) == \
         '2026-01-02T03:04:05.1Z'

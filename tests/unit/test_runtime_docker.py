@@ -9,11 +9,12 @@ from docker import errors as docker_errors
 import pytest
 import requests
 
-from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime.docker import errors
+from nova_zun.runtime.docker import streams
 from nova_zun.runtime import exception
 
 
-# -- _translate -------------------------------------------------------------
+# -- translate -------------------------------------------------------------
 
 def _api_error(status_code, explanation):
     response = requests.Response()
@@ -41,34 +42,33 @@ def _api_error(status_code, explanation):
      exception.EngineUnavailable),
 ])
 def test_translate_maps_engine_errors_to_runtime_exceptions(exc, expected):
-    translated = docker_runtime._translate(exc, 'op')
+    translated = errors.translate(exc, 'op')
     assert type(translated) is expected
     assert translated.message.startswith('op: ')
 
 
 def test_translate_keeps_the_engines_message_as_reason():
-    translated = docker_runtime._translate(
+    translated = errors.translate(
         _api_error(409, 'name "/a" is already in use'), 'create_container')
     assert translated.reason == 'name "/a" is already in use'
     assert 'is already in use' in translated.message
 
 
 def test_translate_leaves_other_500s_as_the_generic_runtime_error():
-    translated = docker_runtime._translate(_api_error(500, 'disk on fire'),
-                                           'op')
+    translated = errors.translate(_api_error(500, 'disk on fire'), 'op')
     assert type(translated) is exception.ContainerRuntimeError
 
 
 def test_translate_passes_runtime_exceptions_through_unchanged():
     exc = exception.Conflict('already')
-    assert docker_runtime._translate(exc, 'op') is exc
+    assert errors.translate(exc, 'op') is exc
 
 
 def test_translate_does_not_claim_unrelated_errors():
-    assert docker_runtime._translate(ValueError('bug'), 'op') is None
+    assert errors.translate(ValueError('bug'), 'op') is None
     # A file missing on the host (the sandbox binary) is not the engine
     # gone: an unreachable engine socket comes as a ConnectionError.
-    assert docker_runtime._translate(
+    assert errors.translate(
         FileNotFoundError(2, 'No such file', '/bin/busybox'), 'op') is None
 
 
@@ -93,13 +93,13 @@ def test_translate_does_not_claim_unrelated_errors():
      exception.ContainerRuntimeError),
 ])
 def test_a_failed_pull_says_what_happened(status, message, expected):
-    error = docker_runtime._pull_error('reg:5000/a:1', message, status)
+    error = errors.pull_error('reg:5000/a:1', message, status)
     assert type(error) is expected
     assert error.reason == message
     assert error.message == 'pull of reg:5000/a:1 failed: ' + message
 
 
-# -- _read_output framing ---------------------------------------------------
+# -- read_output framing ----------------------------------------------------
 
 def _frame(stream, payload):
     return struct.pack('>BxxxL', stream, len(payload)) + payload
@@ -108,7 +108,7 @@ def _frame(stream, payload):
 @pytest.fixture
 def socket_pair():
     ours, engine = socket.socketpair()
-    yield docker_runtime._StreamSocket(ours), engine
+    yield streams.StreamSocket(ours), engine
     ours.close()
     engine.close()
 
@@ -123,7 +123,7 @@ def test_read_output_joins_stdout_and_stderr_frames_in_order(socket_pair):
     sock, engine = socket_pair
     _send_and_close(engine, _frame(1, b'out '), _frame(2, b'err '),
                     _frame(1, b'out again'))
-    assert docker_runtime._read_output(sock, tty=False) == (
+    assert streams.read_output(sock, tty=False) == (
         b'out err out again', False)
 
 
@@ -134,7 +134,7 @@ def test_read_output_reassembles_frames_split_anywhere(socket_pair):
     for byte in stream:
         engine.sendall(bytes([byte]))
     engine.shutdown(socket.SHUT_WR)
-    assert docker_runtime._read_output(sock, tty=False) == (
+    assert streams.read_output(sock, tty=False) == (
         b'hello world', False)
 
 
@@ -142,13 +142,13 @@ def test_read_output_passes_tty_output_through_raw(socket_pair):
     sock, engine = socket_pair
     raw = _frame(1, b'looks like a frame but is not')
     _send_and_close(engine, raw)
-    assert docker_runtime._read_output(sock, tty=True) == (raw, False)
+    assert streams.read_output(sock, tty=True) == (raw, False)
 
 
 def test_read_output_truncates_at_limit_and_drains_the_rest(socket_pair):
     sock, engine = socket_pair
     _send_and_close(engine, _frame(1, b'0123456789'), _frame(2, b'abcdef'))
-    assert docker_runtime._read_output(sock, tty=False, limit=12) == (
+    assert streams.read_output(sock, tty=False, limit=12) == (
         b'0123456789ab', True)
 
 
@@ -157,8 +157,7 @@ def test_read_output_times_out_when_the_stream_does_not_end(socket_pair):
     engine.sendall(_frame(1, b'partial'))
     with pytest.raises(exception.OperationTimeout):
         # A deadline already passed: no waiting in a unit test.
-        docker_runtime._read_output(sock, tty=False,
-                                    deadline=time.monotonic())
+        streams.read_output(sock, tty=False, deadline=time.monotonic())
 
 
 def test_stream_socket_serves_bytes_the_http_client_buffered_first():
@@ -174,9 +173,9 @@ def test_stream_socket_serves_bytes_the_http_client_buffered_first():
             _sock=ours, _response=pytypes.SimpleNamespace(
                 raw=pytypes.SimpleNamespace(
                     _fp=pytypes.SimpleNamespace(fp=buffered))))
-        sock = docker_runtime._StreamSocket(sdk_socket)
+        sock = streams.StreamSocket(sdk_socket)
         assert sock.pending() > 0
-        assert docker_runtime._read_output(sock, tty=False) == (
+        assert streams.read_output(sock, tty=False) == (
             b'buffered later', False)
     finally:
         ours.close()

@@ -1,0 +1,164 @@
+"""The engine's JSON (inspect, list, stats, events) as runtime types."""
+
+import datetime
+
+from nova_zun.runtime.docker import errors
+from nova_zun.runtime import types
+
+_STATES = {s.value: s for s in types.ContainerState}
+
+
+def status_from_inspect(info):
+    state = info.get('State') or {}
+    config = info.get('Config') or {}
+    host_config = info.get('HostConfig') or {}
+    return types.ContainerStatus(
+        id=info['Id'],
+        name=info.get('Name', '').lstrip('/'),
+        state=_STATES.get(state.get('Status'), types.ContainerState.UNKNOWN),
+        labels=config.get('Labels') or {},
+        image=config.get('Image'),
+        exit_code=state.get('ExitCode'),
+        error=state.get('Error') or None,
+        started_at=state.get('StartedAt'),
+        finished_at=state.get('FinishedAt'),
+        pid=state.get('Pid') or None,
+        runtime=host_config.get('Runtime'),
+        oom_killed=bool(state.get('OOMKilled')),
+        tty=bool(config.get('Tty')),
+        stdin_open=bool(config.get('OpenStdin')),
+        details=info)
+
+
+def status_from_list(item):
+    return types.ContainerStatus(
+        id=item['Id'],
+        name=(item.get('Names') or ['/'])[0].lstrip('/'),
+        state=_STATES.get(item.get('State'), types.ContainerState.UNKNOWN),
+        labels=item.get('Labels') or {},
+        image=item.get('Image'))
+
+
+def image_info(info):
+    config = info.get('Config') or {}
+    return types.ImageInfo(
+        id=info['Id'],
+        tags=tuple(info.get('RepoTags') or ()),
+        size_bytes=info.get('Size') or 0,
+        labels=config.get('Labels') or {},
+        command=config.get('Cmd'),
+        entrypoint=config.get('Entrypoint'),
+        workdir=config.get('WorkingDir') or None,
+        environment=tuple(config.get('Env') or ()),
+        created=info.get('Created'),
+        last_tagged=last_tagged(info))
+
+
+def image_info_from_list(item):
+    return types.ImageInfo(id=item['Id'],
+                           tags=tuple(item.get('RepoTags') or ()),
+                           size_bytes=item.get('Size') or 0,
+                           labels=item.get('Labels') or {},
+                           created=_iso_time(item.get('Created')))
+
+
+def last_tagged(info):
+    when = (info.get('Metadata') or {}).get('LastTagTime') or ''
+    # The engine gives the zero time for an image never tagged.
+    return None if not when or when.startswith('0001-') else when
+
+
+def sandbox_from_inspect(info):
+    netns = (info.get('NetworkSettings') or {}).get('SandboxKey')
+    if not netns:
+        pid = (info.get('State') or {}).get('Pid')
+        netns = '/proc/%d/ns/net' % pid if pid else None
+    return types.Sandbox(
+        id=info['Id'], name=info['Name'].lstrip('/'), netns_path=netns,
+        labels=info['Config'].get('Labels') or {},
+        dns_servers=tuple(info['HostConfig'].get('Dns') or ()))
+
+
+def stats(s):
+    cpu = s.get('cpu_stats') or {}
+    precpu = s.get('precpu_stats') or {}
+    cpu_delta = ((cpu.get('cpu_usage') or {}).get('total_usage', 0) -
+                 (precpu.get('cpu_usage') or {}).get('total_usage', 0))
+    system_delta = (cpu.get('system_cpu_usage', 0) -
+                    precpu.get('system_cpu_usage', 0))
+    online = (cpu.get('online_cpus') or
+              len((cpu.get('cpu_usage') or {}).get('percpu_usage') or ())
+              or 1)
+    cpu_percent = 0.0
+    if cpu_delta > 0 and system_delta > 0:
+        cpu_percent = 100.0 * cpu_delta / system_delta * online
+    mem = s.get('memory_stats') or {}
+    mem_detail = mem.get('stats') or {}
+    # Page cache that can be dropped is not usage (as `docker stats`).
+    inactive = mem_detail.get('total_inactive_file',
+                              mem_detail.get('inactive_file', 0))
+    usage = max(0, mem.get('usage', 0) - inactive)
+    read = write = 0
+    for entry in ((s.get('blkio_stats') or {})
+                  .get('io_service_bytes_recursive') or ()):
+        op = entry.get('op', '').lower()
+        if op == 'read':
+            read += entry.get('value', 0)
+        elif op == 'write':
+            write += entry.get('value', 0)
+    networks = (s.get('networks') or {}).values()
+    return types.ContainerStats(
+        cpu_percent=cpu_percent,
+        memory_usage_bytes=usage,
+        memory_limit_bytes=mem.get('limit', 0),
+        block_read_bytes=read,
+        block_write_bytes=write,
+        net_rx_bytes=sum(n.get('rx_bytes', 0) for n in networks),
+        net_tx_bytes=sum(n.get('tx_bytes', 0) for n in networks),
+        pids=(s.get('pids_stats') or {}).get('current', 0))
+
+
+EVENT_TYPES = {
+    'start': types.ContainerEventType.STARTED,
+    'die': types.ContainerEventType.STOPPED,
+    'pause': types.ContainerEventType.PAUSED,
+    'unpause': types.ContainerEventType.UNPAUSED,
+}
+
+
+class EventStream:
+    """The engine's event stream as ContainerEvents; closable from another
+    thread."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __iter__(self):
+        for item in errors.translated_chunks(self._stream, 'events'):
+            actor = item.get('Actor') or {}
+            event_type = EVENT_TYPES.get(item.get('Action'))
+            if event_type is None:
+                continue
+            yield types.ContainerEvent(
+                container_id=actor.get('ID') or item.get('id'),
+                type=event_type,
+                # The engine lists the container's labels among the
+                # event's attributes, beside name, image and exit code.
+                labels=actor.get('Attributes') or {},
+                time_ns=item.get('timeNano') or 0)
+
+    def close(self):
+        self._stream.close()
+
+
+def labels_filter(labels):
+    return {'label': ['%s=%s' % kv for kv in (labels or {}).items()]}
+
+
+def _iso_time(epoch):
+    """The engine lists images with an epoch and inspects them with RFC
+    3339 text: give both as text."""
+    if not isinstance(epoch, (int, float)):
+        return epoch
+    return datetime.datetime.fromtimestamp(
+        epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
