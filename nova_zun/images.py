@@ -5,8 +5,14 @@ OCI) archive. It is streamed from Glance into the engine through a pipe, so
 no whole image is ever held in memory or on disk, loaded by content (no
 name inside the archive reaches the engine), then named by its Glance id
 alone and kept for later boots.
+
+:func:`ensure_image` is the policy (the cache, one load per image, the
+flavor's disk); :class:`GlanceLoader` loads an image's data,
+:class:`RegistryPuller` pulls the registry image it names instead, and
+:class:`ImageCache` ages out images no instance uses.
 """
 
+import functools
 import os
 import threading
 
@@ -43,38 +49,52 @@ def _repository(image_id):
     return '%s/%s' % (REPOSITORY, image_id)
 
 
-class _CountingWriter:
-    """The write end of the pipe, counting the bytes Glance sent."""
+# -- naming and the cache ----------------------------------------------------
 
-    def __init__(self, writer):
-        self._writer = writer
-        self.count = 0
-
-    def write(self, data):
-        self._writer.write(data)
-        self.count += len(data)
+def _name(runtime, image, image_id):
+    """Name ``image`` (an id or name in the engine) by the Glance id alone:
+    the only name a Glance image has in the engine."""
+    runtime.tag_image(image, _repository(image_id), TAG)
 
 
-class _LoadThread(threading.Thread):
-    """Feeds the read end of a pipe to the engine's image load."""
+def mark_used(runtime, image_id):
+    """Record in the engine that an instance uses the image now: its name
+    is given again, which sets the engine's last-tagged time."""
+    try:
+        _name(runtime, reference(image_id), image_id)
+    except runtime_exc.ContainerRuntimeError as exc:
+        LOG.warning('Could not mark image %s used: %s', image_id, exc)
 
-    def __init__(self, runtime, read_fd):
-        super().__init__(name='image-load', daemon=True)
-        self._runtime = runtime
-        self._reader = os.fdopen(read_fd, 'rb')
-        self.loaded = None
-        self.error = None
 
-    def run(self):
-        try:
-            self.loaded = self._runtime.load_image_report(
-                iter(lambda: self._reader.read(_CHUNK), b''))
-        except Exception as exc:
-            self.error = exc
-        finally:
-            # The writer gets EPIPE instead of blocking on a reader gone.
-            self._reader.close()
+def _cached(runtime, image_id, how):
+    """Whether the engine has the image already (``how`` says why, for the
+    log); an image found is marked used."""
+    if not runtime.image_exists(reference(image_id)):
+        return False
+    mark_used(runtime, image_id)
+    LOG.info('Image %s %s: downloaded 0 bytes, stored 0 bytes', image_id,
+             how)
+    return True
 
+
+def _forget(runtime, name):
+    try:
+        runtime.remove_image(name)
+    except runtime_exc.ContainerRuntimeError as exc:
+        LOG.warning('Could not remove image name %s: %s', name, exc)
+
+
+class _quietly:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            LOG.warning('Ignored while cleaning up: %s', exc)
+        return True
+
+
+# -- Glance ------------------------------------------------------------------
 
 def _check_container_image(image_meta):
     if image_meta.obj_attr_is_set('container_format'):
@@ -113,39 +133,96 @@ def _glance_call(image_id, func, *args, **kwargs):
         raise fault from exc
 
 
-def _load_from_glance(context, runtime, image_api, image_id):
-    """Stream the image's data from Glance into the engine; return the
-    engine's ImageTransfer and the bytes Glance sent."""
-    read_fd, write_fd = os.pipe()
-    loader = _LoadThread(runtime, read_fd)
-    loader.start()
-    download_error = None
-    counter = None
-    try:
-        with os.fdopen(write_fd, 'wb') as writer:
-            counter = _CountingWriter(writer)
-            image_api.download(context, image_id, data=counter)
-    except BrokenPipeError:
-        pass  # the engine stopped reading: its error says why
-    except Exception as exc:
-        download_error = exc
-    loader.join()
-    if download_error is not None:
-        # A download cut short also makes the engine refuse the archive:
-        # the download's error is the cause.
-        fault = _glance_fault(image_id, download_error)
-        if fault is not None:
-            raise fault from download_error
-        raise download_error
-    if loader.error is not None:
-        if isinstance(loader.error, runtime_exc.InvalidRequest):
-            raise exception.ImageUnacceptable(
-                image_id=image_id,
-                reason='not a container image archive: %s'
-                       % loader.error.message)
-        raise loader.error
-    return loader.loaded, counter.count
+class _CountingWriter:
+    """The write end of the pipe, counting the bytes Glance sent."""
 
+    def __init__(self, writer):
+        self._writer = writer
+        self.count = 0
+
+    def write(self, data):
+        self._writer.write(data)
+        self.count += len(data)
+
+
+class _LoadThread(threading.Thread):
+    """Feeds the read end of a pipe to the engine's image load."""
+
+    def __init__(self, runtime, read_fd):
+        super().__init__(name='image-load', daemon=True)
+        self._runtime = runtime
+        self._reader = os.fdopen(read_fd, 'rb')
+        self.loaded = None
+        self.error = None
+
+    def run(self):
+        try:
+            self.loaded = self._runtime.load_image_report(
+                iter(lambda: self._reader.read(_CHUNK), b''))
+        except Exception as exc:
+            self.error = exc
+        finally:
+            # The writer gets EPIPE instead of blocking on a reader gone.
+            self._reader.close()
+
+
+class GlanceLoader:
+    """Loads the data of Glance images (archives) into the engine."""
+
+    source = 'Glance'
+
+    def __init__(self, context, runtime, image_api):
+        self._context = context
+        self._runtime = runtime
+        self._image_api = image_api
+
+    def load(self, image_id):
+        """Load the image's archive and name it by its Glance id; return the
+        engine's ImageTransfer and the bytes Glance sent."""
+        LOG.info('Loading Glance image %s into the container engine',
+                 image_id)
+        # Loaded unnamed (the runtime drops every name the archive
+        # holds): the Glance id is its only name.
+        transfer, downloaded = self._stream(image_id)
+        _name(self._runtime, transfer.references[0], image_id)
+        return transfer, downloaded
+
+    def _stream(self, image_id):
+        """Stream the image's data from Glance into the engine; return the
+        engine's ImageTransfer and the bytes Glance sent."""
+        read_fd, write_fd = os.pipe()
+        loader = _LoadThread(self._runtime, read_fd)
+        loader.start()
+        download_error = None
+        counter = None
+        try:
+            with os.fdopen(write_fd, 'wb') as writer:
+                counter = _CountingWriter(writer)
+                self._image_api.download(self._context, image_id,
+                                         data=counter)
+        except BrokenPipeError:
+            pass  # the engine stopped reading: its error says why
+        except Exception as exc:
+            download_error = exc
+        loader.join()
+        if download_error is not None:
+            # A download cut short also makes the engine refuse the
+            # archive: the download's error is the cause.
+            fault = _glance_fault(image_id, download_error)
+            if fault is not None:
+                raise fault from download_error
+            raise download_error
+        if loader.error is not None:
+            if isinstance(loader.error, runtime_exc.InvalidRequest):
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='not a container image archive: %s'
+                           % loader.error.message)
+            raise loader.error
+        return loader.loaded, counter.count
+
+
+# -- registries --------------------------------------------------------------
 
 def registry_reference(image, prop):
     """The registry reference of a Glance image (a dict as Glance shows
@@ -187,37 +264,82 @@ _PULL_FAULTS = (
 )
 
 
-def _pull(runtime, image_id, ref, auth):
-    """Pull ``ref`` and name the image by ``image_id`` alone; return the
-    ImageTransfer.
+class RegistryPuller:
+    """Pulls the registry images Glance images name (in their
+    ``reference_property``) instead of holding data: from one of the
+    ``allowed`` registries (empty: any), with ``auth`` only for the
+    registries in ``auth_hosts``."""
 
-    The engine names what it pulls ``ref``: pulls of one reference take
-    turns, so no other boot's pull re-points or removes that name between
-    this pull and its renaming."""
-    with lockutils.lock('nova-zun-pull-%s' % ref):
-        try:
-            transfer = runtime.pull_image_report(ref, auth=auth)
-        except runtime_exc.EngineUnavailable:
-            raise
-        except runtime_exc.ContainerRuntimeError as exc:
-            # The engine's words name the registry and reference, never
-            # the credentials.
-            reason = exc.reason or exc.message
-            what = next((words for cls, words in _PULL_FAULTS
-                         if isinstance(exc, cls)), None)
+    source = 'registry'
+
+    def __init__(self, runtime, reference_property=None, auth=None,
+                 auth_hosts=(), allowed=()):
+        self._runtime = runtime
+        self._property = reference_property
+        self._auth = auth
+        self._auth_hosts = auth_hosts or ()
+        self._allowed = allowed
+
+    def reference(self, image):
+        """The reference to pull for a Glance image (a dict as Glance shows
+        it), or None when it is loaded from its data."""
+        if not self._property:
+            return None
+        return registry_reference(image, self._property)
+
+    def credentials(self, image_id, ref):
+        """The credentials for pulling ``ref``, None to pull anonymously;
+        refuses a registry that is not allowed."""
+        registry = registry_of(ref)
+        if self._allowed and registry not in self._allowed:
             raise exception.ImageUnacceptable(
                 image_id=image_id,
-                reason='registry image %s could not be pulled: %s'
-                       % (ref, '%s: %s' % (what, reason) if what
-                          else reason))
-        try:
-            runtime.tag_image(transfer.references[0], _repository(image_id),
-                              TAG)
-        finally:
-            # The registry's name goes; it never names anyone's image.
-            _forget(runtime, ref)
-    return transfer
+                reason='registry image %s: registry %s is not in [zun] '
+                       'allowed_registries' % (ref, registry))
+        return self._auth if self._auth and registry in self._auth_hosts \
+            else None
 
+    def pull(self, image_id, ref):
+        """Pull ``ref`` and name the image by ``image_id`` alone; return the
+        engine's ImageTransfer and the bytes the registry sent."""
+        _check_namespace(image_id, ref)
+        auth = self.credentials(image_id, ref)
+        LOG.info('Pulling registry image %s for Glance image %s (%s)',
+                 ref, image_id,
+                 'with the configured credentials' if auth
+                 else 'anonymously')
+        transfer = self._pull_and_name(image_id, ref, auth)
+        return transfer, transfer.bytes_stored
+
+    def _pull_and_name(self, image_id, ref, auth):
+        """The engine names what it pulls ``ref``: pulls of one reference
+        take turns, so no other boot's pull re-points or removes that name
+        between this pull and its renaming."""
+        with lockutils.lock('nova-zun-pull-%s' % ref):
+            try:
+                transfer = self._runtime.pull_image_report(ref, auth=auth)
+            except runtime_exc.EngineUnavailable:
+                raise
+            except runtime_exc.ContainerRuntimeError as exc:
+                # The engine's words name the registry and reference, never
+                # the credentials.
+                reason = exc.reason or exc.message
+                what = next((words for cls, words in _PULL_FAULTS
+                             if isinstance(exc, cls)), None)
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='registry image %s could not be pulled: %s'
+                           % (ref, '%s: %s' % (what, reason) if what
+                              else reason))
+            try:
+                _name(self._runtime, transfer.references[0], image_id)
+            finally:
+                # The registry's name goes; it never names anyone's image.
+                _forget(self._runtime, ref)
+        return transfer
+
+
+# -- the image an instance boots ---------------------------------------------
 
 def _check_disk(image_id, size, disk_gb):
     if disk_gb and size and size > disk_gb * units.Gi:
@@ -225,25 +347,15 @@ def _check_disk(image_id, size, disk_gb):
             flavor_size=disk_gb * units.Gi, image_size=size)
 
 
-def mark_used(runtime, image_id):
-    """Record in the engine that an instance uses the image now: its name
-    is given again, which sets the engine's last-tagged time."""
+def _check_unpacked_size(runtime, image_id, disk_gb, size):
+    """Remove the image again when, unpacked, it is larger than the
+    flavor's root disk."""
     try:
-        runtime.tag_image(reference(image_id), _repository(image_id), TAG)
-    except runtime_exc.ContainerRuntimeError as exc:
-        LOG.warning('Could not mark image %s used: %s', image_id, exc)
-
-
-def _pull_auth(image_id, ref, auth, auth_hosts, allowed):
-    """The credentials for pulling ``ref``, None to pull anonymously;
-    refuses a registry that is not allowed."""
-    registry = registry_of(ref)
-    if allowed and registry not in allowed:
-        raise exception.ImageUnacceptable(
-            image_id=image_id,
-            reason='registry image %s: registry %s is not in [zun] '
-                   'allowed_registries' % (ref, registry))
-    return auth if auth and registry in (auth_hosts or ()) else None
+        _check_disk(image_id, size, disk_gb)
+    except exception.FlavorDiskSmallerThanImage:
+        with _quietly():
+            _forget(runtime, reference(image_id))
+        raise
 
 
 def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
@@ -259,42 +371,24 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
     _check_container_image(image_meta)
     image_id = image_meta.id
     ref = reference(image_id)
-    if runtime.image_exists(ref):
-        mark_used(runtime, image_id)
-        LOG.info('Image %s is cached in the engine: downloaded 0 bytes, '
-                 'stored 0 bytes', image_id)
+    if _cached(runtime, image_id, 'is cached in the engine'):
         return ref
     with lockutils.lock('nova-zun-image-%s' % image_id):
-        if runtime.image_exists(ref):
-            mark_used(runtime, image_id)
-            LOG.info('Image %s was loaded by a concurrent boot: downloaded '
-                     '0 bytes, stored 0 bytes', image_id)
+        if _cached(runtime, image_id, 'was loaded by a concurrent boot'):
             return ref
         image = _glance_call(image_id, image_api.get, context, image_id)
         _check_disk(image_id, image.get('size'), disk_gb)
-        pull_ref = (registry_reference(image, registry_property)
-                    if registry_property else None)
+        puller = RegistryPuller(runtime, registry_property, registry_auth,
+                                registry_auth_hosts, allowed_registries)
+        pull_ref = puller.reference(image)
         timer = timeutils.StopWatch().start()
         if pull_ref:
-            _check_namespace(image_id, pull_ref)
-            auth = _pull_auth(image_id, pull_ref, registry_auth,
-                              registry_auth_hosts, allowed_registries)
-            LOG.info('Pulling registry image %s for Glance image %s (%s)',
-                     pull_ref, image_id,
-                     'with the configured credentials' if auth
-                     else 'anonymously')
-            transfer = _pull(runtime, image_id, pull_ref, auth)
-            downloaded, source = transfer.bytes_stored, 'registry'
+            transfer, downloaded = puller.pull(image_id, pull_ref)
+            source = puller.source
         else:
-            LOG.info('Loading Glance image %s into the container engine',
-                     image_id)
-            # Loaded unnamed (the runtime drops every name the archive
-            # holds): the Glance id is its only name.
-            transfer, downloaded = _load_from_glance(
-                context, runtime, image_api, image_id)
-            source = 'Glance'
-            runtime.tag_image(transfer.references[0], _repository(image_id),
-                              TAG)
+            loader = GlanceLoader(context, runtime, image_api)
+            transfer, downloaded = loader.load(image_id)
+            source = loader.source
         size = runtime.inspect_image(ref).size_bytes
         LOG.info('Image %(id)s: downloaded %(down)d bytes from %(src)s in '
                  '%(secs).1fs; stored %(stored)d bytes in %(new)d new '
@@ -304,30 +398,8 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
                   'secs': timer.elapsed(), 'stored': transfer.bytes_stored,
                   'new': transfer.layers_stored,
                   'old': transfer.layers_present, 'size': size})
-        try:
-            _check_disk(image_id, size, disk_gb)
-        except exception.FlavorDiskSmallerThanImage:
-            with _quietly():
-                _forget(runtime, ref)
-            raise
+        _check_unpacked_size(runtime, image_id, disk_gb, size)
         return ref
-
-
-class _quietly:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            LOG.warning('Ignored while cleaning up: %s', exc)
-        return True
-
-
-def _forget(runtime, name):
-    try:
-        runtime.remove_image(name)
-    except runtime_exc.ContainerRuntimeError as exc:
-        LOG.warning('Could not remove image name %s: %s', name, exc)
 
 
 # -- snapshots ---------------------------------------------------------------
@@ -366,7 +438,7 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
              timer.elapsed(), 'frozen' if frozen else 'not frozen',
              instance=instance)
     try:
-        runtime.tag_image(committed, _repository(image_id), TAG)
+        _name(runtime, committed, image_id)
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
@@ -412,12 +484,16 @@ class ImageCache(imagecache.ImageCacheManager):
 
     The host keeps no state: an image's last use is the engine's
     last-tagged time, which every boot of the image and every pass that
-    finds it in use sets again (:func:`mark_used`).
+    finds it in use sets again (:func:`mark_used`). ``clock`` says what
+    time it is now (an aware UTC datetime; default: oslo's
+    ``timeutils.utcnow``).
     """
 
-    def __init__(self, runtime):
+    def __init__(self, runtime, clock=None):
         super().__init__()
         self._runtime = runtime
+        self._clock = clock or functools.partial(timeutils.utcnow,
+                                                 with_timezone=True)
 
     def update(self, context, all_instances, max_unused_age,
                containers_images=()):
@@ -431,7 +507,7 @@ class ImageCache(imagecache.ImageCacheManager):
                       glance_images(self._runtime).items()
                       if reference(image_id) in containers_images or
                       info.id in containers_images)
-        now = timeutils.utcnow(with_timezone=True)
+        now = self._clock()
         removed = []
         for image_id, info in sorted(glance_images(self._runtime).items()):
             if image_id in in_use:
