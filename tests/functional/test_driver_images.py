@@ -3,6 +3,7 @@ real engine: snapshots, shelve, the image cache and its ageing, image
 faults."""
 
 import dataclasses
+import datetime
 import hashlib
 import io
 import json
@@ -12,6 +13,7 @@ import time
 from unittest import mock
 
 from nova import exception
+from oslo_utils import timeutils
 
 from nova_zun import images
 from nova_zun.runtime import rootfs
@@ -161,7 +163,28 @@ class TestSnapshots(ImagesTestCase):
         self.assertEqual('stopped\n', self.sh(server, 'cat /state'))
 
 
+class AdvancingClock:
+    """The real time, plus what a test advanced it by: images age without
+    waiting, against the engine's real last-tagged times."""
+
+    def __init__(self):
+        self._ahead = datetime.timedelta()
+
+    def __call__(self):
+        return timeutils.utcnow(with_timezone=True) + self._ahead
+
+    def advance(self, seconds):
+        self._ahead += datetime.timedelta(seconds=seconds)
+
+
 class TestImageCache(ImagesTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.clock = AdvancingClock()
+        driver = self.driver()
+        driver._image_cache = images.ImageCache(driver.runtime,
+                                                clock=self.clock)
 
     def test_two_boots_download_once(self):
         with self.count_downloads() as download:
@@ -230,7 +253,7 @@ class TestImageCache(ImagesTestCase):
 
         # Operators may keep every image.
         self.flags(image_cache_unused_age=1, group='zun')
-        time.sleep(1.5)
+        self.clock.advance(1.5)
         self.driver()._image_cache.remove_unused_base_images = False
         self.run_cache_pass()
         self.assertEqual(sorted([self.image, printer]), self.glance_names())
@@ -249,13 +272,13 @@ class TestImageCache(ImagesTestCase):
         self._delete_server(used)
         for server in self.api.get_servers():
             self._delete_server(server)
-        time.sleep(1.5)
+        self.clock.advance(1.5)
         self.run_cache_pass()
         self.assertEqual([], self.glance_names())
 
     def test_an_image_used_by_a_container_nova_does_not_list_is_kept(self):
         server = self.boot(self.image, self.flavor)
-        time.sleep(1.5)
+        self.clock.advance(1.5)
         self.flags(image_cache_unused_age=1, group='zun')
         # Nova lists no instance (as for a build not yet recorded): the
         # container on the engine keeps the image.
