@@ -197,6 +197,23 @@ def _reachable(connection, timeout=1):
     return True
 
 
+def _os_vif_ovs():
+    """``(ovsdb helper, connected)`` of os-vif's loaded OVS plugin (a
+    ``vif_plug_ovs.ovsdb.ovsdb_lib.BaseOVS``), or ``(None, False)``.
+
+    os-vif offers no public way to its plugins, nor says whether the
+    helper has connected: this is the one place that reads os-vif's
+    private state (tests/unit/test_network.py checks it on the installed
+    version). A connection of our own would hold a second copy of the
+    switch's database.
+    """
+    ext = os_vif._EXT_MANAGER
+    if ext is None or 'ovs' not in ext.names():
+        return None, False
+    base = ext['ovs'].obj.ovsdb
+    return base, base._ovsdb is not None
+
+
 class VIFPlugger:
     """Plugs and unplugs one instance's VIFs; stateless between calls."""
 
@@ -294,11 +311,10 @@ class VIFPlugger:
     def _switch():
         """The ovsdb API of os-vif's loaded OVS plugin (same connection,
         same ``[os_vif_ovs]`` settings)."""
-        ext = os_vif._EXT_MANAGER
-        if ext is None or 'ovs' not in ext.names():
+        base, connected = _os_vif_ovs()
+        if base is None:
             return None
-        base = ext['ovs'].obj.ovsdb
-        if base._ovsdb is None and not _reachable(base.connection):
+        if not connected and not _reachable(base.connection):
             # No switch on this host: nothing of it to sweep, and no
             # connection attempt that waits [os_vif_ovs] ovs_vsctl_timeout.
             return None

@@ -2,8 +2,10 @@
 
 from nova import exception
 from nova.network import model
+import os_vif
 from oslo_config import cfg
 import pytest
+from vif_plug_ovs.ovsdb import ovsdb_lib
 
 from nova_zun import network
 
@@ -118,3 +120,14 @@ def test_a_switch_that_is_not_there_is_not_waited_for(tmp_path):
     assert network._reachable('unix:%s' % (tmp_path / 'db.sock'))
     # Nothing listens on port 1 of the loopback address.
     assert not network._reachable('tcp:127.0.0.1:1')
+
+
+def test_os_vif_still_keeps_its_ovs_plugin_where_we_read_it():
+    # network._os_vif_ovs reads os-vif's private state (no public way
+    # leads to its plugins): when os-vif changes, this fails, not a host.
+    os_vif.initialize()
+    base, connected = network._os_vif_ovs()
+    assert isinstance(base, ovsdb_lib.BaseOVS)
+    assert cfg.CONF.os_vif_ovs.ovsdb_connection == base.connection
+    # Loading the plugin connects to nothing.
+    assert connected is False

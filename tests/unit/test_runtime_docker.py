@@ -1,17 +1,24 @@
 """Narrow logic of the Docker backend, without an engine."""
 
+import contextlib
+import json
+import re
 import socket
 import struct
+import threading
 import time
 import types as pytypes
 
+import docker
 from docker import errors as docker_errors
 import pytest
 import requests
 
+from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime.docker import errors
 from nova_zun.runtime.docker import streams
 from nova_zun.runtime import exception
+from nova_zun.runtime import types
 
 
 # -- translate -------------------------------------------------------------
@@ -180,3 +187,96 @@ def test_stream_socket_serves_bytes_the_http_client_buffered_first():
     finally:
         ours.close()
         engine.close()
+
+
+# -- the libraries under the backend, without an engine ---------------------
+
+@contextlib.contextmanager
+def _fake_engine(tmp_path, *answer):
+    """An engine on a unix socket that reads one request and sends the
+    ``answer`` pieces, one after the other, then hangs up. Yields its URL
+    and the requests read, as (head, body)."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / 'engine.sock'))
+    server.listen(1)
+    # Only so that the thread ends if no client comes; nothing is timed.
+    server.settimeout(30)
+    seen = []
+
+    def serve():
+        with server.accept()[0] as conn:
+            data = b''
+            while b'\r\n\r\n' not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b'\r\n\r\n')
+            length = re.search(rb'(?im)^content-length: *(\d+)', head)
+            while length and len(body) < int(length.group(1)):
+                body += conn.recv(65536)
+            seen.append((head.decode(), body))
+            for piece in answer:
+                conn.sendall(piece)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield 'unix://%s' % (tmp_path / 'engine.sock'), seen
+    finally:
+        thread.join(30)
+        server.close()
+
+
+def _http(status, body):
+    return (b'HTTP/1.1 %d X\r\nContent-Type: application/json\r\n'
+            b'Content-Length: %d\r\nConnection: close\r\n\r\n%s'
+            % (status, len(body), body))
+
+
+def _runtime_on(url):
+    runtime = docker_runtime.DockerRuntime(url)
+    runtime._client = docker.APIClient(base_url=url, version='1.41')
+    return runtime
+
+
+def test_update_resources_posts_every_limit_to_the_engine(tmp_path):
+    with _fake_engine(tmp_path, _http(200, b'{"Warnings": []}')) as (
+            url, seen):
+        _runtime_on(url).update_resources('nova-x', types.Resources(
+            vcpus=0.5, memory_mb=96, pids_limit=50))
+    [(head, body)] = seen
+    assert head.startswith('POST /v1.41/containers/nova-x/update HTTP/1.1')
+    assert {'Memory': 96 << 20, 'MemorySwap': 96 << 20, 'CpuPeriod': 100000,
+            'CpuQuota': 50000, 'PidsLimit': 50} == json.loads(body)
+
+
+def test_update_resources_of_a_missing_container_is_not_found(tmp_path):
+    answer = _http(404, b'{"message": "No such container: nova-x"}')
+    with _fake_engine(tmp_path, answer) as (url, _):
+        with pytest.raises(exception.NotFound) as caught:
+            _runtime_on(url).update_resources(
+                'nova-x', types.Resources(memory_mb=96))
+    assert 'No such container: nova-x' == caught.value.reason
+
+
+def test_the_sdk_connection_still_gives_what_the_http_client_buffered(
+        tmp_path):
+    # streams.sdk_connection reads private attributes of the docker SDK,
+    # socket.SocketIO, urllib3 and http.client: when one of them changes,
+    # this fails, not an exec or attach that loses its first bytes.
+    upgrade = (b'HTTP/1.1 101 UPGRADED\r\n'
+               b'Content-Type: application/vnd.docker.multiplexed-stream\r\n'
+               b'Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n')
+    with _fake_engine(tmp_path, upgrade + _frame(1, b'early '),
+                      _frame(2, b'late')) as (url, _):
+        api = docker.APIClient(base_url=url, version='1.41')
+        sdk_socket = api.attach_socket('nova-x')
+        sock, response, buffered = streams.sdk_connection(sdk_socket)
+        stream = streams.StreamSocket(sdk_socket)
+        try:
+            assert isinstance(sock, socket.socket), 'SocketIO._sock'
+            assert response is not None, "the docker SDK's _response"
+            assert callable(getattr(buffered, 'peek', None)), (
+                'response.raw._fp.fp (urllib3, http.client)')
+            assert (b'early late', False) == streams.read_output(
+                stream, tty=False)
+        finally:
+            stream.close()

@@ -7,9 +7,11 @@ import logging
 import os
 import threading
 import time
+from urllib import parse
 
 import docker
 from docker import errors as docker_errors
+import requests
 
 from nova_zun.runtime import base
 from nova_zun.runtime.docker import conversions
@@ -309,8 +311,8 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
 
     @errors.engine_call
     def update_resources(self, container, resources):
-        # The SDK's update_container knows no PidsLimit (API >= 1.40):
-        # post the update body ourselves.
+        # The SDK's update_container knows no PidsLimit (API >= 1.40): the
+        # body goes to the engine's endpoint through the SDK's session.
         body = {}
         if resources.memory_mb:
             body['Memory'] = body['MemorySwap'] = resources.memory_mb << 20
@@ -322,8 +324,14 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
         if not body:
             raise exception.InvalidRequest('no resource to update')
         api = self._api
-        api._result(api._post_json(
-            api._url('/containers/{0}/update', container), data=body), True)
+        response = api.post('%s/v%s/containers/%s/update' % (
+            api.base_url, api.api_version, parse.quote(container, safe='')),
+            json=body, timeout=api.timeout)
+        try:
+            response.raise_for_status()
+        except requests.exceptions.HTTPError as exc:
+            # Raises the SDK's error for the engine's answer (NotFound...).
+            docker_errors.create_api_error_from_http_exception(exc)
 
     def _exec_create(self, container, command, tty, stdin, environment,
                      workdir, user=''):

@@ -16,10 +16,11 @@ def sdk_connection(sdk_socket):
     The socket is the one under the SDK's socket object (a SocketIO
     over it, for a local engine), the response the HTTP response the
     connection came with, the buffered reader the one its headers were
-    read through (None when it cannot be found). None of the four
-    libraries gives them publicly: this is the one place that reads their
-    private attributes, and tests/unit/test_runtime_docker.py checks each
-    on the installed versions.
+    read through (None when it cannot be found). The docker SDK,
+    socket.SocketIO, urllib3 and http.client give none of them publicly:
+    this is the one place that reads their private attributes, and
+    tests/unit/test_runtime_docker.py checks them on the installed
+    versions.
     """
     # Set by the docker SDK (APIClient._get_raw_response_socket).
     response = getattr(sdk_socket, '_response', None)
