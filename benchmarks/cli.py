@@ -31,9 +31,9 @@ from benchmarks import scenarios
 from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop.functional import network_support
+from nova_zun_workshop.functional import volume_support
 from nova_zun_workshop import images as test_images
-from tests.functional import network_support
-from tests.functional import volume_support
 
 CONF = nova.conf.CONF
 

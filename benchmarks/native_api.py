@@ -3,7 +3,7 @@
 The native API runs as deployed: the ``zun-native-api`` console script
 (gunicorn) with keystonemiddleware validating the caller's token against
 a private Keystone (the native API tests' setup,
-``tests/functional/native_api_support.py``), on the benchmark's engine.
+``nova_zun_workshop/native_api_setup.py``), on the benchmark's engine.
 The caller is a project member with a token, over one keep-alive HTTP
 connection, as a client session holds it. The baselines are the same
 operations on the same container through the docker SDK.
@@ -34,7 +34,7 @@ from benchmarks import stats
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun_workshop import native_api_server as server_tool
-from tests.functional import native_api_support as support
+from nova_zun_workshop import native_api_setup as support
 from zun_native_api import wsgi
 
 SHORT_COMMAND = ['echo', 'hi']
@@ -58,8 +58,8 @@ def run(report, engine, image, counts, profile=None):
             '--log-mb', str(counts['log_mb'])]
     if profile:
         args += ['--profile', profile]
-    # tests.functional applies Nova's eventlet patching when imported,
-    # unless Nova's switch says not to.
+    # Nova's eventlet patching stays off should anything the child imports
+    # apply it (nova.tests.functional does).
     env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
     found = child.run_json('benchmarks.native_api', args, env,
                            'the native API benchmark', 60)

@@ -26,9 +26,9 @@ from benchmarks import memory
 from benchmarks.stats import percentile
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
+from nova_zun_workshop.functional import base
+from nova_zun_workshop.functional import network_support
 from nova_zun_workshop import images as test_images
-from tests.functional import base
-from tests.functional import network_support
 
 ZUN_HOST = 'zun1'
 FAKE_HOST = 'fake1'

@@ -96,7 +96,7 @@ def volume_dirs(session_dir):
     """The driver's volume mount directory and the loop devices' backing
     files of this session. Mounts left below it and loop devices left on
     its files fail the run (and are removed)."""
-    from tests.functional import volume_support
+    from nova_zun_workshop.functional import volume_support
     dirs = volume_support.VolumeDirs.create(session_dir)
     yield dirs
     problems = dirs.leftovers_removed()

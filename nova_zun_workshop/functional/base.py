@@ -1,5 +1,5 @@
 """Nova's in-process services (API, conductor, scheduler, placement) with
-compute services running ZunDriver against the suite's private engine."""
+compute services running ZunDriver against a private engine."""
 
 import io
 import os
@@ -13,25 +13,24 @@ from oslo_privsep import capabilities
 from oslo_privsep import daemon as privsep_daemon
 from oslo_utils.fixture import uuidsentinel as uuids
 import psutil
-import pytest
 
 from nova_zun import conf as zun_conf  # noqa: F401 (registers [zun])
 from nova_zun import images
-from nova_zun import privileged  # noqa: F401 (registers its privsep sections)
+from nova_zun import privileged
 from nova_zun.runtime import labels
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
 # Nova's test base forbids privsep helpers; the driver mounts through real
 # ones (every workload gets its volume propagation mount).
 REAL_ROOTWRAP_CHANNEL = privsep_daemon.RootwrapClientChannel
-# nova-zun's privsep daemons run this source tree's nova_zun.privileged, not
-# a copy installed in the virtualenv; their environment names this test
-# process (other test sessions may run daemons of the same contexts).
+# nova-zun's privsep daemons run the nova_zun.privileged this process
+# imported (a source tree), not a copy installed in the virtualenv; their
+# environment names this test process (other test sessions may run
+# daemons of the same contexts).
 _TEST_PID = str(os.getpid())
 PRIVSEP_HELPER = 'env NOVA_ZUN_TEST_PID=%s PYTHONPATH=%s %s' % (
     _TEST_PID,
-    os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))),
+    os.path.dirname(os.path.dirname(os.path.abspath(privileged.__file__))),
     os.path.join(os.path.dirname(sys.executable), 'privsep-helper'))
 
 
@@ -50,17 +49,13 @@ def privsep_capabilities(context):
             if mask & (1 << value)}
 
 
-@pytest.mark.usefixtures('private_engine')
 class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
-    compute_driver = 'zun.ZunDriver'
+    """Whoever runs it sets, before setUp, ``engine_url`` (the private
+    engine's), ``runtime`` (on that engine), ``test_images`` (``{tag:
+    reference}`` of the test images built there) and ``volume_dirs`` (a
+    volume_support.VolumeDirs)."""
 
-    @pytest.fixture(autouse=True)
-    def _zun_engine(self, private_engine, runtime, test_image_refs,
-                    volume_dirs):
-        self.engine_url = private_engine.url
-        self.volume_dirs = volume_dirs
-        self.runtime = runtime
-        self.test_images = test_image_refs
+    compute_driver = 'zun.ZunDriver'
 
     def setUp(self):
         self.flags(api_paste_config=API_PASTE, group='wsgi')

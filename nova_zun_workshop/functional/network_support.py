@@ -7,7 +7,6 @@ Neutron's agents do."""
 import copy
 import ipaddress
 import logging
-import os
 import random
 import subprocess
 import tempfile
@@ -18,24 +17,14 @@ from nova.tests.fixtures import neutron as neutron_fixture
 import os_vif
 from oslo_config import cfg
 from oslo_utils import uuidutils
-import pytest
 from vif_plug_ovs import ovs as vif_plug_ovs
 
 from nova_zun import privileged
 from nova_zun_workshop import ovs as ovs_tool
-
-from tests.functional.runtime_support import wait_for
+from nova_zun_workshop.polling import wait_for
 
 LOG = logging.getLogger(__name__)
-IN_CI = os.environ.get('CI', '').lower() == 'true'
 DEVICE_PREFIXES = ('tap', 'qbr', 'qvb', 'qvo', 'zc')
-
-
-def _unavailable(message):
-    if IN_CI:
-        pytest.fail('CI=true and Open vSwitch is unavailable: %s' % message,
-                    pytrace=False)
-    pytest.skip('Open vSwitch unavailable: %s' % message)
 
 
 def start_private_ovs():
@@ -63,21 +52,6 @@ def stop_private_ovs(switch):
     switch.stop()
     _remove_empty_chain()
     return bridges
-
-
-@pytest.fixture(scope='session')
-def private_ovs():
-    """The suite's own switch; at the end no bridge may be left, and the
-    privsep daemons started go too."""
-    if os.geteuid() != 0:
-        _unavailable('the network tests run as root')
-    try:
-        switch = start_private_ovs()
-    except (ovs_tool.OVSStartError, OSError) as exc:
-        _unavailable(str(exc))
-    yield switch
-    bridges = stop_private_ovs(switch)
-    assert not bridges, 'bridges left on the switch: %s' % bridges
 
 
 def _remove_empty_chain():
@@ -251,14 +225,11 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
 
 class NetworkFixtureMixin:
     """For ZunDriverTestCase subclasses: ``self.neutron`` is the fixture
-    above, the private switch backs it, and whatever a test left on the
-    host (devices, bridge, rules) goes after it, also on failure."""
+    above, the private switch ``self.switch`` (set before setUp) backs it,
+    and whatever a test left on the host (devices, bridge, rules) goes
+    after it, also on failure."""
 
     hybrid = False
-
-    @pytest.fixture(autouse=True)
-    def _zun_switch(self, private_ovs):
-        self.switch = private_ovs
 
     def setUp(self):
         super().setUp()

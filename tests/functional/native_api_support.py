@@ -10,28 +10,21 @@ import io
 import json
 import os
 import tarfile
-import uuid
 
 import jsonschema
 import pytest
 import requests
 
 from nova_zun.runtime import labels
-from nova_zun.runtime import types
 from nova_zun_workshop import glance as glance_tool
-from nova_zun_workshop import keystone as keystone_tool
 from nova_zun_workshop import native_api_server as server_tool
+from nova_zun_workshop.native_api_setup import GLANCE_USER
+from nova_zun_workshop.native_api_setup import HEADER
+from nova_zun_workshop.native_api_setup import SERVICE_USER
+from nova_zun_workshop.native_api_setup import start_keystone
+from nova_zun_workshop.native_api_setup import start_workload
+from nova_zun_workshop.native_api_setup import USERS
 from zun_native_api import openapi
-
-HEADER = 'OpenStack-API-Version'
-SERVICE_USER = ('nova-zun', 'service-secret')
-GLANCE_USER = ('glance', 'glance-secret')
-USERS = {
-    # name: (password, project, role)
-    'alice': ('alice-secret', 'project-a', 'member'),
-    'bob': ('bob-secret', 'project-b', 'member'),
-    'carol': ('carol-secret', 'project-a', 'reader'),
-}
 
 
 class Identities:
@@ -57,24 +50,6 @@ class Identities:
 
     def project(self, who):
         return self.session(who).get_project_id()
-
-
-def start_keystone(base_dir=None):
-    """A started Keystone with a service user for keystonemiddleware,
-    alice in project-a and bob in project-b (members), carol in project-a
-    (a reader) and Keystone's bootstrap admin; ``stop()`` it after
-    use."""
-    ks = keystone_tool.Keystone(base_dir)
-    try:
-        ks.start()
-        ks.project_user('service', SERVICE_USER[0], SERVICE_USER[1],
-                        role='service')
-        for name, (password, project, role) in USERS.items():
-            ks.project_user(project, name, password, role=role)
-    except Exception:
-        ks.stop()
-        raise
-    return ks
 
 
 @pytest.fixture(scope='session')
@@ -121,28 +96,6 @@ def native_apis(private_engine, keystone):
     yield servers
     for server in servers.values():
         server.stop()
-
-
-def start_workload(runtime, image, project_id, host='host1',
-                   user_id='user', command=None, extra_labels=None,
-                   **spec_fields):
-    """Run a workload of ``image`` labelled like the driver's; return its
-    instance uuid (its containers carry it in labels.INSTANCE).
-    ``spec_fields`` go to its ContainerSpec (tty, stdin_open, ...)."""
-    instance = str(uuid.uuid4())
-    spec = types.ContainerSpec(
-        name='nova-%s' % instance, image=image, command=command,
-        labels=dict(extra_labels or {}, **{
-            labels.INSTANCE: instance, labels.PROJECT: project_id,
-            labels.USER: user_id, labels.HOST: host,
-            labels.ROLE: labels.ROLE_WORKLOAD}), **spec_fields)
-    container = runtime.create_container(spec)
-    try:
-        runtime.start(container)
-    except Exception:
-        runtime.remove(container, force=True)
-        raise
-    return instance
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from nova.api import auth as nova_auth
 from nova.api import wsgi as nova_wsgi
 from oslo_config import cfg
 
+from nova_zun_workshop.native_api_setup import SERVICE_USER
 from nova_zun_workshop import processes
-from tests.functional.native_api_support import SERVICE_USER
 
 _REAL_CREATE_CONTEXT = nova_auth.NovaKeystoneContext._create_context
 

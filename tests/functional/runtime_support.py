@@ -16,10 +16,8 @@ from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
 from nova_zun_workshop import images as test_images
-
-# Bound on waiting for the engine to get somewhere; reaching it is a
-# failure, never a measurement.
-PATIENCE = 60
+from nova_zun_workshop.polling import PATIENCE
+from nova_zun_workshop.polling import wait_for
 
 
 def unique(prefix):
@@ -93,17 +91,6 @@ def make_image(runtime):
     maker = _ImageMaker(runtime)
     yield maker
     maker.remove_all()
-
-
-def wait_for(predicate, what):
-    """Poll ``predicate`` until it returns something true; return that."""
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError('gave up waiting for %s' % what)
 
 
 def wait_for_state(runtime, container, state):

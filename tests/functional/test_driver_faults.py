@@ -27,12 +27,11 @@ import pytest
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop.functional import volume_support
 from nova_zun_workshop import images as test_images
+from nova_zun_workshop.polling import wait_for
 from nova_zun_workshop import processes
 from tests.functional import base
-from tests.functional import network_support
-from tests.functional.runtime_support import wait_for
-from tests.functional import volume_support
 
 RUNNING = types.ContainerState.RUNNING
 # Instance action events show their details from this microversion on.
@@ -324,7 +323,7 @@ class TestEngineCrashes(CrashEngineMixin, FaultTestCase):
 
 
 class TestEngineCrashesWithPorts(CrashEngineMixin,
-                                 network_support.NetworkFixtureMixin,
+                                 base.NetworkFixtureMixin,
                                  base.ZunDriverTestCase):
 
     def setUp(self):

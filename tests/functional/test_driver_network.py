@@ -7,14 +7,13 @@ import ipaddress
 import re
 
 from nova_zun import network
+from nova_zun import privileged
+from nova_zun_workshop.functional.base import privsep_capabilities
+from nova_zun_workshop.polling import wait_for
 from tests.functional import base
-from tests.functional import network_support
-from tests.functional.runtime_support import wait_for
-
-privileged = network_support.privileged
 
 
-class NetworkTestCase(network_support.NetworkFixtureMixin,
+class NetworkTestCase(base.NetworkFixtureMixin,
                       base.ZunDriverTestCase):
 
     def setUp(self):
@@ -108,7 +107,7 @@ class NetworkTestCase(network_support.NetworkFixtureMixin,
         self.delete_all(one, two)
         # All of the above needed no more than these.
         self.assertEqual({'CAP_NET_ADMIN', 'CAP_SYS_ADMIN'},
-                         base.privsep_capabilities('net_admin'))
+                         privsep_capabilities('net_admin'))
 
     def pod_sandbox(self, server):
         return self.runtime.get_sandbox('nova-%s-sandbox' % server['id'])

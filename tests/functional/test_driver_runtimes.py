@@ -17,9 +17,9 @@ from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import shims
 from nova_zun_workshop import engine as engine_tool
+from nova_zun_workshop.functional.base import privsep_capabilities
 
 from tests.functional import base
-from tests.functional import network_support
 
 IN_CI = os.environ.get('CI', '').lower() == 'true'
 RUNSC_TRAIT = 'CUSTOM_ZUN_RUNTIME_RUNSC'
@@ -233,10 +233,10 @@ class TestRuntimes(base.ZunDriverTestCase):
                               recursive=True),
                 'state of the failed container left behind')
         self.assertEqual({'CAP_KILL', 'CAP_SYS_PTRACE'},
-                         base.privsep_capabilities('shim_admin'))
+                         privsep_capabilities('shim_admin'))
 
 
-class TestRunscNetworking(network_support.NetworkFixtureMixin,
+class TestRunscNetworking(base.NetworkFixtureMixin,
                           base.ZunDriverTestCase):
     """runsc's own network stack refuses a namespace it did not make, so a
     gVisor workload runs with ``--network=host`` inside the pod's

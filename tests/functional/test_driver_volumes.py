@@ -4,8 +4,8 @@ loop devices, filesystems mounted on the host and seen in the container."""
 import os
 import time
 
+from nova_zun_workshop.functional import volume_support
 from tests.functional import base
-from tests.functional import volume_support
 
 
 class TestVolumes(base.ZunDriverTestCase):

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from nova_zun_workshop import native_api_server as server_tool
+from nova_zun_workshop.native_api_setup import SERVICE_USER
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
@@ -19,7 +20,6 @@ from tests.functional.native_api_support import files_of
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
-from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import tar_of
 from tests.functional.native_api_support import workloads  # noqa: F401
 

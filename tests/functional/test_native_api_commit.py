@@ -14,13 +14,13 @@ from zunclient import client as zun_client
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun_workshop import native_api_server as server_tool
+from nova_zun_workshop.native_api_setup import SERVICE_USER
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
-from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
 from tests.functional.runtime_support import wait_for_state
 

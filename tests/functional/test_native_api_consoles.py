@@ -19,6 +19,7 @@ import pytest
 import websocket
 
 from nova_zun_workshop import native_api_server as server_tool
+from nova_zun_workshop.native_api_setup import SERVICE_USER
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
@@ -26,7 +27,6 @@ from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
-from tests.functional.native_api_support import SERVICE_USER
 from tests.functional.native_api_support import workloads  # noqa: F401
 
 PATIENCE = 60

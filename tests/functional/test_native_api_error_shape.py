@@ -9,13 +9,13 @@ from urllib import parse as urlparse
 
 import pytest
 
+from nova_zun_workshop.native_api_setup import USERS
 from tests.functional.native_api_support import assert_error_shape
 from tests.functional.native_api_support import assert_zun_error
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional.native_api_support import native_apis  # noqa: F401
-from tests.functional.native_api_support import USERS
 from tests.functional.native_api_support import workloads  # noqa: F401
 
 

@@ -34,13 +34,13 @@ from schemathesis import errors as st_errors
 
 from nova_zun.runtime import labels
 from nova_zun_workshop import native_api_server as server_tool
+from nova_zun_workshop.native_api_setup import SERVICE_USER
 from tests.functional import base
 from tests.functional.native_api_support import assert_error_shape
 from tests.functional.native_api_support import Caller
 from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
-from tests.functional.native_api_support import SERVICE_USER
 from tests.functional import nova_api_support
 from zun_native_api import microversion
 from zun_native_api import openapi

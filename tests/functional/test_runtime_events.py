@@ -5,9 +5,9 @@ import threading
 import time
 
 from nova_zun.runtime import types
+from nova_zun_workshop.polling import PATIENCE
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
-from tests.functional.runtime_support import PATIENCE
 
 Event = types.ContainerEventType
 

@@ -9,10 +9,10 @@ import pytest
 
 from nova_zun.runtime import exception
 from nova_zun.runtime import types
+from nova_zun_workshop.polling import wait_for
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
 from tests.functional.runtime_support import read_until
-from tests.functional.runtime_support import wait_for
 from tests.functional.runtime_support import wait_for_exec_exit
 from tests.functional.runtime_support import wait_for_state
 

@@ -1,0 +1,27 @@
+"""The driver's test case and the network mixin of the workshop's harness
+(nova_zun_workshop.functional), on the suite's fixtures: the session's
+private engine, test images, volume directories and Open vSwitch."""
+
+import pytest
+
+from nova_zun_workshop.functional import base
+from nova_zun_workshop.functional import network_support
+
+
+@pytest.mark.usefixtures('private_engine')
+class ZunDriverTestCase(base.ZunDriverTestCase):
+
+    @pytest.fixture(autouse=True)
+    def _zun_engine(self, private_engine, runtime, test_image_refs,
+                    volume_dirs):
+        self.engine_url = private_engine.url
+        self.volume_dirs = volume_dirs
+        self.runtime = runtime
+        self.test_images = test_image_refs
+
+
+class NetworkFixtureMixin(network_support.NetworkFixtureMixin):
+
+    @pytest.fixture(autouse=True)
+    def _zun_switch(self, private_ovs):
+        self.switch = private_ovs
