@@ -34,7 +34,6 @@ from nova_zun_workshop import glance as glance_tool
 from nova_zun_workshop import images as test_images
 from nova_zun_workshop import keystone as keystone_tool
 from nova_zun_workshop import processes
-import zun_native_api
 
 DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
 DEFAULT_PORT_BASE = 25300
@@ -154,14 +153,16 @@ class Cloud:
     def _service(self, name, command, env=None, **readiness):
         return services.Service(name, command, self.run_dir, self.log_dir,
                                 env=dict(self._env(), **(env or {})),
-                                **readiness)
+                                cwd=self.base_dir, **readiness)
 
     def _env(self):
-        # Services run the zun_native_api and nova_zun of this source tree
-        # (the one this process imported), not a copy in the virtualenv.
-        source = os.path.dirname(os.path.dirname(zun_native_api.__file__))
-        return dict(os.environ, PYTHONPATH=os.pathsep.join(
-            filter(None, [source, os.environ.get('PYTHONPATH')])))
+        # Services run nova_zun and zun_native_api as installed in the
+        # virtualenv (tools/bootstrap: pip install .), as on a real host:
+        # no source tree on their path (their working directory is the
+        # base directory, never the checkout).
+        env = dict(os.environ)
+        env.pop('PYTHONPATH', None)
+        return env
 
     def _gunicorn(self, name, app, chdir, env, url, workers=1):
         command = [_bin('gunicorn'), '--chdir', chdir,
@@ -273,7 +274,8 @@ class Cloud:
 
     def _manage(self, service, command, env=None):
         result = subprocess.run(command, capture_output=True, text=True,
-                                env=dict(self._env(), **(env or {})))
+                                env=dict(self._env(), **(env or {})),
+                                cwd=self.base_dir)
         if result.returncode:
             raise StepFailed('%s failed (%s):\n%s%s' % (
                 service, ' '.join(command), result.stdout[-3000:],

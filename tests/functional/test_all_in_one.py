@@ -2,12 +2,15 @@
 real ``openstack`` and ``zun`` clients, up again (reused), stopped and up
 again (resumed), then removed without a trace."""
 
+import importlib.metadata
 import json
 import os
+import pathlib
 import shlex
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -135,6 +138,39 @@ def _killed(thread, *pids):
         time.sleep(0.2)
 
 
+def _product_differences():
+    """Product modules of this tree that the virtualenv's installed copy
+    (what the cloud's services run; tools/bootstrap installs it) lacks or
+    holds in another version."""
+    # The virtualenv's, not the tree's own metadata (nova_zun.egg-info).
+    (installed,) = importlib.metadata.distributions(
+        name='nova-zun', path=[sysconfig.get_path('purelib')])
+    copies = {str(f): f for f in installed.files if f.suffix == '.py'}
+    differ = []
+    for top in ('nova_zun', 'zun_native_api', 'nova/virt/zun'):
+        for path in pathlib.Path(ROOT, top).rglob('*.py'):
+            name = str(path.relative_to(ROOT))
+            copy = copies.get(name)
+            if copy is None or copy.read_text() != path.read_text():
+                differ.append(name)
+    return sorted(differ)
+
+
+def _source_tree_uses(pids):
+    """How the processes ``pids`` could import from this checkout: a
+    working directory in it or a PYTHONPATH (a console script's own
+    directory, the virtualenv's bin/, holds no module)."""
+    uses = []
+    for pid in pids:
+        cwd = os.readlink('/proc/%d/cwd' % pid)
+        if (cwd + '/').startswith(ROOT + '/'):
+            uses.append('%d runs in %s' % (pid, cwd))
+        with open('/proc/%d/environ' % pid, 'rb') as f:
+            if b'\0PYTHONPATH=' in b'\0' + f.read():
+                uses.append('%d has a PYTHONPATH' % pid)
+    return uses
+
+
 def _pid(base_dir, service):
     with open(os.path.join(base_dir, 'run', service + '.pid')) as f:
         return int(f.read())
@@ -219,6 +255,11 @@ def _fault_drills(base_dir, clients):
 def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
     # test_image_refs: the suite's check that exec stays in containers
     # here, before any exec below.
+    # The services run the product installed in the virtualenv, with no
+    # source tree on their path: it must be this tree's.
+    differ = _product_differences()
+    assert not differ, ('the virtualenv\'s nova-zun is not this tree\'s '
+                        '(run tools/bootstrap): %s' % differ)
     base_dir = tempfile.mkdtemp(prefix='nova-zun-aio-', dir='/tmp')
     os.rmdir(base_dir)  # up starts from nothing
     pids = {}
@@ -234,6 +275,8 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         assert 'hello from nova-zun' in result.stdout  # its console log
         pids = json.loads(_cloud(base_dir, 'pids').stdout)
         assert all(pids.values()), pids
+        assert [] == _source_tree_uses(pids['nova-compute'] +
+                                       pids['zun-native-api'])
         # Again: everything is reused (ports kept in the base directory).
         again = _cloud(base_dir, 'up')
         assert again.returncode == 0, again.stdout + again.stderr
