@@ -122,9 +122,12 @@ def test_a_switch_that_is_not_there_is_not_waited_for(tmp_path):
     assert not network._reachable('tcp:127.0.0.1:1')
 
 
-def test_os_vif_still_keeps_its_ovs_plugin_where_we_read_it():
+def test_os_vif_still_keeps_its_ovs_plugin_where_we_read_it(monkeypatch):
     # network._os_vif_ovs reads os-vif's private state (no public way
     # leads to its plugins): when os-vif changes, this fails, not a host.
+    # A fresh load: tests run earlier in this process may have loaded
+    # the plugins against a switch of theirs.
+    monkeypatch.setattr(os_vif, '_EXT_MANAGER', None)
     os_vif.initialize()
     base, connected = network._os_vif_ovs()
     assert isinstance(base, ovsdb_lib.BaseOVS)
