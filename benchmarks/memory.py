@@ -49,8 +49,8 @@ def _usage(pid):
 
 
 def container_processes(container_ids, table=None):
-    """``{container id: [pids]}``: the container's cgroup members and its
-    shim."""
+    """``{container id: [pids]}``: the container's cgroup members and its shim.
+    """
     table = table if table is not None else _processes()
     found = {cid: [] for cid in container_ids}
     for pid, (cgroup, argv) in table.items():

@@ -237,12 +237,14 @@ class Benchmark:
                                    % (server['id'], server.get('fault')))
 
     def _wait_event(self, event, count, server_ids):
-        """Wait until Nova has sent ``count`` notifications ``event`` in
-        all. Nova sends instance.create.end (reboot.end) right after it
-        saved the instance ACTIVE: waiting for it costs the deployment no
-        CPU, where polling the in-process API every few milliseconds
-        would take CPU from the boots it measures. The servers are
-        looked at once a second, for an ERROR."""
+        """Wait until Nova has sent ``count`` notifications ``event`` in all.
+
+        Nova sends instance.create.end (reboot.end) right after it saved the
+        instance ACTIVE: waiting for it costs the deployment no CPU, where
+        polling the in-process API every few milliseconds would take CPU from
+        the boots it measures. The servers are looked at once a second, for an
+        ERROR.
+        """
         deadline = time.monotonic() + TIMEOUT
         while True:
             try:

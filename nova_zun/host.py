@@ -70,9 +70,12 @@ class Host:
                         'daemon.json (doc/driver.rst)')
 
     def _wait_for_engine(self):
-        """The engine's description, once it answers. nova-compute may start
-        before its engine, but not while Nova has instances here: Nova asks
-        for their state at once, and only the engine knows it."""
+        """The engine's description, once it answers.
+
+        nova-compute may start before its engine, but not while Nova has
+        instances here: Nova asks for their state at once, and only the engine
+        knows it.
+        """
         deadline = time.monotonic() + CONF.zun.engine_timeout
         while True:
             try:

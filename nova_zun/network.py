@@ -86,8 +86,11 @@ def configure_privsep(conf=cfg.CONF, sections=PRIVSEP_SECTIONS):
 
 
 def initialize(conf=cfg.CONF):
-    """Configure privsep and load the os-vif plugins. os-vif's OVS plugin
-    reads ``[os_vif_ovs] ovsdb_connection`` when it is first loaded."""
+    """Configure privsep and load the os-vif plugins.
+
+    os-vif's OVS plugin reads ``[os_vif_ovs] ovsdb_connection`` when it is
+    first loaded.
+    """
     configure_privsep(conf)
     os_vif.initialize()
 

@@ -117,9 +117,11 @@ class Pods:
         return self._create_workload_container(spec, instance)
 
     def build_abort_reason(self, exc):
-        """Why no other host is to try a failed build, or None. Nova tries
-        other hosts for most failures, and says only "Exceeded maximum
-        number of retries" when none is left."""
+        """Why no other host is to try a failed build, or None.
+
+        Nova tries other hosts for most failures, and says only "Exceeded
+        maximum number of retries" when none is left.
+        """
         cause = (exc if isinstance(exc, runtime_exc.ContainerRuntimeError)
                  else exc.__cause__)
         if isinstance(cause, runtime_exc.EngineUnavailable):

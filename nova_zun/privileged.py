@@ -93,14 +93,16 @@ def _disable_tx_checksum(name):
 
 @net_admin.entrypoint
 def create_veth(host_name, peer_name, mtu, peer_tx_checksum=True):
-    """A veth pair; the host end is up, both ends have ``mtu``. An existing
-    pair of these names is replaced.
+    """A veth pair; the host end is up, both ends have ``mtu``.
+
+    An existing pair of these names is replaced.
 
     ``peer_tx_checksum=False`` makes the peer compute checksums itself:
     a switch that forwards in userspace (OVS ``netdev`` datapath) passes
     packets on as read, so a checksum left to offload is never filled in
     and the receiver drops TCP and UDP (ICMP, checksummed in software,
-    still passes)."""
+    still passes).
+    """
     with IPRoute() as ipr:
         for name in (host_name, peer_name):
             index = _index(ipr, name)
@@ -376,8 +378,10 @@ def make_directories(paths):
 
 @storage_admin.entrypoint
 def remove_directories(paths):
-    """rmdir each path (deepest first); never removes contents. Returns the
-    paths left because they were not empty."""
+    """rmdir each path (deepest first); never removes contents.
+
+    Returns the paths left because they were not empty.
+    """
     kept = []
     resolved = {path: _below_mount_dir(path) for path in paths}
     for path in sorted(paths, key=len, reverse=True):
@@ -396,8 +400,10 @@ def _probe(device):
 
 @storage_admin.entrypoint
 def probe_signatures(device):
-    """``blkid -p -o export``: (exit code, output, error). Exit code 2
-    means no signature at all was found."""
+    """``blkid -p -o export``: (exit code, output, error).
+
+    Exit code 2 means no signature at all was found.
+    """
     return _probe(_block_device(device))
 
 

@@ -49,7 +49,8 @@ def write_wsgi_module(directory, name, import_line):
     OpenStack's WSGI entry points (Keystone's, Nova's) parse ``sys.argv``
     as their own command line, which under gunicorn holds gunicorn's
     options: the module trims it before ``import_line`` (which must bind
-    ``application``) runs."""
+    ``application``) runs.
+    """
     with open('%s/%s.py' % (directory, name), 'w') as f:
         f.write('import sys\nsys.argv = sys.argv[:1]\n%s\n' % import_line)
 
@@ -65,9 +66,11 @@ def running(pid):
 
 def wait_until_answering(process, url, name, log_text, error,
                          ready=lambda status: status < 500, timeout=60):
-    """Poll ``GET url`` until ``ready(status)``. Raise ``error`` naming
-    ``name`` and ``log_text()`` when ``process`` (a Popen) exits first or
-    ``timeout`` seconds pass."""
+    """Poll ``GET url`` until ``ready(status)``.
+
+    Raise ``error`` naming ``name`` and ``log_text()`` when ``process`` (a
+    Popen) exits first or ``timeout`` seconds pass.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -100,8 +103,7 @@ class ServiceProcess:
 
     @contextlib.contextmanager
     def running(self):
-        """``start()``; ``stop()`` when the block ends or the start
-        fails."""
+        """``start()``; ``stop()`` when the block ends or the start fails."""
         try:
             self.start()
             yield self

@@ -79,8 +79,8 @@ def _engine(base_dir):
 
 @pytest.fixture(scope='session')
 def private_engine(session_dir):
-    """A dockerd of the suite's own, removed with everything in it at the
-    end."""
+    """A dockerd of the suite's own, removed with everything in it at the end.
+    """
     yield from _engine(os.path.join(session_dir, 'engine'))
 
 

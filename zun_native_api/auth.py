@@ -17,8 +17,8 @@ PUBLIC_PATHS = ('/', '/v1', '/v1/', '/console')
 
 
 class _PublicOrAuthenticated:
-    """Dispatch public paths straight to the app, the rest through
-    auth_token."""
+    """Dispatch public paths straight to the app, the rest through auth_token.
+    """
 
     def __init__(self, app, protected):
         self.app = app

@@ -52,8 +52,10 @@ class ConsoleTokens:
         return token
 
     def redeem(self, token):
-        """The claims of ``token``, or None if it is unknown, used or
-        expired. A token is redeemed once."""
+        """The claims of ``token``, or None if it is unknown, used or expired.
+
+        A token is redeemed once.
+        """
         path = self._path(token)
         claimed = '%s.%d-%d' % (path, os.getpid(), threading.get_ident())
         try:

@@ -240,8 +240,10 @@ def query(operation):
 
 
 def body(operation):
-    """The JSON body of the request, checked against the operation's
-    schema. Raises ValidationError."""
+    """The JSON body of the request, checked against the operation's schema.
+
+    Raises ValidationError.
+    """
     raw = flask.request.get_data(cache=True)
     if not raw.strip():
         raise ValidationError('A JSON request body is required')

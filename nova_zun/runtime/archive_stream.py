@@ -1,5 +1,4 @@
-"""A tenant's image archive on its way to the engine, with no name left in
-it.
+"""A tenant's image archive on its way to the engine, with no name left in it.
 
 An image archive names images: ``manifest.json``'s ``RepoTags`` and the
 legacy ``repositories`` file of a ``docker save`` archive, the ref-name

@@ -51,8 +51,8 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def create_container(self, spec):
-        """Create (not start) a container from a ContainerSpec; return its
-        id."""
+        """Create (not start) a container from a ContainerSpec; return its id.
+        """
 
     @abc.abstractmethod
     def start(self, container):
@@ -127,7 +127,9 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def start_exec(self, exec_id):
         """Start a prepared exec; return a StreamSession bound to it.
-        Raises Conflict if it was started before."""
+
+        Raises Conflict if it was started before.
+        """
 
     @abc.abstractmethod
     def stream_output(self, session):
@@ -186,8 +188,10 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def commit(self, container, message=None, author=None):
-        """Make an image of the container's filesystem; return its id. The
-        image has no name: the caller gives it one, or none."""
+        """Make an image of the container's filesystem; return its id.
+
+        The image has no name: the caller gives it one, or none.
+        """
 
     # -- images -------------------------------------------------------------
 
@@ -217,12 +221,14 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def pull_image(self, reference, auth=None):
-        """Pull from a registry; ``auth`` is a dict with username and
-        password. Returns the image id; the engine names it ``reference``.
+        """Pull from a registry; ``auth`` is a dict with username and password.
+
+        Returns the image id; the engine names it ``reference``.
 
         Raises NotFound when the registry has no such image,
         PermissionDenied when it refuses access, RegistryUnavailable when
-        it cannot be reached."""
+        it cannot be reached.
+        """
 
     @abc.abstractmethod
     def pull_image_report(self, reference, auth=None):

@@ -1,6 +1,8 @@
-"""Fixtures the functional modules share. Defined here once: a session
-fixture imported into several modules would be one instance per module,
-and a host runs only one userspace Open vSwitch at a time."""
+"""Fixtures the functional modules share.
+
+Defined here once: a session fixture imported into several modules would be one
+instance per module, and a host runs only one userspace Open vSwitch at a time.
+"""
 
 import os
 

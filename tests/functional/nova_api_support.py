@@ -41,9 +41,11 @@ def conf_file(test, name, sections):
 
 
 def nova_behind_keystone(test, keystone):
-    """Nova's API (a WSGI app) behind a real auth_token. Requests it
-    validated build Nova's context from auth_token's headers (Nova's own
-    code); the framework's own clients keep their stub."""
+    """Nova's API (a WSGI app) behind a real auth_token.
+
+    Requests it validated build Nova's context from auth_token's headers
+    (Nova's own code); the framework's own clients keep their stub.
+    """
     stub = nova_auth.NovaKeystoneContext._create_context
 
     def create_context(env, **kwargs):
@@ -71,7 +73,8 @@ def serve(test, app):
 
     Nova's functional framework runs on eventlet: eventlet's WSGI server
     in a green thread, which yields to the test (a blocking server thread
-    would stall every green thread)."""
+    would stall every green thread).
+    """
     sock = eventlet.listen(('127.0.0.1', 0))
     server = eventlet.spawn(eventlet.wsgi.server, sock, app,
                             log=io.StringIO())

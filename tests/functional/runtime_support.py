@@ -86,8 +86,11 @@ class _ImageMaker:
 
 @pytest.fixture
 def make_image(runtime):
-    """An _ImageMaker. Request it before any container fixture, so that the
-    containers go first and no image in use is left dangling."""
+    """An _ImageMaker.
+
+    Request it before any container fixture, so that the containers go first
+    and no image in use is left dangling.
+    """
     maker = _ImageMaker(runtime)
     yield maker
     maker.remove_all()

@@ -92,8 +92,7 @@ class Clients:
                                    '-f', 'json'))
 
     def actions(self, name):
-        """``{action: [event, ...]}`` of a server, with the events'
-        details."""
+        """``{action: [event, ...]}`` of a server, with the events' details."""
         found = {}
         for action in json.loads(self.run('openstack', 'server', 'event',
                                           'list', name, '-f', 'json')):

@@ -25,8 +25,7 @@ class NetworkTestCase(base.NetworkFixtureMixin,
     # -- helpers -----------------------------------------------------------
 
     def nics(self, server):
-        """``{ifname: {'mac', 'mtu', 'addrs'}}`` as the container sees
-        them."""
+        """``{ifname: {'mac', 'mtu', 'addrs'}}`` as the container sees them."""
         nics = {}
         out = self.ok(server, 'ip -o link; ip -o addr')
         for line in out.splitlines():

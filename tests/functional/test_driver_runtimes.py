@@ -45,8 +45,10 @@ def in_gvisor(test, server):
 
 @pytest.fixture(scope='module')
 def engine_without_runsc(private_engine):
-    """A second private engine, with runc only. Everything it ran goes with
-    it at the end; what it leaves is a failure."""
+    """A second private engine, with runc only.
+
+    Everything it ran goes with it at the end; what it leaves is a failure.
+    """
     engine = engine_tool.PrivateEngine(
         tempfile.mkdtemp(prefix='nova-zun-runc-only-', dir='/tmp'),
         runsc=False)

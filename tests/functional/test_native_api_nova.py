@@ -202,8 +202,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         return uuid
 
     def delete_server(self, uuid):
-        """Delete the server ``uuid`` unless it is gone; wait until it
-        is."""
+        """Delete the server ``uuid`` unless it is gone; wait until it is."""
         try:
             self.admin_api.delete_server(uuid)
         except nova_client.OpenStackApiNotFoundException:

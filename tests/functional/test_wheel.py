@@ -22,9 +22,11 @@ NOT_PRODUCT = re.compile(
 
 @pytest.fixture(scope='module')
 def wheel(tmp_path_factory):
-    """The wheel ``pip install .`` would install, as a ZipFile. Built in
-    a directory of its own: setuptools' build/ in the tree keeps modules
-    the tree no longer has (tools/bootstrap removes it)."""
+    """The wheel ``pip install .`` would install, as a ZipFile.
+
+    Built in a directory of its own: setuptools' build/ in the tree keeps
+    modules the tree no longer has (tools/bootstrap removes it).
+    """
     out = tmp_path_factory.mktemp('wheel')
     extra_config = out / 'build.cfg'
     extra_config.write_text('[build]\nbuild_base = %s\n' % (out / 'build'))

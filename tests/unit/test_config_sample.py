@@ -1,5 +1,5 @@
-"""The committed config samples must be what oslo-config-generator makes
-now."""
+"""The committed config samples must be what oslo-config-generator makes now.
+"""
 
 import os
 import subprocess

@@ -1,5 +1,5 @@
-"""Narrow logic of what the host reports to Nova: no engine, no Nova
-services."""
+"""Narrow logic of what the host reports to Nova: no engine, no Nova services.
+"""
 
 from nova_zun import host
 

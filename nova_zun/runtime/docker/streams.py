@@ -149,8 +149,7 @@ class Demuxer:
 
 
 def read_output(sock, tty, deadline=None, limit=None):
-    """Read an attached stream (a StreamSocket) to its end within
-    ``deadline``.
+    """Read an attached stream (a StreamSocket) to its end within ``deadline``.
 
     Returns ``(output, truncated)``. Without a TTY the engine multiplexes
     stdout and stderr into frames; the payloads are joined in order.
