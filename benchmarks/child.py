@@ -25,9 +25,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_json(module, args, env, what, stop_timeout):
-    """Run ``python -m module args`` from the source tree; return what it
-    printed, parsed. If this process is interrupted, the child gets
-    SIGTERM (it cleans up on it) and ``stop_timeout`` seconds."""
+    """Run ``python -m module args`` from the source tree; return its JSON.
+
+    The child prints its findings as JSON; what it printed is returned parsed.
+    If this process is interrupted, the child gets SIGTERM (it cleans up on it)
+    and ``stop_timeout`` seconds.
+    """
     child = keystone_tool.popen([sys.executable, '-m', module] + args,
                                 cwd=ROOT, env=env, stdout=subprocess.PIPE)
     try:

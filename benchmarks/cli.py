@@ -86,10 +86,12 @@ _MAIN = []
 
 
 def _terminate(signum, frame):
-    """End the run through its finally blocks (servers, containers, images
-    and the engine go). Under eventlet the handler runs in whichever green
-    thread was running, where an exception would end only that thread: it
-    is thrown into the main one."""
+    """End the run through its finally blocks.
+
+    Servers, containers, images and the engine go. Under eventlet the handler
+    runs in whichever green thread was running, where an exception would end
+    only that thread: it is thrown into the main one.
+    """
     exc = SystemExit(128 + signum)
     # Once: a second signal must not cut the clean-up short.
     for sig in (signal.SIGTERM, signal.SIGINT):

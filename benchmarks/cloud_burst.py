@@ -92,8 +92,10 @@ def _log_time(text):
 
 
 def compute_log_events(path, server_ids):
-    """``{server id: {event: (log time, seconds it names or None)}}`` from
-    nova-compute's log, for the events of LOG_EVENTS."""
+    """The events of LOG_EVENTS in nova-compute's log, per server.
+
+    Returns ``{server id: {event: (log time, seconds it names or None)}}``.
+    """
     found = {sid: {} for sid in server_ids}
     with open(path, errors='replace') as log:
         for line in log:
@@ -163,20 +165,25 @@ class CloudBurst:
             '/v2/images', params={'name': aio.IMAGE}).json()['images'][0]['id']
 
     def raise_quota(self):
-        """The project may run the burst (Nova's default is 10 servers);
-        what it had is put back at the end."""
+        """Let the project run the burst (Nova's default is 10 servers).
+
+        What the project had is put back at the end.
+        """
         path = '/os-quota-sets/%s' % self.project_id
         current = self.compute.get(path).json()['quota_set']
         self.quota = {key: current[key] for key in UNLIMITED}
         self.compute.put(path, json={'quota_set': UNLIMITED})
 
     def make_room(self):
-        """Raise the allocation ratios of the compute host's resource
-        provider in Placement as far as the burst needs (the initial VCPU
-        ratio, 4.0, admits 8 servers of one vCPU on 2 cores), as an
-        operator does for a container host; what it had is put back at the
-        end. nova-compute keeps a ratio set in Placement when its own
-        ``*_allocation_ratio`` options are unset, as the cloud's are."""
+        """Raise the host's allocation ratios as far as the burst needs.
+
+        They are the ratios of the compute host's resource provider in
+        Placement (the initial VCPU ratio, 4.0, admits 8 servers of one vCPU on
+        2 cores), raised as an operator does for a container host; what it had
+        is put back at the end. nova-compute keeps a ratio set in Placement
+        when its own ``*_allocation_ratio`` options are unset, as the cloud's
+        are.
+        """
         providers = self.placement.get('/resource_providers', params={
             'required': aio.CONTAINER_TRAIT}).json()['resource_providers']
         self.provider = providers[0]['uuid']
@@ -212,8 +219,10 @@ class CloudBurst:
                              json={'quota_set': self.quota})
 
     def engine_settings(self):
-        """The options of the cloud's nova.conf that bound the burst, and
-        the driver's workload limits (for the raw runs)."""
+        """The options of the cloud's nova.conf that bound the burst.
+
+        The driver's workload limits (for the raw runs) come with them.
+        """
         nova_conf = os.path.join(self.cloud.dirs['nova'], 'nova.conf')
         parsed = configparser.ConfigParser(interpolation=None)
         parsed.read(nova_conf)
@@ -274,8 +283,10 @@ class CloudBurst:
         return start, posted, active_at
 
     def delete_all(self):
-        """Delete the burst's servers (those of a failed burst too); wait
-        until Nova lists none. Return the seconds it took."""
+        """Delete the burst's servers; return the seconds it took.
+
+        Those of a failed burst go too; the wait lasts until Nova lists none.
+        """
         began = time.monotonic()
         ids = [s['id'] for s in self.compute.get('/servers', params={
             'name': '^' + self.prefix}).json()['servers']]
@@ -332,8 +343,10 @@ class CloudBurst:
         return wall
 
     def breakdown(self, start, posted, active_at):
-        """Where the burst's time went, per server, from the client's
-        clock and nova-compute's log."""
+        """Where the burst's time went, per server.
+
+        The phases come from the client's clock and nova-compute's log.
+        """
         events = compute_log_events(
             self.cloud.service('nova-compute').log_path,
             [sid for sid, _, _ in posted])

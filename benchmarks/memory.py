@@ -61,7 +61,9 @@ def _usage(pid):
 
 
 def container_processes(container_ids, table=None):
-    """``{container id: [pids]}``: the container's cgroup members and its shim.
+    """The processes of each container: its cgroup members and its shim.
+
+    Returns ``{container id: [pids]}``.
     """
     table = table if table is not None else _processes()
     found = {cid: [] for cid in container_ids}
@@ -77,11 +79,13 @@ def container_processes(container_ids, table=None):
 
 
 def measure(groups):
-    """Memory of each group of containers (a server: its sandbox and
-    workload; a bare container: itself).
+    """Memory of each group of containers.
 
-    ``groups`` is a list of lists of container ids. Returns a list of
-    dicts with ``rss``, ``pss`` (bytes) and ``processes`` per group.
+    A group is a server (its sandbox and workload) or a bare container
+    (itself).
+
+    ``groups`` is a list of lists of container ids. Returns a list of dicts
+    with ``rss``, ``pss`` (bytes) and ``processes`` per group.
     """
     ids = [cid for group in groups for cid in group]
     procs = container_processes(ids)

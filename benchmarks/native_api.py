@@ -246,8 +246,10 @@ class Bench:
         return samples, meta
 
     def profile_in_process(self, profiler):
-        """cProfile the application (keystonemiddleware included, the
-        HTTP server not) answering the same exec in this process."""
+        """cProfile the application answering the same exec in this process.
+
+        keystonemiddleware is included, the HTTP server not.
+        """
         _, app = wsgi.init_application(
             ['--config-file', self.server.conf_file])
         client = werkzeug.test.Client(app)

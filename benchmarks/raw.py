@@ -49,8 +49,11 @@ class RawEngine:
             **extra)
 
     def run(self, image):
-        """Create and start a container as ZunDriver's workload is (same
-        image, limits and security options); return ``(id, seconds)``."""
+        """Create and start a container as ZunDriver's workload is.
+
+        It has the same image, limits and security options. Returns ``(id,
+        seconds)``.
+        """
         start = time.monotonic()
         cid = self.api.create_container(
             image, labels={LABEL: 'raw'},
@@ -59,11 +62,13 @@ class RawEngine:
         return cid, time.monotonic() - start
 
     def run_pod(self, image, sandbox_image, overlap=False):
-        """A sandbox and a workload joining its namespaces, as ZunDriver
-        makes them, with the docker SDK; return ``(ids, seconds)``. With
-        ``overlap``, the workload is created while the sandbox starts (the
-        engine accepts joining a created, not yet running, container): the
-        most a spawn could gain by reordering its requests."""
+        """Run a sandbox and a workload joining its namespaces.
+
+        Both are made as ZunDriver makes them, with the docker SDK; returns
+        ``(ids, seconds)``. With ``overlap``, the workload is created while the
+        sandbox starts (the engine accepts joining a created, not yet running,
+        container): the most a spawn could gain by reordering its requests.
+        """
         start = time.monotonic()
         sandbox = self.api.create_container(
             sandbox_image, labels={LABEL: 'raw-pod'},
@@ -104,8 +109,10 @@ class RawEngine:
         return [cid for cid, _ in results], time.monotonic() - start
 
     def load(self, chunks):
-        """Load an image archive (an iterator of chunks); return the
-        references it held."""
+        """Load an image archive (an iterator of chunks).
+
+        Returns the references it held.
+        """
         loaded = []
         for item in self.api.load_image(chunks, quiet=False):
             stream = item.get('stream', '') if isinstance(item, dict) else ''

@@ -83,8 +83,11 @@ def _by_name(samples):
 
 
 def _covered(spans):
-    """Seconds during which at least one of the ``(start, end)`` spans
-    was open (requests in flight together count once)."""
+    """Seconds during which at least one of the spans was open.
+
+    ``spans`` are ``(start, end)`` pairs; requests in flight together count
+    once.
+    """
     total, reached = 0.0, None
     for start, end in sorted(spans):
         if reached is None or start > reached:
@@ -97,8 +100,10 @@ def _covered(spans):
 
 
 class SpawnProbe:
-    """Times ZunDriver.spawn, lists the engine requests each spawn makes,
-    and optionally profiles it."""
+    """Times ZunDriver.spawn and lists the engine requests each spawn makes.
+
+    It optionally profiles the spawn too.
+    """
 
     def __init__(self, driver, profile=False):
         self.times = []
@@ -201,8 +206,11 @@ class BenchmarkCase(base.ZunDriverTestCase):
 
 class NetworkBenchmarkCase(network_support.NetworkFixtureMixin,
                            BenchmarkCase):
-    """The network figures, in a deployment of their own whose Neutron
-    binds ports to a private Open vSwitch (the network tests' fixtures)."""
+    """The network figures, in a deployment of their own.
+
+    Its Neutron binds ports to a private Open vSwitch (the network tests'
+    fixtures).
+    """
 
     def __init__(self, bench, switch):
         super().__init__(bench)
@@ -280,8 +288,10 @@ class Benchmark:
         return server
 
     def boot(self, host, image, flavor, networks='none'):
-        """POST /servers until the API shows it ACTIVE; return
-        ``(server, seconds)``."""
+        """POST /servers until the API shows it ACTIVE.
+
+        Returns ``(server, seconds)``.
+        """
         count = self._events('instance.create.end') + 1
         start = time.monotonic()
         server = self.case.api.post_server(self._body(host, image, flavor,
@@ -358,8 +368,11 @@ class Benchmark:
         self.glance(counts['glance_trials'], counts['glance_mb'])
 
     def sequential(self, count):
-        """Figures 1 and 2: spawn vs raw create+start; boot to ACTIVE with
-        ZunDriver vs the fake driver. Samples are taken in turn."""
+        """Figures 1 and 2, from samples taken in turn.
+
+        Figure 1 is spawn vs raw create+start; figure 2 is boot to ACTIVE with
+        ZunDriver vs the fake driver.
+        """
         progress('sequential boots: 1 warm-up + %d of each' % count)
         boots = {'zun': [], 'fake': []}
         raw_runs, raw_pods, raw_pods_overlap, boot_calls = [], [], [], []
@@ -434,8 +447,11 @@ class Benchmark:
             progress('spawn profile written to %s' % self.profile)
 
     def report_engine_requests(self):
-        """What each spawn asked the engine, and how much of the spawn
-        was spent waiting for the engine's answers."""
+        """What each spawn asked the engine, and its wait for the answers.
+
+        The wait is how much of the spawn was spent waiting for the engine's
+        answers.
+        """
         calls = self.probe.calls
         self.report.add('spawn/engine_requests', len(calls[-1]), 'count')
         waited = [_covered([(start, end) for _, start, end in spawn])
@@ -492,8 +508,11 @@ class Benchmark:
                 if cmd.startswith(('dockerd', 'containerd '))]
 
     def burst_and_density(self, count, density):
-        """Figure 3 (concurrent boots vs concurrent raw runs) and figure
-        6 (memory per idle server vs per bare container)."""
+        """Figures 3 (concurrent boots vs raw runs) and 6 (memory per server).
+
+        Figure 3 sets concurrent boots against concurrent raw runs; figure 6
+        sets the memory per idle server against that per bare container.
+        """
         mib = float(memory.MIB)
         engine_before = memory.engine_usage(self._engine_pids())
         progress('burst: %d concurrent boots through Nova' % count)
@@ -589,8 +608,11 @@ class Benchmark:
                          [g['pss'] / mib for g in bare])
 
     def _padded_image(self, size_mb):
-        """A Glance image (``docker save`` archive) of a busybox image with
-        ``size_mb`` of incompressible padding, not in the engine."""
+        """A Glance image of a busybox image padded by ``size_mb``.
+
+        The image is a ``docker save`` archive with ``size_mb`` of
+        incompressible padding, not in the engine.
+        """
         base_tar = tarfile.open(fileobj=io.BytesIO(rootfs.busybox_rootfs(
             '/bin/busybox', test_images.APPLETS)))
         out = io.BytesIO()
@@ -612,9 +634,11 @@ class Benchmark:
         return self.case.glance_image_with(archive), len(archive)
 
     def glance(self, trials, size_mb):
-        """Figure 5: first boot of an image not in the engine vs Glance
-        download + engine load done directly; a second boot of it must
-        download nothing."""
+        """Figure 5: first boot of an image not in the engine.
+
+        The first boot is compared with a Glance download plus an engine load
+        done directly; a second boot of the image must download nothing.
+        """
         progress('first boot from Glance: %d trial(s), %d MiB image'
                  % (trials, size_mb))
         glance_id, size = self._padded_image(size_mb)

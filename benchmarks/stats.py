@@ -17,8 +17,10 @@ import math
 
 
 def percentile(samples, pct):
-    """The ``pct`` percentile of ``samples`` (nearest rank; p50 of an even
-    count is the mean of the two middle values)."""
+    """The ``pct`` percentile of ``samples`` (nearest rank).
+
+    p50 of an even count is the mean of the two middle values.
+    """
     if not samples:
         raise ValueError('no samples')
     ordered = sorted(samples)
@@ -48,9 +50,12 @@ class Report:
                  'ratio')
 
     def compare(self, name, samples, baseline, labels):
-        """Record ``name_p50`` and ``name_p95`` (ratios of the samples'
-        percentiles to the baseline's) and both in seconds, named by
-        ``labels`` (the samples', the baseline's)."""
+        """Record the samples' p50 and p95 against the baseline's.
+
+        ``name_p50`` and ``name_p95`` are the ratios of the samples'
+        percentiles to the baseline's; both percentiles are also recorded in
+        seconds, named by ``labels`` (the samples', the baseline's).
+        """
         group = name.split('/')[0]
         for pct in (50, 95):
             self.ratio('%s_p%d' % (name, pct), percentile(samples, pct),
