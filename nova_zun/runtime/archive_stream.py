@@ -113,8 +113,10 @@ class _ChunkFile(io.RawIOBase):
 
 
 def _uncompressed(data):
-    """``data`` (a file-like object or an iterable of byte chunks) as a
-    file of the uncompressed archive."""
+    """``data`` as a file of the uncompressed archive.
+
+    ``data`` is a file-like object or an iterable of byte chunks.
+    """
     if hasattr(data, 'read'):
         read = data.read
         data = iter(lambda: read(_CHUNK), b'')
@@ -144,8 +146,10 @@ class _Decompressing:
 
 
 def _pax_records(data):
-    """The ``key=value`` records (``<length> key=value\\n``) of a pax
-    extended header."""
+    """The ``key=value`` records of a pax extended header.
+
+    Each record is ``<length> key=value\\n``.
+    """
     records = {}
     pos = 0
     while pos < len(data):
@@ -176,14 +180,19 @@ def _check_size(info, size):
 
 
 def normalized(name):
-    """Where a member lands below the directory it is extracted to, as the
-    engine resolves it (``./a``, ``/a`` and ``b/../a`` are all ``a``)."""
+    """Where a member lands below the directory it is extracted to.
+
+    The name is resolved as the engine resolves it: ``./a``, ``/a`` and
+    ``b/../a`` are all ``a``.
+    """
     return posixpath.normpath('/' + name).lstrip('/')
 
 
 class TarReader:
-    """The members of a tar stream, one after the other, holding no more
-    than an extended header (bounded) at a time."""
+    """The members of a tar stream, one after the other.
+
+    It holds no more than an extended header (bounded) at a time.
+    """
 
     def __init__(self, fileobj):
         self._file = fileobj
@@ -209,10 +218,12 @@ class TarReader:
         return data
 
     def next(self):
-        """The next member's TarInfo, with the name, link name and size
-        its extended headers give, or None at the end of the archive. Its
-        data is read with :meth:`data` or :meth:`small_data`, or skipped
-        by this call."""
+        """The next member's TarInfo, or None at the end of the archive.
+
+        The TarInfo has the name, link name and size its extended headers give.
+        Its data is read with :meth:`data` or :meth:`small_data`, or skipped by
+        this call.
+        """
         self._skip(self._unread)
         extended = {}
         while True:
@@ -271,15 +282,19 @@ class TarReader:
         self._unread = 0
 
     def small_data(self, info, what):
-        """The whole data of the member just read, at most
-        MAX_SMALL_MEMBER bytes."""
+        """The whole data of the member just read.
+
+        It is at most MAX_SMALL_MEMBER bytes.
+        """
         self._unread = 0
         return self._small(info, what)
 
 
 def member_header(info, name, size):
-    """A pax header of ours for ``info``'s kind of member, named ``name``
-    with ``size`` bytes of data."""
+    """A pax header of ours for ``info``'s kind of member.
+
+    The member is named ``name`` and has ``size`` bytes of data.
+    """
     out = tarfile.TarInfo(name)
     out.type = tarfile.REGTYPE if info.type in _REGULAR else info.type
     out.size = size
@@ -412,16 +427,17 @@ class _Rewriter:
 
 
 def without_names(data, formats=(DOCKER_ARCHIVE, OCI_LAYOUT)):
-    """Yield the image archive ``data`` (a file-like object or an iterable
-    of byte chunks; a tar, or one compressed with gzip, bzip2 or xz) as
-    chunks of an uncompressed tar that names nothing.
+    """Yield image archive ``data`` as chunks of an uncompressed tar.
+
+    ``data`` is a file-like object or an iterable of byte chunks; a tar, or one
+    compressed with gzip, bzip2 or xz. The tar yielded names nothing.
 
     ``manifest.json`` keeps its one image's ``Config`` and ``Layers``,
-    ``index.json`` its one manifest without annotations, ``repositories``
-    is dropped. Raises InvalidArchive, before the end of the archive is
-    written, for an archive that is not one of ``formats``, holds several
-    images, ends early, or hides members as the module says; a consumer
-    that stops there has passed on no complete archive.
+    ``index.json`` its one manifest without annotations, ``repositories`` is
+    dropped. Raises InvalidArchive, before the end of the archive is written,
+    for an archive that is not one of ``formats``, holds several images, ends
+    early, or hides members as the module says; a consumer that stops there has
+    passed on no complete archive.
     """
     reader = TarReader(_uncompressed(data))
     yield from _Rewriter(formats).rewrite(reader)

@@ -48,8 +48,10 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def start_sandbox(self, sandbox):
-        """Start a created (or stopped) sandbox; return the Sandbox with
-        its new network namespace."""
+        """Start a created (or stopped) sandbox.
+
+        Return the Sandbox with its new network namespace.
+        """
 
     @abc.abstractmethod
     def get_sandbox(self, sandbox):
@@ -63,7 +65,9 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def create_container(self, spec):
-        """Create (not start) a container from a ContainerSpec; return its id.
+        """Create (not start) a container from a ContainerSpec.
+
+        Return its id.
         """
 
     @abc.abstractmethod
@@ -100,15 +104,21 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def list_containers(self, labels=None):
-        """Return ContainerStatus for every container, running or not, that
-        carries all of ``labels`` (a dict)."""
+        """Return ContainerStatus for every container carrying ``labels``.
+
+        ``labels`` is a dict; a container, running or not, must carry all of
+        them.
+        """
 
     @abc.abstractmethod
     def events(self, labels=None, since_ns=None):
-        """Return an iterator of ContainerEvent for containers carrying all
-        of ``labels``, from ``since_ns`` on (else from now). It waits for
-        the next event; ``close()`` on it ends the wait from any thread,
-        and it ends, or raises EngineUnavailable, when the engine goes."""
+        """Return an iterator of ContainerEvent for containers with ``labels``.
+
+        Containers must carry all of ``labels``; events come from ``since_ns``
+        on (else from now). The iterator waits for the next event; ``close()``
+        on it ends the wait from any thread, and it ends, or raises
+        EngineUnavailable, when the engine goes.
+        """
 
     @abc.abstractmethod
     def update_resources(self, container, resources):
@@ -133,8 +143,10 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def create_exec(self, container, command, *, tty=False, stdin=False,
                     environment=None, workdir=None):
-        """Prepare ``command`` without starting it; return the exec id
-        (for :meth:`start_exec`, once, and :meth:`exec_resize`)."""
+        """Prepare ``command`` without starting it; return the exec id.
+
+        The id is for :meth:`start_exec`, once, and :meth:`exec_resize`.
+        """
 
     @abc.abstractmethod
     def start_exec(self, exec_id):
@@ -145,9 +157,11 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def stream_output(self, session):
-        """Iterate over the output of a StreamSession (exec or attach):
-        byte chunks as the process writes them, without the engine's
-        framing, until the stream ends or is closed."""
+        """Iterate over the output of a StreamSession (exec or attach).
+
+        Yield byte chunks as the process writes them, without the engine's
+        framing, until the stream ends or is closed.
+        """
 
     @abc.abstractmethod
     def exec_resize(self, exec_id, height, width):
@@ -164,9 +178,11 @@ class ContainerRuntime(abc.ABC):
     @abc.abstractmethod
     def logs(self, container, *, stdout=True, stderr=True, tail=None,
              since=None, timestamps=False, follow=False, stream=False):
-        """Return the container's output as bytes; with ``stream`` an
-        iterator of byte chunks that ends at the end of the output, with
-        ``follow`` one that ends when the container stops."""
+        """Return the container's output as bytes.
+
+        With ``stream``, return an iterator of byte chunks that ends at the end
+        of the output; with ``follow``, one that ends when the container stops.
+        """
 
     @abc.abstractmethod
     def attach(self, container, *, stdin=True, logs=False):
@@ -186,8 +202,10 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def get_archive(self, container, path):
-        """Return ``(chunks, stat)``: a tar stream of ``path`` and its stat
-        dict (name, size, mode, mtime)."""
+        """Return ``(chunks, stat)``: a tar stream of ``path`` and its stat.
+
+        ``stat`` is a dict (name, size, mode, mtime).
+        """
 
     @abc.abstractmethod
     def put_archive(self, container, path, data):
@@ -209,27 +227,32 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def load_image(self, data):
-        """Load an image archive (``docker save``, or an OCI layout where
-        the engine reads one; a tar, or one compressed with gzip, bzip2 or
-        xz) holding exactly one image.
+        """Load an image archive holding exactly one image.
+
+        The archive is a ``docker save`` one, or an OCI layout where the engine
+        reads one; a tar, or one compressed with gzip, bzip2 or xz.
 
         ``data`` is a file-like object or an iterable of byte chunks; it is
         streamed, never held whole in memory. No name inside the archive
-        reaches the engine (:mod:`nova_zun.runtime.archive_stream`): the
-        image is loaded unnamed. Returns ``[image id]``; raises
-        InvalidRequest for anything else.
+        reaches the engine (:mod:`nova_zun.runtime.archive_stream`): the image
+        is loaded unnamed. Returns ``[image id]``; raises InvalidRequest for
+        anything else.
         """
 
     @abc.abstractmethod
     def import_rootfs(self, data, reference, *, command=None, labels=None):
-        """Make an image from a root filesystem tar (bytes) and tag it
-        ``reference``; return the image id."""
+        """Make an image from a root filesystem tar (bytes); return its id.
+
+        The image is tagged ``reference``.
+        """
 
     @abc.abstractmethod
     def load_image_report(self, data):
-        """Load an image archive as :meth:`load_image` does; return an
-        ImageTransfer (references: the image id; layers stored and
-        already present)."""
+        """Load an image archive as :meth:`load_image` does.
+
+        Return an ImageTransfer (references: the image id; layers stored and
+        already present).
+        """
 
     @abc.abstractmethod
     def pull_image(self, reference, auth=None):
@@ -244,13 +267,18 @@ class ContainerRuntime(abc.ABC):
 
     @abc.abstractmethod
     def pull_image_report(self, reference, auth=None):
-        """Pull as :meth:`pull_image` does; return an ImageTransfer whose
-        references hold the image id."""
+        """Pull as :meth:`pull_image` does; return an ImageTransfer.
+
+        Its references hold the image id.
+        """
 
     @abc.abstractmethod
     def push_image(self, reference, auth=None):
-        """Push the image named ``reference`` (``registry/name:tag``) to
-        its registry; ``auth`` as for :meth:`pull_image`."""
+        """Push the image named ``reference`` to its registry.
+
+        ``reference`` is ``registry/name:tag``; ``auth`` is as for
+        :meth:`pull_image`.
+        """
 
     @abc.abstractmethod
     def save_image(self, image):

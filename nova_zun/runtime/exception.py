@@ -32,8 +32,7 @@ class NotFound(ContainerRuntimeError):
 
 
 class Conflict(ContainerRuntimeError):
-    """The object is in a state that forbids the operation, or a name is
-    already taken."""
+    """The object's state forbids the operation, or a name is already taken."""
 
 
 class InvalidRequest(ContainerRuntimeError):
@@ -49,15 +48,22 @@ class OperationTimeout(ContainerRuntimeError):
 
 
 class PermissionDenied(ContainerRuntimeError):
-    """A registry refused access to an image: credentials missing or
-    wrong, or not allowed to read it."""
+    """A registry refused access to an image.
+
+    The credentials are missing or wrong, or may not read the image.
+    """
 
 
 class RegistryUnavailable(ContainerRuntimeError):
-    """A registry could not be reached (no such host, connection refused,
-    a network or TLS failure)."""
+    """A registry could not be reached.
+
+    The host is unknown, the connection is refused, or the network or TLS
+    fails.
+    """
 
 
 class ConfigurationError(ContainerRuntimeError):
-    """The host is set up wrong (e.g. the pod sandbox binary is missing):
-    its operator must fix it."""
+    """The host is set up wrong: its operator must fix it.
+
+    For example, the pod sandbox binary is missing.
+    """

@@ -31,8 +31,10 @@ from nova_zun.runtime import exception
 
 
 def container_path(path):
-    """``path`` normalized, or InvalidRequest if it is not absolute or
-    holds ``..``."""
+    """``path`` normalized, or InvalidRequest if it is not valid.
+
+    A valid path is absolute and holds no ``..``.
+    """
     if not path or not path.startswith('/'):
         raise exception.InvalidRequest('path %r must be absolute' % path)
     if '..' in path.split('/'):
@@ -74,8 +76,11 @@ def member_problem(member):
 
 
 def check(data):
-    """Reject archives whose members would land outside the target
-    directory (absolute names, '..', links pointing out) or make devices."""
+    """Reject archives whose members land outside the target or make devices.
+
+    A member lands outside the target directory by an absolute name, '..' or a
+    link pointing out.
+    """
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode='r:*') as tar:
             for member in tar:

@@ -31,8 +31,10 @@ DISK_FORMAT = 'raw'
 
 
 class ChunkReader:
-    """A file-like view of an iterator of byte chunks, for Glance's upload
-    (which reads its data with ``read(size)``), counting what it read."""
+    """A file-like view of an iterator of byte chunks, counting what it read.
+
+    It is for Glance's upload, which reads its data with ``read(size)``.
+    """
 
     def __init__(self, chunks):
         self._chunks = iter(chunks)
@@ -54,9 +56,11 @@ class ChunkReader:
 
 
 def commit_frozen(runtime, container, message, pause=True):
-    """Commit ``container``'s filesystem to an image with no name; return
-    ``(image id, frozen)``. A running container is frozen (with
-    ``pause``) only for the commit, and runs again whatever happens."""
+    """Commit ``container``'s filesystem to an image with no name.
+
+    Return ``(image id, frozen)``. A running container is frozen (with
+    ``pause``) only for the commit, and runs again whatever happens.
+    """
     frozen = False
     try:
         if pause and (runtime.status(container).state ==

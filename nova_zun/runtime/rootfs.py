@@ -25,8 +25,10 @@ _PT_INTERP = 3
 
 
 def is_static_elf(path):
-    """True if ``path`` is an ELF executable with no program interpreter
-    (so it runs in an empty root filesystem)."""
+    """True if ``path`` is an ELF executable with no program interpreter.
+
+    Such an executable runs in an empty root filesystem.
+    """
     with open(path, 'rb') as f:
         ident = f.read(16)
         if ident[:4] != b'\x7fELF':
@@ -51,9 +53,11 @@ def is_static_elf(path):
 
 
 def busybox_rootfs(binary, applets=()):
-    """Return a tar archive (bytes) of a root filesystem holding ``binary``
-    as /bin/busybox, a link per applet in /bin, and /tmp, /etc, /proc,
-    /sys, /dev mount points."""
+    """Return a tar archive (bytes) of a busybox root filesystem.
+
+    It holds ``binary`` as /bin/busybox, a link per applet in /bin, and /tmp,
+    /etc, /proc, /sys, /dev mount points.
+    """
     if not is_static_elf(binary):
         raise ValueError('%s is not a statically linked ELF executable '
                          '(Debian: busybox-static)' % binary)

@@ -52,9 +52,11 @@ def _add(tar, name, data):
 
 
 def build(binary):
-    """Return ``(image id, archive bytes)`` of the sandbox image made from
-    ``binary``; the same binary always gives the same id. Raises
-    ConfigurationError when the binary cannot be used."""
+    """Return ``(image id, archive bytes)`` of the sandbox image of ``binary``.
+
+    The same binary always gives the same id. Raises ConfigurationError when
+    the binary cannot be used.
+    """
     try:
         layer = rootfs.busybox_rootfs(binary, APPLETS)
         mtime = os.stat(os.path.realpath(binary)).st_mtime

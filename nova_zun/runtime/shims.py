@@ -66,8 +66,10 @@ def _owner(proc):
 
 
 def find(container_id):
-    """Return ``[(pid, address, namespace)]`` of root's containerd shims
-    serving ``container_id`` (a full id)."""
+    """Return the containerd shims of root serving ``container_id``.
+
+    Each is ``(pid, address, namespace)``; ``container_id`` is a full id.
+    """
     found = []
     for proc in psutil.process_iter():
         argv = _cmdline(proc)
@@ -93,10 +95,12 @@ def _alive(pid):
 
 
 def reap(container_id, timeout=10.0):
-    """Kill the shims of ``container_id`` and everything under them, wait
-    for containerd to clean up after them and drop its container record.
-    Return how many shims there were. ``container_id`` must be a full
-    container id (64 hex digits), else ValueError."""
+    """Kill the shims of ``container_id`` and everything under them.
+
+    Then wait for containerd to clean up after them and drop its container
+    record. Return how many shims there were. ``container_id`` must be a full
+    container id (64 hex digits), else ValueError.
+    """
     if not isinstance(container_id, str) or \
             not _CONTAINER_ID.fullmatch(container_id):
         raise ValueError('not a full container id: %r' % (container_id,))
@@ -135,9 +139,12 @@ def _mentioning(container_id):
 
 
 def _delete_record(container_id, address, namespace, deadline):
-    """containerd keeps a metadata record of the container, which the engine
-    no longer deletes: delete it with ``ctr`` where containerd's client is
-    installed (once containerd has removed the dead shim's task)."""
+    """Delete containerd's metadata record of the container with ``ctr``.
+
+    containerd keeps the record, which the engine no longer deletes. It is
+    deleted where containerd's client is installed (once containerd has removed
+    the dead shim's task).
+    """
     if address:
         # The engine's own stdio directory of the task, beside the socket
         # of a containerd it manages; removed only when empty.

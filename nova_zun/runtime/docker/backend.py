@@ -118,10 +118,13 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
 
     @staticmethod
     def _dns(servers):
-        """The engine writes resolv.conf at every start of the sandbox
-        (the workload bind-mounts the same file). Without explicit search
-        domains and options it would copy the host's: ``.`` means none,
-        ``ndots:1`` is the resolver's default."""
+        """The engine's DNS settings for a sandbox using ``servers``.
+
+        The engine writes resolv.conf at every start of the sandbox (the
+        workload bind-mounts the same file). Without explicit search domains
+        and options it would copy the host's: ``.`` means none, ``ndots:1`` is
+        the resolver's default.
+        """
         if not servers:
             return {}
         return {'dns': list(servers), 'dns_search': ['.'],

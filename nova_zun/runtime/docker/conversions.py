@@ -139,8 +139,10 @@ EVENT_TYPES = {
 
 
 class EventStream:
-    """The engine's event stream as ContainerEvents; closable from another
-    thread."""
+    """The engine's event stream as ContainerEvents.
+
+    It can be closed from another thread.
+    """
 
     def __init__(self, stream):
         self._stream = stream
@@ -168,8 +170,11 @@ def labels_filter(labels):
 
 
 def _iso_time(epoch):
-    """The engine lists images with an epoch and inspects them with RFC
-    3339 text: give both as text."""
+    """An image time of the engine as RFC 3339 text.
+
+    The engine lists images with an epoch and inspects them with RFC 3339 text:
+    both are given as text.
+    """
     if not isinstance(epoch, (int, float)):
         return epoch
     return datetime.datetime.fromtimestamp(

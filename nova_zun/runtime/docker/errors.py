@@ -119,9 +119,11 @@ def translated_chunks(chunks, what):
 
 
 def pull_error(reference, message, status_code=None):
-    """The runtime exception that says what made a pull fail, from the
-    engine's words (which pass on the registry's error codes and the
-    network's errors) and its HTTP status."""
+    """The runtime exception that says what made a pull fail.
+
+    It is made from the engine's words (which pass on the registry's error
+    codes and the network's errors) and its HTTP status.
+    """
     lowered = message.lower()
     cls = next((cls for cls, words in _PULL_ERRORS
                 if any(word in lowered for word in words)), None)

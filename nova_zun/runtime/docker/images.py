@@ -43,13 +43,17 @@ _LOADED_ID = 'Loaded image ID: '
 
 
 class ImageService:
-    """Images of the engine: load, import, pull, push, save, tag, remove,
-    inspect, list."""
+    """Operations on the engine's images.
+
+    It can load, import, pull, push, save, tag, remove, inspect and list them.
+    """
 
     def _ensure_sandbox_image(self):
-        """The id of the pod sandbox image, loaded if the engine lacks it:
-        pinned by id, never found by a name or label (see
-        :mod:`nova_zun.runtime.sandbox_image`)."""
+        """The id of the pod sandbox image, loaded if the engine lacks it.
+
+        The image is pinned by id, never found by a name or label (see
+        :mod:`nova_zun.runtime.sandbox_image`).
+        """
         if self._sandbox_image:
             return self._sandbox_image
         image_id, archive = sandbox_image.build(self.sandbox_binary)
@@ -206,8 +210,10 @@ class ImageService:
 
 
 def _json_lines(data):
-    """Decode the engine's progress output: JSON objects, one per line,
-    given as bytes, str, or an already-decoded dict."""
+    """Decode the engine's progress output: JSON objects, one per line.
+
+    The output is given as bytes, str, or an already-decoded dict.
+    """
     if isinstance(data, dict):
         yield data
         return

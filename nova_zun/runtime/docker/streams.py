@@ -22,17 +22,18 @@ from nova_zun.runtime import exception
 
 
 def sdk_connection(sdk_socket):
-    """What the docker SDK's hijacked connection (a ``socket=True``
-    answer) is made of: ``(socket, response, buffered reader)``.
+    """What the docker SDK's hijacked connection is made of.
 
-    The socket is the one under the SDK's socket object (a SocketIO
-    over it, for a local engine), the response the HTTP response the
-    connection came with, the buffered reader the one its headers were
-    read through (None when it cannot be found). The docker SDK,
-    socket.SocketIO, urllib3 and http.client give none of them publicly:
-    this is the one place that reads their private attributes, and
-    tests/unit/test_runtime_docker.py checks them on the installed
-    versions.
+    That is ``(socket, response, buffered reader)`` of a ``socket=True``
+    answer.
+
+    The socket is the one under the SDK's socket object (a SocketIO over it,
+    for a local engine), the response the HTTP response the connection came
+    with, the buffered reader the one its headers were read through (None when
+    it cannot be found). The docker SDK, socket.SocketIO, urllib3 and
+    http.client give none of them publicly: this is the one place that reads
+    their private attributes, and tests/unit/test_runtime_docker.py checks them
+    on the installed versions.
     """
     # Set by the docker SDK (APIClient._get_raw_response_socket).
     response = getattr(sdk_socket, '_response', None)
@@ -135,8 +136,11 @@ class StreamSocket:
 
 
 class Demuxer:
-    """Joins the payloads of the engine's multiplexed stream (frames of an
-    8-byte header: stream, 3 pad, length), fed in chunks split anywhere."""
+    """Joins the payloads of the engine's multiplexed stream.
+
+    The stream is made of frames of an 8-byte header (stream, 3 pad, length),
+    and is fed in chunks split anywhere.
+    """
 
     def __init__(self):
         self._pending = bytearray()
