@@ -31,8 +31,11 @@ def aio(tmp_path):
 
 
 def _answers(cli, statuses):
-    """``openstack server list/show`` say the demo server is each of
-    ``statuses`` in turn; every other command says nothing."""
+    """Make ``openstack server list/show`` give each of ``statuses`` in turn.
+
+    They say the demo server has that status; every other command says
+    nothing.
+    """
     seen = iter(statuses)
 
     def answer(*command, check=True):

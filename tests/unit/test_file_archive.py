@@ -23,8 +23,11 @@ from nova_zun.runtime import file_archive
 
 
 def _tar(*members, compression=''):
-    """A tar archive of ``(name, kind, extra)`` members: kind 'file' (extra:
-    content), 'dir', 'sym' or 'hard' (extra: link target), 'chr'."""
+    """A tar archive of ``(name, kind, extra)`` members.
+
+    Kind is 'file' (extra: content), 'dir', 'sym' or 'hard' (extra: link
+    target), 'chr'.
+    """
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w' + compression) as tar:
         for name, kind, extra in members:

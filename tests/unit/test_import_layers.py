@@ -62,8 +62,11 @@ def _imported_modules(path):
 
 
 def _imports_between_parts():
-    """``{(importer part, imported part): ['file imports module', ...]}``
-    for every import that crosses from one part into another."""
+    """Every import that crosses from one part into another.
+
+    The result is ``{(importer part, imported part): ['file imports module',
+    ...]}``.
+    """
     crossing = collections.defaultdict(list)
     for part, dirs in PARTS.items():
         for d in dirs:

@@ -42,8 +42,10 @@ def _server(name, ident=None, container=True):
 
 
 class Transport:
-    """Answers of the fake HTTP transport, in order (``(status, body,
-    headers)`` or an exception to raise); the requests sent."""
+    """Answers of the fake HTTP transport, in order; the requests sent.
+
+    Each answer is ``(status, body, headers)`` or an exception to raise.
+    """
 
     def __init__(self, *answers):
         self.answers = list(answers)

@@ -27,8 +27,10 @@ PT_LOAD, PT_INTERP = 1, 3
 
 
 def _elf(path, is64, big_endian, p_types):
-    """Write an ELF header and program headers of ``p_types``, nothing
-    else: enough for is_static_elf, whatever the host's architecture."""
+    """Write an ELF header and program headers of ``p_types``, nothing else.
+
+    That is enough for is_static_elf, whatever the host's architecture.
+    """
     e = '>' if big_endian else '<'
     ehsize, phentsize = (64, 56) if is64 else (52, 32)
     ident = b'\x7fELF' + bytes([2 if is64 else 1, 2 if big_endian else 1,

@@ -205,9 +205,12 @@ def test_stream_socket_serves_bytes_the_http_client_buffered_first():
 
 @contextlib.contextmanager
 def _fake_engine(tmp_path, *answer):
-    """An engine on a unix socket that reads one request and sends the
-    ``answer`` pieces, one after the other, then hangs up. Yields its URL
-    and the requests read, as (head, body)."""
+    """An engine on a unix socket that answers one request and hangs up.
+
+    It reads one request and sends the ``answer`` pieces, one after the
+    other, then hangs up. Yields its URL and the requests read, as (head,
+    body).
+    """
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(tmp_path / 'engine.sock'))
     server.listen(1)

@@ -219,8 +219,10 @@ def test_claim_in_flavor_mode_reads_neighbours_flavors():
 
 
 def test_concurrent_claims_of_two_projects_for_an_empty_host():
-    """The second claim waits for the first, whose container then exists:
-    exactly one of two racing projects gets the host."""
+    """Exactly one of two racing projects gets the host.
+
+    The second claim waits for the first, whose container then exists.
+    """
     runtime = FakeRuntime()
     inside = threading.Event()
     release = threading.Event()
