@@ -47,8 +47,11 @@ PRIVSEP_HELPER = 'env NOVA_ZUN_TEST_PID=%s PYTHONPATH=%s %s' % (
 
 
 def privsep_capabilities(context):
-    """Names of the effective capabilities of this test process's privsep
-    daemon of ``nova_zun.privileged.<context>`` (raises if none runs)."""
+    """Names of the effective capabilities of a privsep daemon of this test.
+
+    The daemon is this test process's daemon of
+    ``nova_zun.privileged.<context>``; raises if none runs.
+    """
     pypath = 'nova_zun.privileged.' + context
     daemon, = [p for p in psutil.process_iter(['cmdline', 'environ'])
                if pypath in (p.info['cmdline'] or ()) and
@@ -62,10 +65,12 @@ def privsep_capabilities(context):
 
 
 class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
-    """Whoever runs it sets, before setUp, ``engine_url`` (the private
-    engine's), ``runtime`` (on that engine), ``test_images`` (``{tag:
-    reference}`` of the test images built there) and ``volume_dirs`` (a
-    volume_support.VolumeDirs)."""
+    """Nova functional test case with ZunDriver on a private engine.
+
+    Whoever runs it sets, before setUp, ``engine_url`` (the private engine's),
+    ``runtime`` (on that engine), ``test_images`` (``{tag: reference}`` of the
+    test images built there) and ``volume_dirs`` (a volume_support.VolumeDirs).
+    """
 
     compute_driver = 'zun.ZunDriver'
 
@@ -86,9 +91,12 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         self.addCleanup(self._remove_containers)
 
     def _privsep_helper(self):
-        """The daemons read [zun] from a configuration file, as they read
-        nova-compute's (the storage daemon works only below
-        volume_mount_dir); it lives as long as the session's daemons."""
+        """The privsep-helper command, with a configuration file holding [zun].
+
+        The daemons read [zun] from a configuration file, as they read
+        nova-compute's (the storage daemon works only below volume_mount_dir);
+        the file lives as long as the session's daemons.
+        """
         path = os.path.join(self.volume_dirs.base, 'privsep.conf')
         with open(path, 'w') as f:
             f.write('[zun]\nvolume_mount_dir = %s\n'
@@ -104,8 +112,11 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
             self.__dict__[self._testMethodName] = method
 
     def _remove_containers(self):
-        """Whatever a test left (also on failure) goes, so no test sees
-        another's containers; images loaded from Glance go too."""
+        """Remove whatever a test left, also on failure.
+
+        No test then sees another's containers; images loaded from Glance go
+        too.
+        """
         for host in self._hosts:
             for c in self.runtime.list_containers({labels.HOST: host}):
                 self.runtime.remove(c.id, force=True)
@@ -115,8 +126,11 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                     self.runtime.remove_image(tag, force=True)
 
     def start_zun_compute(self, host='compute1'):
-        """Start nova-compute on ``host``; each host gets a node uuid of its
-        own (they share this machine's node identity otherwise)."""
+        """Start nova-compute on ``host`` with a node uuid of its own.
+
+        Each host gets its own node uuid; they share this machine's node
+        identity otherwise.
+        """
         self._hosts.append(host)
         with mock.patch('nova.virt.node.get_local_node_uuid',
                         return_value=str(getattr(uuids, 'node_' + host))):
@@ -130,8 +144,10 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
 
     def glance_image_from(self, tag, properties=None,
                           container_format='docker'):
-        """A Glance image holding a ``docker save`` archive of a test image
-        (saved by id, so loading it adds no name of its own)."""
+        """A Glance image holding a ``docker save`` archive of a test image.
+
+        The image is saved by id, so loading it adds no name of its own.
+        """
         image_id = self.runtime.inspect_image(self.test_images[tag]).id
         archive = b''.join(self.runtime.save_image(image_id))
         return self.glance_image_with(archive, properties, container_format)
@@ -160,9 +176,10 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                                            max_retries=60)
 
     def restart_zun_compute(self, host):
-        """Stop nova-compute on ``host`` and start a new one with a new
-        driver: all it knows comes from the engine, as after a real
-        restart."""
+        """Stop nova-compute on ``host`` and start a new one with a new driver.
+
+        All it knows comes from the engine, as after a real restart.
+        """
         self.computes[host].stop()
         with mock.patch('nova.virt.node.get_local_node_uuid',
                         return_value=str(getattr(uuids, 'node_' + host))):

@@ -40,8 +40,10 @@ DEVICE_PREFIXES = ('tap', 'qbr', 'qvb', 'qvo', 'zc')
 
 
 def start_private_ovs():
-    """A started ovsdb-server and ovs-vswitchd of the caller's own (raises
-    OVSStartError or OSError, leaving nothing behind)."""
+    """A started ovsdb-server and ovs-vswitchd of the caller's own.
+
+    Raises OVSStartError or OSError, leaving nothing behind.
+    """
     switch = ovs_tool.PrivateOVS(
         tempfile.mkdtemp(prefix='nova-zun-ovs-', dir='/tmp'))
     try:
@@ -53,8 +55,11 @@ def start_private_ovs():
 
 
 def stop_private_ovs(switch):
-    """Remove what is left on the switch, stop the privsep daemons that
-    were started and the switch; return the bridges that were left."""
+    """Remove what is left on the switch and stop it.
+
+    The privsep daemons that were started stop too. Returns the bridges that
+    were left.
+    """
     bridges = switch.bridges()
     for bridge in bridges:
         switch.vsctl('--if-exists', 'del-br', bridge)
@@ -87,9 +92,11 @@ def _allocator(cidr, first=10):
 
 
 class ZunNeutronFixture(neutron_fixture.NeutronFixture):
-    """Neutron with OVS ports on ``bridge``: every port starts DOWN and
-    goes ACTIVE (with a network-vif-plugged event to Nova) once a device
-    with its iface-id is on the switch."""
+    """Neutron with OVS ports on ``bridge``.
+
+    Every port starts DOWN and goes ACTIVE (with a network-vif-plugged event to
+    Nova) once a device with its iface-id is on the switch.
+    """
 
     tenant_id = neutron_fixture.NeutronFixture.tenant_id
 
@@ -236,10 +243,12 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
 
 
 class NetworkFixtureMixin:
-    """For ZunDriverTestCase subclasses: ``self.neutron`` is the fixture
-    above, the private switch ``self.switch`` (set before setUp) backs it,
-    and whatever a test left on the host (devices, bridge, rules) goes
-    after it, also on failure."""
+    """Networking for ZunDriverTestCase subclasses, on a private switch.
+
+    ``self.neutron`` is the fixture above, the private switch ``self.switch``
+    (set before setUp) backs it, and whatever a test left on the host (devices,
+    bridge, rules) goes after it, also on failure.
+    """
 
     hybrid = False
 
@@ -262,8 +271,10 @@ class NetworkFixtureMixin:
 
     def boot_on(self, *networks, expected_state='ACTIVE', ports=(),
                 flavor=None):
-        """A server of ``self.image`` (and ``self.flavor`` unless told)
-        with a port on each network and the given ports."""
+        """A server of ``self.image`` with a port on each network.
+
+        It uses ``self.flavor`` unless told, and has the given ports too.
+        """
         nets = [{'uuid': net['id']} for net in networks]
         nets += [{'port': port_id} for port_id in ports]
         server = self.api.post_server({'server': {
@@ -318,8 +329,10 @@ class NetworkFixtureMixin:
                 DEVICE_PREFIXES]
 
     def host_leftovers(self, port_ids):
-        """What of these ports is still on the host: devices, switch
-        ports, iptables rules."""
+        """What of these ports is still on the host.
+
+        Devices, switch ports and iptables rules are looked for.
+        """
         found = []
         for port_id in port_ids:
             for name in self.port_devices(port_id):

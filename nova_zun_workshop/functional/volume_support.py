@@ -44,8 +44,10 @@ _REAL_HOST_INSPECTION = {
 
 
 class RealHostInspection(fixtures.Fixture):
-    """Undo Nova's SysFsPoisonFixture and GenericPoisonFixture: these
-    tests describe the real host to Cinder, as nova-compute does."""
+    """Undo Nova's SysFsPoisonFixture and GenericPoisonFixture.
+
+    These tests describe the real host to Cinder, as nova-compute does.
+    """
 
     def _setUp(self):
         for name, function in _REAL_HOST_INSPECTION.items():
@@ -59,8 +61,10 @@ def run(*argv):
 
 @dataclasses.dataclass(frozen=True)
 class VolumeDirs:
-    """One test session's directories: the driver's mount directory and
-    the loop devices' backing files."""
+    """One test session's directories.
+
+    They are the driver's mount directory and the loop devices' backing files.
+    """
 
     base: str
 
@@ -74,8 +78,11 @@ class VolumeDirs:
 
     @classmethod
     def create(cls, parent):
-        """In ``parent`` (a test session's or a benchmark run's
-        directory, which its owner removes)."""
+        """Make the session's directories in ``parent``.
+
+        ``parent`` is a test session's or a benchmark run's directory, which
+        its owner removes.
+        """
         dirs = cls(os.path.join(parent, 'volumes'))
         os.makedirs(dirs.backing)
         return dirs
@@ -86,8 +93,10 @@ class VolumeDirs:
         return sorted(p for p in table if p.startswith(self.mounts + '/'))
 
     def unmount_below(self):
-        """Unmount (lazily) what is mounted below the mount directory;
-        return what was."""
+        """Unmount (lazily) what is mounted below the mount directory.
+
+        Returns what was.
+        """
         mounts = self.mounts_below()
         for point in sorted(mounts, reverse=True):
             subprocess.run(['umount', '-l', point], check=False)
@@ -105,9 +114,11 @@ class VolumeDirs:
         return found
 
     def leftovers_removed(self):
-        """Remove what the session left (mounts, loop devices, files) and
-        say what there was; the driver's own shared mount of the mount
-        directory is no leftover."""
+        """Remove what the session left (mounts, loop devices, files).
+
+        Returns what there was; the driver's own shared mount of the mount
+        directory is no leftover.
+        """
         problems = []
         mounts = self.unmount_below()
         if mounts:
@@ -126,9 +137,11 @@ class VolumeDirs:
 
 
 class LoopCinderFixture(nova_fixtures.CinderFixture):
-    """Volumes the test makes with :meth:`create` are real block devices;
-    the fixture detaches them and removes their files at cleanup, also
-    when the test fails."""
+    """Cinder whose volumes, made with :meth:`create`, are real block devices.
+
+    The fixture detaches them and removes their files at cleanup, also when the
+    test fails.
+    """
 
     def __init__(self, test, backing_dir):
         super().__init__(test)
