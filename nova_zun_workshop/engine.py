@@ -126,11 +126,13 @@ class PrivateEngine:
         return {'runtimes': runtimes, 'live-restore': self.live_restore}
 
     def processes(self):
-        """``{pid: cmdline}`` of this engine's processes: dockerd, whatever
-        names the base directory (containerd, its shims, runsc's sandbox
-        and gofer) and all their descendants (the containers' processes).
-        Shims outlive dockerd reparented to init, so parentage alone does
-        not find them."""
+        """``{pid: cmdline}`` of this engine's processes.
+
+        They are dockerd, whatever names the base directory (containerd, its
+        shims, runsc's sandbox and gofer) and all their descendants (the
+        containers' processes). Shims outlive dockerd reparented to init, so
+        parentage alone does not find them.
+        """
         table = _proc_table()
         table.pop(os.getpid(), None)
         marker = self.base_dir + '/'
@@ -198,15 +200,17 @@ class PrivateEngine:
                                   processes.log_tail(self.log_path)))
 
     def _remove_stale_pid_files(self, timeout=10):
-        """Remove the pid files of dockerd and its containerd when what they
-        name is not a running process of this engine. A killed dockerd's
-        containerd dies after it (parent-death signal, which may take a
-        moment under load) and stays a zombie until its parent or init
-        reaps it (up to 2 s measured here): dockerd takes any process with
-        that pid for a live one, refusing to start ("pid file found") or
-        waiting in vain for its containerd ("timeout waiting for containerd
-        to start"). Without the pid file, dockerd starts a new containerd,
-        which finds the containers' shims again."""
+        """Remove the pid files of dockerd and its containerd when stale.
+
+        A pid file is stale when what it names is not a running process of this
+        engine. A killed dockerd's containerd dies after it (parent-death
+        signal, which may take a moment under load) and stays a zombie until
+        its parent or init reaps it (up to 2 s measured here): dockerd takes
+        any process with that pid for a live one, refusing to start ("pid file
+        found") or waiting in vain for its containerd ("timeout waiting for
+        containerd to start"). Without the pid file, dockerd starts a new
+        containerd, which finds the containers' shims again.
+        """
         dockerd_gone = self.pid is None
         deadline = time.monotonic() + timeout
         for path in (self.pidfile, os.path.join(
@@ -228,9 +232,11 @@ class PrivateEngine:
                 os.remove(path)
 
     def kill(self, timeout=30):
-        """Kill dockerd with SIGKILL, as a crash would, and wait until it is
-        gone: its containers' shims (and with live restore the containers)
-        go on running."""
+        """Kill dockerd with SIGKILL, as a crash would; wait until it is gone.
+
+        Its containers' shims (and with live restore the containers) go on
+        running.
+        """
         pid = self.pid
         if not pid:
             return
@@ -240,9 +246,12 @@ class PrivateEngine:
             time.sleep(0.05)
 
     def _stop_containers(self):
-        """Stop the running containers (SIGTERM, SIGKILL after their stop
-        timeout) as dockerd without live restore does on its way out: with
-        it, they would run on until their processes are killed."""
+        """Stop the running containers as dockerd without live restore does.
+
+        They get SIGTERM, then SIGKILL after their stop timeout, as on
+        dockerd's way out; with live restore, they would run on until their
+        processes are killed.
+        """
         try:
             client = docker.APIClient(base_url=self.url, version='auto',
                                       timeout=60)
@@ -253,8 +262,10 @@ class PrivateEngine:
             pass  # an engine that does not answer: its processes are killed
 
     def stop(self, timeout=30, remove=True):
-        """Stop dockerd and its containerd, unmount what they left, and
-        remove the base directory when ``remove``."""
+        """Stop dockerd and its containerd and unmount what they left.
+
+        The base directory is removed too when ``remove``.
+        """
         pid = self.pid
         if pid:
             if self.live_restore:

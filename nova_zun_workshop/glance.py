@@ -29,10 +29,13 @@ class GlanceStartError(Exception):
 
 
 class Glance(processes.ServiceProcess):
-    """``start()`` makes the database and the stores (``prepare()``) and
-    serves the image API on a local port (a free one unless given),
-    validating tokens against ``keystone_url`` as ``service_user``;
-    ``stop()`` removes everything."""
+    """A Glance image API for tests, on a local port.
+
+    ``start()`` makes the database and the stores (``prepare()``) and serves
+    the image API on a local port (a free one unless given), validating tokens
+    against ``keystone_url`` as ``service_user``; ``stop()`` removes
+    everything.
+    """
 
     def __init__(self, keystone_url, service_user, service_password,
                  base_dir=None, port=None):
@@ -81,8 +84,10 @@ class Glance(processes.ServiceProcess):
             'from glance.wsgi.api import application')
 
     def prepare(self):
-        """Configuration, stores, database and the WSGI module
-        ``glance_app`` in the base directory."""
+        """Make the configuration, stores and database in the base directory.
+
+        The WSGI module ``glance_app`` goes there too.
+        """
         self._configure()
         result = subprocess.run(
             [os.path.join(os.path.dirname(sys.executable), 'glance-manage'),

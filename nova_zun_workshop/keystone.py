@@ -36,8 +36,10 @@ class KeystoneStartError(Exception):
 
 
 def _die_with_parent():
-    """preexec_fn: the child gets SIGTERM when the test process dies, so a
-    killed test run leaves no server behind (Linux prctl)."""
+    """preexec_fn: the child gets SIGTERM when the test process dies.
+
+    A killed test run thus leaves no server behind (Linux prctl).
+    """
     import ctypes
     import signal
     pr_set_pdeathsig = 1
@@ -60,9 +62,12 @@ def _bin(name):
 
 
 class Keystone(processes.ServiceProcess):
-    """``start()`` makes the database, keys and the admin (``prepare()``),
-    then serves Keystone on a local port (a free one unless given);
-    ``stop()`` removes everything."""
+    """A Keystone for tests, on a local port.
+
+    ``start()`` makes the database, keys and the admin (``prepare()``), then
+    serves Keystone on a local port (a free one unless given); ``stop()``
+    removes everything.
+    """
 
     def __init__(self, base_dir=None, port=None):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-ks-')
@@ -80,9 +85,11 @@ class Keystone(processes.ServiceProcess):
                                         result.stderr))
 
     def prepare(self):
-        """Configuration, database, keys, the admin and the catalog entry
-        of Keystone itself; the WSGI module ``keystone_app`` in the base
-        directory."""
+        """Make the configuration, database, keys and admin of Keystone.
+
+        The catalog entry of Keystone itself is made too, and the WSGI module
+        ``keystone_app`` in the base directory.
+        """
         keys = os.path.join(self.base_dir, 'fernet-keys')
         processes.write_ini(self.conf_file, {
             'DEFAULT': {'log_file': os.path.join(self.base_dir,
@@ -147,8 +154,10 @@ class Keystone(processes.ServiceProcess):
         return client.Client(session=self.admin_session())
 
     def project_user(self, project, username, password, role='member'):
-        """Make ``project`` (if new) and a user with ``role`` in it;
-        return the project id."""
+        """Make ``project`` (if new) and a user with ``role`` in it.
+
+        Returns the project id.
+        """
         ks = self.keystone_client()
         found = ks.projects.list(name=project)
         proj = found[0] if found else ks.projects.create(project, 'default')
@@ -160,8 +169,10 @@ class Keystone(processes.ServiceProcess):
         return proj.id
 
     def add_endpoint(self, service_type, name, url):
-        """Register a service with ``url`` on every interface; return the
-        service (``remove_service`` takes it away again)."""
+        """Register a service with ``url`` on every interface.
+
+        Returns the service (``remove_service`` takes it away again).
+        """
         ks = self.keystone_client()
         service = ks.services.create(name, service_type)
         for interface in ('public', 'internal', 'admin'):

@@ -28,8 +28,11 @@ class ServerStartError(Exception):
 
 
 class NativeApiServer(processes.ServiceProcess):
-    """``NativeApiServer(host, engine_url, keystone, service_user)``:
-    ``configure(hosts)`` then ``start()``; ``stop()`` removes it all."""
+    """A native API server for tests.
+
+    ``NativeApiServer(host, engine_url, keystone, service_user)``:
+    ``configure(hosts)`` then ``start()``; ``stop()`` removes it all.
+    """
 
     def __init__(self, host, engine_url, keystone_url, service_user,
                  service_password, extra=None):

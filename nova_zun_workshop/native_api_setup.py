@@ -32,10 +32,12 @@ USERS = {
 
 
 def start_keystone(base_dir=None):
-    """A started Keystone with a service user for keystonemiddleware,
-    alice in project-a and bob in project-b (members), carol in project-a
-    (a reader) and Keystone's bootstrap admin; ``stop()`` it after
-    use."""
+    """A started Keystone with the users the native API tests need.
+
+    They are a service user for keystonemiddleware, alice in project-a and bob
+    in project-b (members), carol in project-a (a reader) and Keystone's
+    bootstrap admin; ``stop()`` it after use.
+    """
     ks = keystone_tool.Keystone(base_dir)
     try:
         ks.start()
@@ -52,9 +54,11 @@ def start_keystone(base_dir=None):
 def start_workload(runtime, image, project_id, host='host1',
                    user_id='user', command=None, extra_labels=None,
                    **spec_fields):
-    """Run a workload of ``image`` labelled like the driver's; return its
-    instance uuid (its containers carry it in labels.INSTANCE).
-    ``spec_fields`` go to its ContainerSpec (tty, stdin_open, ...)."""
+    """Run a workload of ``image`` labelled like the driver's.
+
+    Returns its instance uuid (its containers carry it in labels.INSTANCE).
+    ``spec_fields`` go to its ContainerSpec (tty, stdin_open, ...).
+    """
     instance = str(uuid.uuid4())
     spec = types.ContainerSpec(
         name='nova-%s' % instance, image=image, command=command,

@@ -136,8 +136,10 @@ class PrivateOVS:
         return bool(self.pid('ovsdb-server') and self.pid('ovs-vswitchd'))
 
     def start(self, timeout=30):
-        """Start ovsdb-server and ovs-vswitchd; return the ovsdb
-        connection string."""
+        """Start ovsdb-server and ovs-vswitchd.
+
+        Returns the ovsdb connection string.
+        """
         if self.running():
             return self.connection
         engine_tool.ensure_packages({'ovs-vswitchd': 'openvswitch-switch'})
@@ -190,8 +192,10 @@ class PrivateOVS:
         return result
 
     def stop(self, timeout=15, remove=True):
-        """Stop both daemons (ovs-vswitchd removes its bridges' devices on
-        the way out) and remove the base directory when ``remove``."""
+        """Stop both daemons and remove the base directory when ``remove``.
+
+        ovs-vswitchd removes its bridges' devices on the way out.
+        """
         for name in ('ovs-vswitchd', 'ovsdb-server'):
             args = ['exit', '--cleanup'] if name == 'ovs-vswitchd' else \
                 ['exit']

@@ -23,8 +23,10 @@ import requests
 
 
 def end(process, timeout):
-    """Ask ``process`` (a Popen) to stop, kill it after ``timeout`` seconds,
-    and reap it."""
+    """Ask ``process`` (a Popen) to stop, kill it after ``timeout`` seconds.
+
+    It is reaped either way.
+    """
     if process.poll() is not None:
         return
     process.terminate()
@@ -45,9 +47,11 @@ def log_tail(path, lines=20):
 
 
 def write_ini(path, sections):
-    """Write ``sections`` (``{section: {option: value}}``) as an INI file
-    that oslo.config reads back unchanged: no interpolation, so a ``%`` is
-    literal; a multi-line value becomes continuation lines."""
+    """Write ``sections`` as an INI file that oslo.config reads back unchanged.
+
+    ``sections`` is ``{section: {option: value}}``. There is no interpolation,
+    so a ``%`` is literal; a multi-line value becomes continuation lines.
+    """
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # option names as given
     parser.read_dict(sections)
@@ -68,8 +72,11 @@ def write_wsgi_module(directory, name, import_line):
 
 
 def running(pid):
-    """True while ``pid`` runs: a zombie does not (where PID 1 does not
-    reap, as in a container's shell, a dead orphan stays one)."""
+    """True while ``pid`` runs: a zombie does not.
+
+    Where PID 1 does not reap, as in a container's shell, a dead orphan stays
+    one.
+    """
     try:
         return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -97,8 +104,10 @@ def wait_until_answering(process, url, name, log_text, error,
 
 
 class ServiceProcess:
-    """A test or demo service whose ``start()`` runs ``process`` (a Popen)
-    writing to ``log`` (an open file), all in ``base_dir``."""
+    """A test or demo service whose ``start()`` runs ``process`` (a Popen).
+
+    It writes to ``log`` (an open file), all in ``base_dir``.
+    """
 
     process = None
     log = None

@@ -93,8 +93,10 @@ def _bin(name):
 
 
 class Cloud:
-    """The services, state and setup steps of the cloud in ``base_dir``,
-    listening from ``port_base`` on."""
+    """The services, state and setup steps of the cloud in ``base_dir``.
+
+    Its services listen from ``port_base`` on.
+    """
 
     def __init__(self, base_dir, port_base, out=sys.stdout):
         self.base_dir = os.path.abspath(base_dir)
@@ -466,8 +468,10 @@ class Cloud:
                 f.write('export %s=%s\n' % (key, shlex.quote(value)))
 
     def cli(self, *command, check=True):
-        """Run ``openstack`` or ``zun`` with the admin's credentials; return
-        its standard output."""
+        """Run ``openstack`` or ``zun`` with the admin's credentials.
+
+        Returns its standard output.
+        """
         argv = [_bin(command[0])] + list(command[1:])
         result = subprocess.run(argv, capture_output=True, text=True,
                                 env=self.client_env())
@@ -497,9 +501,11 @@ class Cloud:
             test_images.remove(runtime)
 
     def boot_demo(self):
-        """Boot the demo server, or use the one there is: a stopped one is
-        started, one in ERROR is left as it is (never deleted: it may hold
-        what a user made)."""
+        """Boot the demo server, or use the one there is.
+
+        A stopped one is started; one in ERROR is left as it is (never deleted:
+        it may hold what a user made).
+        """
         existing = json.loads(self.cli('openstack', 'server', 'list',
                                        '--name', '^%s$' % SERVER,
                                        '-f', 'json'))
@@ -525,8 +531,10 @@ class Cloud:
             self.say('    ' + line)
 
     def reuse_demo(self, server_id, status):
-        """Bring the demo server that exists to ACTIVE, its container
-        running; False (and why) when it cannot be."""
+        """Bring the demo server that exists to ACTIVE, its container running.
+
+        Returns False (and why) when it cannot be.
+        """
         if status not in SETTLED_STATUSES:
             status = self.settled(server_id)['status']
         if status == 'SHUTOFF':
@@ -549,8 +557,11 @@ class Cloud:
         return True
 
     def settled(self, server_id, timeout=180):
-        """``openstack server show`` of a server once its status is not a
-        passing one (BUILD, REBOOT...), or after ``timeout`` seconds."""
+        """``openstack server show`` of a server once its status settles.
+
+        A status settles when it is not a passing one (BUILD, REBOOT...); after
+        ``timeout`` seconds the server is shown as it is.
+        """
         deadline = time.monotonic() + timeout
         while True:
             server = json.loads(self.cli('openstack', 'server', 'show',
@@ -561,9 +572,11 @@ class Cloud:
             time.sleep(2)
 
     def wait_workload(self, server_id, timeout=180):
-        """Wait for the server's workload to run: after ``stop``, the
-        engine has stopped it, and nova-compute starts it again on its
-        way up (resume_guests_state_on_host_boot)."""
+        """Wait for the server's workload to run.
+
+        After ``stop``, the engine has stopped it, and nova-compute starts it
+        again on its way up (resume_guests_state_on_host_boot).
+        """
         runtime = docker_runtime.DockerRuntime(self.engine.url)
         workload = {labels.INSTANCE: server_id,
                     labels.ROLE: labels.ROLE_WORKLOAD}
@@ -643,8 +656,10 @@ class Cloud:
 
 
 def free_port_base():
-    """A port base whose ports (one per service) are all free now, for a
-    cloud beside others (tests, benchmarks)."""
+    """A port base whose ports (one per service) are all free now.
+
+    It serves a cloud beside others (tests, benchmarks).
+    """
     for _ in range(50):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
@@ -662,8 +677,10 @@ def free_port_base():
 
 
 def port_base(base_dir, asked):
-    """The port base of the cloud in ``base_dir``: the one its first ``up``
-    chose, kept in the base directory."""
+    """The port base of the cloud in ``base_dir``.
+
+    It is the one its first ``up`` chose, kept in the base directory.
+    """
     path = os.path.join(base_dir, 'port-base')
     try:
         with open(path) as f:

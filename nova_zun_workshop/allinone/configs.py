@@ -41,8 +41,10 @@ def authtoken(keystone_url, username):
 
 
 def copy_paste_config(project, name, directory):
-    """Copy a service's paste pipeline (installed under the virtualenv's
-    ``etc/``) next to its configuration."""
+    """Copy a service's paste pipeline next to its configuration.
+
+    The pipeline is installed under the virtualenv's ``etc/``.
+    """
     shutil.copy(os.path.join(sys.prefix, 'etc', project, name), directory)
 
 

@@ -35,8 +35,10 @@ class ServiceError(Exception):
 
 
 def session_members(session):
-    """Live processes of ``session`` (a service and every child of it,
-    gunicorn's workers, Erlang's helpers)."""
+    """Live processes of ``session``: a service and every child of it.
+
+    The children include gunicorn's workers and Erlang's helpers.
+    """
     members = []
     for proc in psutil.process_iter():
         try:
@@ -49,8 +51,10 @@ def session_members(session):
 
 
 def pss_kib(pids):
-    """Proportional set size of ``pids`` together (shared pages counted
-    once across them), in KiB."""
+    """Proportional set size of ``pids`` together, in KiB.
+
+    Shared pages are counted once across them.
+    """
     total = 0
     for pid in pids:
         try:
@@ -65,9 +69,11 @@ def pss_kib(pids):
 
 
 class Service:
-    """One process (and its children) started with ``command``; ready when
-    ``url`` answers below 500, when ``port`` accepts connections, or when
-    the unix socket ``socket_path`` does."""
+    """One process (and its children) started with ``command``.
+
+    It is ready when ``url`` answers below 500, when ``port`` accepts
+    connections, or when the unix socket ``socket_path`` does.
+    """
 
     def __init__(self, name, command, run_dir, log_dir, env=None, url=None,
                  port=None, socket_path=None, cwd=None):
