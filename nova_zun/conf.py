@@ -199,8 +199,10 @@ def register_opts(conf):
 
 
 def _nova_state_path():
-    """Nova's default [DEFAULT] state_path ($pybasedir: the directory Nova
-    is installed in), found without loading Nova."""
+    """Nova's default [DEFAULT] state_path, found without loading Nova.
+
+    The default is $pybasedir: the directory Nova is installed in.
+    """
     spec = importlib.util.find_spec('nova')
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -208,10 +210,12 @@ def _nova_state_path():
 
 
 def register_privsep_opts(conf):
-    """Register what nova-zun's privsep daemons read from nova-compute's
-    configuration files: [zun], and Nova's [DEFAULT] state_path, which
-    volume_mount_dir's default names (only where Nova did not register it:
-    the daemons load nothing of Nova)."""
+    """Register what nova-zun's privsep daemons read from Nova's config files.
+
+    They read nova-compute's configuration files: [zun], and Nova's [DEFAULT]
+    state_path, which volume_mount_dir's default names (registered only where
+    Nova did not register it: the daemons load nothing of Nova).
+    """
     register_opts(conf)
     if 'state_path' not in conf:
         conf.register_opt(cfg.StrOpt(

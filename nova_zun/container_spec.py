@@ -80,8 +80,11 @@ def sandbox_name(instance):
 
 
 def instance_labels(instance, host, role):
-    """Every identity label: set in full by us, so none can come from the
-    image (the engine merges image labels into container labels)."""
+    """Every identity label, set in full by us.
+
+    Setting them all means none can come from the image (the engine merges
+    image labels into container labels).
+    """
     return {
         labels.INSTANCE: instance.uuid,
         labels.PROJECT: instance.project_id or '',
@@ -97,8 +100,10 @@ def _invalid(instance, reason):
 
 
 def _image_properties(instance):
-    """Glance properties of the instance's image, as Nova copied them into
-    system metadata at boot (``image_<key>``)."""
+    """Glance properties of the instance's image.
+
+    Nova copied them into system metadata at boot (``image_<key>``).
+    """
     sysmeta = instance.system_metadata or {}
     return {key[len('image_'):]: value for key, value in sysmeta.items()
             if key.startswith('image_')}
@@ -168,8 +173,10 @@ def _lookup(instance, key):
 
 
 def run_settings(instance):
-    """Return command, entrypoint, workdir and environment overrides, and
-    whether the main process keeps its stdin open and has a terminal."""
+    """Return command, entrypoint, workdir and environment overrides.
+
+    Also whether the main process keeps its stdin open and has a terminal.
+    """
     env = {}
     props = _image_properties(instance)
     if META_ENVIRONMENT in props:
@@ -190,13 +197,16 @@ def run_settings(instance):
 
 
 def runtime_name(instance, runtimes, default, image_runtimes=()):
-    """The OCI runtime the engine must use, from the flavor's zun:runtime,
-    else the image's zun_runtime, else the default; unknown names fail.
+    """The OCI runtime the engine must use; unknown names fail.
 
-    An image may name only ``default`` or one of ``image_runtimes``: its
-    owner must not weaken the isolation the operator chose. Refused rather
-    than replaced by the default, as any runtime asked for: a server never
-    runs under another runtime than the one it asked for."""
+    It comes from the flavor's zun:runtime, else the image's zun_runtime, else
+    the default.
+
+    An image may name only ``default`` or one of ``image_runtimes``: its owner
+    must not weaken the isolation the operator chose. Refused rather than
+    replaced by the default, as any runtime asked for: a server never runs
+    under another runtime than the one it asked for.
+    """
     name = (instance.flavor.extra_specs or {}).get(SPEC_RUNTIME)
     if not name:
         name = _image_properties(instance).get(IMAGE_RUNTIME) or default
@@ -251,12 +261,15 @@ def resources(instance, default_pids_limit):
 
 
 def uts_names(instance):
-    """The pod's (host name, domain name) from Nova's hostname, an FQDN of
-    up to 255 characters since compute API 2.94: the first label and the
-    rest, as a Linux guest sets them (the kernel refuses a longer name than
-    64 bytes). A longer first label is cut to a DNS label's length, as Nova
-    cuts the hostnames it makes; a domain longer than the kernel holds is
-    left out, not cut (a cut domain would name another). None: unset."""
+    """The pod's (host name, domain name) from Nova's hostname.
+
+    The hostname is an FQDN of up to 255 characters since compute API 2.94: the
+    first label and the rest, as a Linux guest sets them (the kernel refuses a
+    longer name than 64 bytes). A longer first label is cut to a DNS label's
+    length, as Nova cuts the hostnames it makes; a domain longer than the
+    kernel holds is left out, not cut (a cut domain would name another). None:
+    unset.
+    """
     label, _, domain = (instance.hostname or '').rstrip('.').partition('.')
     if len(label.encode()) > _LABEL_MAX:
         label = label.encode()[:_LABEL_MAX].decode(errors='ignore')

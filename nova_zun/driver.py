@@ -139,9 +139,11 @@ class ZunDriver(driver.ComputeDriver):
             self._lifecycle.stop()
 
     def process_instances_at_startup(self, context, instances):
-        """Nova puts builds that this service's restart cut short in ERROR
-        (no fault); the fault says why here, and their half-made pods
-        go."""
+        """Say why builds cut short by a restart failed; remove their pods.
+
+        Nova puts builds that this service's restart cut short in ERROR (no
+        fault); the fault says why here, and their half-made pods go.
+        """
         for instance in instances:
             if (instance.vm_state == vm_states.BUILDING or
                     instance.task_state in _BUILD_TASKS):
@@ -299,9 +301,11 @@ class ZunDriver(driver.ComputeDriver):
             raise exception.VirtualInterfaceCreateException()
 
     def _plug_and_wait(self, instance, network_info, sandbox, power_on=True):
-        """Plug every port into the sandbox and wait for Neutron to say
-        they are up, as Nova's libvirt driver does before it starts a
-        guest: the workload starts with its network in place."""
+        """Plug every port into the sandbox; wait until Neutron has them up.
+
+        Nova's libvirt driver waits for Neutron the same way before it starts a
+        guest: the workload starts with its network in place.
+        """
         if not network_info:
             return
         timeout = CONF.vif_plugging_timeout
@@ -321,8 +325,10 @@ class ZunDriver(driver.ComputeDriver):
                         '= False)', timeout, instance=instance)
 
     def plug_vifs(self, instance, network_info):
-        """Plug ports missing from a running sandbox (the compute service
-        asks at start for each instance)."""
+        """Plug ports missing from a running sandbox.
+
+        The compute service asks for this at start, for each instance.
+        """
         if not network_info:
             return
         try:
@@ -342,8 +348,10 @@ class ZunDriver(driver.ComputeDriver):
         self._pods.unplug(instance, network_info)
 
     def attach_interface(self, context, instance, image_meta, vif):
-        """Plug a port into the running pod's namespace as the next free
-        ethN; the workload sees it at once."""
+        """Plug a port into the running pod's namespace as the next free ethN.
+
+        The workload sees it at once.
+        """
         try:
             sandbox = self.runtime.get_sandbox(
                 container_spec.sandbox_name(instance))
@@ -385,8 +393,11 @@ class ZunDriver(driver.ComputeDriver):
 
     def attach_volume(self, context, connection_info, instance, mountpoint,
                       disk_bus=None, device_type=None, encryption=None):
-        """Connect and mount the volume on the host: the running workload
-        sees it at once through its /volumes propagation mount."""
+        """Connect and mount the volume on the host.
+
+        The running workload sees it at once through its /volumes propagation
+        mount.
+        """
         if encryption:
             raise exception.VolumeAttachFailed(
                 volume_id=volumes.volume_id(connection_info),
@@ -421,9 +432,12 @@ class ZunDriver(driver.ComputeDriver):
     def reboot(self, context, instance, network_info, reboot_type,
                block_device_info=None, bad_volumes_callback=None,
                accel_info=None, share_info=None):
-        """Restart the workload only: the sandbox, and with it the network
-        namespace and addresses, survives. Hard reboot also repairs: it
-        restarts a stopped sandbox and recreates a missing workload."""
+        """Restart the workload only: the sandbox survives.
+
+        With the sandbox, the network namespace and addresses survive. Hard
+        reboot also repairs: it restarts a stopped sandbox and recreates a
+        missing workload.
+        """
         name = container_spec.workload_name(instance)
         if reboot_type == 'SOFT':
             self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
@@ -519,9 +533,12 @@ class ZunDriver(driver.ComputeDriver):
     # -- images -------------------------------------------------------------
 
     def snapshot(self, context, instance, image_id, update_task_state):
-        """Commit the workload's filesystem (frozen for the commit only)
-        and upload it to Glance as a container_format docker archive.
-        Shelve uses this too; unshelve boots the snapshot."""
+        """Commit the workload's filesystem and upload it to Glance.
+
+        The filesystem is frozen for the commit only; Glance gets a
+        container_format docker archive. Shelve uses this too; unshelve boots
+        the snapshot.
+        """
         name = container_spec.workload_name(instance)
         try:
             self.runtime.status(name)

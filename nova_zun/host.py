@@ -55,8 +55,7 @@ def runtime_trait(name):
 
 
 class Host:
-    """This compute host: its name, its node, and its engine's last
-    description."""
+    """This compute host: its name, node and engine's last description."""
 
     def __init__(self, runtime, name):
         self._runtime = runtime
@@ -69,9 +68,11 @@ class Host:
         self._engine_info = None
 
     def initialize(self, name):
-        """Take the host's name and node, then wait for the engine
-        (:meth:`_wait_for_engine`); raises EngineUnavailable when it does
-        not answer and the host has no instances."""
+        """Take the host's name and node, then wait for the engine.
+
+        See :meth:`_wait_for_engine`; raises EngineUnavailable when the engine
+        does not answer and the host has no instances.
+        """
         self.name = name
         self.node_uuid = nova.virt.node.get_local_node_uuid()
         info = self._wait_for_engine()
@@ -123,8 +124,10 @@ class Host:
         return self.refresh_engine_info()
 
     def engine_runtime(self, name):
-        """The engine's name of the configured runtime ``name``, which this
-        host's engine offers (InvalidInput if it does not)."""
+        """The engine's name of the configured runtime ``name``.
+
+        This host's engine must offer it (InvalidInput if it does not).
+        """
         engine_name = CONF.zun.runtimes[name]
         if engine_name not in self._engine_runtimes:
             self.refresh_engine_info()
@@ -163,9 +166,12 @@ class Host:
 
     def update_provider_tree(self, provider_tree, nodename, ratios,
                              reserved_disk_gb):
-        """Set the node's inventory (with Nova's allocation ``ratios`` by
-        resource class) and its traits: a container host, and one trait
-        per configured runtime the engine offers."""
+        """Set the node's inventory and its traits.
+
+        The inventory has Nova's allocation ``ratios`` by resource class; the
+        traits are a container host, and one trait per configured runtime the
+        engine offers.
+        """
         info = self._recent_engine_info()
         memory_mb = info.memory_bytes // units.Mi
         disk_gb = info.disk_total_bytes // units.Gi

@@ -113,9 +113,11 @@ def exit_reason(status, memory_mb):
 
 
 def record_event(ctxt, instance_uuid, host, reason, action=None):
-    """Record ``reason`` as a failed event of the instance action of
-    ``ctxt``'s request (started here when ``action`` is given): users see
-    it in ``openstack server event show``."""
+    """Record ``reason`` as a failed event of the request's instance action.
+
+    The action is that of ``ctxt``'s request, started here when ``action`` is
+    given. Users see the event in ``openstack server event show``.
+    """
     if action:
         objects.InstanceAction.action_start(ctxt, instance_uuid, action,
                                             want_result=False)
@@ -134,9 +136,11 @@ def _compute_api():
 
 
 class LifecycleWatcher:
-    """Follows the events of this host's workloads on a thread of its own,
-    hands them to ``emit`` (the driver's ``emit_event``) and acts on stops
-    as the module says."""
+    """Follows the events of this host's workloads on a thread of its own.
+
+    It hands them to ``emit`` (the driver's ``emit_event``) and acts on stops
+    as the module says.
+    """
 
     def __init__(self, runtime, host, emit, engine_back=None,
                  engine_seen=True):
