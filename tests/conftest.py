@@ -27,16 +27,8 @@ from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import images as test_images
+from tests import prerequisites
 from tests import session_dirs
-
-IN_CI = os.environ.get('CI', '').lower() == 'true'
-
-
-def _engine_unavailable(message):
-    if IN_CI:
-        pytest.fail('CI=true and the container engine is unavailable: %s'
-                    % message, pytrace=False)
-    pytest.skip('container engine unavailable: %s' % message)
 
 
 @pytest.fixture(scope='session')
@@ -52,14 +44,14 @@ def session_dir():
 def _engine(base_dir):
     """Start a private dockerd in ``base_dir``, yield it, and stop it and
     remove everything in it. Leftover containers are a test failure."""
-    if os.geteuid() != 0:
-        _engine_unavailable('the tests that use the engine run as root')
+    prerequisites.require_root('the tests that use the engine run as root')
     engine = engine_tool.PrivateEngine(base_dir)
     try:
         engine.start()
     except (engine_tool.EngineStartError, OSError) as exc:
         engine.stop()
-        _engine_unavailable(str(exc))
+        prerequisites.unavailable('the container engine did not start: %s'
+                                  % exc)
     runtime = docker_runtime.DockerRuntime(engine.url)
     yield engine
     engine.start()  # a test that killed it may have failed before its restart

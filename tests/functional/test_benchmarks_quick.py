@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 
-import pytest
+from tests import prerequisites
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -48,11 +48,7 @@ def _processes_naming(path):
 
 
 def test_quick_benchmark_measures_every_figure(tmp_path):
-    if os.geteuid() != 0:
-        message = 'the benchmarks start a private dockerd (root only)'
-        if os.environ.get('CI', '').lower() == 'true':
-            pytest.fail('CI=true and ' + message, pytrace=False)
-        pytest.skip(message)
+    prerequisites.require_root('the benchmarks start a private dockerd')
     out = tmp_path / 'figures.json'
     proc = subprocess.run(
         [sys.executable, '-m', 'benchmarks', '--quick', '--json', str(out)],

@@ -32,19 +32,11 @@ from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop.functional.base import privsep_capabilities
 
 from tests.functional import base
+from tests import prerequisites
 
-IN_CI = os.environ.get('CI', '').lower() == 'true'
 RUNSC_TRAIT = 'CUSTOM_ZUN_RUNTIME_RUNSC'
 RUNSC_FLAVOR = {'zun:runtime': 'runsc',
                 'trait:%s' % RUNSC_TRAIT: 'required'}
-
-
-def require_runsc(test):
-    if 'runsc' not in test.runtime.engine_info().runtimes:
-        message = 'runsc (Debian package runsc) is not installed'
-        if IN_CI:
-            test.fail('CI=true: ' + message)
-        test.skipTest(message)
 
 
 def in_gvisor(test, server):
@@ -86,7 +78,7 @@ class TestRuntimes(base.ZunDriverTestCase):
 
     def setUp(self):
         super().setUp()
-        require_runsc(self)
+        prerequisites.require_oci_runtime(self.runtime, 'runsc')
         self.addCleanup(self._remove_from_plain_engine)
         self.start_zun_compute('compute1')
         self.flags(engine_url=self.plain_engine.url, group='zun')
@@ -259,7 +251,7 @@ class TestRunscNetworking(base.NetworkFixtureMixin,
 
     def setUp(self):
         super().setUp()
-        require_runsc(self)
+        prerequisites.require_oci_runtime(self.runtime, 'runsc')
         self.start_zun_compute('compute1')
         self.flavor = self.container_flavor(vcpu=1, memory_mb=96)
         self.image = self.glance_image_from('sleeper')

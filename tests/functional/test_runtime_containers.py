@@ -22,6 +22,7 @@ from nova_zun.runtime import types
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
 from tests.functional.runtime_support import wait_for_state
+from tests import prerequisites
 
 State = types.ContainerState
 
@@ -195,8 +196,7 @@ def test_stats_samples_usage_against_the_limits(runtime, make_container):
 
 
 def test_runsc_runtime_runs_the_container_in_gvisor(runtime, make_container):
-    if 'runsc' not in runtime.engine_info().runtimes:
-        pytest.skip('runsc is not registered with the engine')
+    prerequisites.require_oci_runtime(runtime, 'runsc')
     container = make_container(runtime='runsc')
     status = runtime.status(container)
     assert (status.state, status.runtime) == (State.RUNNING, 'runsc')

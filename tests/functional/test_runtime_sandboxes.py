@@ -23,6 +23,7 @@ from nova_zun.runtime import types
 from tests.functional.runtime_support import instance_labels  # noqa: F401
 from tests.functional.runtime_support import make_container  # noqa: F401
 from tests.functional.runtime_support import unique
+from tests import prerequisites
 
 
 @pytest.fixture
@@ -92,8 +93,8 @@ def test_a_workload_created_before_its_sandbox_started_joins_it(
 @pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
 def test_a_workload_sees_interfaces_plugged_into_its_sandbox(
         runtime, instance_labels, make_container, oci_runtime):
-    if oci_runtime and oci_runtime not in runtime.engine_info().runtimes:
-        pytest.skip('%s is not registered with the engine' % oci_runtime)
+    if oci_runtime:
+        prerequisites.require_oci_runtime(runtime, oci_runtime)
     pod = runtime.create_sandbox(types.SandboxSpec(
         name=unique('rt-sandbox'), labels=instance_labels,
         runtime=oci_runtime))
@@ -112,8 +113,8 @@ def test_a_workload_sees_interfaces_plugged_into_its_sandbox(
 @pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
 def test_a_workload_resolves_through_the_dns_servers_of_its_sandbox(
         runtime, instance_labels, make_container, oci_runtime):
-    if oci_runtime and oci_runtime not in runtime.engine_info().runtimes:
-        pytest.skip('%s is not registered with the engine' % oci_runtime)
+    if oci_runtime:
+        prerequisites.require_oci_runtime(runtime, oci_runtime)
     servers = ('10.9.1.53', 'fd00:9::53')
     pod = runtime.create_sandbox(types.SandboxSpec(
         name=unique('rt-sandbox'), labels=instance_labels,
