@@ -123,8 +123,11 @@ class Clients:
 
 
 def _kill_at(engine_url, event, role, *pids):
-    """SIGKILL ``pids`` as soon as the engine reports ``event`` of a
-    container of ``role``; join the returned thread."""
+    """SIGKILL ``pids`` on ``event`` of a ``role`` container, in a thread.
+
+    The kill comes as soon as the engine reports the event; join the returned
+    thread.
+    """
     stream = docker.APIClient(base_url=engine_url, version='auto').events(
         decode=True, filters={'type': 'container', 'event': event,
                               'label': '%s=%s' % (labels.ROLE, role)})
@@ -150,9 +153,11 @@ def _killed(thread, *pids):
 
 
 def _product_differences():
-    """Product modules of this tree that the virtualenv's installed copy
-    (what the cloud's services run; tools/bootstrap installs it) lacks or
-    holds in another version."""
+    """Product modules the installed copy lacks or has in another version.
+
+    The modules are this tree's; the installed copy is the virtualenv's, what
+    the cloud's services run (tools/bootstrap installs it).
+    """
     # The virtualenv's, not the tree's own metadata (nova_zun.egg-info).
     (installed,) = importlib.metadata.distributions(
         name='nova-zun', path=[sysconfig.get_path('purelib')])
@@ -168,9 +173,11 @@ def _product_differences():
 
 
 def _source_tree_uses(pids):
-    """How the processes ``pids`` could import from this checkout: a
-    working directory in it or a PYTHONPATH (a console script's own
-    directory, the virtualenv's bin/, holds no module)."""
+    """How the processes ``pids`` could import from this checkout.
+
+    That is a working directory in it or a PYTHONPATH (a console script's own
+    directory, the virtualenv's bin/, holds no module).
+    """
     uses = []
     for pid in pids:
         cwd = os.readlink('/proc/%d/cwd' % pid)
@@ -194,9 +201,12 @@ def _up(base_dir):
 
 
 def _fault_drills(base_dir, clients):
-    """doc/driver.rst, "What survives what": the engine and nova-compute
-    killed (SIGKILL) while servers run, during boots and during a delete,
-    each followed by ``up``; a workload that outgrows its memory."""
+    """Run the drills of doc/driver.rst, "What survives what".
+
+    The engine and nova-compute are killed (SIGKILL) while servers run, during
+    boots and during a delete, each followed by ``up``; and a workload
+    outgrows its memory.
+    """
     engine = engine_tool.PrivateEngine(os.path.join(base_dir, 'engine'))
     runtime = docker_runtime.DockerRuntime(engine.url)
     demo = clients.server(cloud.SERVER)['id']

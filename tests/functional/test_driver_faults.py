@@ -60,9 +60,11 @@ def crash_images(crash_engine):
 
 
 class ComputeKilled(BaseException):
-    """Unwinds a stalled operation of a stopped compute service without
-    running its error handling (``except Exception``), as a killed process
-    runs none."""
+    """Unwinds a stalled operation of a stopped compute service.
+
+    It does so without running the operation's error handling (``except
+    Exception``), as a killed process runs none.
+    """
 
 
 class FaultTestCase(base.ZunDriverTestCase):
@@ -78,8 +80,10 @@ class FaultTestCase(base.ZunDriverTestCase):
         return self._wait_for_state_change(server, status, max_retries=120)
 
     def assertSettled(self, server, *statuses):
-        """The server is in one of ``statuses`` with no task under way, and
-        an ERROR one has a fault that says why."""
+        """The server is in one of ``statuses`` with no task under way.
+
+        An ERROR one also has a fault that says why.
+        """
         server = self.api.get_server(server['id'])
         self.assertIn(server['status'], statuses)
         self.assertIsNone(server['OS-EXT-STS:task_state'])
@@ -98,8 +102,10 @@ class FaultTestCase(base.ZunDriverTestCase):
         self.assertEqual([], self.volume_dirs.mounts_below())
 
     def actions(self, server):
-        """``{action: [event, ...]}`` of the server, newest action first,
-        with the events' details."""
+        """``{action: [event, ...]}`` of the server, newest action first.
+
+        The events come with their details.
+        """
         found = {}
         with utils.temporary_mutation(self.api,
                                       microversion=EVENT_DETAILS_VERSION):
@@ -110,12 +116,14 @@ class FaultTestCase(base.ZunDriverTestCase):
         return found
 
     def kill_and_restart_compute(self, host):
-        """Stop nova-compute as a kill would, and start a new one: the old
-        service takes no more messages and its event thread ends, but
-        nothing of it waits for (or finishes) what it was doing, nor holds
-        the new one back by the in-process locks it holds (a new process
-        has locks of its own); a graceful stop here would wait for its
-        in-flight requests."""
+        """Stop nova-compute as a kill would, and start a new one.
+
+        The old service takes no more messages and its event thread ends, but
+        nothing of it waits for (or finishes) what it was doing, nor holds the
+        new one back by the in-process locks it holds (a new process has locks
+        of its own); a graceful stop here would wait for its in-flight
+        requests.
+        """
         old = self.computes[host]
         old.rpcserver.stop()
         old.manager.driver._lifecycle.stop()
@@ -129,9 +137,12 @@ class FaultTestCase(base.ZunDriverTestCase):
             self.addCleanup(released.set)
 
     def stall(self, target, name):
-        """Patch ``target.name`` to block until the compute service is
-        killed (or the test ends), then unwind with :class:`ComputeKilled`;
-        return an Event set once it is blocked."""
+        """Make ``target.name`` block until the compute service is killed.
+
+        The patched call blocks until the kill (or the end of the test), then
+        unwinds with :class:`ComputeKilled`. Return an Event set once it is
+        blocked.
+        """
         reached = threading.Event()
         released = threading.Event()
         self.stalls.append(released)
@@ -148,9 +159,11 @@ class FaultTestCase(base.ZunDriverTestCase):
 
 
 class CrashEngineMixin:
-    """Tests on an engine of the module's own, which they kill (SIGKILL)
-    and start again on the same socket and data, as systemd restarts a
-    crashed dockerd."""
+    """Tests on an engine of the module's own, which they kill and restart.
+
+    They kill it (SIGKILL) and start it again on the same socket and data, as
+    systemd restarts a crashed dockerd.
+    """
 
     @pytest.fixture(autouse=True)
     def _zun_engine(self, crash_engine, crash_images, volume_dirs):
@@ -172,15 +185,20 @@ class CrashEngineMixin:
         self.engine.start()
 
     def restart_without_live_restore(self, stop):
-        """``stop`` the engine (kill, or its own stop) and start it without
-        live restore: it stops every container."""
+        """``stop`` the engine and start it without live restore.
+
+        ``stop`` is a kill or the engine's own stop; started without live
+        restore, the engine stops every container.
+        """
         self.engine.live_restore = False
         stop()
         self.engine.start()
 
     def wait_until_restarted(self, server, before):
-        """The server's workload after it runs again (a start after
-        ``before``), its server ACTIVE with no task."""
+        """The server's workload once it runs again (started after ``before``).
+
+        The server is then ACTIVE with no task.
+        """
         def restarted():
             workload = self.workload(server)
             return (workload.state == RUNNING and
@@ -450,8 +468,10 @@ class TestBuildFaults(FaultTestCase):
 
 
 class TestWorkloadStops(FaultTestCase):
-    """A workload that stops by itself shows in Nova at once, SHUTOFF with
-    the reason in an instance action and the log."""
+    """A workload that stops by itself shows in Nova at once, SHUTOFF.
+
+    The reason is in an instance action and the log.
+    """
 
     def reason(self, server):
         server = self.wait_for_status(server, 'SHUTOFF')

@@ -38,8 +38,11 @@ RUNNING = types.ContainerState.RUNNING
 
 
 class ImagesTestCase(base.ZunDriverTestCase):
-    """Glance's fixture forgets what is uploaded with an update; here it
-    keeps it, as Glance does, so snapshots can be booted."""
+    """Image tests, on a Glance fixture that keeps data uploaded by update.
+
+    Glance's fixture forgets what is uploaded with an update; here it keeps
+    it, as Glance does, so snapshots can be booted.
+    """
 
     def setUp(self):
         super().setUp()
@@ -176,8 +179,10 @@ class TestSnapshots(ImagesTestCase):
 
 
 class AdvancingClock:
-    """The real time, plus what a test advanced it by: images age without
-    waiting, against the engine's real last-tagged times."""
+    """The real time, plus what a test advanced it by.
+
+    Images age without waiting, against the engine's real last-tagged times.
+    """
 
     def __init__(self):
         self._ahead = datetime.timedelta()
@@ -396,9 +401,11 @@ class TestImageFaults(ImagesTestCase):
 
 
 def named_archive(archive, names):
-    """``archive`` (a ``docker save``) with ``names`` in its manifest's
-    RepoTags, and a ``repositories`` file naming them too, as anyone can
-    write it."""
+    """``archive`` (a ``docker save``) with ``names`` in its manifest.
+
+    The names are in the manifest's RepoTags, and a ``repositories`` file
+    names them too, as anyone can write it.
+    """
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(archive)) as src, \
             tarfile.open(fileobj=out, mode='w') as dst:
@@ -422,18 +429,22 @@ def named_archive(archive, names):
 
 
 def predictable_sandbox_name():
-    """The name the pod sandbox image had: anyone with Debian's busybox
-    package can compute it."""
+    """The name the pod sandbox image had.
+
+    Anyone with Debian's busybox package can compute it.
+    """
     with open('/bin/busybox', 'rb') as f:
         return 'nova-zun/sandbox:%s' % hashlib.sha256(
             f.read()).hexdigest()[:16]
 
 
 class TestArchiveNames(ImagesTestCase):
-    """A tenant's archive naming images that the host or other tenants
-    use: while it loads, a boot of the other tenant's image and a new
-    pod's sandbox run what they ran before, and afterwards the engine holds
-    no name the archive gave."""
+    """A tenant's archive naming others' images changes nothing they run.
+
+    The archive names images that the host or other tenants use: while it
+    loads, a boot of the other tenant's image and a new pod's sandbox run what
+    they ran before, and afterwards the engine holds no name the archive gave.
+    """
 
     def setUp(self):
         super().setUp()
@@ -445,8 +456,10 @@ class TestArchiveNames(ImagesTestCase):
         self.attacker_image, self.attacker_archive = self.attacker()
 
     def attacker(self):
-        """A new image (id, ``docker save`` archive by id), not left in the
-        engine."""
+        """A new image (id, ``docker save`` archive by id).
+
+        The image is not left in the engine.
+        """
         data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
         image_id = self.runtime.import_rootfs(
             data, test_images.reference('attacker'),
@@ -467,10 +480,12 @@ class TestArchiveNames(ImagesTestCase):
                 for tag in info.tags}
 
     def boot_during_the_load(self, names):
-        """Boot the attacker's archive carrying ``names``; while the engine
-        holds what its load left, boot the victim's image. Return the
-        attacker's server, the engine's names and the victim's new server
-        of that moment."""
+        """Boot the victim's image while the attacker's archive loads.
+
+        The attacker's archive carries ``names``; while the engine holds what
+        its load left, boot the victim's image. Return the attacker's server,
+        the engine's names and the victim's new server of that moment.
+        """
         attacker = self.glance_image_with(
             named_archive(self.attacker_archive, names))
         loaded, resume = threading.Event(), threading.Event()

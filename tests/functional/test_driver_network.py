@@ -238,8 +238,11 @@ class NetworkTestCase(base.NetworkFixtureMixin,
 
 
 class HybridNetworkTestCase(NetworkTestCase):
-    """OVS hybrid plug: a per-port Linux bridge between the container and
-    the switch, as for the iptables security group driver."""
+    """OVS hybrid plug: a per-port Linux bridge before the switch.
+
+    The bridge sits between the container and the switch, as for the iptables
+    security group driver.
+    """
 
     hybrid = True
 

@@ -47,8 +47,10 @@ def caller(url, identities, who, **kwargs):
 
 @pytest.fixture(scope='module')
 def bounded_api(private_engine, keystone):
-    """A native API of one worker process with the smallest output cap and
-    one archive at a time."""
+    """A native API of one worker process with the smallest output cap.
+
+    It also handles one archive at a time.
+    """
     server = server_tool.NativeApiServer('host1', private_engine.url,
                                          keystone.url, *SERVICE_USER)
     server.set('native_api', workers='1', threads='4',
@@ -58,8 +60,7 @@ def bounded_api(private_engine, keystone):
 
 
 def _peak_rss(server):
-    """The most memory (VmHWM, bytes) a worker process of ``server`` has
-    held so far."""
+    """Peak memory (VmHWM, bytes) of a worker process of ``server`` so far."""
     peak = 0
     for worker in psutil.Process(server.process.pid).children():
         with open('/proc/%d/status' % worker.pid) as f:

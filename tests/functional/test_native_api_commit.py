@@ -39,8 +39,10 @@ from tests.functional.runtime_support import wait_for_state
 
 @pytest.fixture(scope='module')
 def native_api(private_engine, keystone, glance):
-    """A native API for host1 whose image endpoint is the Glance above
-    (the suite's catalog has none, for the other tests' sake)."""
+    """A native API for host1 whose image endpoint is the Glance above.
+
+    The suite's catalog has no image endpoint, for the other tests' sake.
+    """
     server = server_tool.NativeApiServer('host1', private_engine.url,
                                          keystone.url, *SERVICE_USER)
     server.set('native_api', glance_endpoint=glance.url)
@@ -58,8 +60,11 @@ def _engine_images(runtime):
 
 
 def _names_given(runtime, since):
-    """The names the engine gave images since ``since`` (seconds since
-    the epoch), from its image events."""
+    """The names the engine gave images since ``since``, from its events.
+
+    ``since`` is in seconds since the epoch; the names come from the engine's
+    image events.
+    """
     api = docker.APIClient(base_url=runtime.base_url, version='auto')
     try:
         return [event['Actor']['Attributes']['name'] for event in api.events(
