@@ -64,14 +64,18 @@ def _repository(image_id):
 # -- naming and the cache ----------------------------------------------------
 
 def _name(runtime, image, image_id):
-    """Name ``image`` (an id or name in the engine) by the Glance id alone:
-    the only name a Glance image has in the engine."""
+    """Name ``image`` (an id or name in the engine) by the Glance id alone.
+
+    That is the only name a Glance image has in the engine.
+    """
     runtime.tag_image(image, _repository(image_id), TAG)
 
 
 def mark_used(runtime, image_id):
-    """Record in the engine that an instance uses the image now: its name
-    is given again, which sets the engine's last-tagged time."""
+    """Record in the engine that an instance uses the image now.
+
+    Its name is given again, which sets the engine's last-tagged time.
+    """
     try:
         _name(runtime, reference(image_id), image_id)
     except runtime_exc.ContainerRuntimeError as exc:
@@ -79,8 +83,10 @@ def mark_used(runtime, image_id):
 
 
 def _cached(runtime, image_id, how):
-    """Whether the engine has the image already (``how`` says why, for the
-    log); an image found is marked used."""
+    """Whether the engine has the image already; one found is marked used.
+
+    ``how`` says why it has it, for the log.
+    """
     if not runtime.image_exists(reference(image_id)):
         return False
     mark_used(runtime, image_id)
@@ -189,8 +195,10 @@ class GlanceLoader:
         self._image_api = image_api
 
     def load(self, image_id):
-        """Load the image's archive and name it by its Glance id; return the
-        engine's ImageTransfer and the bytes Glance sent."""
+        """Load the image's archive and name it by its Glance id.
+
+        Return the engine's ImageTransfer and the bytes Glance sent.
+        """
         LOG.info('Loading Glance image %s into the container engine',
                  image_id)
         # Loaded unnamed (the runtime drops every name the archive
@@ -200,8 +208,10 @@ class GlanceLoader:
         return transfer, downloaded
 
     def _stream(self, image_id):
-        """Stream the image's data from Glance into the engine; return the
-        engine's ImageTransfer and the bytes Glance sent."""
+        """Stream the image's data from Glance into the engine.
+
+        Return the engine's ImageTransfer and the bytes Glance sent.
+        """
         read_fd, write_fd = os.pipe()
         loader = _LoadThread(self._runtime, read_fd)
         loader.start()
@@ -237,8 +247,11 @@ class GlanceLoader:
 # -- registries --------------------------------------------------------------
 
 def registry_reference(image, prop):
-    """The registry reference of a Glance image (a dict as Glance shows
-    it) to pull, or None when it is loaded from its data."""
+    """The registry reference of a Glance image to pull, or None.
+
+    ``image`` is a dict as Glance shows it; None means it is loaded from its
+    data.
+    """
     ref = (image.get('properties') or {}).get(prop)
     if ref and not image.get('size'):
         return ref
@@ -246,9 +259,11 @@ def registry_reference(image, prop):
 
 
 def registry_of(ref):
-    """The registry a reference names (``host[:port]``), as the engine reads
-    it: the first component when it has a dot or a port or is localhost,
-    else Docker Hub."""
+    """The registry (``host[:port]``) that a reference names.
+
+    It is read as the engine reads it: the first component when it has a dot
+    or a port or is localhost, else Docker Hub.
+    """
     first, sep, _ = ref.partition('/')
     if sep and ('.' in first or ':' in first or first == 'localhost'):
         return first
@@ -277,10 +292,12 @@ _PULL_FAULTS = (
 
 
 class RegistryPuller:
-    """Pulls the registry images Glance images name (in their
-    ``reference_property``) instead of holding data: from one of the
-    ``allowed`` registries (empty: any), with ``auth`` only for the
-    registries in ``auth_hosts``."""
+    """Pulls the registry images Glance images name instead of holding data.
+
+    A Glance image names its registry image in its ``reference_property``. The
+    pull is from one of the ``allowed`` registries (empty: any), with ``auth``
+    only for the registries in ``auth_hosts``.
+    """
 
     source = 'registry'
 
@@ -293,15 +310,20 @@ class RegistryPuller:
         self._allowed = allowed
 
     def reference(self, image):
-        """The reference to pull for a Glance image (a dict as Glance shows
-        it), or None when it is loaded from its data."""
+        """The reference to pull for a Glance image, or None.
+
+        ``image`` is a dict as Glance shows it; None means it is loaded from
+        its data.
+        """
         if not self._property:
             return None
         return registry_reference(image, self._property)
 
     def credentials(self, image_id, ref):
-        """The credentials for pulling ``ref``, None to pull anonymously;
-        refuses a registry that is not allowed."""
+        """The credentials for pulling ``ref``, None to pull anonymously.
+
+        A registry that is not allowed is refused.
+        """
         registry = registry_of(ref)
         if self._allowed and registry not in self._allowed:
             raise exception.ImageUnacceptable(
@@ -312,8 +334,10 @@ class RegistryPuller:
             else None
 
     def pull(self, image_id, ref):
-        """Pull ``ref`` and name the image by ``image_id`` alone; return the
-        engine's ImageTransfer and the bytes the registry sent."""
+        """Pull ``ref`` and name the image by ``image_id`` alone.
+
+        Return the engine's ImageTransfer and the bytes the registry sent.
+        """
         _check_namespace(image_id, ref)
         auth = self.credentials(image_id, ref)
         LOG.info('Pulling registry image %s for Glance image %s (%s)',
@@ -324,9 +348,12 @@ class RegistryPuller:
         return transfer, transfer.bytes_stored
 
     def _pull_and_name(self, image_id, ref, auth):
-        """The engine names what it pulls ``ref``: pulls of one reference
-        take turns, so no other boot's pull re-points or removes that name
-        between this pull and its renaming."""
+        """Pull ``ref`` and name the image by ``image_id`` instead of ``ref``.
+
+        The engine names what it pulls ``ref``: pulls of one reference take
+        turns, so no other boot's pull re-points or removes that name between
+        this pull and its renaming.
+        """
         with lockutils.lock('nova-zun-pull-%s' % ref):
             try:
                 transfer = self._runtime.pull_image_report(ref, auth=auth)
@@ -360,8 +387,10 @@ def _check_disk(image_id, size, disk_gb):
 
 
 def _check_unpacked_size(runtime, image_id, disk_gb, size):
-    """Remove the image again when, unpacked, it is larger than the
-    flavor's root disk."""
+    """Remove the image again when it is too large for the root disk.
+
+    That is when, unpacked, it is larger than the flavor's root disk.
+    """
     try:
         _check_disk(image_id, size, disk_gb)
     except exception.FlavorDiskSmallerThanImage:
@@ -373,13 +402,15 @@ def _check_unpacked_size(runtime, image_id, disk_gb, size):
 def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
                  registry_property=None, registry_auth=None,
                  registry_auth_hosts=(), allowed_registries=()):
-    """Make the instance's Glance image available to the engine and return
-    its engine reference. Concurrent boots of one image load it once.
+    """Make the instance's Glance image available to the engine.
 
-    ``disk_gb`` (the flavor's root disk, 0 for no limit) bounds the image
-    size. An image with a ``registry_property`` and no data is pulled, from
-    one of ``allowed_registries`` (empty: any), with ``registry_auth`` if
-    its registry is one of ``registry_auth_hosts``."""
+    Return its engine reference. Concurrent boots of one image load it once.
+
+    ``disk_gb`` (the flavor's root disk, 0 for no limit) bounds the image size.
+    An image with a ``registry_property`` and no data is pulled, from one of
+    ``allowed_registries`` (empty: any), with ``registry_auth`` if its registry
+    is one of ``registry_auth_hosts``.
+    """
     _check_container_image(image_meta)
     image_id = image_meta.id
     ref = reference(image_id)
@@ -432,13 +463,14 @@ def snapshot_metadata(snapshot, instance):
 
 def snapshot(context, runtime, image_api, container, instance, image_id,
              update_task_state, pause=True):
-    """Commit ``container``'s filesystem and stream it to the Glance image
-    ``image_id``.
+    """Commit ``container``'s filesystem and stream it to Glance.
 
-    A running container is frozen only for the commit, and runs again
-    whatever happens. The committed image stays in the engine under the
-    snapshot's Glance name (its only one), so a boot of the snapshot here
-    downloads nothing; on failure it is removed.
+    The Glance image it goes to is ``image_id``.
+
+    A running container is frozen only for the commit, and runs again whatever
+    happens. The committed image stays in the engine under the snapshot's
+    Glance name (its only one), so a boot of the snapshot here downloads
+    nothing; on failure it is removed.
     """
     glance_image = _glance_call(image_id, image_api.get, context, image_id)
     update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
@@ -479,8 +511,7 @@ def _parse_time(text):
 
 
 def glance_images(runtime):
-    """``{glance image id: ImageInfo}`` of the images in the engine under a
-    Glance name."""
+    """``{glance id: ImageInfo}`` of the engine's images with a Glance name."""
     found = {}
     prefix = REPOSITORY + '/'
     suffix = ':' + TAG
@@ -509,10 +540,13 @@ class ImageCache(imagecache.ImageCacheManager):
 
     def update(self, context, all_instances, max_unused_age,
                containers_images=()):
-        """Mark images in use (by ``all_instances``, as Nova lists them for
-        this host, or by a container of ours here) and remove the others
-        unused for more than ``max_unused_age`` seconds. Returns the ids
-        of the Glance images removed."""
+        """Mark images in use and remove the others long unused.
+
+        Images are in use by ``all_instances`` (as Nova lists them for this
+        host) or by a container of ours here; the others are removed when
+        unused for more than ``max_unused_age`` seconds. Returns the ids of the
+        Glance images removed.
+        """
         running = self._list_running_instances(context, all_instances)
         in_use = set(running['used_images'])
         in_use.update(image_id for image_id, info in

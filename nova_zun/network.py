@@ -66,9 +66,10 @@ PRIVSEP_SECTIONS = ('vif_plug_ovs_privileged', 'nova_zun_privileged')
 
 
 def configure_privsep(conf=cfg.CONF, sections=PRIVSEP_SECTIONS):
-    """Make the privsep helpers of os-vif and of nova-zun (or of the
-    contexts named by ``sections``, whose options must be registered)
-    start.
+    """Make the privsep helpers of os-vif and of nova-zun start.
+
+    With ``sections``, the helpers are those of the contexts it names, whose
+    options must be registered.
 
     Like Nova, an operator's ``helper_command`` in a context's section wins,
     and without one a non-root service uses the root helper Nova set up at
@@ -160,8 +161,11 @@ def addresses(vif):
 
 
 def routes(vif, primary):
-    """``[(dst, gateway)]``: the subnets' host routes, and their gateways
-    as default routes on the primary NIC."""
+    """``[(dst, gateway)]``: the routes of a VIF's subnets.
+
+    These are the subnets' host routes, and their gateways as default routes on
+    the primary NIC.
+    """
     result = []
     for subnet in _subnets(vif):
         if not subnet.get('ips'):
@@ -189,15 +193,19 @@ def nameservers(network_info):
 
 
 def resolv_conf(servers):
-    """What the sandbox's engine writes at its start for these servers
-    (no search domains, the resolver's default options)."""
+    """What the sandbox's engine writes at its start for these servers.
+
+    That is, no search domains and the resolver's default options.
+    """
     lines = ['nameserver %s' % s for s in servers] + ['options ndots:1']
     return '\n'.join(lines) + '\n'
 
 
 def _reachable(connection, timeout=1):
-    """Whether an ovsdb endpoint (``unix:PATH``, ``tcp:HOST:PORT``)
-    answers now."""
+    """Whether an ovsdb endpoint answers now.
+
+    The endpoint is ``unix:PATH`` or ``tcp:HOST:PORT``.
+    """
     kind, _, rest = connection.partition(':')
     if kind == 'unix':
         return os.path.exists(rest)
@@ -213,14 +221,15 @@ def _reachable(connection, timeout=1):
 
 
 def _os_vif_ovs():
-    """``(ovsdb helper, connected)`` of os-vif's loaded OVS plugin (a
-    ``vif_plug_ovs.ovsdb.ovsdb_lib.BaseOVS``), or ``(None, False)``.
+    """``(ovsdb helper, connected)`` of os-vif's loaded OVS plugin.
 
-    os-vif offers no public way to its plugins, nor says whether the
-    helper has connected: this is the one place that reads os-vif's
-    private state (tests/unit/test_network.py checks it on the installed
-    version). A connection of our own would hold a second copy of the
-    switch's database.
+    The helper is a ``vif_plug_ovs.ovsdb.ovsdb_lib.BaseOVS``; without the
+    plugin this is ``(None, False)``.
+
+    os-vif offers no public way to its plugins, nor says whether the helper has
+    connected: this is the one place that reads os-vif's private state
+    (tests/unit/test_network.py checks it on the installed version). A
+    connection of our own would hold a second copy of the switch's database.
     """
     ext = os_vif._EXT_MANAGER
     if ext is None or 'ovs' not in ext.names():
@@ -240,8 +249,10 @@ class VIFPlugger:
         return os_vif_util.nova_to_osvif_instance(instance)
 
     def plug(self, instance, vif, netns_path, ifname):
-        """Plug one VIF into the namespace as ``ifname``; on failure
-        whatever was made of it is removed."""
+        """Plug one VIF into the namespace as ``ifname``.
+
+        On failure whatever was made of it is removed.
+        """
         obj = _osvif(vif)
         host_dev = obj.vif_name
         peer = container_veth_name(vif)
@@ -270,9 +281,11 @@ class VIFPlugger:
                  ifname, host_dev, instance=instance)
 
     def unplug(self, instance, vif, quiet=False):
-        """Remove everything of one VIF from the host; what is gone
-        already is fine. Errors are raised unless ``quiet`` (they are
-        logged then)."""
+        """Remove everything of one VIF from the host.
+
+        What is gone already is fine. Errors are raised unless ``quiet`` (they
+        are logged then).
+        """
         try:
             obj = _osvif(vif)
         except exception.VirtualInterfacePlugException as exc:
@@ -300,8 +313,10 @@ class VIFPlugger:
                 % (vif['id'], '; '.join(str(e) for e in errors)))
 
     def plug_all(self, instance, network_info, netns_path):
-        """Plug every VIF as eth0, eth1, ... in network_info order; on a
-        failure the ones already plugged are unplugged again."""
+        """Plug every VIF as eth0, eth1, ... in network_info order.
+
+        On a failure the ones already plugged are unplugged again.
+        """
         done = []
         try:
             for index, vif in enumerate(network_info):
@@ -324,8 +339,10 @@ class VIFPlugger:
 
     @staticmethod
     def _switch():
-        """The ovsdb API of os-vif's loaded OVS plugin (same connection,
-        same ``[os_vif_ovs]`` settings)."""
+        """The ovsdb API of os-vif's loaded OVS plugin.
+
+        It uses the same connection and the same ``[os_vif_ovs]`` settings.
+        """
         base, connected = _os_vif_ovs()
         if base is None:
             return None
@@ -336,11 +353,13 @@ class VIFPlugger:
         return base.ovsdb
 
     def unplug_leftovers(self, instance_uuid):
-        """Remove what the host still has of an instance's ports, found by
-        the ``vm-uuid`` os-vif records on the switch: for an instance whose
-        network info is gone (deleted while the service was down, or an
-        empty info cache) and after a failed unplug. Returns the port name
-        prefixes handled."""
+        """Remove what the host still has of an instance's ports.
+
+        The ports are found by the ``vm-uuid`` os-vif records on the switch.
+        This is for an instance whose network info is gone (deleted while the
+        service was down, or an empty info cache) and after a failed unplug.
+        Returns the port name prefixes handled.
+        """
         api = self._switch()
         if api is None:
             return []
@@ -376,8 +395,10 @@ class VIFPlugger:
 
 
 def neutron_events(network_info):
-    """The network-vif-plugged events to wait for: ports not up yet, as
-    Nova's libvirt driver does."""
+    """The network-vif-plugged events to wait for: ports not up yet.
+
+    This is what Nova's libvirt driver waits for.
+    """
     return [('network-vif-plugged', vif['id'])
             for vif in network_info
             if vif.get('active', True) is False and
