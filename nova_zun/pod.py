@@ -45,9 +45,11 @@ _FAULT_WORDS = 150
 
 
 class Pods:
-    """The pods of one host (a :class:`nova_zun.host.Host`), with its port
-    plugger (:class:`nova_zun.network.VIFPlugger`) and volume mounts
-    (:class:`nova_zun.volumes.VolumeMounts`)."""
+    """The pods of one host (a :class:`nova_zun.host.Host`).
+
+    With the host's port plugger (:class:`nova_zun.network.VIFPlugger`) and
+    volume mounts (:class:`nova_zun.volumes.VolumeMounts`).
+    """
 
     def __init__(self, runtime, host, vifs, volumes):
         self._runtime = runtime
@@ -82,10 +84,12 @@ class Pods:
             network.nameservers(network_info or []))
 
     def start_sandbox_during(self, sandbox, work):
-        """Start a created sandbox while ``work()`` runs here; return the
-        started Sandbox and what ``work`` returned. The engine lets a
-        container join a sandbox that is still starting, and the start is
-        most of a sandbox's cost."""
+        """Start a created sandbox while ``work()`` runs here.
+
+        Return the started Sandbox and what ``work`` returned. The engine lets
+        a container join a sandbox that is still starting, and the start is
+        most of a sandbox's cost.
+        """
         starting = thread_pool_factory.spawn(self._runtime.start_sandbox,
                                              sandbox.id)
         try:
@@ -116,8 +120,10 @@ class Pods:
         return container_id
 
     def mount_and_create_workload(self, spec, instance, volume_mapping):
-        """Mount the instance's volumes (``volume_mapping``, Nova's
-        block_device_info mapping) and create its workload."""
+        """Mount the instance's volumes and create its workload.
+
+        ``volume_mapping`` is Nova's block_device_info mapping.
+        """
         try:
             self._volumes.mount_all(instance, volume_mapping)
         except exception.VolumeAttachFailed as exc:
@@ -162,10 +168,12 @@ class Pods:
         self.write_dns(instance, network_info, sandbox)
 
     def write_dns(self, instance, network_info, sandbox):
-        """Rewrite resolv.conf when network_info's DNS servers are not the
-        ones the engine wrote at the sandbox's start: after a hot attach
-        brought new ones (a created sandbox's servers cannot change), and
-        after a restart of such a sandbox."""
+        """Rewrite resolv.conf when network_info's DNS servers changed.
+
+        That is, when they are not the ones the engine wrote at the sandbox's
+        start: after a hot attach brought new ones (a created sandbox's servers
+        cannot change), and after a restart of such a sandbox.
+        """
         servers = network.nameservers(network_info)
         if not servers or tuple(servers) == sandbox.dns_servers:
             return
@@ -224,8 +232,10 @@ class Pods:
     # -- removing a pod -----------------------------------------------------
 
     def remove(self, instance_uuid, quiet=False):
-        """Remove the workload and sandbox of an instance; what is already
-        gone is fine."""
+        """Remove the workload and sandbox of an instance.
+
+        What is already gone is fine.
+        """
         for name in ('nova-%s' % instance_uuid,
                      'nova-%s-sandbox' % instance_uuid):
             try:
@@ -242,23 +252,27 @@ class Pods:
 
     def tear_down(self, instance, network_info, volume_mapping, quiet=False,
                   unplug=True):
-        """Unplug the instance's ports (always quietly: leftovers are swept
-        later), remove its pod and release its volumes
-        (``volume_mapping``)."""
+        """Unplug the instance's ports, remove its pod and release its volumes.
+
+        Ports are unplugged always quietly: leftovers are swept later. The
+        volumes are those of ``volume_mapping``.
+        """
         if unplug:
             self.unplug(instance, network_info, quiet=True)
         self.remove(instance.uuid, quiet=quiet)
         self._volumes.release(instance, volume_mapping, quiet=quiet)
 
     def reconcile(self):
-        """Remove the pods of instances Nova has on another host or on none
-        (a build that failed here while the engine was down, whose cleanup
-        could not remove them). Pods of deleted instances go when Nova's
-        periodic _cleanup_running_deleted_instances says, as [DEFAULT]
-        running_deleted_instance_action says. A pod of an instance the
-        database does not know is left alone, as libvirt leaves unknown
-        domains: a service started against the wrong database must not
-        destroy live workloads."""
+        """Remove the pods of instances Nova has on another host or on none.
+
+        Such pods are left by a build that failed here while the engine was
+        down, whose cleanup could not remove them. Pods of deleted instances go
+        when Nova's periodic _cleanup_running_deleted_instances says, as
+        [DEFAULT] running_deleted_instance_action says. A pod of an instance
+        the database does not know is left alone, as libvirt leaves unknown
+        domains: a service started against the wrong database must not destroy
+        live workloads.
+        """
         uuids = self.instance_uuids()
         if not uuids:
             return

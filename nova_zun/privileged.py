@@ -149,8 +149,10 @@ def set_master(name, bridge):
 
 @net_admin.entrypoint
 def netns_links(netns_path):
-    """``{ifname: mac}`` of the interfaces in a namespace ({} if the
-    namespace is gone)."""
+    """``{ifname: mac}`` of the interfaces in a namespace.
+
+    {} if the namespace is gone.
+    """
     try:
         os.stat(netns_path)  # not exists(): it says False for EACCES too
     except FileNotFoundError:
@@ -167,8 +169,11 @@ def netns_links(netns_path):
 
 
 def _write_sysctl_in_netns(netns_path, key, value):
-    """Write a net sysctl of a namespace: from a thread of its own that
-    enters the namespace (setns moves only the calling thread) and ends."""
+    """Write a net sysctl of a namespace.
+
+    It is written from a thread of its own that enters the namespace (setns
+    moves only the calling thread) and ends.
+    """
     errors = []
 
     def run():
@@ -256,10 +261,12 @@ def _port_rules(device):
 
 @net_admin.entrypoint
 def allow_bridged(device):
-    """Let traffic bridged through ``device`` pass the host's FORWARD
-    chain (a default DROP policy, as Docker sets, eats it otherwise). The
-    rules live in a chain of ours that FORWARD jumps to last, so rules
-    inserted before it (Neutron's security groups) still decide first."""
+    """Let traffic bridged through ``device`` pass the host's FORWARD chain.
+
+    A default DROP policy, as Docker sets, eats it otherwise. The rules live in
+    a chain of ours that FORWARD jumps to last, so rules inserted before it
+    (Neutron's security groups) still decide first.
+    """
     for binary in _tables():
         if _iptables(binary, '-S', IPTABLES_CHAIN).returncode:
             _iptables(binary, '-N', IPTABLES_CHAIN)
@@ -328,8 +335,10 @@ def _resolved(path):
 
 
 def _below_mount_dir(path):
-    """``path`` resolved, if that is below [zun] volume_mount_dir; else
-    ValueError (also for a link below it that leads elsewhere)."""
+    """``path`` resolved, if that is below [zun] volume_mount_dir.
+
+    Else ValueError, also for a link below it that leads elsewhere.
+    """
     top = _mount_dir()
     real = _resolved(path)
     if not real.startswith(top + os.sep):
@@ -350,8 +359,10 @@ def _block_device(device):
 
 
 def _root_mount_id(pid):
-    """Id of the mount at / in the mount namespace of process ``pid``
-    (another namespace has another), None if the process is gone."""
+    """Id of the mount at / in the mount namespace of process ``pid``.
+
+    Another namespace has another. None if the process is gone.
+    """
     try:
         with open('/proc/%s/mountinfo' % pid) as f:
             return next(line.split()[0] for line in f
@@ -362,11 +373,13 @@ def _root_mount_id(pid):
 
 @storage_admin.entrypoint
 def share_directory(path):
-    """Make ``path`` (created if missing), which must be [zun]
-    volume_mount_dir, a mount point of its own with shared propagation, so
-    mounts made below it later reach containers that bind it with rslave
-    propagation: (exit code, error) of the step that failed, (0, '') when
-    done."""
+    """Make [zun] volume_mount_dir a shared mount point of its own.
+
+    ``path`` must be [zun] volume_mount_dir; it is created if missing. With
+    shared propagation, mounts made below it later reach containers that bind
+    it with rslave propagation. Return (exit code, error) of the step that
+    failed, (0, '') when done.
+    """
     top = _mount_dir()
     if _resolved(path) != top:
         raise ValueError('%s is not [zun] volume_mount_dir %s' % (path, top))
@@ -421,8 +434,10 @@ def probe_signatures(device):
 
 @storage_admin.entrypoint
 def make_filesystem(device, fstype, options):
-    """mkfs, only on a device without any signature (ValueError else): a
-    caller cannot wipe a device that holds something."""
+    """Run mkfs, only on a device without any signature.
+
+    ValueError else: a caller cannot wipe a device that holds something.
+    """
     device = _block_device(device)
     if not isinstance(fstype, str) or not _FSTYPE.fullmatch(fstype):
         raise ValueError('not a filesystem type: %r' % (fstype,))
@@ -439,10 +454,12 @@ def mount(device, target, fstype, options):
 
 @storage_admin.entrypoint
 def unmount(target, namespace_pid=None):
-    """umount ``target``, in the mount namespace of process
-    ``namespace_pid`` when given (a container's: never the host's, where
-    only targets below [zun] volume_mount_dir are unmounted): (exit code,
-    error)."""
+    """umount ``target``; return (exit code, error).
+
+    In the mount namespace of process ``namespace_pid`` when given (a
+    container's: never the host's, where only targets below [zun]
+    volume_mount_dir are unmounted).
+    """
     if namespace_pid is None:
         argv = ['umount', _below_mount_dir(target)]
     else:
@@ -463,8 +480,10 @@ def unmount(target, namespace_pid=None):
 
 @storage_admin.entrypoint
 def namespace_mountinfo(pid):
-    """The mount table of process ``pid``'s mount namespace ('' if the
-    process is gone)."""
+    """The mount table of process ``pid``'s mount namespace.
+
+    '' if the process is gone.
+    """
     try:
         with open('/proc/%d/mountinfo' % pid) as f:
             return f.read()
@@ -476,6 +495,8 @@ def namespace_mountinfo(pid):
 
 @shim_admin.entrypoint
 def reap_shims(container_id):
-    """:func:`nova_zun.runtime.shims.reap`: the caller names a full container
-    id (else ValueError), never a process."""
+    """Run :func:`nova_zun.runtime.shims.reap` for a full container id.
+
+    The caller names a full container id (else ValueError), never a process.
+    """
     return shims.reap(container_id)

@@ -66,8 +66,10 @@ MountEntry = collections.namedtuple(
 
 
 def initialize(conf):
-    """Start os-brick's privsep context and ours like the others (see
-    :func:`nova_zun.network.configure_privsep`)."""
+    """Start os-brick's privsep context and ours like the others.
+
+    See :func:`nova_zun.network.configure_privsep`.
+    """
     import os_brick
     import os_brick.privileged  # noqa: F401 (registers privsep_osbrick)
 
@@ -130,8 +132,10 @@ def _unescape(field):
 
 
 def parse_mountinfo(text):
-    """``{mount point: MountEntry}`` of a /proc/<pid>/mountinfo table (the
-    top mount where several are stacked)."""
+    """``{mount point: MountEntry}`` of a /proc/<pid>/mountinfo table.
+
+    Where several mounts are stacked on a point, it maps to the top one.
+    """
     entries = {}
     for line in text.splitlines():
         fields = line.split()
@@ -176,9 +180,11 @@ class VolumeMounts:
         return os.path.join(self.instance_dir(instance_uuid), device)
 
     def _share_mount_dir(self, mounted):
-        """Make the mount directory a shared mount point of its own unless
-        ``mounted`` (the host's mount table) shows it is one: the
-        privileged mount runs once, not on every spawn."""
+        """Make the mount directory a shared mount point of its own.
+
+        Nothing is done when ``mounted`` (the host's mount table) shows it is
+        one: the privileged mount runs once, not on every spawn.
+        """
         entry = mounted.get(os.path.realpath(self.mount_dir))
         if entry is not None and entry.shared:
             return
@@ -191,10 +197,12 @@ class VolumeMounts:
     # -- container side -----------------------------------------------------
 
     def container_mounts(self, instance):
-        """Mounts for a workload about to be created: the instance's
-        directory at /volumes and each user path. A user path's directory
-        that holds no volume now is bound read-only (a volume mounted
-        there later has its own flags)."""
+        """Mounts for a workload about to be created.
+
+        The instance's directory at /volumes and each user path. A user path's
+        directory that holds no volume now is bound read-only (a volume mounted
+        there later has its own flags).
+        """
         paths = user_paths(instance)
         mounted = _host_mounts()
         self._share_mount_dir(mounted)
@@ -214,15 +222,19 @@ class VolumeMounts:
     # -- attach -------------------------------------------------------------
 
     def mount_all(self, instance, block_device_info_mapping):
-        """Connect and mount every mapped volume not mounted yet (boot,
-        power on, hard reboot, the host's restart)."""
+        """Connect and mount every mapped volume not mounted yet.
+
+        For boot, power on, hard reboot and the host's restart.
+        """
         for bdm in block_device_info_mapping:
             self.attach(instance, bdm['connection_info'],
                         bdm['mount_device'])
 
     def attach(self, instance, connection_info, mountpoint):
-        """Connect the volume and mount its filesystem on the host; what a
-        failure left connected or mounted is undone."""
+        """Connect the volume and mount its filesystem on the host.
+
+        What a failure left connected or mounted is undone.
+        """
         device = device_name(mountpoint)
         target = self.host_path(instance.uuid, device)
         mounted = _host_mounts()
@@ -308,9 +320,11 @@ class VolumeMounts:
 
     def detach(self, instance, connection_info, mountpoint,
                workload_pid=None):
-        """Unmount inside the container (mounts propagation cannot take
-        back, e.g. a user path bound while the volume was there), on the
-        host, then disconnect."""
+        """Unmount inside the container, on the host, then disconnect.
+
+        Inside the container go the mounts propagation cannot take back, e.g. a
+        user path bound while the volume was there.
+        """
         target = self.host_path(instance.uuid, device_name(mountpoint))
         entry = _host_mounts().get(target)
         if entry is not None:
@@ -346,9 +360,11 @@ class VolumeMounts:
                           volume_id(connection_info), instance=instance)
 
     def release(self, instance, block_device_info_mapping, quiet=False):
-        """Undo every mount and connection of an instance whose pod is gone
-        (delete, failed boot); mounts left below its directory that Nova no
-        longer lists go too. Its directory is removed."""
+        """Undo every mount and connection of an instance whose pod is gone.
+
+        That is after delete or a failed boot. Mounts left below its directory
+        that Nova no longer lists go too. Its directory is removed.
+        """
         for bdm in block_device_info_mapping:
             try:
                 self.detach(instance, bdm['connection_info'],
@@ -362,9 +378,11 @@ class VolumeMounts:
         self.release_leftovers(instance.uuid)
 
     def release_leftovers(self, instance_uuid):
-        """Unmount whatever is still mounted below an instance's directory
-        (no connection info: os-brick connections cannot be undone from
-        here) and remove the directory."""
+        """Unmount what is still below an instance's directory and remove it.
+
+        There is no connection info: os-brick connections cannot be undone from
+        here.
+        """
         own = self.instance_dir(instance_uuid)
         for point in sorted((p for p in _host_mounts()
                              if p.startswith(own + '/')), reverse=True):

@@ -37,14 +37,15 @@ LOG = logging.getLogger(__name__)
 
 
 class TenantIsolationFilter(filters.BaseHostFilter):
-    """A host passes only if every instance on it belongs to the requesting
-    project (an empty host passes); see :mod:`nova_zun.scheduler.isolation`
-    for the ``flavor`` mode.
+    """A host passes only if all its instances are the requesting project's.
 
-    The instances come from the scheduler's host state. Nova keeps it from
-    the computes' reports when ``[filter_scheduler] track_instance_changes``
-    is on; otherwise (or until a host first reports) it holds bare uuids and
-    the projects are read from the database, once per host and request.
+    An empty host passes; see :mod:`nova_zun.scheduler.isolation` for the
+    ``flavor`` mode.
+
+    The instances come from the scheduler's host state. Nova keeps it from the
+    computes' reports when ``[filter_scheduler] track_instance_changes`` is on;
+    otherwise (or until a host first reports) it holds bare uuids and the
+    projects are read from the database, once per host and request.
     """
 
     # The instances on a host do not change within one request.
@@ -81,8 +82,10 @@ class TenantIsolationFilter(filters.BaseHostFilter):
         return isolation.cell_context(host_state.cell_uuid, self._cells)
 
     def _projects(self, host_state, instances):
-        """``{uuid: project id}`` of the host's instances, reading from the
-        database those the host state knows by uuid only."""
+        """``{uuid: project id}`` of the host's instances.
+
+        Those the host state knows by uuid only are read from the database.
+        """
         projects, unknown = {}, []
         for uuid, inst in instances.items():
             if inst.obj_attr_is_set('project_id'):

@@ -53,8 +53,10 @@ SPEC_ISOLATION = 'zun:tenant_isolation'
 
 
 def asks_for_isolation(flavor):
-    """Whether a flavor's extra specs ask for a host of the project's own
-    (a bad value counts as no)."""
+    """Whether a flavor's extra specs ask for a host of the project's own.
+
+    A bad value counts as no.
+    """
     specs = (getattr(flavor, 'extra_specs', None) or {}) if flavor else {}
     return strutils.bool_from_string(specs.get(SPEC_ISOLATION, False))
 
@@ -64,8 +66,10 @@ def isolated(mode, flavor):
 
 
 def conflicting(mode, project_id, flavor, neighbours, isolated_among):
-    """Return the uuids of the instances that keep an instance of
-    ``project_id`` with ``flavor`` off a host (empty: it may go there).
+    """Return the uuids of the instances that keep an instance off a host.
+
+    The instance is one of ``project_id`` with ``flavor``; an empty result
+    means it may go there.
 
     :param neighbours: ``{instance uuid: project id}`` of the instances on
         the host, not counting the one being placed.
@@ -86,8 +90,10 @@ def conflicting(mode, project_id, flavor, neighbours, isolated_among):
 
 
 def isolated_instances(context, uuids):
-    """The instances among ``uuids`` whose flavor asks for isolation (read
-    from the database of ``context``'s cell)."""
+    """The instances among ``uuids`` whose flavor asks for isolation.
+
+    They are read from the database of ``context``'s cell.
+    """
     if not uuids:
         return set()
     found = objects.InstanceList.get_by_filters(
@@ -103,11 +109,14 @@ def _host_lock(host):
 
 
 class HostClaim:
-    """``with HostClaim(...)``: check that ``instance`` may join what runs
-    on ``host`` and hold the host's lock until the block (which creates the
-    instance's first container, labelled with its project) ends, so the
-    next check sees it. Raises ComputeResourcesUnavailable, which Nova turns
-    into a reschedule to an alternate host."""
+    """Check that ``instance`` may join ``host`` and hold the host's lock.
+
+    Used as ``with HostClaim(...)``: it checks against what runs on ``host``
+    and holds the host's lock until the block (which creates the instance's
+    first container, labelled with its project) ends, so the next check sees
+    it. Raises ComputeResourcesUnavailable, which Nova turns into a reschedule
+    to an alternate host.
+    """
 
     def __init__(self, mode, runtime, host, context, instance):
         self.mode = mode
@@ -160,8 +169,10 @@ class HostClaim:
 
 
 def cell_context(cell_uuid, cache):
-    """An admin context targeted at a cell, by uuid (mappings cached in
-    ``cache``)."""
+    """An admin context targeted at a cell, by uuid.
+
+    The mappings are cached in ``cache``.
+    """
     ctxt = nova_context.get_admin_context()
     cell = cache.get(cell_uuid)
     if cell is None:
