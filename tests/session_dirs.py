@@ -76,8 +76,11 @@ def still_used(path):
 
 
 def remove_dead(parent='/tmp'):
-    """Remove the session directories below ``parent`` whose owner has
-    exited and that nothing uses; warn about those still used."""
+    """Remove the dead session directories below ``parent``.
+
+    A directory is dead when its owner has exited and nothing uses it; those
+    still used are warned about.
+    """
     for path in glob.glob(os.path.join(parent, PREFIX + '*')):
         pid = owner(path)
         # A pid reused since keeps its directory: never one of a live

@@ -79,8 +79,10 @@ def identities(keystone):
 
 @pytest.fixture(scope='module')
 def glance(keystone):
-    """A real Glance (glance-api from PyPI on sqlite and a file store)
-    behind keystonemiddleware against the suite's Keystone."""
+    """A real Glance behind keystonemiddleware against the suite's Keystone.
+
+    It is glance-api from PyPI on sqlite and a file store.
+    """
     if not keystone.keystone_client().users.list(name=GLANCE_USER[0]):
         keystone.project_user('service', GLANCE_USER[0], GLANCE_USER[1],
                               role='service')
@@ -91,8 +93,10 @@ def glance(keystone):
 
 @pytest.fixture(scope='session')
 def native_apis(private_engine, keystone):
-    """``{host: NativeApiServer}`` for host1 and host2, on the same engine,
-    each knowing the other's URL."""
+    """``{host: NativeApiServer}`` for host1 and host2, on the same engine.
+
+    Each knows the other's URL.
+    """
     servers = {host: server_tool.NativeApiServer(
         host, private_engine.url, keystone.url, *SERVICE_USER)
         for host in ('host1', 'host2')}
@@ -112,9 +116,11 @@ def native_apis(private_engine, keystone):
 
 @pytest.fixture
 def workloads(runtime, test_image_refs):
-    """``make(project_id, host='host1', tag='printer', **spec_fields)``
-    -> instance uuid of a running workload labelled like the driver's;
-    removed after the test."""
+    """Running workloads labelled like the driver's, removed after the test.
+
+    ``make(project_id, host='host1', tag='printer', **spec_fields)`` returns
+    the instance uuid of a new one.
+    """
     made = []
 
     def make(project_id, host='host1', tag='printer', user_id='user',
@@ -130,8 +136,10 @@ def workloads(runtime, test_image_refs):
 
 
 def cli_environment(keystone, who):
-    """The environment in which the ``zun`` and ``openstack`` command
-    lines act as ``who``, authenticated by ``keystone``."""
+    """The environment in which ``zun`` and ``openstack`` act as ``who``.
+
+    The command lines are authenticated by ``keystone``.
+    """
     password, project, _ = USERS[who]
     return dict(os.environ, OS_AUTH_URL=keystone.url, OS_USERNAME=who,
                 OS_PASSWORD=password, OS_PROJECT_NAME=project,
@@ -185,8 +193,10 @@ _DOC = openapi.load()
 
 
 def assert_documented(operation, response):
-    """The response matches what openapi.yaml says ``operation`` answers
-    with this status."""
+    """The response matches what openapi.yaml documents for ``operation``.
+
+    The schema checked is the one documented for the response's status.
+    """
     jsonschema.validate(response.json(), openapi.response_schema(
         operation, response.status_code, _DOC))
 
@@ -196,9 +206,11 @@ ERROR_FIELDS = {'status', 'code', 'title', 'detail', 'request_id', 'links'}
 
 
 def assert_error_shape(body, status):
-    """``body`` (bytes, or parsed JSON) is Zun's error body for ``status``:
-    one error with all of Zun's fields, a title, a detail and the request
-    id; return that error."""
+    """``body`` (bytes, or parsed JSON) is Zun's error body for ``status``.
+
+    It holds one error with all of Zun's fields, a title, a detail and the
+    request id; returns that error.
+    """
     if isinstance(body, bytes):
         body = json.loads(body)
     # Every operation documents one error shape.

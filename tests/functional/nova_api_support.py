@@ -35,8 +35,10 @@ _REAL_CREATE_CONTEXT = nova_auth.NovaKeystoneContext._create_context
 
 
 def keystone_options(keystone):
-    """``[keystone_authtoken]`` of a service validating against
-    ``keystone`` as the suite's service user."""
+    """``[keystone_authtoken]`` of a service validating against ``keystone``.
+
+    The service validates tokens as the suite's service user.
+    """
     return {'www_authenticate_uri': keystone.url, 'auth_url': keystone.url,
             'auth_type': 'password', 'username': SERVICE_USER[0],
             'password': SERVICE_USER[1], 'project_name': 'service',

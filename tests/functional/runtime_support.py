@@ -38,8 +38,11 @@ def unique(prefix):
 
 @pytest.fixture
 def instance_labels(cleanup_containers):
-    """Labels of a fresh instance; its containers and sandboxes are removed
-    after the test, also when it fails."""
+    """Labels of a fresh instance.
+
+    Its containers and sandboxes are removed after the test, also when it
+    fails.
+    """
     instance = unique('rt')
     cleanup_containers.append(instance)
     return {labels.INSTANCE: instance, labels.ROLE: labels.ROLE_WORKLOAD}
@@ -47,8 +50,11 @@ def instance_labels(cleanup_containers):
 
 @pytest.fixture
 def make_container(runtime, test_image_refs, instance_labels):
-    """``make(tag='sleeper', start=True, **spec_fields)`` -> container id,
-    labelled with the test's instance (so it is removed after the test)."""
+    """Containers labelled with the test's instance, removed after the test.
+
+    ``make(tag='sleeper', start=True, **spec_fields)`` returns the container id
+    of a new one.
+    """
 
     def make(tag='sleeper', start=True, labels=None, **fields):
         spec = types.ContainerSpec(
@@ -63,8 +69,11 @@ def make_container(runtime, test_image_refs, instance_labels):
 
 
 class _ImageMaker:
-    """Makes busybox images with fresh references; removes them, and those
-    handed to ``remove_later``, at the end of the test."""
+    """Makes busybox images with fresh references.
+
+    It removes them, and those handed to ``remove_later``, at the end of the
+    test.
+    """
 
     def __init__(self, runtime):
         self.runtime = runtime
@@ -117,8 +126,10 @@ def wait_for_state(runtime, container, state):
 
 
 def wait_for_exec_exit(runtime, exec_id):
-    """The exit code of an exec session, once the engine saw it end (the
-    stream can end a moment before)."""
+    """The exit code of an exec session, once the engine saw it end.
+
+    The stream can end a moment before the engine sees the session end.
+    """
     def ended():
         running, code = runtime.exec_status(exec_id)
         return None if running else (code,)
@@ -126,8 +137,11 @@ def wait_for_exec_exit(runtime, exec_id):
 
 
 def read_until(session, expected):
-    """Read a StreamSession until its output (demultiplexed unless it has a
-    TTY) holds ``expected``; return the output so far."""
+    """Read a StreamSession until its output holds ``expected``.
+
+    The output is demultiplexed unless the session has a TTY. Returns the
+    output so far.
+    """
     raw = bytearray()
     deadline = time.monotonic() + PATIENCE
     while True:
