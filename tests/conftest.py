@@ -33,8 +33,11 @@ from tests import session_dirs
 
 @pytest.fixture(scope='session')
 def session_dir():
-    """This session's temporary directory, removed at its end; the ones
-    that killed sessions left go first (see :mod:`tests.session_dirs`)."""
+    """This session's temporary directory, removed at its end.
+
+    The ones that killed sessions left go first (see
+    :mod:`tests.session_dirs`).
+    """
     session_dirs.remove_dead()
     path = session_dirs.create()
     yield path
@@ -42,8 +45,11 @@ def session_dir():
 
 
 def _engine(base_dir):
-    """Start a private dockerd in ``base_dir``, yield it, and stop it and
-    remove everything in it. Leftover containers are a test failure."""
+    """Start a private dockerd in ``base_dir`` and yield it.
+
+    Afterwards it is stopped and everything in it removed. Leftover containers
+    are a test failure.
+    """
     prerequisites.require_root('the tests that use the engine run as root')
     engine = engine_tool.PrivateEngine(base_dir)
     try:
@@ -83,23 +89,26 @@ def _engine(base_dir):
 
 @pytest.fixture(scope='session')
 def private_engine(session_dir):
-    """A dockerd of the suite's own, removed with everything in it at the end.
-    """
+    """A dockerd of the suite's own, removed with its contents at the end."""
     yield from _engine(os.path.join(session_dir, 'engine'))
 
 
 @pytest.fixture(scope='module')
 def crash_engine(session_dir):
-    """A dockerd of a module's own, for tests that kill and restart it: the
-    suite's engine never goes down under other tests."""
+    """A dockerd of a module's own, for tests that kill and restart it.
+
+    The suite's engine never goes down under other tests.
+    """
     yield from _engine(os.path.join(session_dir, 'crash-engine'))
 
 
 @pytest.fixture(scope='session')
 def volume_dirs(session_dir):
-    """The driver's volume mount directory and the loop devices' backing
-    files of this session. Mounts left below it and loop devices left on
-    its files fail the run (and are removed)."""
+    """The driver's volume mount directory and loop devices' backing files.
+
+    They are this session's. Mounts left below it and loop devices left on its
+    files fail the run (and are removed).
+    """
     from nova_zun_workshop.functional import volume_support
     dirs = volume_support.VolumeDirs.create(session_dir)
     yield dirs
@@ -124,11 +133,13 @@ def test_image_refs(runtime):
 
 
 def _refuse_an_exec_that_escapes(runtime, image):
-    """Stop before any test runs a command through exec where exec reaches
-    the machine's root instead of the container's (dockerd inside a chroot:
-    setns() puts exec'd processes at the mount namespace's root). Tests
-    change files inside their containers; there they would change the
-    machine's."""
+    """Stop the run if exec reaches the machine's root, not the container's.
+
+    That is the case with dockerd inside a chroot: setns() puts exec'd
+    processes at the mount namespace's root. The check runs before any test
+    runs a command through exec: tests change files inside their containers;
+    there they would change the machine's.
+    """
     container = runtime.create_container(types.ContainerSpec(
         name='nova-zun-exec-check', image=image, labels={}))
     try:
@@ -152,8 +163,11 @@ def _refuse_an_exec_that_escapes(runtime, image):
 
 @pytest.fixture
 def cleanup_containers(runtime):
-    """Remove, after the test, every container labelled with the instance
-    ids the test registers (also when it fails)."""
+    """Remove, after the test, every container of the instances it registers.
+
+    A container is an instance's when labelled with its id; they go also when
+    the test fails.
+    """
     instance_ids = []
     yield instance_ids
     for instance_id in instance_ids:

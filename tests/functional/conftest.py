@@ -25,8 +25,10 @@ from tests import prerequisites
 
 @pytest.fixture(scope='session')
 def private_ovs():
-    """The suite's own switch; at the end no bridge may be left, and the
-    privsep daemons started go too."""
+    """The suite's own switch; at the end no bridge may be left.
+
+    The privsep daemons started go too at the end.
+    """
     prerequisites.require_root('the network tests run as root')
     try:
         switch = network_support.start_private_ovs()
