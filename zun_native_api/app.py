@@ -66,11 +66,13 @@ def _unexpected_error(exc):
 
 
 def create_app(conf, runtime=None):
-    """Return the native API application (a Flask app, without the
-    authentication middleware: see :func:`zun_native_api.wsgi.make_app`).
+    """Return the native API application, a Flask app.
 
-    ``conf`` is an oslo.config ConfigOpts; ``runtime`` a ContainerRuntime,
-    by default the one ``[zun]`` describes.
+    It comes without the authentication middleware: see
+    :func:`zun_native_api.wsgi.make_app`.
+
+    ``conf`` is an oslo.config ConfigOpts; ``runtime`` a ContainerRuntime, by
+    default the one ``[zun]`` describes.
     """
     api_conf.register_opts(conf)
     policy.set_defaults(conf)

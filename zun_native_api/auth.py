@@ -29,8 +29,7 @@ PUBLIC_PATHS = ('/', '/v1', '/v1/', '/console')
 
 
 class _PublicOrAuthenticated:
-    """Dispatch public paths straight to the app, the rest through auth_token.
-    """
+    """Send public paths straight to the app, the rest through auth_token."""
 
     def __init__(self, app, protected):
         self.app = app
@@ -43,13 +42,17 @@ class _PublicOrAuthenticated:
 
 
 def wrap(app, conf):
-    """Return ``app`` (a WSGI callable) behind auth_token configured from
-    ``conf``'s ``[keystone_authtoken]``."""
+    """Return ``app`` (a WSGI callable) behind auth_token.
+
+    auth_token is configured from ``conf``'s ``[keystone_authtoken]``.
+    """
     protected = auth_token.AuthProtocol(app, {'oslo_config_config': conf})
     return _PublicOrAuthenticated(app, protected)
 
 
 def request_context(environ):
-    """The caller, from the headers auth_token set (X-Project-Id,
-    X-Roles, X-Auth-Token, X-Service-Catalog, ...)."""
+    """The caller, from the headers auth_token set.
+
+    These are X-Project-Id, X-Roles, X-Auth-Token, X-Service-Catalog, ...
+    """
     return oslo_context.RequestContext.from_environ(environ)

@@ -29,10 +29,12 @@ from zun_native_api import wsgi
 
 
 class _ZunShapedErrors:
-    """The client's socket as gunicorn's ``Worker.handle_error`` sees it:
-    the error page it sends there (``util.write_error``: its status line
-    and an HTML page, in one ``sendall``) goes out in Zun's error shape
-    with the same status."""
+    """The client's socket as gunicorn's ``Worker.handle_error`` sees it.
+
+    The error page it sends there (``util.write_error``: its status line and an
+    HTML page, in one ``sendall``) goes out in Zun's error shape with the same
+    status.
+    """
 
     def __init__(self, sock, exc):
         self._sock = sock
@@ -57,9 +59,11 @@ class _ZunShapedErrors:
 
 
 class ThreadWorker(gthread.ThreadWorker):
-    """gunicorn's threaded worker; what gunicorn answers itself, before the
-    application (a request it cannot parse, or over its limits: 400, 414,
-    417, 431, 501), in Zun's error shape."""
+    """gunicorn's threaded worker, with its own error answers in Zun's shape.
+
+    Its own answers are those gunicorn gives before the application: to a
+    request it cannot parse, or over its limits (400, 414, 417, 431, 501).
+    """
 
     def handle_error(self, req, client, addr, exc):
         super().handle_error(req, _ZunShapedErrors(client, exc), addr, exc)

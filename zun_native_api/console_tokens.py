@@ -51,8 +51,10 @@ class ConsoleTokens:
                             hashlib.sha256(token.encode()).hexdigest())
 
     def issue(self, claims):
-        """Record ``claims`` (a JSON-able dict) under a new token; return
-        the token."""
+        """Record ``claims`` under a new token; return the token.
+
+        ``claims`` is a JSON-able dict.
+        """
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         self._sweep()
         token = secrets.token_urlsafe(32)
@@ -98,18 +100,22 @@ class ConsoleTokens:
 
 
 class ConsoleSlots:
-    """At most ``count`` consoles open at once on the host, whichever
-    worker process opens them: one lock file per slot in ``directory``,
-    held (flock) by the console that took it. A process that dies lets go
-    of its slots with its file descriptors."""
+    """At most ``count`` consoles open at once on the host.
+
+    The limit holds whichever worker process opens them: one lock file per slot
+    in ``directory``, held (flock) by the console that took it. A process that
+    dies lets go of its slots with its file descriptors.
+    """
 
     def __init__(self, directory, count):
         self.directory = directory
         self.count = count
 
     def take(self):
-        """A free slot, now held (a file descriptor for :meth:`give_back`),
-        or None when all are taken."""
+        """A free slot, now held, or None when all are taken.
+
+        The slot is a file descriptor for :meth:`give_back`.
+        """
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         for index in range(self.count):
             fd = os.open(os.path.join(self.directory,

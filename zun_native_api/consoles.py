@@ -56,8 +56,7 @@ _CLOSE_WAIT_SECONDS = 2
 
 
 class Consoles:
-    """What the console handlers share: the runtime, the tokens, the
-    host's console slots."""
+    """What console handlers share: runtime, tokens, host's console slots."""
 
     def __init__(self, conf, runtime):
         self.runtime = runtime
@@ -85,9 +84,11 @@ def _base_url(conf):
 
 
 def console_url(conf, context, status, kind, exec_id=None):
-    """A single-use URL for a console on ``status`` (the workload):
+    """A single-use URL for a console on ``status`` (the workload).
+
     ``kind`` is ``attach`` (its main process) or ``exec`` (``exec_id``,
-    prepared with a TTY and stdin)."""
+    prepared with a TTY and stdin).
+    """
     instance = status.labels.get(labels.INSTANCE, '')
     token = _state().tokens.issue({
         'kind': kind, 'container': status.id, 'instance': instance,
@@ -100,9 +101,11 @@ def console_url(conf, context, status, kind, exec_id=None):
 
 
 class _Answered(flask.Response):
-    """The response of a request whose connection became a WebSocket:
-    nothing more may be written to it. gunicorn's worker closes the
-    connection on StopIteration (as Flask-Sock does it)."""
+    """The response of a request whose connection became a WebSocket.
+
+    Nothing more may be written to it. gunicorn's worker closes the connection
+    on StopIteration (as Flask-Sock does it).
+    """
 
     def __init__(self, mode):
         super().__init__()
@@ -137,8 +140,10 @@ def console():
 
 
 def _open(consoles, claims):
-    """Start the process's stream, answer the handshake and relay until
-    the console ends."""
+    """Start the process's stream, answer the handshake and relay.
+
+    The relay goes on until the console ends.
+    """
     runtime = consoles.runtime
     try:
         if claims['kind'] == 'exec':
@@ -166,9 +171,12 @@ def _open(consoles, claims):
 
 
 def _relay(runtime, session, ws, idle_timeout):
-    """Copy the process's output to the WebSocket (a thread of its own)
-    and the WebSocket's messages to its stdin, until either side ends or
-    nothing passes for ``idle_timeout`` seconds (then return True)."""
+    """Copy between the process and the WebSocket until either side ends.
+
+    The process's output goes to the WebSocket (from a thread of its own), the
+    WebSocket's messages to its stdin. It also ends, and returns True, when
+    nothing passes for ``idle_timeout`` seconds.
+    """
     last_traffic = [time.monotonic()]
 
     def copy_output():

@@ -68,8 +68,11 @@ _LOG_LINE_BYTES = 16
 
 
 class State:
-    """What the handlers share: configuration, runtime, policy, and the
-    worker process's slots for archives held in memory."""
+    """What the handlers share.
+
+    Configuration, runtime, policy, and the worker process's slots for archives
+    held in memory.
+    """
 
     def __init__(self, conf, runtime, enforcer):
         self.conf = conf
@@ -97,9 +100,11 @@ def _nova(context):
 
 
 def _authorize(rule, context, project_id, ident):
-    """Nothing if ``context`` may do ``rule`` on a container of
-    ``project_id``; else 403 to a caller who may see the container, to
-    others the 404 of a missing one."""
+    """Nothing if ``context`` may do ``rule`` on a container of ``project_id``.
+
+    Else 403 to a caller who may see the container, to others the 404 of a
+    missing one.
+    """
     enforcer = _state().enforcer
     if policy.authorize(enforcer, rule, context, project_id):
         return
@@ -121,8 +126,11 @@ def _workloads(**selector):
 
 
 def _locate(context, ident):
-    """``(status, None)`` for a workload on this host, ``(None, url)`` for
-    one on another; raises 404."""
+    """Find where a workload runs; raises 404.
+
+    ``(status, None)`` for a workload on this host, ``(None, url)`` for one on
+    another.
+    """
     state = _state()
     me = state.conf.native_api.host
     server = None
@@ -196,8 +204,10 @@ def _forward(url):
 
 
 def runtime_operation(name, with_body=False):
-    """Validate, locate (forward if remote), authorize, then run the
-    handler with the workload's status and the query parameters."""
+    """Validate, locate (forward if remote), authorize, then run the handler.
+
+    The handler gets the workload's status and the query parameters.
+    """
 
     def decorator(func):
         @functools.wraps(func)
@@ -231,9 +241,11 @@ def _accepted():
 @blueprint.route('/v1/containers/<container_ident>/logs', methods=['GET'])
 @runtime_operation('logs')
 def logs(status, args):
-    """The newest max_output_bytes of the output: the engine reads no more
-    lines than can fill them, and they are read as a stream, keeping at
-    most twice the cap."""
+    """The newest max_output_bytes of the output.
+
+    The engine reads no more lines than can fill them, and they are read as a
+    stream, keeping at most twice the cap.
+    """
     limit = _state().conf.native_api.max_output_bytes
     tail = max(100, limit // _LOG_LINE_BYTES)
     if args.get('tail') not in (None, 'all'):
@@ -287,8 +299,10 @@ def execute(status, args):
 
 
 def _interactive_exec(status, command):
-    """Prepare ``command`` with a TTY and stdin; answer, as Zun does,
-    with its exec id and the console URL that starts it."""
+    """Prepare ``command`` with a TTY and stdin.
+
+    Answer, as Zun does, with its exec id and the console URL that starts it.
+    """
     context = _context()
     _authorize('container:execute_interactive', context,
                status.labels.get(labels.PROJECT, ''),
@@ -331,8 +345,11 @@ def execute_resize(status, args):
 
 
 def _running_with(status, capability, lacking, what):
-    """The workload's full status: 409 unless it runs, 400 (the container
-    ``lacking`` it) unless its ``capability`` field is true."""
+    """The workload's full status, if it runs and has ``capability``.
+
+    409 unless it runs, 400 (the container ``lacking`` it) unless its
+    ``capability`` field is true.
+    """
     status = _state().runtime.status(status.id)
     if status.state != types.ContainerState.RUNNING:
         raise errors.ApiError(409, 'Container is %s: %s.'
@@ -390,9 +407,12 @@ def stats(status, args):
                  methods=['GET'])
 @runtime_operation('get_archive')
 def get_archive(status, args):
-    """``{"data", "stat"}``: the archive, read whole first (413 past
-    max_archive_bytes), held in one of the worker's archive slots until
-    its caller has read the answer; the JSON is made as it is sent."""
+    """Answer Zun's ``{"data", "stat"}`` of the archive at the query's path.
+
+    The archive is read whole first (413 past max_archive_bytes) and held in
+    one of the worker's archive slots until its caller has read the answer; the
+    JSON is made as it is sent.
+    """
     state = _state()
     slots = state.archive_slots
     if not slots.acquire(blocking=False):
@@ -428,8 +448,11 @@ def _archive(chunks, path, limit):
 
 
 def _archive_json(data, stat, as_base64):
-    """Zun's get_archive body, piece by piece: ``data`` in base64 (API 1.25
-    and later) or as a string of its bytes (latin-1), then ``stat``."""
+    """Zun's get_archive body, piece by piece.
+
+    ``data`` in base64 (API 1.25 and later) or as a string of its bytes
+    (latin-1), then ``stat``.
+    """
     yield b'{"data": "'
     view = memoryview(data)
     for start in range(0, len(view), _STREAM_CHUNK_BYTES):
@@ -462,9 +485,12 @@ def put_archive(status, args):
                  methods=['POST'])
 @runtime_operation('commit')
 def commit(status, args):
-    """Commit the workload's filesystem (frozen for the commit) and
-    upload its ``docker save`` archive to Glance as the caller; answer
-    Zun's ``{"uuid": <Glance image id>}``. The engine keeps no copy."""
+    """Commit the workload's filesystem and upload it to Glance as the caller.
+
+    The filesystem is frozen for the commit; Glance gets its ``docker save``
+    archive. Answer Zun's ``{"uuid": <Glance image id>}``. The engine keeps no
+    copy.
+    """
     try:
         image_service = glance.Glance(
             _state().conf, _context(),
@@ -552,8 +578,11 @@ def get_all():
 
 
 def _first_containers(servers, limit, status=None):
-    """The views of the first ``limit`` of ``servers`` (read from Nova as
-    needed) in Zun status ``status`` if given, and whether more follow."""
+    """Views of the first ``limit`` of ``servers``, and whether more follow.
+
+    ``servers`` are read from Nova as needed; only those in Zun status
+    ``status`` count if it is given.
+    """
     containers = []
     for server in servers:
         container = views.container(server)
@@ -592,8 +621,11 @@ def delete(container_ident):
 
 @blueprint.route('/v1/containers/<container_ident>', methods=['PATCH'])
 def update(container_ident):
-    """Rename (Nova) and change CPU and memory limits live (the runtime
-    of the owning host; Nova's flavor stays as it is)."""
+    """Rename (Nova) and change CPU and memory limits live.
+
+    The limits change in the runtime of the owning host; Nova's flavor stays as
+    it is.
+    """
     validation.query('update')
     body = validation.body('update')
     context, server = _server_for('container:update', container_ident, {})
@@ -624,8 +656,11 @@ def update(container_ident):
 
 
 def _check_within_flavor(context, server, resources):
-    """409 unless ``resources`` stay within the server's flavor (what
-    Placement allocated), naming the Nova resize that would allow them."""
+    """409 unless ``resources`` stay within the server's flavor.
+
+    The flavor is what Placement allocated; the 409 names the Nova resize that
+    would allow them.
+    """
     flavor = server.get('flavor') or {}
     vcpus, ram = flavor.get('vcpus', 0), flavor.get('ram', 0)
     cpu, memory = resources.vcpus or 0, resources.memory_mb or 0
@@ -649,8 +684,10 @@ def _check_within_flavor(context, server, resources):
 @blueprint.route('/v1/containers/<container_ident>/rename',
                  methods=['POST'])
 def rename(container_ident):
-    """Zun's rename of microversions 1.1 to 1.13 (later ones PATCH the
-    name): the Nova server's name."""
+    """Zun's rename of microversions 1.1 to 1.13: the Nova server's name.
+
+    Later microversions PATCH the name.
+    """
     if _api_version() > _LAST_RENAME:
         raise errors.ApiError(406, 'rename is offered up to microversion '
                                    '%s; later ones rename with PATCH.'

@@ -75,8 +75,10 @@ def status_title(status):
 
 
 def error_json(status, detail, request_id):
-    """:func:`error_body` as bytes, for the layers that answer before the
-    API (keystonemiddleware, gunicorn)."""
+    """:func:`error_body` as bytes, for layers that answer before the API.
+
+    These layers are keystonemiddleware and gunicorn.
+    """
     return json.dumps(error_body(status, status_title(status), detail,
                                  request_id)).encode('utf-8')
 
@@ -105,8 +107,10 @@ def http_error(exc):
 
 
 def _front_detail(status, text):
-    """keystonemiddleware's message (``{"error": {"message": ...}}``),
-    else werkzeug's description of ``status``."""
+    """keystonemiddleware's message, else werkzeug's description of ``status``.
+
+    keystonemiddleware sends it as ``{"error": {"message": ...}}``.
+    """
     try:
         return json.loads(text)['error']['message']
     except (ValueError, KeyError, TypeError):
@@ -115,11 +119,13 @@ def _front_detail(status, text):
 
 
 class FrontErrors:
-    """WSGI middleware around the layers in front of the API: ``front(api)``
-    builds them (keystonemiddleware). An error one of them answers itself
-    (401 for a missing or refused token, 503 when Keystone cannot be
-    reached) goes out in Zun's shape with its other headers
-    (WWW-Authenticate) kept; what the API answers passes as it is."""
+    """WSGI middleware around the layers in front of the API.
+
+    ``front(api)`` builds them (keystonemiddleware). An error one of them
+    answers itself (401 for a missing or refused token, 503 when Keystone
+    cannot be reached) goes out in Zun's shape with its other headers
+    (WWW-Authenticate) kept; what the API answers passes as it is.
+    """
 
     def __init__(self, front, api):
         self.api = api

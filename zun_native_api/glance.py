@@ -60,10 +60,12 @@ class Glance:
                                           endpoint_override=endpoint)
 
     def upload(self, name, data, tag=None):
-        """Make an image ``name`` (container_format docker, disk_format
-        raw) of the caller's project from ``data`` (a file-like ``docker
-        save`` archive); return its id. An image whose upload fails is
-        deleted again."""
+        """Make an image ``name`` of the caller's project from ``data``.
+
+        The image has container_format docker and disk_format raw; ``data`` is
+        a file-like ``docker save`` archive. Return its id. An image whose
+        upload fails is deleted again.
+        """
         try:
             image = self.client.images.create(
                 name=name, container_format=image_archive.CONTAINER_FORMAT,

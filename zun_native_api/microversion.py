@@ -31,8 +31,10 @@ class NotAcceptable(Exception):
 
 
 def negotiate(headers):
-    """Return the Version a request asks for (MIN_VERSION without a
-    header, MAX_VERSION for ``latest``); raise NotAcceptable otherwise."""
+    """Return the Version a request asks for; raise NotAcceptable otherwise.
+
+    That is MIN_VERSION without a header, MAX_VERSION for ``latest``.
+    """
     requested = microversion_parse.get_version(headers,
                                                service_type=SERVICE_TYPE)
     if requested is None:
@@ -53,8 +55,10 @@ def negotiate(headers):
 
 
 def response_headers(version=None):
-    """Headers every /v1 response carries; ``version`` is the negotiated
-    one, None when negotiation failed."""
+    """Headers every /v1 response carries.
+
+    ``version`` is the negotiated one, None when negotiation failed.
+    """
     headers = {MIN_HEADER: str(MIN_VERSION), MAX_HEADER: str(MAX_VERSION),
                'Vary': HEADER}
     if version is not None:

@@ -59,18 +59,22 @@ class NotFound(NovaError):
 
 
 def name_filter(name):
-    """Nova's ``name`` filter for servers named exactly ``name``: a
-    regex that matches them on every database, and maybe others (the
-    caller keeps the exact matches), never one a database can reject; None
-    when no part of the name is safe to send (then no filter)."""
+    """Nova's ``name`` filter for servers named exactly ``name``.
+
+    It is a regex that matches them on every database, and maybe others (the
+    caller keeps the exact matches), never one a database can reject; None when
+    no part of the name is safe to send (then no filter).
+    """
     runs = _LITERAL_RUN.findall(name)
     return max(runs, key=len) if runs else None
 
 
 def host_id(project_id, host):
-    """Nova's hostId of a server of ``project_id`` on ``host``
-    (nova/api/openstack/compute/views/servers.py), which every caller
-    sees, admin or not."""
+    """Nova's hostId of a server of ``project_id`` on ``host``.
+
+    As nova/api/openstack/compute/views/servers.py makes it: every caller sees
+    it, admin or not.
+    """
     return hashlib.sha224((project_id + host).encode('utf-8')).hexdigest()
 
 
@@ -91,15 +95,19 @@ def catalog_endpoint(conf, catalog_header, service_type):
 
 
 def compute_endpoint(conf, catalog_header):
-    """Nova's URL from the configuration, else the caller's catalog; None
-    when there is neither."""
+    """Nova's URL from the configuration, else the caller's catalog.
+
+    None when there is neither.
+    """
     return (conf.native_api.nova_endpoint or
             catalog_endpoint(conf, catalog_header, 'compute'))
 
 
 def image_endpoint(conf, catalog_header):
-    """Glance's URL from the configuration, else the caller's catalog;
-    None when there is neither."""
+    """Glance's URL from the configuration, else the caller's catalog.
+
+    None when there is neither.
+    """
     return (conf.native_api.glance_endpoint or
             catalog_endpoint(conf, catalog_header, 'image'))
 
@@ -127,10 +135,12 @@ class Nova:
 
     def _call(self, method, path, body=None, ok=(200, 202, 204), params=None,
               api=None, service='Nova'):
-        """``method path`` on ``api`` (Nova's by default), the query
-        ``params`` encoded by keystoneauth; the answer's JSON. Raises
-        NotFound for a 404, NovaError otherwise, a 4xx as the service
-        said, a failure of the service as 502 or 503 (logged)."""
+        """``method path`` on ``api`` (Nova's by default); the answer's JSON.
+
+        keystoneauth encodes the query ``params``. Raises NotFound for a 404,
+        NovaError otherwise, a 4xx as the service said, a failure of the
+        service as 502 or 503 (logged).
+        """
         try:
             response = (api or self.api).request(
                 path, method, json=body, params=params, raise_exc=False)
@@ -153,9 +163,11 @@ class Nova:
         return response.json()
 
     def _pages(self, path, key, params=None):
-        """Every item of Nova's list ``path`` (``key`` in its answers),
-        page after page (Nova answers at most its ``max_limit`` at a
-        time, with a next link while more follow)."""
+        """Every item of Nova's list ``path`` (``key`` in its answers).
+
+        They are read page after page: Nova answers at most its ``max_limit``
+        at a time, with a next link while more follow.
+        """
         params = dict(params or {})
         while True:
             page = self._call('GET', path, params=params)
@@ -174,9 +186,11 @@ class Nova:
     # -- servers ------------------------------------------------------------
 
     def list(self, all_projects=False, name=None, marker=None):
-        """Container servers (named exactly ``name`` if given, after the
-        server ``marker`` if given), in Nova's order, fetched a page at a
-        time as the caller iterates."""
+        """Container servers, in Nova's order, fetched as the caller iterates.
+
+        Only those named exactly ``name`` if given, after the server ``marker``
+        if given; a page is fetched at a time.
+        """
         params = {}
         if all_projects:
             params['all_tenants'] = '1'
@@ -234,9 +248,12 @@ class Nova:
     # -- create -------------------------------------------------------------
 
     def flavor_for(self, cpu, memory_mb, disk_gb=None, runtime=None):
-        """The smallest container flavor with at least ``cpu`` vCPUs,
-        ``memory_mb`` MiB and ``disk_gb`` GiB, with OCI runtime
-        ``runtime`` (its zun:runtime extra spec) if one is asked for."""
+        """The smallest container flavor with the resources asked for.
+
+        That is at least ``cpu`` vCPUs, ``memory_mb`` MiB and ``disk_gb`` GiB,
+        with OCI runtime ``runtime`` (its zun:runtime extra spec) if one is
+        asked for.
+        """
         flavors = self._pages('/flavors/detail', 'flavors')
         spec = self.conf.native_api.container_flavor_spec
         vcpus = int(math.ceil(cpu)) if cpu else 1
@@ -291,8 +308,10 @@ class Nova:
 
 
 def _error_message(response):
-    """What a failed answer of Nova (``{"badRequest": {"message"}}``) or
-    Glance (text) says, shortened."""
+    """What a failed answer of Nova or Glance says, shortened.
+
+    Nova's answer is ``{"badRequest": {"message"}}``, Glance's is text.
+    """
     try:
         error = next(iter(response.json().values()))
         message = error.get('message') or response.text
@@ -302,8 +321,10 @@ def _error_message(response):
 
 
 def _failure(status, service, method, path, message, response=None):
-    """A NovaError for a failure of Nova or Glance, logged with its cause
-    (the caller sees only the message)."""
+    """A NovaError for a failure of Nova or Glance, logged with its cause.
+
+    The caller sees only the message.
+    """
     request_id = response is not None and (
         response.headers.get('x-openstack-request-id') or
         response.headers.get('x-compute-request-id'))

@@ -330,8 +330,10 @@ def load():
 
 
 def response_schema(operation, status, doc=None):
-    """A JSON schema (2020-12) for one documented response, with the
-    document's components resolvable."""
+    """A JSON schema (2020-12) for one documented response.
+
+    The document's components are resolvable in it.
+    """
     doc = doc or load()
     for path, methods in doc['paths'].items():
         for op in methods.values():

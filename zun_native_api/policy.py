@@ -117,8 +117,10 @@ def make_enforcer(conf):
 
 
 def authorize(enforcer, rule, context, project_id=None):
-    """True if ``context`` may do ``rule`` on a container of
-    ``project_id`` (None: the caller's own project)."""
+    """True if ``context`` may do ``rule`` on a container of ``project_id``.
+
+    ``project_id`` None means the caller's own project.
+    """
     target = {'project_id': project_id if project_id is not None
               else context.project_id}
     return enforcer.authorize(rule, target, context.to_policy_values(),

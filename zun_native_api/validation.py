@@ -237,8 +237,10 @@ def check(instance, schema):
 
 
 def query(operation):
-    """The request's query parameters, checked against the operation's
-    schema; ``None`` values dropped. Raises ValidationError."""
+    """The request's query parameters, checked against the operation's schema.
+
+    ``None`` values are dropped. Raises ValidationError.
+    """
     args = {}
     for key in flask.request.args:
         values = flask.request.args.getlist(key)

@@ -23,17 +23,22 @@ from zun_native_api import errors
 
 
 def make_app(conf, runtime=None):
-    """The native API behind auth_token, configured from ``conf``; every
-    response carries an ``x-openstack-request-id`` (oslo.middleware),
-    errors name it too, auth_token's own (401) as well."""
+    """The native API behind auth_token, configured from ``conf``.
+
+    Every response carries an ``x-openstack-request-id`` (oslo.middleware);
+    errors name it too, auth_token's own (401) as well.
+    """
     return request_id.RequestId(errors.FrontErrors(
         lambda api: auth.wrap(api, conf),
         api_app.create_app(conf, runtime=runtime)))
 
 
 def init_application(argv=None, conf=None):
-    """Parse the command line and configuration files, set up logging and
-    return the WSGI application (for WSGI servers that import one)."""
+    """Return the WSGI application, for WSGI servers that import one.
+
+    It first parses the command line and configuration files and sets up
+    logging.
+    """
     conf = conf or cfg.ConfigOpts()
     api_conf.register_opts(conf)
     logging.register_options(conf)
