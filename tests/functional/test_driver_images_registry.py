@@ -55,8 +55,10 @@ def local_registry():
 
 
 def _rootfs_with_marker():
-    """The test busybox plus a file only this image has (so its layer is
-    new to the engine and the pull stores it)."""
+    """The test busybox plus a file only this image has.
+
+    The file makes its layer new to the engine, so the pull stores it.
+    """
     data = rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS)
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(data)) as src, \
@@ -102,8 +104,11 @@ class TestRegistryImages(base.ZunDriverTestCase):
         self.ref = self.push_test_image('zun-test/marker', 'v1')
 
     def push_test_image(self, name, tag):
-        """Build an image, push it to the registry with the runtime and
-        remove it from the engine again: a boot must pull it."""
+        """Build an image, push it to the registry and remove it locally.
+
+        The push goes through the runtime, and the image is removed from the
+        engine again: a boot must pull it.
+        """
         ref = '%s/%s:%s' % (self.registry.address, name, tag)
         image_id = self.runtime.import_rootfs(
             _rootfs_with_marker(), ref,

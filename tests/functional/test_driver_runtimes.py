@@ -244,10 +244,12 @@ class TestRuntimes(base.ZunDriverTestCase):
 
 class TestRunscNetworking(base.NetworkFixtureMixin,
                           base.ZunDriverTestCase):
-    """runsc's own network stack refuses a namespace it did not make, so a
-    gVisor workload runs with ``--network=host`` inside the pod's
-    namespace, where os-vif plugged the port: gVisor's host networking
-    carries TCP (not raw sockets: no ping)."""
+    """gVisor's host networking in the pod's namespace carries TCP.
+
+    runsc's own network stack refuses a namespace it did not make, so a gVisor
+    workload runs with ``--network=host`` inside the pod's namespace, where
+    os-vif plugged the port. Raw sockets are not carried: no ping.
+    """
 
     def setUp(self):
         super().setUp()

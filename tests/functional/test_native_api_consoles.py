@@ -55,8 +55,10 @@ def host1(native_apis):
 
 @pytest.fixture(scope='module')
 def one_console(private_engine, keystone):
-    """A native API (two worker processes) that keeps one console open at
-    a time, and closes it after 2 quiet seconds."""
+    """A native API (two worker processes) that keeps one console open.
+
+    It keeps one console open at a time, and closes it after 2 quiet seconds.
+    """
     server = server_tool.NativeApiServer('host1', private_engine.url,
                                          keystone.url, *SERVICE_USER)
     server.set('native_api', max_consoles='1', console_idle_timeout='2')
@@ -69,8 +71,10 @@ def caller(url, identities, who, **kwargs):
 
 
 class Terminal:
-    """A command line on a pseudo-terminal of ``rows`` x ``cols``, as a
-    user runs it; ``expect`` reads its screen."""
+    """A command line on a pseudo-terminal of ``rows`` x ``cols``.
+
+    It runs as a user runs it; ``expect`` reads its screen.
+    """
 
     def __init__(self, command, env, rows, cols):
         self.master, slave = pty.openpty()
@@ -103,9 +107,11 @@ class Terminal:
         return self.screen
 
     def wait_for_raw_mode(self):
-        """Until the client put the terminal in raw mode: it does once
-        connected and done with the resize, and discards what was typed
-        before."""
+        """Wait until the client put the terminal in raw mode.
+
+        The client does so once connected and done with the resize, and
+        discards what was typed before.
+        """
         deadline = time.monotonic() + PATIENCE
         while termios.tcgetattr(self.master)[3] & termios.ICANON:
             if time.monotonic() > deadline or self.process.poll() is not None:
@@ -130,8 +136,10 @@ class Terminal:
 
 @pytest.fixture
 def terminal(keystone):
-    """``open(who, *zun_args, rows=, cols=)`` -> a Terminal running
-    ``zun`` as ``who``; ended after the test."""
+    """``open(who, *zun_args, rows=, cols=)`` -> a Terminal running ``zun``.
+
+    The command runs as ``who``; each terminal is ended after the test.
+    """
     opened = []
 
     def open_terminal(who, *args, rows=24, cols=80):

@@ -105,8 +105,11 @@ _SETTLE_SECONDS = 180
 
 
 def _schema(token=None):
-    """The document, checked as CHECKS say; with ``token`` every request
-    sends it, else X-Auth-Token is generated (missing, or anything)."""
+    """The document, checked as CHECKS say.
+
+    With ``token`` every request sends it, else X-Auth-Token is generated
+    (missing, or anything).
+    """
     checks = {name: {'enabled': True} for name in CHECKS}
     checks['negative_data_rejection']['expected-statuses'] = list(REFUSALS)
     config = {'checks': dict(checks, enabled=False)}
@@ -178,9 +181,12 @@ class NativeApiFuzzTestCase(base.ZunDriverTestCase):
                     {labels.ROLE: labels.ROLE_WORKLOAD})}
 
     def _settled(self):
-        """Nova's servers, once no task is under way and Nova's power state
-        agrees with the engine's (a kill or a pause through the runtime
-        reaches Nova as a lifecycle event); None until then."""
+        """Nova's servers once settled; None until then.
+
+        Settled means no task is under way and Nova's power state agrees with
+        the engine's (a kill or a pause through the runtime reaches Nova as a
+        lifecycle event).
+        """
         servers = self._servers()
         workloads = self._workloads()
         power = {'running': 1, 'paused': 3}
@@ -205,9 +211,11 @@ class NativeApiFuzzTestCase(base.ZunDriverTestCase):
         self.fail('Nova and the engine did not settle: %s' % self._state())
 
     def _restore(self):
-        """Settle; then the member's and the other project's containers
-        run (started, unpaused, booted again if gone) and no other
-        server is left."""
+        """Settle; then run the member's and the other project's containers.
+
+        They are started, unpaused or booted again if gone, and no other server
+        is left.
+        """
         servers = self._settle()
         for server_id, server in servers.items():
             if server_id not in self.targets.values() or \
@@ -356,8 +364,10 @@ class NativeApiFuzzTestCase(base.ZunDriverTestCase):
                 self._one(case, target, None, who, state)
 
     def _one(self, case, target, version, who, state):
-        """Send ``case``; as a member, check that a refusal changed
-        nothing (``state['now']``: the state after the last refusal)."""
+        """Send ``case``; as a member, check that a refusal changed nothing.
+
+        ``state['now']`` is the state after the last refusal.
+        """
         if who is None:
             self._call(case, target, version, who)
             return

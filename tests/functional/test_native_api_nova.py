@@ -105,8 +105,10 @@ def _without_request_id(text):
 
 
 def _documented_operations():
-    """(method, path, operationId, needs a Keystone token) of every
-    operation of openapi.yaml."""
+    """Every operation of openapi.yaml.
+
+    Each is (method, path, operationId, needs a Keystone token).
+    """
     return [(method.upper(), path, op['operationId'], 'security' in op)
             for path, methods in openapi.load()['paths'].items()
             for method, op in methods.items()]
@@ -163,8 +165,11 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
     # -- helpers ------------------------------------------------------------
 
     def zun(self, who='alice'):
-        """python-zunclient's Python API, negotiating its latest version
-        from the native API's version document."""
+        """python-zunclient's Python API, at its latest version.
+
+        The client negotiates that version from the native API's version
+        document.
+        """
         return zun_client.Client(
             '1.latest', session=self.identities.session(who),
             endpoint_override=self.native_url + '/v1')
@@ -177,16 +182,21 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                               capture_output=True, text=True, timeout=120)
 
     def zun_cli(self, *args, who='alice', bypass=True):
-        """The ``zun`` command line of python-zunclient (at this test's
-        native API, else at the catalog's container endpoint)."""
+        """The ``zun`` command line of python-zunclient.
+
+        It talks to this test's native API, else to the catalog's container
+        endpoint.
+        """
         command = ['zun']
         if bypass:
             command += ['--bypass-url', self.native_url + '/v1']
         return self._cli(command + list(args), who)
 
     def openstack_cli(self, *args, who='alice'):
-        """``openstack`` with python-zunclient's appcontainer plugin,
-        through the catalog."""
+        """``openstack`` with python-zunclient's appcontainer plugin.
+
+        It finds the native API through the catalog.
+        """
         return self._cli(['openstack'] + list(args), who)
 
     def nova_as(self, who):
@@ -201,10 +211,12 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         return Caller(self.native_url, self.identities.token(who))
 
     def run_container(self, **fields):
-        """A container of alice's run through the native API (the test
-        image, 1 vCPU and 64 MiB unless ``fields`` say otherwise), once
-        Running; deleted after the test, also when it fails (a pod still
-        building then would outlive the test's engine cleanup)."""
+        """A container of alice's run through the native API, once Running.
+
+        It runs the test image, with 1 vCPU and 64 MiB unless ``fields`` say
+        otherwise. It is deleted after the test, also when it fails (a pod
+        still building then would outlive the test's engine cleanup).
+        """
         zun = self.zun()
         uuid = zun.containers.run(**dict(
             {'image': self.image, 'cpu': 1, 'memory': '64'},
@@ -590,9 +602,11 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertIn('Unexpected API Error', logged[0])
 
     def _policy_allows(self, who, operation, project_id):
-        """What the API's policy (its defaults) says of ``who``'s token
-        for ``container:<operation>`` on a container of ``project_id``
-        (None: of ``who``'s project)."""
+        """What the API's default policy says of ``who``'s token.
+
+        That is for ``container:<operation>`` on a container of
+        ``project_id`` (None: of ``who``'s project).
+        """
         access = self.identities.session(who).auth.get_access(
             self.identities.session(who))
         caller = oslo_context.RequestContext(
@@ -605,8 +619,10 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                                 project_id)
 
     def _console(self, token, query):
-        """The console WebSocket's handshake status with ``token`` (a
-        Keystone token, or None) and ``query``."""
+        """The console WebSocket's handshake status with ``token``.
+
+        ``token`` is a Keystone token or None; ``query`` is sent too.
+        """
         url = '%s/console?%s' % (self.native_url.replace('http', 'ws', 1),
                                  urlparse.urlencode(query))
         headers = {'X-Auth-Token': token} if token else {}
@@ -618,11 +634,13 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         return 101, b''
 
     def test_cross_project_matrix(self):
-        """Every operation of openapi.yaml on project A's container, as
-        project B, as a reader of project A and without a token: 401
-        without one, 404 (the answer for a missing container, word for
-        word) to B, 403 where the policy refuses the reader; nothing
-        changes."""
+        """Others get the right status on A's container and change nothing.
+
+        Every operation of openapi.yaml runs on project A's container, as
+        project B, as a reader of project A and without a token: 401 without
+        one, 404 (the answer for a missing container, word for word) to B, 403
+        where the policy refuses the reader; nothing changes.
+        """
         documented = _documented_operations()
         self.assertEqual(sorted(MATRIX_REQUESTS),
                          sorted(op for _, _, op, _ in documented),

@@ -30,8 +30,10 @@ TARGET = '/tmp/target'
 
 
 def _tar(members):
-    """A tar of ``{name: content}``; content None is a directory, a
-    ``('sym', target)`` tuple a symlink."""
+    """A tar of ``{name: content}``.
+
+    Content None is a directory, a ``('sym', target)`` tuple a symlink.
+    """
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode='w') as tar:
         for name, content in members.items():

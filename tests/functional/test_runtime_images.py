@@ -64,8 +64,11 @@ def test_save_image_then_load_image_round_trips(runtime, make_image):
 
 
 def _with_members(archive, replace=None, add=()):
-    """A copy of the tar ``archive`` with members' data replaced
-    (``{name: bytes or None to drop}``) and ``(name, bytes)`` added."""
+    """A copy of the tar ``archive`` with members replaced and added.
+
+    Members' data is replaced as ``{name: bytes or None to drop}`` says, and
+    ``(name, bytes)`` members are added.
+    """
     replace = replace or {}
     out = io.BytesIO()
     with tarfile.open(fileobj=io.BytesIO(archive)) as src, \
@@ -91,8 +94,11 @@ def _member(archive, name):
 
 
 def _oci_index(names):
-    """index.json and oci-layout of an OCI archive whose one manifest is
-    named ``names`` by annotations (the digest is not checked here)."""
+    """index.json and oci-layout of an OCI archive with one named manifest.
+
+    Annotations name the one manifest ``names`` (the digest is not checked
+    here).
+    """
     index = {'schemaVersion': 2, 'manifests': [{
         'mediaType': 'application/vnd.oci.image.manifest.v1+json',
         'digest': 'sha256:' + '0' * 64, 'size': 1,
@@ -152,9 +158,12 @@ def test_an_oci_layout_without_a_docker_manifest_is_refused_clearly(
 
 def test_the_sandbox_image_is_never_one_found_by_name_or_label(
         runtime, instance_labels):
-    """An image anyone could have loaded with the sandbox image's old
-    (predictable) name and label, even with the same root filesystem,
-    is not what a runtime started afresh (a restarted service) runs."""
+    """A look-alike of the sandbox image is not what a new runtime runs.
+
+    An image anyone could have loaded with the sandbox image's old
+    (predictable) name and label, even with the same root filesystem, is not
+    what a runtime started afresh (a restarted service) runs.
+    """
     with open('/bin/busybox', 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
     impostor = runtime.import_rootfs(

@@ -136,11 +136,14 @@ class TestIsolationOn(IsolationTestCase):
         self.assertNoHostShared()
 
     def test_a_boot_the_scheduler_let_through_is_refused_by_the_host(self):
-        """The scheduler's view trails the hosts (two projects' boots can
-        be scheduled to one empty host before either lands). Here it sees
-        no instance anywhere: compute1, where A's server runs, is its first
-        choice for B; compute1 refuses the claim and Nova reschedules B to
-        its alternate."""
+        """A host refuses a boot the scheduler let through; Nova reschedules.
+
+        The scheduler's view trails the hosts (two projects' boots can be
+        scheduled to one empty host before either lands). Here it sees no
+        instance anywhere: compute1, where A's server runs, is its first
+        choice for B; compute1 refuses the claim and Nova reschedules B to its
+        alternate.
+        """
         a1 = self.boot_as('A')
         busy = self.host_of(a1)
         refused = []
@@ -193,8 +196,11 @@ class TestIsolationOnOneHost(IsolationTestCase):
 
 
 class TestIsolationWithoutInstanceTracking(IsolationTestCase):
-    """With track_instance_changes off the scheduler knows each host's
-    instances by uuid only; the filter reads their projects itself."""
+    """Isolation holds with the scheduler's track_instance_changes off.
+
+    The scheduler then knows each host's instances by uuid only; the filter
+    reads their projects itself.
+    """
     track_instance_changes = False
 
     def test_projects_never_share_a_host(self):
