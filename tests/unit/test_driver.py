@@ -32,7 +32,7 @@ CONF = nova_conf.CONF
 
 @pytest.fixture
 def driver():
-    with mock.patch.object(zun_driver.zun_runtime, 'from_conf',
+    with mock.patch.object(zun_driver.zun_runtime, 'from_conf', autospec=True,
                            return_value=mock.create_autospec(
                                base.ContainerRuntime, instance=True)):
         return zun_driver.ZunDriver(fake.FakeVirtAPI())

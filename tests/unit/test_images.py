@@ -16,9 +16,12 @@ without an engine or Nova's services."""
 import datetime
 from unittest import mock
 
+import docker
 from nova.compute import task_states
 from nova import exception
+from nova.image import glance
 from nova import objects
+from oslo_utils.fixture import uuidsentinel as uuids
 from oslo_utils import timeutils
 import pytest
 
@@ -86,10 +89,19 @@ def _runtime():
     return mock.create_autospec(base.ContainerRuntime, instance=True)
 
 
+def _image_api():
+    return mock.create_autospec(glance.API, instance=True)
+
+
+def _image_info(size_bytes):
+    return types.ImageInfo(id='sha256:abc', tags=(), size_bytes=size_bytes,
+                           labels={})
+
+
 def test_a_cached_image_is_marked_used_and_not_fetched():
     runtime = _runtime()
     runtime.image_exists.return_value = True
-    image_api = mock.Mock()
+    image_api = _image_api()
     assert images.ensure_image(None, runtime, image_api,
                                _image_meta()) == images.reference(IMAGE)
     image_api.get.assert_not_called()
@@ -103,8 +115,8 @@ def test_a_registry_image_is_pulled_with_the_credentials():
     runtime.image_exists.return_value = False
     runtime.pull_image_report.return_value = types.ImageTransfer(
         references=('sha256:abc',), layers_stored=1, bytes_stored=7)
-    runtime.inspect_image.return_value = mock.Mock(size_bytes=100)
-    image_api = mock.Mock()
+    runtime.inspect_image.return_value = _image_info(100)
+    image_api = _image_api()
     image_api.get.return_value = {
         'size': 0, 'properties': {'ref_prop': 'reg:5000/a:1'}}
     auth = {'username': 'u', 'password': 'p'}
@@ -130,7 +142,7 @@ def _pulling_runtime():
 
 
 def _registry_glance(ref):
-    image_api = mock.Mock()
+    image_api = _image_api()
     image_api.get.return_value = {'size': 0, 'properties': {'p': ref}}
     return image_api
 
@@ -165,7 +177,7 @@ def test_a_reference_the_engine_would_name_like_its_own_is_refused(ref):
 ])
 def test_references_elsewhere_are_pulled(ref):
     runtime = _pulling_runtime()
-    runtime.inspect_image.return_value = mock.Mock(size_bytes=1)
+    runtime.inspect_image.return_value = _image_info(1)
     images.ensure_image(None, runtime, _registry_glance(ref), _image_meta(),
                         registry_property='p')
     runtime.pull_image_report.assert_called_once_with(ref, auth=None)
@@ -208,8 +220,8 @@ def test_an_image_too_large_once_unpacked_is_removed_again():
     runtime.image_exists.return_value = False
     runtime.pull_image_report.return_value = types.ImageTransfer(
         references=('sha256:abc',))
-    runtime.inspect_image.return_value = mock.Mock(size_bytes=3 * 1024 ** 3)
-    image_api = mock.Mock()
+    runtime.inspect_image.return_value = _image_info(3 * 1024 ** 3)
+    image_api = _image_api()
     image_api.get.return_value = {'size': 0,
                                   'properties': {'p': 'reg/a:1'}}
     with pytest.raises(exception.FlavorDiskSmallerThanImage):
@@ -248,19 +260,30 @@ def test_an_unavailable_engine_is_not_dressed_up_as_an_image_fault():
 # -- snapshot ----------------------------------------------------------------
 
 def _instance():
-    return mock.Mock(uuid='inst-1', project_id='proj', os_type=None)
+    return objects.Instance(uuid=uuids.instance, project_id='proj',
+                            os_type=None)
+
+
+# The callback Nova's compute manager hands to snapshot.
+def _update_task_state(task_state, expected_state=None):
+    pass
+
+
+def _task_state_callback(**kwargs):
+    return mock.create_autospec(_update_task_state, **kwargs)
 
 
 def _snapshot_runtime(state=types.ContainerState.RUNNING):
     runtime = _runtime()
-    runtime.status.return_value = mock.Mock(state=state)
+    runtime.status.return_value = types.ContainerStatus(
+        id='c', name='nova-inst-1', state=state, labels={})
     runtime.commit.return_value = 'sha256:committed'
     runtime.save_image.return_value = iter([b'tar', b'data'])
     return runtime
 
 
 def _glance():
-    image_api = mock.Mock()
+    image_api = _image_api()
     image_api.get.return_value = {'name': 'snap'}
     return image_api
 
@@ -272,13 +295,13 @@ def test_snapshot_freezes_only_for_the_commit_and_uploads_the_archive():
     runtime.commit.side_effect = lambda *a, **k: (calls.append('commit') or
                                                   'sha256:committed')
     runtime.unpause.side_effect = lambda c: calls.append('unpause')
-    image_api = mock.Mock()
+    image_api = _image_api()
     image_api.get.return_value = {'name': 'snap'}
     uploaded = []
     image_api.update.side_effect = (
         lambda ctx, image_id, meta, data: uploaded.append((meta,
                                                            data.read())))
-    update_task_state = mock.Mock(
+    update_task_state = _task_state_callback(
         side_effect=lambda **kw: calls.append(kw['task_state']))
     images.snapshot(None, runtime, image_api, 'nova-inst-1', _instance(),
                     IMAGE, update_task_state)
@@ -304,10 +327,10 @@ def test_snapshot_freezes_only_for_the_commit_and_uploads_the_archive():
 def test_snapshot_unpauses_when_the_commit_fails():
     runtime = _snapshot_runtime()
     runtime.commit.side_effect = runtime_exc.ContainerRuntimeError('no')
-    image_api = mock.Mock()
+    image_api = _image_api()
     with pytest.raises(runtime_exc.ContainerRuntimeError):
         images.snapshot(None, runtime, image_api, 'c', _instance(), IMAGE,
-                        mock.Mock())
+                        _task_state_callback())
     runtime.unpause.assert_called_once_with('c')
     image_api.update.assert_not_called()
 
@@ -319,7 +342,7 @@ def test_snapshot_removes_the_committed_image_when_the_upload_fails():
         server='g', reason='refused')
     with pytest.raises(exception.ImageUnacceptable):
         images.snapshot(None, runtime, image_api, 'c', _instance(), IMAGE,
-                        mock.Mock())
+                        _task_state_callback())
     runtime.unpause.assert_called_once_with('c')
     runtime.remove_image.assert_called_once_with('sha256:committed',
                                                  force=True)
@@ -328,7 +351,7 @@ def test_snapshot_removes_the_committed_image_when_the_upload_fails():
 def test_snapshot_of_a_stopped_container_does_not_pause():
     runtime = _snapshot_runtime(types.ContainerState.EXITED)
     images.snapshot(None, runtime, _glance(), 'c', _instance(), IMAGE,
-                    mock.Mock())
+                    _task_state_callback())
     runtime.pause.assert_not_called()
     runtime.unpause.assert_not_called()
     runtime.commit.assert_called_once()
@@ -337,7 +360,7 @@ def test_snapshot_of_a_stopped_container_does_not_pause():
 def test_snapshot_pause_can_be_switched_off():
     runtime = _snapshot_runtime()
     images.snapshot(None, runtime, _glance(), 'c', _instance(), IMAGE,
-                    mock.Mock(), pause=False)
+                    _task_state_callback(), pause=False)
     runtime.pause.assert_not_called()
 
 
@@ -377,9 +400,10 @@ class _FakeRuntime:
 
 
 def _instances(*image_refs):
-    return [mock.Mock(uuid='u%d' % n, image_ref=ref, kernel_id=None,
-                      ramdisk_id=None, task_state=None, vm_state='active',
-                      host='compute1')
+    return [objects.Instance(uuid=getattr(uuids, 'u%d' % n), image_ref=ref,
+                             kernel_id=None, ramdisk_id=None,
+                             task_state=None, vm_state='active',
+                             host='compute1')
             for n, ref in enumerate(image_refs)]
 
 
@@ -387,7 +411,7 @@ def _instances(*image_refs):
 def cache():
     """The time the image cache's clock says it is."""
     with mock.patch('nova.objects.BlockDeviceMappingList.'
-                    'bdms_by_instance_uuid', return_value={}):
+                    'bdms_by_instance_uuid', autospec=True, return_value={}):
         yield timeutils.utcnow(with_timezone=True)
 
 
@@ -424,7 +448,7 @@ def _backend(api):
 
 
 def test_load_report_counts_layers_stored_and_already_present():
-    api = mock.Mock()
+    api = mock.create_autospec(docker.APIClient, instance=True)
     api.load_image.return_value = iter([
         {'status': 'Loading layer', 'id': 'aaa',
          'progressDetail': {'current': 10, 'total': 500}},
@@ -442,7 +466,7 @@ def test_load_report_counts_layers_stored_and_already_present():
 
 
 def test_pull_report_counts_new_and_present_layers():
-    api = mock.Mock()
+    api = mock.create_autospec(docker.APIClient, instance=True)
     api.pull.return_value = iter([
         {'status': 'Already exists', 'id': 'l1'},
         {'status': 'Downloading', 'id': 'l2',
@@ -462,7 +486,7 @@ def test_pull_report_counts_new_and_present_layers():
 
 
 def test_push_failure_is_a_runtime_error():
-    api = mock.Mock()
+    api = mock.create_autospec(docker.APIClient, instance=True)
     api.push.return_value = iter([{'error': 'denied: requested access'}])
     with pytest.raises(runtime_exc.ContainerRuntimeError) as caught:
         _backend(api).push_image('reg:5000/a:1')

@@ -14,9 +14,11 @@
 
 from unittest import mock
 
+from nova.compute import api as compute
 from nova.compute import task_states
 from nova.compute import vm_states
 from nova import objects
+from nova.virt import driver as virt_driver
 from nova.virt import event as virtevent
 import pytest
 
@@ -58,7 +60,8 @@ def test_the_engine_s_own_words_follow_the_reason():
 @pytest.fixture
 def watcher():
     runtime = mock.create_autospec(base.ContainerRuntime, instance=True)
-    emit = mock.Mock()
+    emit = mock.create_autospec(virt_driver.ComputeDriver,
+                                instance=True).emit_event
     return lifecycle.LifecycleWatcher(runtime, 'host-1', emit)
 
 
@@ -72,14 +75,19 @@ def _stop(watcher, instance, workload=None, sandbox=RUNNING, settled=False):
     statuses = {'nova-%s' % UUID: workload or _status(exit_code=3),
                 'nova-%s-sandbox' % UUID: _status(state=sandbox)}
     watcher._runtime.status.side_effect = statuses.__getitem__
-    with mock.patch.object(objects.Instance, 'get_by_uuid',
+    compute_api = mock.create_autospec(compute.API, instance=True)
+    with mock.patch.object(objects.Instance, 'get_by_uuid', autospec=True,
                            return_value=instance), \
-            mock.patch.object(lifecycle, 'record_event') as record, \
-            mock.patch.object(lifecycle, '_compute_api') as compute_api, \
-            mock.patch.object(watcher, '_after_task') as after_task, \
-            mock.patch.object(watcher, '_look_again') as look_again:
+            mock.patch.object(lifecycle, 'record_event',
+                              autospec=True) as record, \
+            mock.patch.object(lifecycle, '_compute_api', autospec=True,
+                              return_value=compute_api), \
+            mock.patch.object(watcher, '_after_task',
+                              autospec=True) as after_task, \
+            mock.patch.object(watcher, '_look_again',
+                              autospec=True) as look_again:
         watcher._workload_stopped(UUID, settled=settled)
-    return record, compute_api.return_value, after_task, look_again
+    return record, compute_api, after_task, look_again
 
 
 def _emitted(watcher):

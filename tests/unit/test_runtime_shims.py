@@ -19,6 +19,7 @@ import subprocess
 import time
 from unittest import mock
 
+import docker
 from docker import errors as docker_errors
 import pytest
 import requests
@@ -82,7 +83,7 @@ def test_reap_kills_the_shim_and_its_children(fake_shim, tmp_path):
     (tmp_path / CONTAINER).mkdir()  # the engine's stdio directory
     # containerd would remove the bundle once the shim is gone; nothing
     # does here, so reap waits for it until the timeout.
-    with mock.patch('shutil.which', return_value=None):
+    with mock.patch('shutil.which', autospec=True, return_value=None):
         assert shims.reap(CONTAINER, timeout=0.5) == 1
     proc.wait(5)
     assert shims._mentioning(CONTAINER) == []
@@ -122,7 +123,7 @@ def test_a_shim_that_is_not_roots_is_never_signalled(tmp_path):
 def _runtime(state, reap_shims):
     runtime = docker_runtime.DockerRuntime('unix:///nonexistent.sock',
                                            reap_shims=reap_shims)
-    api = mock.Mock()
+    api = mock.create_autospec(docker.APIClient, instance=True)
     response = requests.Response()
     response.status_code = 400
     api.start.side_effect = docker_errors.APIError(

@@ -129,8 +129,10 @@ def test_instances_known_by_uuid_only_are_read_from_the_database(mode):
     # objects with a uuid and nothing else.
     mode('all')
     bare = host(objects.Instance(uuid=uuids.x1), instance(uuids.a1, 'A'))
-    with mock.patch.object(isolation, 'cell_context') as cell_context, \
+    with mock.patch.object(isolation, 'cell_context',
+                           autospec=True) as cell_context, \
             mock.patch.object(objects.InstanceList, 'get_by_filters',
+                              autospec=True,
                               return_value=[instance(uuids.x1, 'B')]) as get:
         assert not passes(bare, request('A'))
     get.assert_called_once_with(cell_context.return_value,
@@ -142,8 +144,9 @@ def test_instances_known_by_uuid_only_are_read_from_the_database(mode):
 def test_flavors_not_in_the_host_state_are_read_from_the_database(mode):
     mode('flavor')
     state = host(instance(uuids.b1, 'B'))  # no flavor loaded
-    with mock.patch.object(isolation, 'cell_context'), \
+    with mock.patch.object(isolation, 'cell_context', autospec=True), \
             mock.patch.object(objects.InstanceList, 'get_by_filters',
+                              autospec=True,
                               return_value=[instance(uuids.b1, 'B', ISOLATING)]
                               ) as get:
         assert not passes(state, request('A'))
@@ -153,7 +156,8 @@ def test_flavors_not_in_the_host_state_are_read_from_the_database(mode):
 def test_no_database_read_when_the_host_state_knows_enough(mode):
     mode('flavor')
     state = host(instance(uuids.a1, 'A'), instance(uuids.b1, 'B', {}))
-    with mock.patch.object(objects.InstanceList, 'get_by_filters') as get:
+    with mock.patch.object(objects.InstanceList, 'get_by_filters',
+                           autospec=True) as get:
         assert passes(state, request('A'))
         assert not passes(state, request('A', ISOLATING))
     get.assert_not_called()
@@ -206,13 +210,13 @@ def test_claim_refuses_a_host_running_another_projects_instances():
 
 def test_claim_in_flavor_mode_reads_neighbours_flavors():
     runtime = FakeRuntime((uuids.b1, 'B'))
-    with mock.patch.object(isolation, 'isolated_instances',
+    with mock.patch.object(isolation, 'isolated_instances', autospec=True,
                            return_value={uuids.b1}) as isolated:
         with pytest.raises(exception.ComputeResourcesUnavailable):
             with claim('flavor', runtime, 'A'):
                 pass
     isolated.assert_called_once_with(mock.sentinel.ctxt, {uuids.b1})
-    with mock.patch.object(isolation, 'isolated_instances',
+    with mock.patch.object(isolation, 'isolated_instances', autospec=True,
                            return_value=set()):
         with claim('flavor', runtime, 'A'):
             pass

@@ -91,7 +91,7 @@ def test_access_mode_and_volume_id():
 
 @pytest.fixture
 def privileged():
-    with mock.patch.object(volumes, 'privileged') as priv:
+    with mock.patch.object(volumes, 'privileged', autospec=True) as priv:
         priv.make_filesystem.return_value = (0, '', '')
         priv.mount.return_value = (0, '', '')
         yield priv
