@@ -132,7 +132,7 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         identity otherwise.
         """
         self._hosts.append(host)
-        with mock.patch('nova.virt.node.get_local_node_uuid',
+        with mock.patch('nova.virt.node.get_local_node_uuid', autospec=True,
                         return_value=str(getattr(uuids, 'node_' + host))):
             return self._start_compute(host)
 
@@ -181,7 +181,7 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         All it knows comes from the engine, as after a real restart.
         """
         self.computes[host].stop()
-        with mock.patch('nova.virt.node.get_local_node_uuid',
+        with mock.patch('nova.virt.node.get_local_node_uuid', autospec=True,
                         return_value=str(getattr(uuids, 'node_' + host))):
             self.computes[host] = self.start_service('compute', host=host)
         return self.computes[host]

@@ -129,7 +129,7 @@ class FaultTestCase(base.ZunDriverTestCase):
         old.manager.driver._lifecycle.stop()
         self.useFixture(fixtures.MonkeyPatch(
             'oslo_concurrency.lockutils._semaphores', lockutils.Semaphores()))
-        with mock.patch.object(old, 'stop'):
+        with mock.patch.object(old, 'stop', autospec=True):
             self.restart_zun_compute(host)
         # What it was doing never goes on; at the end it unwinds, before
         # the new service stops (the old one's stop waits for it).
@@ -152,7 +152,8 @@ class FaultTestCase(base.ZunDriverTestCase):
             reached.set()
             released.wait()
             raise ComputeKilled()
-        patcher = mock.patch.object(target, name, side_effect=stalled)
+        patcher = mock.patch.object(target, name, autospec=True,
+                                    side_effect=stalled)
         patcher.start()
         self.addCleanup(patcher.stop)
         return reached
@@ -220,7 +221,8 @@ class TestEngineCrashes(CrashEngineMixin, FaultTestCase):
         def crash_then_call(*args, **kwargs):
             self.engine.kill()
             return original(*args, **kwargs)
-        return mock.patch.object(target, name, side_effect=crash_then_call)
+        return mock.patch.object(target, name, autospec=True,
+                                 side_effect=crash_then_call)
 
     def test_servers_run_on_through_an_engine_crash(self):
         running = self.boot(self.image, self.flavor)
@@ -290,7 +292,7 @@ class TestEngineCrashes(CrashEngineMixin, FaultTestCase):
                 return start(container)
             finally:
                 self.engine.start()
-        with mock.patch.object(runtime, 'start',
+        with mock.patch.object(runtime, 'start', autospec=True,
                                side_effect=crash_then_start):
             server = self.boot(self.image, self.flavor,
                                expected_state='ERROR')

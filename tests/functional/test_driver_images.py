@@ -236,9 +236,9 @@ class TestImageCache(ImagesTestCase):
             time.sleep(2)
             return real_download(*args, **kwargs)
 
-        with mock.patch.object(self.glance, 'download',
+        with mock.patch.object(self.glance, 'download', autospec=True,
                                side_effect=slow_download) as download, \
-                mock.patch.object(images, 'ensure_image',
+                mock.patch.object(images, 'ensure_image', autospec=True,
                                   side_effect=ensure):
             servers = [self.api.post_server({'server': {
                 'name': 'zun-concurrent-%d' % i, 'imageRef': image,
@@ -326,7 +326,7 @@ class TestImageFaults(ImagesTestCase):
             raise exception.GlanceConnectionFailed(
                 server='glance.example:9292', reason='connection refused')
 
-        with mock.patch.object(self.driver()._image_api, 'get',
+        with mock.patch.object(self.driver()._image_api, 'get', autospec=True,
                                side_effect=unreachable):
             server = self.post(self.image)
             self.assertBuildFault(server, 'Glance is unreachable',
@@ -338,7 +338,8 @@ class TestImageFaults(ImagesTestCase):
             raise exception.GlanceConnectionFailed(
                 server='glance.example:9292', reason='connection reset')
 
-        with mock.patch.object(self.glance, 'download', side_effect=cut):
+        with mock.patch.object(self.glance, 'download', autospec=True,
+                               side_effect=cut):
             server = self.post(self.image)
             self.assertBuildFault(server, 'Glance is unreachable',
                                   'connection reset')
@@ -350,7 +351,7 @@ class TestImageFaults(ImagesTestCase):
             self.glance.delete(context, image_id)
             return real_get(context, image_id, **kwargs)
 
-        with mock.patch.object(self.driver()._image_api, 'get',
+        with mock.patch.object(self.driver()._image_api, 'get', autospec=True,
                                side_effect=deleted_first):
             server = self.post(self.image)
             self.assertBuildFault(server, 'not in Glance (deleted?)')
@@ -379,7 +380,7 @@ class TestImageFaults(ImagesTestCase):
             meta['size'] = 2 * 1024 ** 3
             return meta
 
-        with mock.patch.object(self.driver()._image_api, 'get',
+        with mock.patch.object(self.driver()._image_api, 'get', autospec=True,
                                side_effect=huge), \
                 self.count_downloads() as download:
             server = self.post(image)
@@ -394,7 +395,7 @@ class TestImageFaults(ImagesTestCase):
                                        size_bytes=2 * 1024 ** 3)
 
         with mock.patch.object(self.driver().runtime, 'inspect_image',
-                               side_effect=huge):
+                               autospec=True, side_effect=huge):
             server = self.post(self.image)
             self.assertBuildFault(server, "Flavor's disk is too small",
                                   'image is 2147483648 bytes')
@@ -502,7 +503,7 @@ class TestArchiveNames(ImagesTestCase):
             return report
 
         with mock.patch.object(driver_runtime, 'load_image_report',
-                               side_effect=load):
+                               autospec=True, side_effect=load):
             server = self.api.post_server({'server': {
                 'name': 'zun-attacker', 'imageRef': attacker,
                 'flavorRef': self.flavor, 'networks': 'none'}})

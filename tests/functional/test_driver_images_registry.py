@@ -258,7 +258,8 @@ class TestRegistryImages(base.ZunDriverTestCase):
         image = self.glance_image_with(
             data, properties={'zun_registry_reference': self.ref})
         driver_runtime = self.driver().runtime
-        with mock.patch.object(driver_runtime, 'pull_image_report') as pull:
+        with mock.patch.object(driver_runtime, 'pull_image_report',
+                               autospec=True) as pull:
             server = self.boot(image, self.flavor)
         self.assertEqual(0, pull.call_count)
         self.assertIn('hello from nova-zun', self.console_output(server))

@@ -216,8 +216,9 @@ class TestRuntimes(base.ZunDriverTestCase):
         # root's shims (as a service user may not), nova-zun's privsep
         # daemon does.
         with mock.patch.object(runtime, 'create_container', create), \
-                mock.patch.object(shims, 'reap', side_effect=PermissionError(
-                    errno.EPERM, 'Operation not permitted')):
+                mock.patch.object(shims, 'reap', autospec=True,
+                                  side_effect=PermissionError(
+                                      errno.EPERM, 'Operation not permitted')):
             server = self.boot(self.image, flavor, expected_state='ERROR',
                                metadata={'zun_command': '["/nonexistent"]'})
         # The engine refused to start what the metadata asks: no other

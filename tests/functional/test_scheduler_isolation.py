@@ -157,7 +157,8 @@ class TestIsolationOn(IsolationTestCase):
                 raise
 
         with mock.patch.object(zun_filters.TenantIsolationFilter,
-                               'host_passes', return_value=True), \
+                               'host_passes', autospec=True,
+                               return_value=True), \
                 mock.patch.object(isolation.HostClaim, '__enter__', enter):
             b1 = self.boot_as('B')
         self.assertEqual([busy], refused)
