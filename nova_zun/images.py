@@ -36,6 +36,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import units
 
+from nova_zun import layers
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import image_archive
 
@@ -428,6 +429,12 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
         if pull_ref:
             transfer, downloaded = puller.pull(image_id, pull_ref)
             source = puller.source
+        elif layers.is_manifest(image):
+            loader = layers.LayeredLoader(context, runtime, image_api)
+            transfer, downloaded = _glance_call(image_id, loader.load,
+                                                image_id)
+            _name(runtime, transfer.references[0], image_id)
+            source = loader.source
         else:
             loader = GlanceLoader(context, runtime, image_api)
             transfer, downloaded = loader.load(image_id)
