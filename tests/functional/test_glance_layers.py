@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 
 import glanceclient
@@ -216,6 +217,31 @@ def test_a_second_image_boots_downloading_only_its_own_layer(
                      % (imported['b'], own['size']), logged), logged
     assert b'b\n' == _cat(runtime, ref, '/b')
     assert b'a\n' == _cat(runtime, images.reference(imported['a']), '/a')
+
+
+def _manifest(glance, identities, image_id):
+    client = _glance_client(identities, glance, 'alice')
+    return layers.Manifest.parse(b''.join(client.images.data(image_id)))
+
+
+def test_concurrent_boots_download_each_missing_layer_once(
+        imported, boot, glance, identities, caplog):
+    caplog.set_level(logging.INFO, logger='nova_zun')
+    threads = [threading.Thread(target=boot, args=('alice', imported[name]))
+               for name in ('a', 'b')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(caplog.text)
+    downloaded = re.findall(r'downloaded (\d+) bytes of layers from Glance',
+                            caplog.text)
+    assert 2 == len(downloaded), caplog.text
+    # The engine has the bottom layer (the test images'); the 64 MiB base
+    # once, and each image's own layer.
+    a, b = (_manifest(glance, identities, imported[n]) for n in 'ab')
+    assert sum(layer.size for layer in a.layers[1:] + b.layers[2:]) == \
+        sum(int(n) for n in downloaded)
 
 
 def test_another_project_cannot_read_a_private_images_layers(
