@@ -31,6 +31,7 @@ no file, directory or link, and archives that end early.
 
 import bz2
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -353,10 +354,31 @@ _FORMAT_FILES = {DOCKER_ARCHIVE: MANIFEST,
                  OCI_LAYOUT: '%s and %s' % (LAYOUT, INDEX)}
 
 
+def _config_diff_ids(data):
+    """The layer digests of an image config (bytes), or None if it is none."""
+    if not data.lstrip().startswith(b'{'):
+        return None
+    try:
+        found = json.loads(data).get('rootfs', {}).get('diff_ids')
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    if isinstance(found, list) and all(isinstance(d, str) for d in found):
+        return found
+    return None
+
+
 class _Rewriter:
 
-    def __init__(self, formats):
+    def __init__(self, formats, absent_layers=()):
         self._formats = formats
+        self._absent_layers = frozenset(absent_layers)
+        # What the layers of manifest.json are checked against at the end:
+        # the digest of every file, and the layers of every member that
+        # is an image config (the config may come before manifest.json).
+        self._digests = {}
+        self._configs = {}
+        self._config_layers = 0
+        self._entry = None
         self._seen = set()
         # Links, symbolic or hard (a hard link to a symbolic link is one
         # too): the engine would write a member below one through it.
@@ -402,6 +424,55 @@ class _Rewriter:
                     ', '.join(sorted(self._seen & set(_REWRITE))) or
                     'none of them'))
 
+    def _file_data(self, reader, info, name):
+        """Yield a member's data, keeping its digest (and its layers).
+
+        Layers are kept when the member is an image config.
+        """
+        digest = hashlib.sha256()
+        small = bytearray() if info.size <= MAX_SMALL_MEMBER else None
+        for piece in reader.data(info):
+            digest.update(piece)
+            if small is not None:
+                small += piece
+            yield piece
+        self._digests[name] = 'sha256:' + digest.hexdigest()
+        layers = _config_diff_ids(bytes(small)) if small else None
+        if layers is not None:
+            self._config_layers += len(layers)
+            if self._config_layers > MAX_MEMBERS:
+                raise InvalidArchive('the archive\'s configs list more than '
+                                     '%d layers' % MAX_MEMBERS)
+            self._configs[name] = layers
+
+    def _check_layers(self):
+        """Refuse layers that are not what the image's config says.
+
+        The engine takes a layer it holds already without reading the
+        archive's file for it: an archive could otherwise get another
+        image's layer by naming its digest.
+        """
+        config = normalized(self._entry.get('Config') or '')
+        diff_ids = self._configs.get(config)
+        paths = self._entry.get('Layers')
+        if diff_ids is None:
+            raise InvalidArchive('%s names no image config of the archive'
+                                 % MANIFEST)
+        if not isinstance(paths, list) or len(paths) != len(diff_ids):
+            raise InvalidArchive('%s lists other layers than the image\'s '
+                                 'config' % MANIFEST)
+        for index, (path, diff_id) in enumerate(zip(paths, diff_ids)):
+            found = self._digests.get(normalized(str(path)))
+            if found is None and diff_id in self._absent_layers:
+                continue
+            if found != diff_id:
+                raise InvalidArchive(
+                    'layer %d (%s) of the image is not in the archive: '
+                    'member %r %s (layers are read uncompressed only)'
+                    % (index, diff_id, path,
+                       'is missing' if found is None
+                       else 'has data of digest %s' % found))
+
     def rewrite(self, reader):
         while True:
             info = reader.next()
@@ -415,18 +486,24 @@ class _Rewriter:
                 continue
             if name in _REWRITE:
                 data = _REWRITE[name](reader.small_data(info, name))
+                if name == MANIFEST:
+                    [self._entry] = json.loads(data)
                 yield (member_header(info, name, len(data)) + data +
                        _padding(len(data)))
                 continue
             yield member_header(info, name, info.size)
-            yield from reader.data(info)
+            yield from self._file_data(reader, info, name)
             if info.size % _BLOCK:
                 yield _padding(info.size)
         self._check_format()
+        if DOCKER_ARCHIVE in self._formats and OCI_LAYOUT not in \
+                self._formats:
+            self._check_layers()
         yield _END_OF_ARCHIVE
 
 
-def without_names(data, formats=(DOCKER_ARCHIVE, OCI_LAYOUT)):
+def without_names(data, formats=(DOCKER_ARCHIVE, OCI_LAYOUT),
+                  absent_layers=()):
     """Yield image archive ``data`` as chunks of an uncompressed tar.
 
     ``data`` is a file-like object or an iterable of byte chunks; a tar, or one
@@ -438,6 +515,12 @@ def without_names(data, formats=(DOCKER_ARCHIVE, OCI_LAYOUT)):
     for an archive that is not one of ``formats``, holds several images, ends
     early, or hides members as the module says; a consumer that stops there has
     passed on no complete archive.
+
+    Where the engine reads ``manifest.json`` only (``formats`` is the
+    docker-archive alone), every layer it lists must be in the archive with
+    the digest the image's config gives, but for the digests in
+    ``absent_layers``, which may be left out (the caller knows the engine
+    holds them and the image's owner may read them).
     """
     reader = TarReader(_uncompressed(data))
-    yield from _Rewriter(formats).rewrite(reader)
+    yield from _Rewriter(formats, absent_layers).rewrite(reader)

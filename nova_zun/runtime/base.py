@@ -247,11 +247,14 @@ class ContainerRuntime(abc.ABC):
         """
 
     @abc.abstractmethod
-    def load_image_report(self, data):
+    def load_image_report(self, data, absent_layers=()):
         """Load an image archive as :meth:`load_image` does.
 
         Return an ImageTransfer (references: the image id; layers stored and
-        already present).
+        already present). Every layer must be in the archive, with the digest
+        the image's config gives, but those whose digests are in
+        ``absent_layers``: the caller knows the engine holds them and that
+        the image's owner may read them.
         """
 
     @abc.abstractmethod

@@ -146,6 +146,45 @@ def test_an_archive_of_several_images_is_refused(runtime, make_image):
         runtime.load_image(iter([both]))
 
 
+def _tar_of(files):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode='w') as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize('layer_data', [b'junk' * 512, None],
+                         ids=['other data', 'left out'])
+def test_an_archive_gets_no_layer_by_naming_its_digest(
+        runtime, make_image, layer_data):
+    # Another tenant's image, its one layer holding a secret.
+    victim = runtime.import_rootfs(
+        _tar_of({'secret': unique('secret').encode()}),
+        make_image.reference())
+    make_image.remove_later(victim)
+    archive = b''.join(runtime.save_image(victim))
+    [entry] = json.loads(_member(archive, 'manifest.json'))
+    # An image of the attacker's own that names the victim's layer digest.
+    config = json.loads(_member(archive, entry['Config']))
+    config['author'] = 'attacker'
+    config = json.dumps(config).encode()
+    forged_id = 'sha256:' + hashlib.sha256(config).hexdigest()
+    forged_entry = dict(entry, Config=forged_id[7:] + '.json')
+    [layer] = entry['Layers']
+    forged = _with_members(archive, {
+        entry['Config']: None,
+        'manifest.json': json.dumps([forged_entry]).encode(),
+        layer: layer_data},
+        add=[(forged_entry['Config'], config)])
+    make_image.remove_later(forged_id)
+    with pytest.raises(exception.InvalidRequest, match='layer'):
+        runtime.load_image(iter([forged]))
+    assert not runtime.image_exists(forged_id)
+
+
 def test_an_oci_layout_without_a_docker_manifest_is_refused_clearly(
         runtime, make_image):
     _, image_id = make_image(command=COMMAND)

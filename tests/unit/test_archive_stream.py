@@ -14,6 +14,7 @@
 
 import bz2
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -311,3 +312,31 @@ def test_a_sparse_member_is_refused():
 def test_the_member_count_is_bounded(monkeypatch):
     monkeypatch.setattr(archive_stream, 'MAX_MEMBERS', 3)
     _refused([_docker_save()], 'more than 3 members')
+
+
+def _image_of(layer):
+    """A docker save archive whose config names ``layer``'s digest."""
+    digest = 'sha256:' + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({'rootfs': {'type': 'layers',
+                                    'diff_ids': [digest]}}).encode()
+    return digest, [_member('c.json', config), _manifest()]
+
+
+DOCKER_ONLY = {'formats': (archive_stream.DOCKER_ARCHIVE,)}
+
+
+def test_the_layers_are_those_the_config_names():
+    digest, image = _image_of(LAYER)
+    _rewritten([_tar([_member('l/layer.tar', LAYER)] + image)],
+               **DOCKER_ONLY)
+    _refused([_tar([_member('l/layer.tar', b'other')] + image)],
+             'layer 0 .* has data of digest', **DOCKER_ONLY)
+    _refused([_tar(image)], 'layer 0 .* is missing', **DOCKER_ONLY)
+    # Left out where the caller says the engine holds it.
+    _rewritten([_tar(image)], absent_layers=[digest], **DOCKER_ONLY)
+
+
+def test_a_manifest_naming_no_config_is_refused():
+    _refused([_docker_save(manifest=_manifest([
+        {'Config': 'l/layer.tar', 'Layers': ['l/layer.tar']}]))],
+        'names no image config', **DOCKER_ONLY)

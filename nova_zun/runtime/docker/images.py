@@ -75,14 +75,15 @@ class ImageService:
         return list(self.load_image_report(data).references)
 
     @errors.engine_call
-    def load_image_report(self, data):
+    def load_image_report(self, data, absent_layers=()):
         loaded = []
         # Not quiet: the engine then reports each layer it stores (and is
         # silent about layers it has already).
         stored = {}
         # The engine would give the image the names inside the archive as
         # it loads it: it gets the archive without them, and says the id.
-        archive = archive_stream.without_names(data, _LOAD_FORMATS)
+        archive = archive_stream.without_names(data, _LOAD_FORMATS,
+                                               absent_layers)
         try:
             progress = list(self._api.load_image(archive, quiet=False))
         except docker_errors.APIError as exc:
