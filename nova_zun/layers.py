@@ -280,7 +280,8 @@ class LayeredLoader:
                 manifest.config, digests,
                 [(d.layer.digest, d.layer.size, d) for d in downloads])
             try:
-                transfer = self._runtime.load_image_report(stream)
+                transfer = self._runtime.load_image_report(
+                    stream, absent_layers=digests[:present])
             except Exception:
                 if errors:
                     raise self._download_error(image_id, errors[0])
