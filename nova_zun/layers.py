@@ -187,7 +187,10 @@ class _Download:
         self.count = 0
 
     def __iter__(self):
+        # The last chunk goes on only once the whole layer is verified, so
+        # a layer that is not the one named never completes in the archive.
         digest = hashlib.sha256()
+        held = b''
         try:
             for chunk in self._image_api.download(self._context,
                                                   self.layer.image):
@@ -195,9 +198,16 @@ class _Download:
                 self.count += len(chunk)
                 if self.count > self.layer.size:
                     break
-                yield chunk
-        except Exception as exc:
+                if held:
+                    yield held
+                held = chunk
+        except exception.NovaException as exc:
             self._errors.append(exc)
+            return
+        except Exception as exc:
+            self._errors.append(InvalidManifest(
+                'layer image %s could not be downloaded: %s'
+                % (self.layer.image, exc)))
             return
         found = 'sha256:' + digest.hexdigest()
         if found != self.layer.digest or self.count != self.layer.size:
@@ -205,6 +215,8 @@ class _Download:
                 'layer image %s sent data of digest %s (%d bytes), not %s'
                 % (self.layer.image, found, self.count,
                    self.layer.digest)))
+            return
+        yield held
 
 
 class LayeredLoader:

@@ -289,3 +289,22 @@ def test_another_project_boots_a_shared_image(imported, boot, keystone,
             assert 'shared' == bob.images.get(layer['id'])['visibility']
     ref = boot('bob', imported['b'])
     assert b'b\n' == _cat(runtime, ref, '/b')
+
+
+def test_a_layer_changed_in_glances_store_is_refused(imported, boot, glance,
+                                                     runtime):
+    [layer] = imported['stored']['b']
+    path = os.path.join(glance.base_dir, 'images', layer['id'])
+    with open(path, 'rb') as f:
+        original = f.read()
+    try:
+        with open(path, 'wb') as f:
+            f.write(bytes(len(original)))
+        with pytest.raises(exception.ImageUnacceptable) as raised:
+            boot('alice', imported['b'])
+        # Glance's client checks its hash too, at the end of the data.
+        assert 'layer image %s' % layer['id'] in str(raised.value)
+        assert not runtime.image_exists(images.reference(imported['b']))
+    finally:
+        with open(path, 'wb') as f:
+            f.write(original)
