@@ -23,6 +23,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import glanceclient
@@ -308,3 +309,55 @@ def test_a_layer_changed_in_glances_store_is_refused(imported, boot, glance,
     finally:
         with open(path, 'wb') as f:
             f.write(original)
+
+
+def _first_boot_of_b(boot, runtime, ids, caplog):
+    """Bytes and seconds of the first boot of ``b`` on a host that ran ``a``.
+
+    Both images are removed from the engine again.
+    """
+    boot('alice', ids['a'])
+    caplog.clear()
+    started = time.monotonic()
+    boot('alice', ids['b'])
+    seconds = time.monotonic() - started
+    [downloaded] = re.findall(r'Image %s: downloaded (\d+) bytes from Glance'
+                              % ids['b'], caplog.text)
+    for image_id in (ids['b'], ids['a']):
+        runtime.remove_image(images.reference(image_id), force=True)
+    return int(downloaded), seconds
+
+
+def test_layered_images_against_whole_archives(imported, archives, boot,
+                                               glance, identities, runtime,
+                                               caplog):
+    caplog.set_level(logging.INFO, logger='nova_zun')
+    alice = _glance_client(identities, glance, 'alice')
+    whole = {}
+    for name in 'ab':
+        image = alice.images.create(name='whole-' + name,
+                                    container_format='docker',
+                                    disk_format='raw')
+        with open(archives[name], 'rb') as data:
+            alice.images.upload(image['id'], data)
+        whole[name] = image['id']
+    whole_bytes, whole_seconds = _first_boot_of_b(boot, runtime, whole,
+                                                  caplog)
+    layered_bytes, layered_seconds = _first_boot_of_b(boot, runtime,
+                                                      imported, caplog)
+    # Glance's storage for ten images on the base, from the sizes stored.
+    a, b = (_manifest(glance, identities, imported[n]) for n in 'ab')
+    manifest_size = alice.images.get(imported['b'])['size']
+    archive_size = alice.images.get(whole['b'])['size']
+    layered_storage = sum(layer.size for layer in a.layers[:2]) + 10 * (
+        b.layers[2].size + manifest_size)
+    print('second image, first boot: %d bytes in %.2fs layered, %d bytes '
+          'in %.2fs whole (bytes ratio %.5f, time ratio %.2f); Glance '
+          'storage of 10 images on the base: %d bytes layered, %d whole '
+          '(ratio %.3f)' % (
+              layered_bytes, layered_seconds, whole_bytes, whole_seconds,
+              layered_bytes / whole_bytes, layered_seconds / whole_seconds,
+              layered_storage, 10 * archive_size,
+              layered_storage / (10 * archive_size)))
+    assert b.layers[2].size == layered_bytes
+    assert archive_size == whole_bytes
