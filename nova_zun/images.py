@@ -463,6 +463,9 @@ def snapshot_metadata(snapshot, instance):
     }
     if instance.os_type:
         properties['os_type'] = instance.os_type
+    if layers.FORMAT_PROPERTY in (snapshot.get('properties') or {}):
+        # Inherited from a layered image; the snapshot is a whole archive.
+        properties[layers.FORMAT_PROPERTY] = layers.WHOLE_ARCHIVE
     return {'name': snapshot['name'], 'status': 'active',
             'container_format': CONTAINER_FORMAT,
             'disk_format': DISK_FORMAT, 'properties': properties}

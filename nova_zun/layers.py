@@ -47,6 +47,9 @@ DISK_FORMAT = 'raw'
 #: The property that makes a ``docker`` image a manifest, and its value.
 FORMAT_PROPERTY = 'zun_image_format'
 FORMAT_VERSION = 'layers-v1'
+#: What the property says of a snapshot of a layered image, which holds a
+#: whole archive (it inherits the property from the image).
+WHOLE_ARCHIVE = 'docker-archive'
 HASH_ALGORITHM = 'sha256'
 #: A manifest of the most layers the engine stacks is about 30 KiB.
 MAX_MANIFEST = 1024 * 1024

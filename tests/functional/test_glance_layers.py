@@ -361,3 +361,29 @@ def test_layered_images_against_whole_archives(imported, archives, boot,
               layered_storage / (10 * archive_size)))
     assert b.layers[2].size == layered_bytes
     assert archive_size == whole_bytes
+
+
+def test_a_snapshot_of_a_layered_image_boots(imported, boot, nova_glance,
+                                             identities, runtime):
+    ref = boot('alice', imported['b'])
+    context = _context(identities, 'alice')
+    container = runtime.create_container(types.ContainerSpec(
+        name='layers-snap-%s' % uuid.uuid4().hex[:8], image=ref,
+        command=['/bin/sh', '-c', 'echo snap > /snap; sleep 600'],
+        labels={labels.INSTANCE: 'layers-snap'}))
+    try:
+        runtime.start(container)
+        # As Nova makes it: the server's image properties are inherited.
+        snapshot = nova_glance.create(context, {
+            'name': 'snap', 'container_format': 'docker',
+            'disk_format': 'raw', 'properties': {
+                layers.FORMAT_PROPERTY: layers.FORMAT_VERSION}})
+        instance = objects.Instance(uuid=str(uuid.uuid4()),
+                                    project_id=context.project_id,
+                                    os_type=None)
+        images.snapshot(context, runtime, nova_glance, container, instance,
+                        snapshot['id'], lambda **kwargs: None)
+    finally:
+        runtime.remove(container, force=True)
+    runtime.remove_image(images.reference(snapshot['id']), force=True)
+    assert b'snap\n' == _cat(runtime, boot('alice', snapshot['id']), '/snap')
