@@ -463,12 +463,38 @@ def snapshot_metadata(snapshot, instance):
     }
     if instance.os_type:
         properties['os_type'] = instance.os_type
-    if layers.FORMAT_PROPERTY in (snapshot.get('properties') or {}):
-        # Inherited from a layered image; the snapshot is a whole archive.
-        properties[layers.FORMAT_PROPERTY] = layers.WHOLE_ARCHIVE
     return {'name': snapshot['name'], 'status': 'active',
             'container_format': CONTAINER_FORMAT,
             'disk_format': DISK_FORMAT, 'properties': properties}
+
+
+def _layered_snapshot(context, runtime, image_api, committed, instance,
+                      metadata):
+    """Upload the layers a snapshot of a layered image adds.
+
+    Return a reader of its manifest; ``metadata`` is made to say it is one.
+    """
+    try:
+        base = layers.LayeredLoader(context, runtime, image_api).manifest(
+            instance.image_ref)
+    except (exception.ImageNotFound, exception.ImageUnacceptable) as exc:
+        LOG.warning('The image of the server cannot be read (%s): every '
+                    'layer of the snapshot is uploaded', exc,
+                    instance=instance)
+        base = None
+    uploader = layers.SnapshotUploader(context, runtime, image_api)
+    try:
+        manifest = uploader.manifest(committed, base)
+    except layers.InvalidManifest as exc:
+        raise exception.ImageUnacceptable(image_id=instance.image_ref,
+                                          reason=str(exc))
+    LOG.info('Uploaded %(bytes)d bytes in %(new)d new layers of the '
+             'snapshot to Glance; %(old)d layers of its image named again',
+             {'bytes': uploader.bytes, 'new': uploader.uploaded,
+              'old': uploader.layers - uploader.uploaded},
+             instance=instance)
+    metadata['properties'][layers.FORMAT_PROPERTY] = layers.FORMAT_VERSION
+    return image_archive.ChunkReader([manifest])
 
 
 def snapshot(context, runtime, image_api, container, instance, image_id,
@@ -496,10 +522,15 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
-        # Saved by id: the archive carries no name of ours.
-        reader = image_archive.ChunkReader(runtime.save_image(committed))
+        metadata = snapshot_metadata(glance_image, instance)
+        if layers.is_manifest(glance_image):
+            reader = _layered_snapshot(context, runtime, image_api,
+                                       committed, instance, metadata)
+        else:
+            # Saved by id: the archive carries no name of ours.
+            reader = image_archive.ChunkReader(runtime.save_image(committed))
         _glance_call(image_id, image_api.update, context, image_id,
-                     snapshot_metadata(glance_image, instance), reader)
+                     metadata, reader)
     except Exception:
         with _quietly():
             runtime.remove_image(committed, force=True)

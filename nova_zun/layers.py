@@ -37,6 +37,8 @@ from oslo_concurrency import lockutils
 from oslo_log import log as logging
 from oslo_utils import uuidutils
 
+from nova_zun.runtime import archive_stream
+from nova_zun.runtime import image_archive
 from nova_zun.runtime import layered_archive
 
 LOG = logging.getLogger(__name__)
@@ -47,9 +49,6 @@ DISK_FORMAT = 'raw'
 #: The property that makes a ``docker`` image a manifest, and its value.
 FORMAT_PROPERTY = 'zun_image_format'
 FORMAT_VERSION = 'layers-v1'
-#: What the property says of a snapshot of a layered image, which holds a
-#: whole archive (it inherits the property from the image).
-WHOLE_ARCHIVE = 'docker-archive'
 HASH_ALGORITHM = 'sha256'
 #: A manifest of the most layers the engine stacks is about 30 KiB.
 MAX_MANIFEST = 1024 * 1024
@@ -314,3 +313,93 @@ class LayeredLoader:
         if isinstance(exc, InvalidManifest):
             return self._fault(image_id, str(exc))
         return exc
+
+
+# -- snapshots ---------------------------------------------------------------
+
+def _saved_members(runtime, image):
+    """Iterate ``(reader, info, name)`` over the members of an image's save.
+
+    Only regular files; what the caller leaves unread is skipped.
+    """
+    reader = archive_stream.TarReader(image_archive.ChunkReader(
+        runtime.save_image(image)))
+    while True:
+        info = reader.next()
+        if info is None:
+            return
+        if info.isfile():
+            yield reader, info, archive_stream.normalized(info.name)
+
+
+def _saved_image(runtime, image):
+    """``(config, [(diff id, member name, size)])`` of an engine image."""
+    digests, controls = {}, {}
+    for reader, info, name in _saved_members(runtime, image):
+        if '/' not in name and name.endswith('.json'):
+            data = reader.small_data(info, name)
+            controls[name] = data
+            continue
+        digest = hashlib.sha256()
+        for piece in reader.data(info):
+            digest.update(piece)
+        digests[name] = 'sha256:' + digest.hexdigest()
+    [entry] = json.loads(controls[archive_stream.MANIFEST])
+    config = controls[archive_stream.normalized(entry['Config'])]
+    paths = [archive_stream.normalized(p) for p in entry['Layers']]
+    found = diff_ids(config)
+    if [digests.get(p) for p in paths] != found:
+        raise InvalidManifest('the engine saved layers other than those of '
+                              'the image\'s config')
+    return config, list(zip(found, paths))
+
+
+class SnapshotUploader:
+    """Uploads a snapshot as a layered image: only the layers it adds.
+
+    Layers of the image the server booted are named again, never
+    uploaded; the others become layer images of the caller's project.
+    """
+
+    def __init__(self, context, runtime, image_api):
+        self._context = context
+        self._runtime = runtime
+        self._image_api = image_api
+        self.layers = 0
+        self.uploaded = 0
+        self.bytes = 0
+
+    def _upload(self, digest, name, runtime_image):
+        for reader, info, member in _saved_members(self._runtime,
+                                                   runtime_image):
+            if member != name:
+                continue
+            data = image_archive.ChunkReader(reader.data(info))
+            image = self._image_api.create(self._context, {
+                'name': digest, 'container_format': LAYER_FORMAT,
+                'disk_format': DISK_FORMAT}, data=data)
+            layer = Layer(digest, info.size, image['id'])
+            try:
+                check_layer(layer, self._image_api.get(self._context,
+                                                       image['id']))
+            except InvalidManifest:
+                self._image_api.delete(self._context, image['id'])
+                raise
+            self.uploaded += 1
+            self.bytes += data.count
+            return layer
+        raise InvalidManifest('the engine saved no layer %s' % digest)
+
+    def manifest(self, runtime_image, base):
+        """The manifest (JSON bytes) of ``runtime_image``, layers uploaded.
+
+        ``base`` is the Manifest of the image the server booted, or None.
+        """
+        config, stack = _saved_image(self._runtime, runtime_image)
+        self.layers = len(stack)
+        known = {layer.digest: layer for layer in base.layers} if base \
+            else {}
+        found = tuple(known.get(digest) or
+                      self._upload(digest, name, runtime_image)
+                      for digest, name in stack)
+        return Manifest(config, found).to_json()

@@ -39,6 +39,7 @@ from nova_zun import images
 from nova_zun import layers
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop.polling import wait_for
 from tests.functional.native_api_support import cli_environment
 from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
@@ -363,13 +364,15 @@ def test_layered_images_against_whole_archives(imported, archives, boot,
     assert archive_size == whole_bytes
 
 
-def test_a_snapshot_of_a_layered_image_boots(imported, boot, nova_glance,
-                                             identities, runtime):
+def test_a_snapshot_uploads_only_its_new_layer(imported, boot, nova_glance,
+                                               identities, runtime, caplog):
+    caplog.set_level(logging.INFO, logger='nova_zun')
     ref = boot('alice', imported['b'])
     context = _context(identities, 'alice')
     container = runtime.create_container(types.ContainerSpec(
         name='layers-snap-%s' % uuid.uuid4().hex[:8], image=ref,
-        command=['/bin/sh', '-c', 'echo snap > /snap; sleep 600'],
+        command=['/bin/sh', '-c', 'head -c 1048576 /dev/urandom > /new; '
+                                  'mv /new /snap; sleep 600'],
         labels={labels.INSTANCE: 'layers-snap'}))
     try:
         runtime.start(container)
@@ -380,10 +383,36 @@ def test_a_snapshot_of_a_layered_image_boots(imported, boot, nova_glance,
                 layers.FORMAT_PROPERTY: layers.FORMAT_VERSION}})
         instance = objects.Instance(uuid=str(uuid.uuid4()),
                                     project_id=context.project_id,
-                                    os_type=None)
+                                    image_ref=imported['b'], os_type=None)
+        wait_for(lambda: runtime.exec(container, ['ls', '/snap'])
+                 .exit_code == 0, 'the 1 MiB file')
         images.snapshot(context, runtime, nova_glance, container, instance,
                         snapshot['id'], lambda **kwargs: None)
     finally:
         runtime.remove(container, force=True)
+    print(caplog.text)
+    uploaded = int(re.search(r'Uploaded (\d+) bytes in 1 new layers of the '
+                             r'snapshot to Glance; 3 layers of its image '
+                             r'named again', caplog.text).group(1))
+    assert 1024 * 1024 < uploaded < 1024 * 1024 + 64 * 1024
+    assert nova_glance.get(context, snapshot['id'])['size'] < 64 * 1024
+    # Booted where the engine lacks only its new layer.
     runtime.remove_image(images.reference(snapshot['id']), force=True)
-    assert b'snap\n' == _cat(runtime, boot('alice', snapshot['id']), '/snap')
+    caplog.clear()
+    assert b'1048576\n' == _file_size(runtime, boot('alice', snapshot['id']),
+                                      '/snap')
+    assert re.search(r'downloaded %d bytes of layers from Glance \(1 of 4 '
+                     r'layers' % uploaded, caplog.text), caplog.text
+
+
+def _file_size(runtime, image, path):
+    container = runtime.create_container(types.ContainerSpec(
+        name='layers-check-%s' % uuid.uuid4().hex[:8], image=image,
+        command=['/bin/sh', '-c', 'wc -c < %s' % path],
+        labels={labels.INSTANCE: 'layers-check'}))
+    try:
+        runtime.start(container)
+        wait_for_state(runtime, container, types.ContainerState.EXITED)
+        return runtime.logs(container)
+    finally:
+        runtime.remove(container, force=True)
