@@ -14,16 +14,19 @@
 
     nova-zun-image import --name myapp-1.0 myapp.tar   # docker save -o
     nova-zun-image share IMAGE PROJECT
+    nova-zun-image gc [--delete]
 
 ``import`` stores each layer of a ``docker save`` archive as a layer image
 of the caller's project, unless the project has it already (so an import
 cut short resumes where it stopped), then the manifest. ``share`` makes an
-image and its layers readable by another project. Authentication is
-keystoneauth's (``OS_*`` variables or ``--os-*`` options); Glance is the
-catalog's image endpoint, or ``--os-image-url``.
+image and its layers readable by another project; ``gc`` lists (and
+deletes) the project's layers that none of its images names.
+Authentication is keystoneauth's (``OS_*`` variables or ``--os-*``
+options); Glance is the catalog's image endpoint, or ``--os-image-url``.
 """
 
 import argparse
+import datetime
 import hashlib
 import io
 import json
@@ -34,6 +37,7 @@ import tarfile
 import glanceclient
 from glanceclient import exc as glance_exc
 from keystoneauth1 import loading as ks_loading
+from oslo_utils import timeutils
 
 from nova_zun import layers
 from nova_zun.runtime import archive_stream
@@ -200,6 +204,44 @@ class LayerStore:
         self._say('image %s and its %d layers are shared with project %s'
                   % (image_id, len(manifest.layers), project_id))
 
+    def unreferenced_layers(self, min_age, include_shared=False):
+        """The project's layer images no manifest of the project names.
+
+        Layers younger than ``min_age`` seconds (an import or snapshot may be
+        about to name them) are left out, and so are layers other projects
+        can read (their images may name them) unless ``include_shared``.
+        """
+        named = set()
+        for image in self._images.list(filters={
+                'owner': self._project,
+                layers.FORMAT_PROPERTY: layers.FORMAT_VERSION}):
+            if image['status'] != 'active':
+                continue
+            manifest = layers.Manifest.parse(b''.join(self._images.data(
+                image['id'])))
+            named.update(layer.image for layer in manifest.layers)
+        oldest = timeutils.utcnow(with_timezone=True) - datetime.timedelta(
+            seconds=min_age)
+        owned = self._images.list(filters={
+            'owner': self._project, 'container_format': layers.LAYER_FORMAT})
+        return [image for image in owned
+                if image['id'] not in named and
+                timeutils.parse_isotime(image['created_at']) <= oldest and
+                (include_shared or image['visibility'] == 'private')]
+
+    def collect(self, min_age, include_shared=False, delete=False):
+        """List (and with ``delete``, delete) unreferenced layers."""
+        found = self.unreferenced_layers(min_age, include_shared)
+        for image in found:
+            if delete:
+                self._images.delete(image['id'])
+            self._say('%s layer image %s (%s, %d bytes)' % (
+                'deleted' if delete else 'unreferenced', image['id'],
+                image['name'], image['size'] or 0))
+        self._say('%d unreferenced layer images, %d bytes%s' % (
+            len(found), sum(i['size'] or 0 for i in found),
+            '' if delete else ' (dry run: --delete deletes them)'))
+
 
 def _parser(argv):
     parser = argparse.ArgumentParser(
@@ -224,6 +266,17 @@ def _parser(argv):
         'share', help='share a layered image and its layers with a project')
     share.add_argument('image', help='the image\'s Glance id')
     share.add_argument('project', help='the project\'s id')
+    collect = commands.add_parser(
+        'gc', help='list (or delete) layer images no image of the project '
+                   'names')
+    collect.add_argument('--delete', action='store_true',
+                         help='delete them (default: only list them)')
+    collect.add_argument('--min-age', type=int, default=3600,
+                         help='seconds: younger layers are kept, an import '
+                              'may be about to name them (default 3600)')
+    collect.add_argument('--include-shared', action='store_true',
+                         help='also layers other projects can read (images '
+                              'of theirs may name them)')
     return parser
 
 
@@ -239,8 +292,10 @@ def main(argv=None):
     try:
         if args.command == 'import':
             store.import_archive(args.archive, args.name, args.visibility)
-        else:
+        elif args.command == 'share':
             store.share(args.image, args.project)
+        else:
+            store.collect(args.min_age, args.include_shared, args.delete)
     except (ToolError, layers.InvalidManifest,
             glance_exc.BaseException) as exc:
         print('nova-zun-image: %s' % exc, file=sys.stderr)

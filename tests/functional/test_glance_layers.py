@@ -416,3 +416,33 @@ def _file_size(runtime, image, path):
         return runtime.logs(container)
     finally:
         runtime.remove(container, force=True)
+
+
+def test_gc_removes_the_layers_no_image_names(imported, keystone, glance,
+                                              identities):
+    alice = _glance_client(identities, glance, 'alice')
+    project = identities.project('alice')
+
+    def own_layers():
+        return {i['id']: i['visibility'] for i in alice.images.list(
+            filters={'owner': project,
+                     'container_format': layers.LAYER_FORMAT})}
+
+    def gc(*args):
+        return _tool(keystone, glance, 'alice', 'gc', '--min-age', '0',
+                     *args)
+
+    assert re.search(r'^0 unreferenced layer images',
+                     gc('--include-shared'), re.M)
+    for image in list(alice.images.list(filters={
+            'owner': project, layers.FORMAT_PROPERTY: layers.FORMAT_VERSION})):
+        alice.images.delete(image['id'])
+    before = own_layers()
+    assert re.search(r'^%d unreferenced layer images, \d+ bytes \(dry run'
+                     % list(before.values()).count('private'), gc(), re.M)
+    assert before == own_layers()
+    gc('--delete')
+    assert {k: v for k, v in before.items() if v != 'private'} == \
+        own_layers()
+    gc('--delete', '--include-shared')
+    assert {} == own_layers()
