@@ -239,6 +239,7 @@ class LayeredLoader:
         return exception.ImageUnacceptable(image_id=image_id, reason=reason)
 
     def manifest(self, image_id):
+        """The image's Manifest, every layer image checked as the caller."""
         data = b''
         for chunk in self._image_api.download(self._context, image_id):
             data += chunk
