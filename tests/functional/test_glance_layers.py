@@ -20,8 +20,10 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -68,14 +70,15 @@ def _commit(runtime, image, script):
 
 
 @pytest.fixture(scope='module')
-def archives(runtime, test_image_refs, tmp_path_factory):
+def archives(runtime, test_image_refs):
     """``{'a': path, 'b': path}``: docker save archives of two images.
 
     Both are a base holding a 64 MiB file, plus a small layer of their own;
-    built here, and none of them is left in the engine.
+    built here, and none of them is left in the engine. The archives are
+    removed after the module.
     """
     made = []
-    directory = tmp_path_factory.mktemp('layer-archives')
+    directory = tempfile.mkdtemp(prefix='nova-zun-layers-')
     try:
         base = _commit(runtime, test_image_refs['sleeper'],
                        'head -c %d /dev/urandom > /base.bin' % BASE_BYTES)
@@ -84,17 +87,22 @@ def archives(runtime, test_image_refs, tmp_path_factory):
         for name in ('a', 'b'):
             image = _commit(runtime, base, 'echo %s > /%s' % (name, name))
             made.append(image)
-            path = directory / ('%s.tar' % name)
-            with open(path, 'wb') as out:
+            found[name] = os.path.join(directory, '%s.tar' % name)
+            with open(found[name], 'wb') as out:
                 for chunk in runtime.save_image(image):
                     out.write(chunk)
-            found[name] = str(path)
+        _remove_images(runtime, made)
+        yield found
     finally:
-        # Removing an image removes its unnamed parents too.
-        for image in reversed(made):
-            if runtime.image_exists(image):
-                runtime.remove_image(image, force=True)
-    yield found
+        _remove_images(runtime, made)
+        shutil.rmtree(directory)
+
+
+def _remove_images(runtime, made):
+    # Removing an image removes its unnamed parents too.
+    for image in reversed(made):
+        if runtime.image_exists(image):
+            runtime.remove_image(image, force=True)
 
 
 def _glance_client(identities, glance, who):
