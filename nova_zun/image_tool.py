@@ -36,6 +36,7 @@ import tarfile
 
 import glanceclient
 from glanceclient import exc as glance_exc
+from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading as ks_loading
 from oslo_utils import timeutils
 
@@ -283,21 +284,21 @@ def _parser(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
-    auth = ks_loading.load_auth_from_argparse_arguments(args)
-    session = ks_loading.load_session_from_argparse_arguments(args,
-                                                              auth=auth)
-    client = glanceclient.Client('2', session=session,
-                                 endpoint_override=args.os_image_url)
-    store = LayerStore(client, session.get_project_id())
     try:
+        auth = ks_loading.load_auth_from_argparse_arguments(args)
+        session = ks_loading.load_session_from_argparse_arguments(args,
+                                                                  auth=auth)
+        client = glanceclient.Client('2', session=session,
+                                     endpoint_override=args.os_image_url)
+        store = LayerStore(client, session.get_project_id())
         if args.command == 'import':
             store.import_archive(args.archive, args.name, args.visibility)
         elif args.command == 'share':
             store.share(args.image, args.project)
         else:
             store.collect(args.min_age, args.include_shared, args.delete)
-    except (ToolError, layers.InvalidManifest,
-            glance_exc.BaseException) as exc:
+    except (ToolError, layers.InvalidManifest, glance_exc.BaseException,
+            glance_exc.ClientException, ks_exceptions.ClientException) as exc:
         print('nova-zun-image: %s' % exc, file=sys.stderr)
         return 1
     return 0
