@@ -68,6 +68,14 @@ function configure_nova_zun_api {
         "$SERVICE_PROTOCOL://$SERVICE_HOST:$NOVA_ZUN_API_PORT/v1"
 }
 
+function configure_nova_zun_glance {
+    # Layered images (doc/images.rst): layer images have a container format
+    # of their own, and Glance's hash of a layer's data is its digest.
+    iniset "$GLANCE_API_CONF" DEFAULT hashing_algorithm sha256
+    iniset "$GLANCE_API_CONF" image_format container_formats \
+        "ami,ari,aki,bare,ovf,ova,docker,compressed,zun-layer"
+}
+
 function create_nova_zun_flavor {
     # Container flavors must never land on a VM host: the driver reports
     # CUSTOM_ZUN_CONTAINER_HOST on its resource provider.
@@ -78,6 +86,12 @@ function create_nova_zun_flavor {
             --property trait:CUSTOM_ZUN_CONTAINER_HOST=required
     fi
 }
+
+if is_service_enabled g-api && [[ "$1" == "stack" && "$2" == "post-config" ]]
+then
+    echo_summary "Configuring Glance for nova-zun's layered images"
+    configure_nova_zun_glance
+fi
 
 if is_service_enabled n-cpu; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then

@@ -36,6 +36,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import units
 
+from nova_zun import layers
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import image_archive
 
@@ -428,6 +429,12 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
         if pull_ref:
             transfer, downloaded = puller.pull(image_id, pull_ref)
             source = puller.source
+        elif layers.is_manifest(image):
+            loader = layers.LayeredLoader(context, runtime, image_api)
+            transfer, downloaded = _glance_call(image_id, loader.load,
+                                                image_id)
+            _name(runtime, transfer.references[0], image_id)
+            source = loader.source
         else:
             loader = GlanceLoader(context, runtime, image_api)
             transfer, downloaded = loader.load(image_id)
@@ -461,6 +468,35 @@ def snapshot_metadata(snapshot, instance):
             'disk_format': DISK_FORMAT, 'properties': properties}
 
 
+def _layered_snapshot(context, runtime, image_api, committed, instance,
+                      metadata):
+    """Upload the layers a snapshot of a layered image adds.
+
+    Return a reader of its manifest; ``metadata`` is made to say it is one.
+    """
+    try:
+        base = layers.LayeredLoader(context, runtime, image_api).manifest(
+            instance.image_ref)
+    except (exception.ImageNotFound, exception.ImageUnacceptable) as exc:
+        LOG.warning('The image of the server cannot be read (%s): every '
+                    'layer of the snapshot is uploaded', exc,
+                    instance=instance)
+        base = None
+    uploader = layers.SnapshotUploader(context, runtime, image_api)
+    try:
+        manifest = uploader.manifest(committed, base)
+    except layers.InvalidManifest as exc:
+        raise exception.ImageUnacceptable(image_id=instance.image_ref,
+                                          reason=str(exc))
+    LOG.info('Uploaded %(bytes)d bytes in %(new)d new layers of the '
+             'snapshot to Glance; %(old)d layers of its image named again',
+             {'bytes': uploader.bytes, 'new': uploader.uploaded,
+              'old': uploader.layers - uploader.uploaded},
+             instance=instance)
+    metadata['properties'][layers.FORMAT_PROPERTY] = layers.FORMAT_VERSION
+    return image_archive.ChunkReader([manifest])
+
+
 def snapshot(context, runtime, image_api, container, instance, image_id,
              update_task_state, pause=True):
     """Commit ``container``'s filesystem and stream it to Glance.
@@ -486,10 +522,15 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
         update_task_state(task_state=task_states.IMAGE_UPLOADING,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
-        # Saved by id: the archive carries no name of ours.
-        reader = image_archive.ChunkReader(runtime.save_image(committed))
+        metadata = snapshot_metadata(glance_image, instance)
+        if layers.is_manifest(glance_image):
+            reader = _layered_snapshot(context, runtime, image_api,
+                                       committed, instance, metadata)
+        else:
+            # Saved by id: the archive carries no name of ours.
+            reader = image_archive.ChunkReader(runtime.save_image(committed))
         _glance_call(image_id, image_api.update, context, image_id,
-                     snapshot_metadata(glance_image, instance), reader)
+                     metadata, reader)
     except Exception:
         with _quietly():
             runtime.remove_image(committed, force=True)

@@ -20,8 +20,14 @@ import subprocess
 import sys
 import tempfile
 
+from nova_zun import layers
 from nova_zun_workshop import keystone as keystone_tool
 from nova_zun_workshop import processes
+
+
+#: Glance's own container formats, and the one of layer images.
+GLANCE_CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova',
+                            'docker', 'compressed', layers.LAYER_FORMAT)
 
 
 class GlanceStartError(Exception):
@@ -57,8 +63,14 @@ class Glance(processes.ServiceProcess):
         shutil.copy(os.path.join(sys.prefix, 'etc', 'glance',
                                  'glance-api-paste.ini'), self.base_dir)
         processes.write_ini(self.conf_file, {
+            # Layered images (nova_zun.layers): layer images have a
+            # container format of their own, and Glance's hash of a
+            # layer's data is its digest.
             'DEFAULT': {'enabled_backends': 'file:file',
-                        'log_file': self._path('glance-api.log')},
+                        'log_file': self._path('glance-api.log'),
+                        'hashing_algorithm': 'sha256'},
+            'image_format': {'container_formats': ','.join(
+                GLANCE_CONTAINER_FORMATS)},
             'database': {'connection': 'sqlite:///%s'
                          % self._path('glance.sqlite')},
             'paste_deploy': {'flavor': 'keystone'},

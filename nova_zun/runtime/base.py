@@ -258,6 +258,15 @@ class ContainerRuntime(abc.ABC):
         """
 
     @abc.abstractmethod
+    def layers_present(self, diff_ids):
+        """How many of a stack of layers the engine holds, from the bottom.
+
+        ``diff_ids`` are the layers' digests, bottom first. A layer counts
+        only on the same layers below it (its ChainID), as the engine's
+        layer store keeps it.
+        """
+
+    @abc.abstractmethod
     def pull_image(self, reference, auth=None):
         """Pull from a registry; ``auth`` is a dict with username and password.
 

@@ -71,10 +71,11 @@ def test_the_wheel_installs_every_product_module(wheel):
     assert 'zun_native_api/openapi.yaml' in _installed_files(wheel)
 
 
-def test_the_wheel_installs_only_the_product_console_script(wheel):
+def test_the_wheel_installs_only_the_product_console_scripts(wheel):
     (name,) = [n for n in wheel.namelist()
                if n.endswith('.dist-info/entry_points.txt')]
     entry_points = configparser.ConfigParser()
     entry_points.read_string(wheel.read(name).decode())
-    assert {'zun-native-api': 'zun_native_api.cmd:main'} == dict(
+    assert {'zun-native-api': 'zun_native_api.cmd:main',
+            'nova-zun-image': 'nova_zun.image_tool:main'} == dict(
         entry_points['console_scripts'])

@@ -29,6 +29,7 @@ from nova_zun.runtime import archive_stream
 from nova_zun.runtime.docker import conversions
 from nova_zun.runtime.docker import errors
 from nova_zun.runtime import exception
+from nova_zun.runtime import layered_archive
 from nova_zun.runtime import sandbox_image
 from nova_zun.runtime import types
 
@@ -113,6 +114,20 @@ class ImageService:
             references=tuple(loaded), layers_stored=len(stored),
             layers_present=max(0, len(layers) - len(stored)),
             bytes_stored=sum(stored.values()))
+
+    @errors.engine_call
+    def layers_present(self, diff_ids):
+        wanted = layered_archive.chain_ids(diff_ids)
+        held = set()
+        # The engine lists no layers: every layer is in an image's stack.
+        for item in self._api.images():
+            try:
+                stack = self._api.inspect_image(item['Id'])['RootFS']
+            except docker_errors.NotFound:
+                continue  # removed meanwhile
+            held.update(layered_archive.chain_ids(stack.get('Layers') or ()))
+        return next((i for i, chain in enumerate(wanted)
+                     if chain not in held), len(wanted))
 
     @errors.engine_call
     def import_rootfs(self, data, reference, *, command=None, labels=None):
