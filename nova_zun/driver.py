@@ -331,12 +331,15 @@ class ZunDriver(driver.ComputeDriver):
         """
         if not network_info:
             return
+        name = container_spec.sandbox_name(instance)
         try:
-            sandbox = self.runtime.get_sandbox(
-                container_spec.sandbox_name(instance))
+            state = self.runtime.status(name).state
+            sandbox = self.runtime.get_sandbox(name)
         except runtime_exc.NotFound:
             return  # hard reboot makes a new sandbox and plugs it
-        if not sandbox.netns_path:
+        # A stopped sandbox's namespace is gone (the engine may still name
+        # its path): starting the sandbox plugs the ports into a new one.
+        if state != types.ContainerState.RUNNING or not sandbox.netns_path:
             return
         macs = set(self._vifs.plugged(sandbox.netns_path).values())
         for vif in network_info:

@@ -82,3 +82,19 @@ def test_a_workload_killed_for_memory_is_shut_down(driver):
     # with get_info (the reason goes to an instance action).
     assert _state(driver, types.ContainerState.EXITED,
                   oom_killed=True) == power_state.SHUTDOWN
+
+
+def test_ports_of_a_stopped_sandbox_wait_for_its_start(driver):
+    # A stopped sandbox keeps its engine's namespace path, but the
+    # namespace is gone; starting the sandbox plugs the ports again
+    # (nova-compute's init_host asks plug_vifs first).
+    driver.runtime.status.return_value = types.ContainerStatus(
+        id='s', name='nova-x-sandbox', state=types.ContainerState.EXITED,
+        labels={})
+    driver.runtime.get_sandbox.return_value = types.Sandbox(
+        id='s', name='nova-x-sandbox', netns_path='/run/docker/netns/gone',
+        labels={})
+    instance = objects.Instance(uuid='8d3c8a39-4d36-4f4c-9a47-0c6a0c5f9a10')
+    with mock.patch.object(driver, '_vifs', autospec=True) as vifs:
+        driver.plug_vifs(instance, [{'id': 'p', 'address': 'fa:16:3e:0:0:1'}])
+    vifs.plug.assert_not_called()
