@@ -37,10 +37,14 @@ from nova import context as nova_context
 from nova import exception
 from nova.image import glance
 from nova import objects
+from nova.objects import diagnostics
 from nova.virt import driver
 from nova.virt import hardware
+from oslo_concurrency import processutils
 from oslo_log import log as logging
 from oslo_utils import excutils
+from oslo_utils import timeutils
+from oslo_utils import units
 
 from nova_zun import conf as zun_conf
 from nova_zun import container_spec
@@ -165,6 +169,12 @@ class ZunDriver(driver.ComputeDriver):
 
     def get_host_ip_addr(self):
         return CONF.my_ip
+
+    def get_host_uptime(self):
+        """What ``uptime`` says: the engine runs on this host (a local socket).
+        """
+        out, _ = processutils.execute('env', 'LANG=C', 'uptime')
+        return out
 
     def get_available_resource(self, nodename):
         return self._host.available_resource(nodename)
@@ -522,6 +532,89 @@ class ZunDriver(driver.ComputeDriver):
         self._pods.create_workload(
             dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
             power_on=True)
+
+    def get_instance_diagnostics(self, instance):
+        """The workload's counters as the engine and the kernel keep them.
+
+        One CPU entry holds the whole pod's CPU time (a quota over the host's
+        CPUs, no virtual CPUs); memory is the limit and the use, in MiB; a
+        NIC for each port in the pod's namespace; a disk for each block
+        device of the host the workload did I/O on (its writable layer's,
+        its volumes'). Nova's object knows no container driver: ``driver``
+        stays unset.
+        """
+        name = container_spec.workload_name(instance)
+        try:
+            status = self.runtime.status(name)
+            sample = self.runtime.stats(name)
+        except runtime_exc.NotFound:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        state = self.get_info(instance).state
+        uptime = None
+        if state == power_state.RUNNING and status.started_at:
+            uptime = int(timeutils.delta_seconds(
+                timeutils.parse_isotime(status.started_at),
+                timeutils.utcnow(with_timezone=True)))
+        diags = diagnostics.Diagnostics(
+            state=power_state.STATE_MAP[state],
+            hypervisor=self.runtime.name, hypervisor_os='linux',
+            uptime=uptime, config_drive=False)
+        diags.add_cpu(id=0, time=sample.cpu_time_ns,
+                      utilisation=round(sample.cpu_percent))
+        # Rounded up: a workload using less than a MiB uses memory.
+        diags.memory_details = diagnostics.MemoryDiagnostics(
+            maximum=sample.memory_limit_bytes // units.Mi,
+            used=-(-sample.memory_usage_bytes // units.Mi))
+        for device in sample.block_devices:
+            diags.add_disk(read_bytes=device.read_bytes,
+                           read_requests=device.read_requests,
+                           write_bytes=device.write_bytes,
+                           write_requests=device.write_requests)
+        for _, nic in sorted(self._port_counters(instance).items()):
+            diags.add_nic(
+                mac_address=nic['address'],
+                rx_octets=nic.get('rx_bytes'), rx_errors=nic.get('rx_errors'),
+                rx_drop=nic.get('rx_dropped'),
+                rx_packets=nic.get('rx_packets'),
+                tx_octets=nic.get('tx_bytes'), tx_errors=nic.get('tx_errors'),
+                tx_drop=nic.get('tx_dropped'),
+                tx_packets=nic.get('tx_packets'))
+        return diags
+
+    def _port_counters(self, instance):
+        try:
+            sandbox = self.runtime.get_sandbox(
+                container_spec.sandbox_name(instance))
+        except runtime_exc.NotFound:
+            return {}
+        if not sandbox.netns_path:
+            return {}
+        return self._vifs.counters(sandbox.netns_path)
+
+    def get_diagnostics(self, instance):
+        """Diagnostics before compute API 2.48: libvirt's keys."""
+        diags = self.get_instance_diagnostics(instance)
+        # libvirt gives the memory in KiB.
+        legacy = {'memory': diags.memory_details.maximum * units.Ki}
+        for cpu in diags.cpu_details:
+            legacy['cpu%d_time' % cpu.id] = cpu.time
+        for index, disk in enumerate(diags.disk_details):
+            prefix = 'disk%d_' % index
+            legacy.update({prefix + 'read': disk.read_bytes,
+                           prefix + 'read_req': disk.read_requests,
+                           prefix + 'write': disk.write_bytes,
+                           prefix + 'write_req': disk.write_requests})
+        for index, nic in enumerate(diags.nic_details):
+            prefix = 'eth%d_' % index
+            legacy.update({prefix + 'rx': nic.rx_octets,
+                           prefix + 'rx_packets': nic.rx_packets,
+                           prefix + 'rx_errors': nic.rx_errors,
+                           prefix + 'rx_drop': nic.rx_drop,
+                           prefix + 'tx': nic.tx_octets,
+                           prefix + 'tx_packets': nic.tx_packets,
+                           prefix + 'tx_errors': nic.tx_errors,
+                           prefix + 'tx_drop': nic.tx_drop})
+        return legacy
 
     def get_console_output(self, context, instance):
         limit = CONF.zun.console_log_max_bytes

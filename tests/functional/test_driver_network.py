@@ -150,6 +150,25 @@ class NetworkTestCase(base.NetworkFixtureMixin,
             self.resolv_conf(server))
         self.delete_all(server)
 
+    def test_diagnostics_count_the_traffic_of_each_port(self):
+        # Nova's diagnostics object names no container driver
+        # (doc/driver.rst).
+        self.flags(response_validation='warn', group='api')
+        one = self.boot_on(self.neutron.net_a)
+        two = self.boot_on(self.neutron.net_a)
+        self.ok(one, 'ping -c 3 -W 5 %s' % self.v4(self.ports_of(two)[0]))
+        self.admin_api.microversion = '2.48'
+        diags = self.admin_api.api_get(
+            '/servers/%s/diagnostics' % one['id']).body
+        nic, = diags['nic_details']
+        self.assertEqual(self.ports_of(one)[0]['mac_address'],
+                         nic['mac_address'])
+        self.assertGreaterEqual(nic['tx_packets'], 3)
+        self.assertGreaterEqual(nic['rx_packets'], 3)
+        self.assertGreater(nic['rx_octets'], 0)
+        self.assertEqual(0, nic['tx_errors'])
+        self.delete_all(one, two)
+
     def test_reboots_and_stop_start_keep_the_addresses(self):
         one = self.boot_on(self.neutron.net_a)
         two = self.boot_on(self.neutron.net_a)
