@@ -279,7 +279,8 @@ class Pods:
         ctxt = nova_context.get_admin_context(read_deleted='yes')
         known = {inst.uuid: inst for inst in
                  objects.InstanceList.get_by_filters(
-                     ctxt, filters={'uuid': uuids}, expected_attrs=[])}
+                     ctxt, filters={'uuid': uuids},
+                     expected_attrs=['migration_context'])}
         for uuid in uuids:
             instance = known.get(uuid)
             if instance is None:
@@ -288,9 +289,22 @@ class Pods:
                             'right one? The containers of a pod of no '
                             'instance of this cloud (nova-%s, '
                             'nova-%s-sandbox) go by hand.', uuid, uuid, uuid)
-            elif not instance.deleted and instance.host != self._host.name:
+            elif instance.deleted or instance.host == self._host.name:
+                continue
+            elif instance.migration_context is not None:
+                # Moved and not confirmed yet: a revert brings it back.
+                LOG.info('Keeping the pod of instance %s until its move to '
+                         '%s is confirmed or reverted', uuid, instance.host)
+            else:
                 LOG.info('Removing the pod of instance %s, which Nova has '
                          'on %s', uuid, instance.host or 'no host')
-                self.remove(uuid, quiet=True)
-                self._volumes.release_leftovers(uuid)
-                self.unplug(instance, None, quiet=True)
+                self.remove_left_behind(instance)
+
+    def remove_left_behind(self, instance):
+        """Remove the pod of an instance Nova has on another host.
+
+        Also what remains of its volumes and ports here.
+        """
+        self.remove(instance.uuid, quiet=True)
+        self._volumes.release_leftovers(instance.uuid)
+        self.unplug(instance, None, quiet=True)
