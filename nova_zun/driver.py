@@ -98,6 +98,10 @@ class ZunDriver(driver.ComputeDriver):
         supports_attach_interface=True,
         # Glance images stay in the engine; manage_image_cache ages them.
         has_imagecache=True,
+        # Nova's default rebuild makes the pod from the image on the new
+        # host (ephemeral changes are lost, as for a guest without shared
+        # storage); the host back removes the old pod.
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, read_only=False):

@@ -12,7 +12,7 @@
 
 """What Nova shares between VMs and containers, through the real Nova API:
 diagnostics, host uptime, resize on one host and across two (each with an
-engine of its own), and cold migration."""
+engine of its own), cold migration and evacuation."""
 
 from nova.compute import power_state
 import pytest
@@ -248,3 +248,32 @@ class TestMoveAcrossHosts(TwoHostsTestCase):
         self.assertEqual((0, b'written-on-compute1\n'),
                          self.read_file('compute2', server, '/root/kept'))
         self.assertEqual([], self.pod_on('compute1', server))
+
+
+class TestEvacuate(TwoHostsTestCase):
+
+    def force_down(self, host, down):
+        service, = self.admin_api.get_services(host=host,
+                                               binary='nova-compute')
+        self.admin_api.put_service_force_down(service['id'], down)
+
+    def test_evacuate_recreates_the_pod_and_the_host_back_removes_it(self):
+        evacuated = self.boot(self.image, self.small, host='compute1')
+        self.write_file(evacuated, '/root/lost', 'ephemeral')
+        stays = self.boot(self.image, self.small, host='compute1')
+        self.computes['compute1'].stop()
+        self.force_down('compute1', True)
+        # Stopped on the new host, as Nova leaves evacuated servers since
+        # compute API 2.95.
+        evacuated = self._evacuate_server(evacuated, expected_host='compute2')
+        self.assertEqual(2, len(self.pod_on('compute2', evacuated)))
+        evacuated = self._start_server(evacuated)
+        # Recreated from its image: what the old pod wrote is not there.
+        self.assertEqual(1, self.read_file('compute2', evacuated,
+                                           '/root/lost')[0])
+        self.restart_zun_compute('compute1')
+        self.force_down('compute1', False)
+        self.assertEqual([], self.pod_on('compute1', evacuated))
+        self.assertEqual(2, len(self.pod_on('compute1', stays)))
+        self.assertEqual(RUNNING, self.workload(stays).state)
+        self.assertEqual(2, len(self.pod_on('compute2', evacuated)))
