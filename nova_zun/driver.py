@@ -275,11 +275,12 @@ class ZunDriver(driver.ComputeDriver):
                  spec.name, sandbox.name, instance=instance)
 
     def _make_pod(self, context, instance, spec, network_info,
-                  block_device_info, power_on):
+                  block_device_info, power_on, wait_for_ports=True):
         """Make the instance's pod here, its workload from ``spec``.
 
         Its sandbox, ports and volumes first; on failure nothing is left.
-        Return the sandbox.
+        Return the sandbox. ``wait_for_ports``: wait for Neutron's
+        network-vif-plugged events before the workload starts.
         """
         # Reading network_info waits for Neutron's allocation: outside the
         # host's lock.
@@ -300,7 +301,8 @@ class ZunDriver(driver.ComputeDriver):
                     dataclasses.replace(spec, sandbox_id=sandbox.id),
                     instance, volume_mapping))
             # The workload starts with its network in place.
-            self._plug_and_wait(instance, network_info, sandbox, power_on)
+            self._plug_and_wait(instance, network_info, sandbox,
+                                power_on and wait_for_ports)
             if power_on:
                 self._pods.start_workload(workload, instance)
         except Exception:
@@ -774,8 +776,10 @@ class ZunDriver(driver.ComputeDriver):
         images.load_move(context, self.runtime, self._image_api, image_id,
                          instance)
         try:
+            # No waiting for Neutron, as libvirt's finish_migration: a port
+            # whose binding moved may never be reported plugged again.
             self._make_pod(context, instance, spec, network_info,
-                           block_device_info, power_on)
+                           block_device_info, power_on, wait_for_ports=False)
         except Exception:
             with excutils.save_and_reraise_exception():
                 self._remove_image_quietly(spec.image)
