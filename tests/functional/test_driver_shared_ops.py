@@ -15,6 +15,7 @@ diagnostics, host uptime, resize on one host and across two (each with an
 engine of its own), cold migration and evacuation."""
 
 from nova.compute import power_state
+from nova import objects
 import pytest
 
 from nova_zun import images
@@ -133,6 +134,25 @@ class TestResizeOnOneHost(ResizeTestCase):
         self.assertEqual((100000, 96, 96), self.limits(server))
         self.assertEqual(process, self.process(server))
         self.assertEqual(2, len(self.pod_containers(server)))
+
+    def test_what_needs_a_new_container_is_refused_on_the_same_host(self):
+        server = self.boot(self.image, self.small)
+        process = self.process(server)
+        more_caps = self.container_flavor(
+            vcpu=1, memory_mb=96, extra_spec={'zun:cap_add': 'NET_ADMIN'})
+        self.api.post_server_action(
+            server['id'], {'resize': {'flavorRef': more_caps}})
+        self._wait_for_migration_status(server, ['error'])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual(96, server['flavor']['ram'])
+        self.assertEqual((100000, 96, 96), self.limits(server))
+        self.assertEqual(process, self.process(server))
+        self._wait_for_instance_action_event(
+            server, 'resize', 'compute_resize_instance', 'Error')
+        fault = objects.InstanceFault.get_latest_for_instance(
+            self.ctxt, server['id'])
+        self.assertIn('not the capabilities (zun:cap_add): resize to '
+                      'another host', fault.message)
 
     def test_a_stopped_server_is_resized_and_stays_stopped(self):
         server = self.boot(self.image, self.small)
