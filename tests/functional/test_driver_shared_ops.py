@@ -257,6 +257,17 @@ class TestMoveAcrossHosts(TwoHostsTestCase):
         self.assertEqual((0, b'written-on-compute1\n'),
                          self.read_file('compute1', server, '/root/kept'))
 
+    def test_the_source_restarted_before_the_revert_kept_the_pod(self):
+        server = self.boot_on_compute1()
+        workload = self.workload(server).id
+        server = self._migrate_server(server)
+        self.restart_zun_compute('compute1')
+        self.assertEqual(2, len(self.pod_on('compute1', server)))
+        server = self._revert_resize(server)
+        self.assertEqual(workload, self.workload(server).id)
+        self.assertEqual(RUNNING, self.workload(server).state)
+        self.assertEqual([], self.pod_on('compute2', server))
+
     def test_cold_migration_to_a_named_host_of_a_stopped_server(self):
         server = self.boot_on_compute1()
         server = self._stop_server(server)
