@@ -101,6 +101,13 @@ class TestResizeOnOneHost(ResizeTestCase):
         return (host_config['CpuQuota'], host_config['Memory'] // MiB,
                 host_config['MemorySwap'] // MiB)
 
+    def resize_fault(self, server):
+        """The message of the fault of a failed resize."""
+        self._wait_for_instance_action_event(
+            server, 'resize', 'compute_resize_instance', 'Error')
+        return objects.InstanceFault.get_latest_for_instance(
+            self.ctxt, server['id']).message
+
     def process(self, server):
         workload = self.workload(server)
         return workload.id, workload.pid, workload.started_at
@@ -147,12 +154,25 @@ class TestResizeOnOneHost(ResizeTestCase):
         self.assertEqual(96, server['flavor']['ram'])
         self.assertEqual((100000, 96, 96), self.limits(server))
         self.assertEqual(process, self.process(server))
-        self._wait_for_instance_action_event(
-            server, 'resize', 'compute_resize_instance', 'Error')
-        fault = objects.InstanceFault.get_latest_for_instance(
-            self.ctxt, server['id'])
         self.assertIn('not the capabilities (zun:cap_add): resize to '
-                      'another host', fault.message)
+                      'another host', self.resize_fault(server))
+
+    def test_a_memory_limit_below_the_use_is_refused(self):
+        server = self.boot(self.image, self.large)
+        # tmpfs pages stay charged to the workload's memory.
+        filled = self.runtime.exec(
+            self.workload(server).id,
+            ['dd', 'if=/dev/zero', 'of=/dev/shm/fill', 'bs=1M', 'count=60'],
+            timeout=60)
+        self.assertEqual(0, filled.exit_code, filled.output)
+        tiny = self.container_flavor(vcpu=2, memory_mb=32)
+        self.api.post_server_action(server['id'],
+                                    {'resize': {'flavorRef': tiny}})
+        self._wait_for_migration_status(server, ['error'])
+        server = self._wait_for_state_change(server, 'ACTIVE')
+        self.assertEqual((200000, 160, 160), self.limits(server))
+        self.assertIn('a memory limit of 32 MiB below the',
+                      self.resize_fault(server))
 
     def test_a_stopped_server_is_resized_and_stays_stopped(self):
         server = self.boot(self.image, self.small)
