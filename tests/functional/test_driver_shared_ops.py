@@ -214,6 +214,9 @@ class TwoHostsTestCase(ResizeTestCase):
                                 for t in i.tags)]
             self.assertEqual([], left, 'images left on %s' % host)
 
+    def workload_on(self, host, server):
+        return self.host_runtime(host).status('nova-%s' % server['id'])
+
     def pod_on(self, host, server):
         return self.host_runtime(host).list_containers(
             {labels.INSTANCE: server['id']})
@@ -248,8 +251,7 @@ class TestMoveAcrossHosts(TwoHostsTestCase):
         self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual((0, b'written-on-compute1\n'),
                          self.read_file('compute2', server, '/root/kept'))
-        workload = self.host_runtime('compute2').status(
-            'nova-%s' % server['id'])
+        workload = self.workload_on('compute2', server)
         self.assertEqual(RUNNING, workload.state)
         self.assertEqual(160 * MiB, workload.details['HostConfig']['Memory'])
         # The source keeps its stopped pod until the resize is confirmed.
@@ -257,6 +259,13 @@ class TestMoveAcrossHosts(TwoHostsTestCase):
         server = self._confirm_resize(server)
         self.assertEqual([], self.pod_on('compute1', server))
         self.assertEqual(2, len(self.pod_on('compute2', server)))
+        # One copy of the workload's filesystem: the image its container
+        # runs from on compute2; compute1 keeps the server's image cached.
+        self.assertEqual([self.workload_on('compute2', server).image],
+                         [images.reference(i) for i in images.glance_images(
+                             self.host_runtime('compute2'))])
+        self.assertEqual({server['image']['id']},
+                         set(images.glance_images(self.runtime)))
         # Glance carried the filesystem and holds nothing of it any more.
         self.assertEqual(glance_before, self.glance_image_ids())
         self._delete_server(server)
@@ -272,6 +281,9 @@ class TestMoveAcrossHosts(TwoHostsTestCase):
         server = self._revert_resize(server)
         self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
         self.assertEqual([], self.pod_on('compute2', server))
+        # The image the move loaded there went with the revert.
+        self.assertEqual({}, images.glance_images(
+            self.host_runtime('compute2')))
         self.assertEqual(workload, self.workload(server).id)
         self.assertEqual(RUNNING, self.workload(server).state)
         self.assertEqual((0, b'written-on-compute1\n'),
