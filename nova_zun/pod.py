@@ -266,7 +266,9 @@ class Pods:
         """Remove the pods of instances Nova has on another host or on none.
 
         Such pods are left by a build that failed here while the engine was
-        down, whose cleanup could not remove them. Pods of deleted instances go
+        down, whose cleanup could not remove them, and by an evacuation from
+        this host; the pod a move (resize, cold migration) keeps here until
+        it is confirmed or reverted stays. Pods of deleted instances go
         when Nova's periodic _cleanup_running_deleted_instances says, as
         [DEFAULT] running_deleted_instance_action says. A pod of an instance
         the database does not know is left alone, as libvirt leaves unknown
