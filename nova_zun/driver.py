@@ -213,12 +213,19 @@ class ZunDriver(driver.ComputeDriver):
                 # short): hard reboot recreates the workload.
                 return hardware.InstanceInfo(state=power_state.SHUTDOWN)
             raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return hardware.InstanceInfo(state=self._power_state(instance,
+                                                             status))
+
+    @staticmethod
+    def _power_state(instance, status):
+        """Nova's power state of the instance whose workload has ``status``.
+        """
         state = _POWER_STATES.get(status.state, power_state.NOSTATE)
         if state == power_state.PAUSED and (
                 instance.vm_state == vm_states.SUSPENDED or
                 instance.task_state == task_states.SUSPENDING):
             state = power_state.SUSPENDED
-        return hardware.InstanceInfo(state=state)
+        return state
 
     def _engine_runtime(self, instance):
         name = container_spec.runtime_name(
@@ -597,7 +604,7 @@ class ZunDriver(driver.ComputeDriver):
             sample = self.runtime.stats(name)
         except runtime_exc.NotFound:
             raise exception.InstanceNotFound(instance_id=instance.uuid)
-        state = self.get_info(instance).state
+        state = self._power_state(instance, status)
         uptime = None
         if state == power_state.RUNNING and status.started_at:
             uptime = int(timeutils.delta_seconds(
