@@ -323,7 +323,8 @@ class ZunDriver(driver.ComputeDriver):
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
         moved_image = None
-        if instance.task_state == task_states.RESIZE_REVERTING:
+        if (instance.task_state == task_states.RESIZE_REVERTING and
+                instance.migration_context is not None):
             if self._same_host(self._migration(context, instance)):
                 # Nova destroys the resized guest before it restores the
                 # old one; here both are the one pod, which
