@@ -801,9 +801,15 @@ class ZunDriver(driver.ComputeDriver):
             LOG.warning('Could not remove image %s: %s', image, exc)
 
     def confirm_migration(self, context, migration, instance, network_info):
-        """Remove the source's stopped pod (nothing on the same host)."""
+        """Remove the source's stopped pod (nothing on the same host).
+
+        Its ports went when it stopped; the switch is not swept for the
+        instance's ports: computes that share one machine share its switch,
+        where the destination's now are.
+        """
         if not self._same_host(migration):
-            self._pods.remove_left_behind(instance)
+            self._pods.remove(instance.uuid)
+            self._volumes.release_leftovers(instance.uuid)
             LOG.info('Move to %s confirmed; pod removed here',
                      migration.dest_compute, instance=instance)
 
