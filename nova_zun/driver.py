@@ -177,8 +177,7 @@ class ZunDriver(driver.ComputeDriver):
         return CONF.my_ip
 
     def get_host_uptime(self):
-        """What ``uptime`` says: the engine runs on this host (a local socket).
-        """
+        """What ``uptime`` says: the engine runs on this host."""
         out, _ = processutils.execute('env', 'LANG=C', 'uptime')
         return out
 
@@ -218,8 +217,7 @@ class ZunDriver(driver.ComputeDriver):
 
     @staticmethod
     def _power_state(instance, status):
-        """Nova's power state of the instance whose workload has ``status``.
-        """
+        """Nova's power state of the instance with workload ``status``."""
         state = _POWER_STATES.get(status.state, power_state.NOSTATE)
         if state == power_state.PAUSED and (
                 instance.vm_state == vm_states.SUSPENDED or
@@ -255,8 +253,7 @@ class ZunDriver(driver.ComputeDriver):
         return spec
 
     def _spec_of_image(self, instance, image, sandbox_id):
-        """The workload spec of ``instance`` running ``image`` (a reference).
-        """
+        """The workload spec of ``instance`` running ``image``."""
         engine_runtime = self._engine_runtime(instance)
         # Checked before anything is created: bad metadata fails fast.
         volumes.user_paths(instance)
