@@ -37,10 +37,15 @@ from nova import context as nova_context
 from nova import exception
 from nova.image import glance
 from nova import objects
+from nova.objects import diagnostics
 from nova.virt import driver
 from nova.virt import hardware
+from oslo_concurrency import processutils
 from oslo_log import log as logging
+from oslo_serialization import jsonutils
 from oslo_utils import excutils
+from oslo_utils import timeutils
+from oslo_utils import units
 
 from nova_zun import conf as zun_conf
 from nova_zun import container_spec
@@ -69,6 +74,7 @@ _POWER_STATES = {
     types.ContainerState.EXITED: power_state.SHUTDOWN,
     types.ContainerState.DEAD: power_state.CRASHED,
 }
+_RUNNING = types.ContainerState.RUNNING
 # Nova's _init_instance puts an instance in these in ERROR at start: its
 # build was cut short.
 _BUILD_TASKS = (task_states.SCHEDULING, task_states.BLOCK_DEVICE_MAPPING,
@@ -92,6 +98,10 @@ class ZunDriver(driver.ComputeDriver):
         supports_attach_interface=True,
         # Glance images stay in the engine; manage_image_cache ages them.
         has_imagecache=True,
+        # Nova's default rebuild makes the pod from the image on the new
+        # host (ephemeral changes are lost, as for a guest without shared
+        # storage); the host back removes the old pod.
+        supports_evacuate=True,
     )
 
     def __init__(self, virtapi, read_only=False):
@@ -166,6 +176,11 @@ class ZunDriver(driver.ComputeDriver):
     def get_host_ip_addr(self):
         return CONF.my_ip
 
+    def get_host_uptime(self):
+        """What ``uptime`` says: the engine runs on this host."""
+        out, _ = processutils.execute('env', 'LANG=C', 'uptime')
+        return out
+
     def get_available_resource(self, nodename):
         return self._host.available_resource(nodename)
 
@@ -197,12 +212,18 @@ class ZunDriver(driver.ComputeDriver):
                 # short): hard reboot recreates the workload.
                 return hardware.InstanceInfo(state=power_state.SHUTDOWN)
             raise exception.InstanceNotFound(instance_id=instance.uuid)
+        return hardware.InstanceInfo(state=self._power_state(instance,
+                                                             status))
+
+    @staticmethod
+    def _power_state(instance, status):
+        """Nova's power state of the instance with workload ``status``."""
         state = _POWER_STATES.get(status.state, power_state.NOSTATE)
         if state == power_state.PAUSED and (
                 instance.vm_state == vm_states.SUSPENDED or
                 instance.task_state == task_states.SUSPENDING):
             state = power_state.SUSPENDED
-        return hardware.InstanceInfo(state=state)
+        return state
 
     def _engine_runtime(self, instance):
         name = container_spec.runtime_name(
@@ -220,12 +241,8 @@ class ZunDriver(driver.ComputeDriver):
                            'attach volumes as data volumes' % instance.uuid)
 
     def _workload_spec(self, context, instance, image_meta, sandbox_id):
-        engine_runtime = self._engine_runtime(instance)
-        # Checked before anything is created: bad metadata fails fast.
-        volumes.user_paths(instance)
-        spec = container_spec.workload_spec(
-            instance, self._host.name, images.reference(image_meta.id),
-            sandbox_id, engine_runtime, CONF.zun.pids_limit)
+        spec = self._spec_of_image(instance, images.reference(image_meta.id),
+                                   sandbox_id)
         images.ensure_image(
             context, self.runtime, self._image_api, image_meta,
             disk_gb=instance.flavor.root_gb,
@@ -235,11 +252,40 @@ class ZunDriver(driver.ComputeDriver):
             allowed_registries=CONF.zun.allowed_registries)
         return spec
 
+    def _spec_of_image(self, instance, image, sandbox_id):
+        """The workload spec of ``instance`` running ``image``."""
+        engine_runtime = self._engine_runtime(instance)
+        # Checked before anything is created: bad metadata fails fast.
+        volumes.user_paths(instance)
+        return container_spec.workload_spec(
+            instance, self._host.name, image, sandbox_id, engine_runtime,
+            CONF.zun.pids_limit)
+
     def spawn(self, context, instance, image_meta, injected_files,
               admin_password, allocations, network_info=None,
               block_device_info=None, power_on=True, accel_info=None):
         self._refuse_unsupported(instance, network_info, block_device_info)
         spec = self._workload_spec(context, instance, image_meta, None)
+        try:
+            sandbox = self._make_pod(context, instance, spec, network_info,
+                                     block_device_info, power_on)
+        except Exception as exc:
+            with excutils.save_and_reraise_exception() as failure:
+                reason = self._pods.build_abort_reason(exc)
+                failure.reraise = reason is None
+            raise exception.BuildAbortException(instance_uuid=instance.uuid,
+                                                reason=reason)
+        LOG.info('Spawned container %s in sandbox %s',
+                 spec.name, sandbox.name, instance=instance)
+
+    def _make_pod(self, context, instance, spec, network_info,
+                  block_device_info, power_on, wait_for_ports=True):
+        """Make the instance's pod here, its workload from ``spec``.
+
+        Its sandbox, ports and volumes first; on failure nothing is left.
+        Return the sandbox. ``wait_for_ports``: wait for Neutron's
+        network-vif-plugged events before the workload starts.
+        """
         # Reading network_info waits for Neutron's allocation: outside the
         # host's lock.
         sandbox_spec = self._pods.sandbox_spec(instance, network_info)
@@ -259,28 +305,45 @@ class ZunDriver(driver.ComputeDriver):
                     dataclasses.replace(spec, sandbox_id=sandbox.id),
                     instance, volume_mapping))
             # The workload starts with its network in place.
-            self._plug_and_wait(instance, network_info, sandbox, power_on)
+            self._plug_and_wait(instance, network_info, sandbox,
+                                power_on and wait_for_ports)
             if power_on:
                 self._pods.start_workload(workload, instance)
-        except Exception as exc:
-            with excutils.save_and_reraise_exception() as failure:
-                LOG.warning('Spawn failed; removing its containers',
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                LOG.warning('Making the pod failed; removing its containers',
                             instance=instance)
                 self._pods.tear_down(instance, network_info, volume_mapping,
                                      quiet=True)
-                reason = self._pods.build_abort_reason(exc)
-                failure.reraise = reason is None
-            raise exception.BuildAbortException(instance_uuid=instance.uuid,
-                                                reason=reason)
-        LOG.info('Spawned container %s in sandbox %s',
-                 spec.name, sandbox.name, instance=instance)
+        return sandbox
 
     def destroy(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, destroy_secrets=True):
+        moved_image = None
+        if (instance.task_state == task_states.RESIZE_REVERTING and
+                instance.migration_context is not None):
+            if self._same_host(self._migration(context, instance)):
+                # Nova destroys the resized guest before it restores the
+                # old one; here both are the one pod, which
+                # finish_revert_migration gives its old limits again.
+                return
+            moved_image = self._workload_image(instance)
+            if moved_image == images.reference(instance.image_ref):
+                moved_image = None
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info))
         LOG.info('Containers removed', instance=instance)
+        if moved_image:
+            # What the move brought here goes with the revert.
+            self._remove_image_quietly(moved_image)
+
+    def _workload_image(self, instance):
+        try:
+            return self.runtime.status(
+                container_spec.workload_name(instance)).image
+        except runtime_exc.NotFound:
+            return None
 
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
@@ -525,6 +588,244 @@ class ZunDriver(driver.ComputeDriver):
         self._pods.create_workload(
             dataclasses.replace(spec, sandbox_id=sandbox.id), instance,
             power_on=True)
+
+    def get_instance_diagnostics(self, instance):
+        """The workload's counters as the engine and the kernel keep them.
+
+        One CPU entry holds the whole pod's CPU time (a quota over the host's
+        CPUs, no virtual CPUs); memory is the limit and the use, in MiB; a
+        NIC for each port in the pod's namespace; a disk for each block
+        device of the host the workload did I/O on (its writable layer's,
+        its volumes'). Nova's object knows no container driver: ``driver``
+        stays unset.
+        """
+        name = container_spec.workload_name(instance)
+        try:
+            status = self.runtime.status(name)
+            sample = self.runtime.stats(name)
+        except runtime_exc.NotFound:
+            raise exception.InstanceNotFound(instance_id=instance.uuid)
+        state = self._power_state(instance, status)
+        uptime = None
+        if state == power_state.RUNNING and status.started_at:
+            uptime = int(timeutils.delta_seconds(
+                timeutils.parse_isotime(status.started_at),
+                timeutils.utcnow(with_timezone=True)))
+        diags = diagnostics.Diagnostics(
+            state=power_state.STATE_MAP[state],
+            hypervisor=self.runtime.name, hypervisor_os='linux',
+            uptime=uptime, config_drive=False)
+        diags.add_cpu(id=0, time=sample.cpu_time_ns,
+                      utilisation=round(sample.cpu_percent))
+        # Rounded up: a workload using less than a MiB uses memory.
+        diags.memory_details = diagnostics.MemoryDiagnostics(
+            maximum=sample.memory_limit_bytes // units.Mi,
+            used=-(-sample.memory_usage_bytes // units.Mi))
+        for device in sample.block_devices:
+            diags.add_disk(read_bytes=device.read_bytes,
+                           read_requests=device.read_requests,
+                           write_bytes=device.write_bytes,
+                           write_requests=device.write_requests)
+        for _, nic in sorted(self._port_counters(instance).items()):
+            diags.add_nic(
+                mac_address=nic['address'],
+                rx_octets=nic.get('rx_bytes'), rx_errors=nic.get('rx_errors'),
+                rx_drop=nic.get('rx_dropped'),
+                rx_packets=nic.get('rx_packets'),
+                tx_octets=nic.get('tx_bytes'), tx_errors=nic.get('tx_errors'),
+                tx_drop=nic.get('tx_dropped'),
+                tx_packets=nic.get('tx_packets'))
+        return diags
+
+    def _port_counters(self, instance):
+        try:
+            sandbox = self.runtime.get_sandbox(
+                container_spec.sandbox_name(instance))
+        except runtime_exc.NotFound:
+            return {}
+        if not sandbox.netns_path:
+            return {}
+        return self._vifs.counters(sandbox.netns_path)
+
+    def get_diagnostics(self, instance):
+        """Diagnostics before compute API 2.48: libvirt's keys."""
+        diags = self.get_instance_diagnostics(instance)
+        # libvirt gives the memory in KiB.
+        legacy = {'memory': diags.memory_details.maximum * units.Ki}
+        for cpu in diags.cpu_details:
+            legacy['cpu%d_time' % cpu.id] = cpu.time
+        for index, disk in enumerate(diags.disk_details):
+            prefix = 'disk%d_' % index
+            legacy.update({prefix + 'read': disk.read_bytes,
+                           prefix + 'read_req': disk.read_requests,
+                           prefix + 'write': disk.write_bytes,
+                           prefix + 'write_req': disk.write_requests})
+        for index, nic in enumerate(diags.nic_details):
+            prefix = 'eth%d_' % index
+            legacy.update({prefix + 'rx': nic.rx_octets,
+                           prefix + 'rx_packets': nic.rx_packets,
+                           prefix + 'rx_errors': nic.rx_errors,
+                           prefix + 'rx_drop': nic.rx_drop,
+                           prefix + 'tx': nic.tx_octets,
+                           prefix + 'tx_packets': nic.tx_packets,
+                           prefix + 'tx_errors': nic.tx_errors,
+                           prefix + 'tx_drop': nic.tx_drop})
+        return legacy
+
+    # -- moves: resize, cold migration -------------------------------------
+
+    @staticmethod
+    def _migration(context, instance):
+        return objects.Migration.get_by_id(
+            context, instance.migration_context.migration_id)
+
+    @staticmethod
+    def _same_host(migration):
+        return migration.source_compute == migration.dest_compute
+
+    def migrate_disk_and_power_off(self, context, instance, dest,
+                                   flavor, network_info,
+                                   block_device_info=None,
+                                   timeout=0, retry_interval=0):
+        """The source's half of a resize or cold migration.
+
+        On this host the pod stays and runs on: the new flavor's limits are
+        set live by :meth:`finish_migration`. To another host the workload
+        stops, its filesystem goes to a Glance image, and its ports, sandbox
+        and volumes are let go; the stopped pod stays here until the move is
+        confirmed, and a revert starts it again.
+        """
+        if self._same_host(self._migration(context, instance)):
+            self._check_live_resize(instance, flavor)
+            return jsonutils.dumps({})
+        name = container_spec.workload_name(instance)
+        running = self.runtime.status(name).state == _RUNNING
+        self.runtime.stop(name, timeout=timeout)
+        try:
+            image_id = images.upload_move(context, self.runtime,
+                                          self._image_api, name, instance)
+        except Exception as exc:
+            LOG.exception('Could not carry the workload\'s filesystem to '
+                          'Glance', instance=instance)
+            if running:
+                self.runtime.start(name)
+            raise exception.InstanceFaultRollback(
+                inner_exception=exception.ResizeError(
+                    reason='the workload\'s filesystem could not be '
+                           'uploaded to Glance: %s' % exc)) from exc
+        self._pods.unplug(instance, network_info)
+        self.runtime.stop(container_spec.sandbox_name(instance), timeout=0)
+        self._volumes.detach_all(
+            instance, driver.block_device_info_get_mapping(block_device_info))
+        return jsonutils.dumps({'image_id': image_id})
+
+    def _check_live_resize(self, instance, flavor):
+        """Refuse a resize on this host that the running pod cannot take.
+
+        Limits of CPU, memory and processes change live; another runtime,
+        other capabilities or another enforced disk limit need a new
+        container (a resize to another host makes one), and a memory limit
+        below what the workload uses would have the kernel refuse it.
+        """
+        resized = instance.obj_clone()
+        resized.flavor = flavor
+        name = container_spec.workload_name(instance)
+        status = self.runtime.status(name)
+        new = container_spec.resources(resized, CONF.zun.pids_limit)
+        changes = []
+        try:
+            if self._engine_runtime(resized) != self._engine_runtime(
+                    instance):
+                changes.append('the container runtime')
+        except exception.InvalidInput as exc:
+            changes.append(exc.format_message())
+        if (container_spec.capabilities(resized) !=
+                container_spec.capabilities(instance)):
+            changes.append('the capabilities (%s)'
+                           % container_spec.SPEC_CAP_ADD)
+        if status.disk_limit_gb and status.disk_limit_gb != new.disk_gb:
+            changes.append('the disk limit the engine enforces')
+        if status.state == _RUNNING:
+            used = self.runtime.stats(name).memory_usage_bytes
+            if used > new.memory_mb * units.Mi:
+                changes.append('a memory limit of %d MiB below the %d MiB '
+                               'the workload uses' % (new.memory_mb,
+                                                      used // units.Mi))
+        if changes:
+            raise exception.InstanceFaultRollback(
+                inner_exception=exception.ResizeError(
+                    reason='a resize on the same host changes the limits '
+                           'of the running container only, not %s: resize '
+                           'to another host' % ', '.join(changes)))
+
+    def _update_limits(self, instance):
+        self.runtime.update_resources(
+            container_spec.workload_name(instance),
+            container_spec.resources(instance, CONF.zun.pids_limit))
+
+    def finish_migration(self, context, migration, instance, disk_info,
+                         network_info, image_meta, resize_instance,
+                         allocations, block_device_info=None, power_on=True,
+                         share_info=None):
+        """The destination's half: new limits here, or a pod made here.
+
+        The pod is made from the Glance image of
+        :meth:`migrate_disk_and_power_off`, which goes from Glance once
+        loaded.
+        """
+        if self._same_host(migration):
+            self._update_limits(instance)
+            LOG.info('Resized: the limits of flavor %s are set',
+                     instance.flavor.name, instance=instance)
+            return
+        image_id = jsonutils.loads(disk_info)['image_id']
+        spec = self._spec_of_image(instance, images.reference(image_id),
+                                   None)
+        images.load_move(context, self.runtime, self._image_api, image_id,
+                         instance)
+        try:
+            # No waiting for Neutron, as libvirt's finish_migration: a port
+            # whose binding moved may never be reported plugged again.
+            self._make_pod(context, instance, spec, network_info,
+                           block_device_info, power_on, wait_for_ports=False)
+        except Exception:
+            with excutils.save_and_reraise_exception():
+                self._remove_image_quietly(spec.image)
+        LOG.info('Moved here from %s', migration.source_compute,
+                 instance=instance)
+
+    def _remove_image_quietly(self, image):
+        try:
+            self.runtime.remove_image(image)
+        except runtime_exc.ContainerRuntimeError as exc:
+            LOG.warning('Could not remove image %s: %s', image, exc)
+
+    def confirm_migration(self, context, migration, instance, network_info):
+        """Remove the source's stopped pod (nothing on the same host).
+
+        Its ports went when it stopped; the switch is not swept for the
+        instance's ports: computes that share one machine share its switch,
+        where the destination's now are.
+        """
+        if not self._same_host(migration):
+            self._pods.remove(instance.uuid)
+            self._volumes.release_leftovers(instance.uuid)
+            LOG.info('Move to %s confirmed; pod removed here',
+                     migration.dest_compute, instance=instance)
+
+    def finish_revert_migration(self, context, instance, network_info,
+                                migration, block_device_info=None,
+                                power_on=True, share_info=None):
+        """Give the pod its old limits, or start the source's pod again."""
+        if self._same_host(migration):
+            self._update_limits(instance)
+            return
+        self._volumes.mount_all(
+            instance, driver.block_device_info_get_mapping(block_device_info))
+        # A started sandbox has a new namespace: its ports go into it.
+        self._pods.ensure_sandbox_running(instance, network_info)
+        if power_on:
+            self.runtime.start(container_spec.workload_name(instance))
 
     def get_console_output(self, context, instance):
         limit = CONF.zun.console_log_max_bytes

@@ -45,6 +45,9 @@ LOG = logging.getLogger(__name__)
 CONTAINER_FORMAT = image_archive.CONTAINER_FORMAT
 DISK_FORMAT = image_archive.DISK_FORMAT
 REPOSITORY = 'glance'
+#: The property of a Glance image carrying an instance's filesystem to
+#: another host: the instance's uuid.
+MOVE_PROPERTY = 'nova_zun_move_of'
 TAG = 'latest'
 #: Namespaces of the engine's own names (Docker Hub's, as the engine reads
 #: a reference without a registry): no registry image is pulled into them.
@@ -538,6 +541,58 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
     LOG.info('Uploaded snapshot %(id)s to Glance: %(bytes)d bytes in '
              '%(secs).1fs', {'id': image_id, 'bytes': reader.count,
                              'secs': timer.elapsed()}, instance=instance)
+
+
+# -- moving an instance to another host --------------------------------------
+
+def upload_move(context, runtime, image_api, container, instance):
+    """Commit a stopped workload and upload it as a private Glance image.
+
+    Return the image's id. The image carries the workload's filesystem to the
+    destination of a resize or cold migration (:func:`load_move`);
+    nothing of the commit stays in this engine.
+    """
+    timer = timeutils.StopWatch().start()
+    committed = runtime.commit(
+        container, message='nova-zun move of instance %s' % instance.uuid)
+    try:
+        reader = image_archive.ChunkReader(runtime.save_image(committed))
+        image = image_api.create(context, {
+            'name': 'nova-zun-move-%s' % instance.uuid,
+            'container_format': CONTAINER_FORMAT,
+            'disk_format': DISK_FORMAT, 'visibility': 'private',
+            'properties': {MOVE_PROPERTY: instance.uuid}}, data=reader)
+    finally:
+        with _quietly():
+            runtime.remove_image(committed, force=True)
+    LOG.info('Uploaded the workload\'s filesystem to Glance image %(id)s '
+             'for the move: %(bytes)d bytes in %(secs).1fs',
+             {'id': image['id'], 'bytes': reader.count,
+              'secs': timer.elapsed()}, instance=instance)
+    return image['id']
+
+
+def load_move(context, runtime, image_api, image_id, instance):
+    """Load the image of :func:`upload_move`; delete it from Glance.
+
+    Return its engine reference. Deleted also when the load fails: the
+    source keeps the workload until the move is confirmed.
+    """
+    try:
+        GlanceLoader(context, runtime, image_api).load(image_id)
+    finally:
+        delete_move(context, image_api, image_id, instance)
+    return reference(image_id)
+
+
+def delete_move(context, image_api, image_id, instance):
+    try:
+        image_api.delete(context, image_id)
+    except exception.ImageNotFound:
+        pass
+    except Exception:
+        LOG.exception('Could not delete Glance image %s, which carried the '
+                      'workload\'s filesystem', image_id, instance=instance)
 
 
 # -- image cache -------------------------------------------------------------

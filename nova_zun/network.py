@@ -393,6 +393,15 @@ class VIFPlugger:
     def plugged(netns_path):
         return privileged.netns_links(netns_path)
 
+    @staticmethod
+    def counters(netns_path):
+        """The kernel's counters of each port in a namespace, by name.
+
+        The engine knows nothing of the ports plugged here (the sandbox has
+        no network of its own): they are read from the namespace.
+        """
+        return privileged.netns_counters(netns_path)
+
 
 def neutron_events(network_info):
     """The network-vif-plugged events to wait for: ports not up yet.

@@ -266,7 +266,9 @@ class Pods:
         """Remove the pods of instances Nova has on another host or on none.
 
         Such pods are left by a build that failed here while the engine was
-        down, whose cleanup could not remove them. Pods of deleted instances go
+        down, whose cleanup could not remove them, and by an evacuation from
+        this host; the pod a move (resize, cold migration) keeps here until
+        it is confirmed or reverted stays. Pods of deleted instances go
         when Nova's periodic _cleanup_running_deleted_instances says, as
         [DEFAULT] running_deleted_instance_action says. A pod of an instance
         the database does not know is left alone, as libvirt leaves unknown
@@ -279,7 +281,8 @@ class Pods:
         ctxt = nova_context.get_admin_context(read_deleted='yes')
         known = {inst.uuid: inst for inst in
                  objects.InstanceList.get_by_filters(
-                     ctxt, filters={'uuid': uuids}, expected_attrs=[])}
+                     ctxt, filters={'uuid': uuids},
+                     expected_attrs=['migration_context'])}
         for uuid in uuids:
             instance = known.get(uuid)
             if instance is None:
@@ -288,9 +291,22 @@ class Pods:
                             'right one? The containers of a pod of no '
                             'instance of this cloud (nova-%s, '
                             'nova-%s-sandbox) go by hand.', uuid, uuid, uuid)
-            elif not instance.deleted and instance.host != self._host.name:
+            elif instance.deleted or instance.host == self._host.name:
+                continue
+            elif instance.migration_context is not None:
+                # Moved and not confirmed yet: a revert brings it back.
+                LOG.info('Keeping the pod of instance %s until its move to '
+                         '%s is confirmed or reverted', uuid, instance.host)
+            else:
                 LOG.info('Removing the pod of instance %s, which Nova has '
                          'on %s', uuid, instance.host or 'no host')
-                self.remove(uuid, quiet=True)
-                self._volumes.release_leftovers(uuid)
-                self.unplug(instance, None, quiet=True)
+                self.remove_left_behind(instance)
+
+    def remove_left_behind(self, instance):
+        """Remove the pod of an instance Nova has on another host.
+
+        Also what remains of its volumes and ports here.
+        """
+        self.remove(instance.uuid, quiet=True)
+        self._volumes.release_leftovers(instance.uuid)
+        self.unplug(instance, None, quiet=True)

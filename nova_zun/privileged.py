@@ -147,25 +147,43 @@ def set_master(name, bridge):
                  master=_index(ipr, bridge), state='up')
 
 
+def _netns_links(netns_path):
+    """The links of a namespace (pyroute2's messages); [] if it is gone."""
+    try:
+        os.stat(netns_path)  # not exists(): it says False for EACCES too
+    except FileNotFoundError:
+        return []
+    try:
+        ipr = IPRoute(netns=netns_path)
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise  # not gone: this daemon may not enter it
+        return []  # the file is left, the namespace behind it is gone
+    with ipr:
+        return list(ipr.get_links())
+
+
 @net_admin.entrypoint
 def netns_links(netns_path):
     """``{ifname: mac}`` of the interfaces in a namespace.
 
     {} if the namespace is gone.
     """
-    try:
-        os.stat(netns_path)  # not exists(): it says False for EACCES too
-    except FileNotFoundError:
-        return {}
-    try:
-        ipr = IPRoute(netns=netns_path)
-    except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            raise  # not gone: this daemon may not enter it
-        return {}  # the file is left, the namespace behind it is gone
-    with ipr:
-        return {link.get('ifname'): link.get('address')
-                for link in ipr.get_links()}
+    return {link.get('ifname'): link.get('address')
+            for link in _netns_links(netns_path)}
+
+
+@net_admin.entrypoint
+def netns_counters(netns_path):
+    """``{ifname: counters}`` of the interfaces in a namespace but loopback.
+
+    The counters are the kernel's (rx_bytes, tx_packets, rx_dropped...), with
+    the interface's MAC as ``address``; {} if the namespace is gone.
+    """
+    return {link.get('ifname'): dict(link.get('IFLA_STATS64') or {},
+                                     address=link.get('address'))
+            for link in _netns_links(netns_path)
+            if link.get('ifname') != 'lo'}
 
 
 def _write_sysctl_in_netns(netns_path, key, value):

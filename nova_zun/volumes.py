@@ -197,7 +197,7 @@ class VolumeMounts:
     # -- container side -----------------------------------------------------
 
     def container_mounts(self, instance):
-        """Mounts for a workload about to be created.
+        """Mounts for a workload about to be created (after :meth:`mount_all`).
 
         The instance's directory at /volumes and each user path. A user path's
         directory that holds no volume now is bound read-only (a volume mounted
@@ -207,8 +207,6 @@ class VolumeMounts:
         mounted = _host_mounts()
         self._share_mount_dir(mounted)
         own = self.instance_dir(instance.uuid)
-        privileged.make_directories(
-            [own] + [self.host_path(instance.uuid, d) for d in paths])
         mounts = [types.Mount(own, CONTAINER_DIR, read_only=True,
                               propagation='rslave')]
         for device, path in sorted(paths.items()):
@@ -219,13 +217,22 @@ class VolumeMounts:
                 read_only=entry is None or 'ro' in entry.options))
         return tuple(mounts)
 
+    def _make_directories(self, instance, paths):
+        """The instance's directory and those of its user ``paths``."""
+        privileged.make_directories(
+            [self.instance_dir(instance.uuid)] +
+            [self.host_path(instance.uuid, d) for d in paths])
+
     # -- attach -------------------------------------------------------------
 
     def mount_all(self, instance, block_device_info_mapping):
         """Connect and mount every mapped volume not mounted yet.
 
-        For boot, power on, hard reboot and the host's restart.
+        For boot, power on, hard reboot and the host's restart. The
+        directories the workload binds are made again where they went
+        (a mount directory on tmpfs after the host's reboot).
         """
+        self._make_directories(instance, user_paths(instance))
         for bdm in block_device_info_mapping:
             self.attach(instance, bdm['connection_info'],
                         bdm['mount_device'])
@@ -365,6 +372,15 @@ class VolumeMounts:
         That is after delete or a failed boot. Mounts left below its directory
         that Nova no longer lists go too. Its directory is removed.
         """
+        self.detach_all(instance, block_device_info_mapping, quiet=quiet)
+        self.release_leftovers(instance.uuid)
+
+    def detach_all(self, instance, block_device_info_mapping, quiet=False):
+        """Unmount and disconnect every mapped volume; keep the directories.
+
+        The stopped workload of a pod that moves to another host binds them
+        still: a revert starts it again here.
+        """
         for bdm in block_device_info_mapping:
             try:
                 self.detach(instance, bdm['connection_info'],
@@ -375,7 +391,6 @@ class VolumeMounts:
                 LOG.exception('Could not detach volume %s',
                               volume_id(bdm['connection_info']),
                               instance=instance)
-        self.release_leftovers(instance.uuid)
 
     def release_leftovers(self, instance_uuid):
         """Unmount what is still below an instance's directory and remove it.

@@ -132,6 +132,9 @@ class ContainerStatus:
     #: write to it); None where the engine did not say (listings).
     tty: Optional[bool] = None
     stdin_open: Optional[bool] = None
+    #: The limit of its writable layer the engine enforces, None if none
+    #: (a limit only the container's creation can set).
+    disk_limit_gb: Optional[int] = None
     #: Everything else the engine reports, for views that want details
     #: (limits, mounts, network mode). Keys are the engine's own.
     details: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -192,6 +195,18 @@ class ProcessList:
 
 
 @dataclasses.dataclass(frozen=True)
+class BlockDeviceStats:
+    """The I/O of one container on one block device of the host."""
+
+    major: int
+    minor: int
+    read_bytes: int = 0
+    write_bytes: int = 0
+    read_requests: int = 0
+    write_requests: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerStats:
     """A point-in-time usage sample of one container."""
 
@@ -203,6 +218,10 @@ class ContainerStats:
     net_rx_bytes: int
     net_tx_bytes: int
     pids: int
+    #: CPU time used since the container started, in nanoseconds.
+    cpu_time_ns: int = 0
+    #: BlockDeviceStats for each device the container did I/O on.
+    block_devices: tuple = ()
 
     @property
     def memory_percent(self):

@@ -29,6 +29,8 @@ import psutil
 from nova_zun import conf as zun_conf  # noqa: F401 (registers [zun])
 from nova_zun import images
 from nova_zun import privileged
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 
 API_PASTE = os.path.join(sys.prefix, 'etc', 'nova', 'api-paste.ini')
@@ -87,7 +89,8 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
             'oslo_privsep.daemon.RootwrapClientChannel',
             REAL_ROOTWRAP_CHANNEL))
         self.ctxt = nova_context.get_admin_context()
-        self._hosts = []
+        # {host: engine URL} of the compute services started.
+        self._hosts = {}
         self.addCleanup(self._remove_containers)
 
     def _privsep_helper(self):
@@ -115,26 +118,52 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         """Remove whatever a test left, also on failure.
 
         No test then sees another's containers; images loaded from Glance go
-        too.
+        too, on every host's engine that still runs (a test's own engine
+        that it stopped took its containers with it).
         """
-        for host in self._hosts:
-            for c in self.runtime.list_containers({labels.HOST: host}):
-                self.runtime.remove(c.id, force=True)
-        for image in self.runtime.list_images():
-            for tag in image.tags:
-                if tag.startswith(images.REPOSITORY + '/'):
-                    self.runtime.remove_image(tag, force=True)
+        for url in set(self._hosts.values()) | {self.engine_url}:
+            runtime = self.host_runtime(engine_url=url)
+            hosts = [h for h, u in self._hosts.items() if u == url]
+            try:
+                for host in hosts:
+                    for c in runtime.list_containers({labels.HOST: host}):
+                        runtime.remove(c.id, force=True)
+                for image in runtime.list_images():
+                    for tag in image.tags:
+                        if tag.startswith(images.REPOSITORY + '/'):
+                            runtime.remove_image(tag, force=True)
+            except runtime_exc.EngineUnavailable:
+                if url == self.engine_url:
+                    raise
 
-    def start_zun_compute(self, host='compute1'):
+    def host_runtime(self, host=None, engine_url=None):
+        """The runtime on ``host``'s engine (or on ``engine_url``)."""
+        url = engine_url or self._hosts.get(host, self.engine_url)
+        if url == self.engine_url:
+            return self.runtime
+        return docker_runtime.DockerRuntime(url, timeout=60)
+
+    def start_zun_compute(self, host='compute1', engine_url=None):
         """Start nova-compute on ``host`` with a node uuid of its own.
 
         Each host gets its own node uuid; they share this machine's node
-        identity otherwise.
+        identity otherwise. ``engine_url``: the host's own engine (default:
+        the suite's).
         """
-        self._hosts.append(host)
-        with mock.patch('nova.virt.node.get_local_node_uuid', autospec=True,
-                        return_value=str(getattr(uuids, 'node_' + host))):
-            return self._start_compute(host)
+        self._hosts[host] = engine_url or self.engine_url
+        return self._start_service_of(host, self._start_compute, host)
+
+    def _start_service_of(self, host, start, /, *args, **kwargs):
+        """Run ``start`` with [zun] engine_url set to ``host``'s engine."""
+        self.flags(engine_url=self._hosts[host], group='zun')
+        try:
+            with mock.patch('nova.virt.node.get_local_node_uuid',
+                            autospec=True,
+                            return_value=str(getattr(uuids,
+                                                     'node_' + host))):
+                return start(*args, **kwargs)
+        finally:
+            self.flags(engine_url=self.engine_url, group='zun')
 
     def container_flavor(self, vcpu=1, memory_mb=128, disk=1,
                          extra_spec=None):
@@ -181,9 +210,8 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
         All it knows comes from the engine, as after a real restart.
         """
         self.computes[host].stop()
-        with mock.patch('nova.virt.node.get_local_node_uuid', autospec=True,
-                        return_value=str(getattr(uuids, 'node_' + host))):
-            self.computes[host] = self.start_service('compute', host=host)
+        self.computes[host] = self._start_service_of(
+            host, self.start_service, 'compute', host=host)
         return self.computes[host]
 
     def driver(self, host='compute1'):

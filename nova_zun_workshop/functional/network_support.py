@@ -270,16 +270,19 @@ class NetworkFixtureMixin:
         self.addCleanup(self._remove_network_leftovers)
 
     def boot_on(self, *networks, expected_state='ACTIVE', ports=(),
-                flavor=None):
+                flavor=None, host=None):
         """A server of ``self.image`` with a port on each network.
 
-        It uses ``self.flavor`` unless told, and has the given ports too.
+        It uses ``self.flavor`` unless told, and has the given ports too;
+        it goes to ``host`` if given.
         """
         nets = [{'uuid': net['id']} for net in networks]
         nets += [{'port': port_id} for port_id in ports]
-        server = self.api.post_server({'server': {
-            'name': 'zun-net', 'imageRef': self.image,
-            'flavorRef': flavor or self.flavor, 'networks': nets}})
+        body = {'name': 'zun-net', 'imageRef': self.image,
+                'flavorRef': flavor or self.flavor, 'networks': nets}
+        if host:
+            body['availability_zone'] = 'nova:%s' % host
+        server = self.api.post_server({'server': body})
         return self._wait_for_state_change(server, expected_state,
                                            max_retries=120)
 

@@ -16,8 +16,11 @@ Defined here once: a session fixture imported into several modules would be one
 instance per module, and a host runs only one userspace Open vSwitch at a time.
 """
 
+import tempfile
+
 import pytest
 
+from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop.functional import network_support
 from nova_zun_workshop import ovs as ovs_tool
 from tests import prerequisites
@@ -37,3 +40,23 @@ def private_ovs():
     yield switch
     bridges = network_support.stop_private_ovs(switch)
     assert not bridges, 'bridges left on the switch: %s' % bridges
+
+
+@pytest.fixture(scope='module')
+def engine_without_runsc(private_engine):
+    """A second private engine, with runc only.
+
+    Everything it ran goes with it at the end; what it leaves is a failure.
+    """
+    engine = engine_tool.PrivateEngine(
+        tempfile.mkdtemp(prefix='nova-zun-runc-only-', dir='/tmp'),
+        runsc=False)
+    try:
+        engine.start()
+    except Exception:
+        engine.stop()
+        raise
+    yield engine
+    engine.stop()
+    left = (engine.mounts(), engine.processes())
+    assert left == ([], {}), 'the runc-only engine left %s' % (left,)

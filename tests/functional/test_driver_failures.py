@@ -90,8 +90,7 @@ class TestBuildFailures(base.ZunDriverTestCase):
         engine = engine_tool.PrivateEngine(
             tempfile.mkdtemp(prefix='nova-zun-down-', dir='/tmp'))
         self.addCleanup(engine.stop)
-        self.flags(engine_url=engine.start(), group='zun')
-        self.start_zun_compute('compute2')
+        self.start_zun_compute('compute2', engine_url=engine.start())
         engine.stop()
         # An engine failure is the host's, not the request's: Nova
         # reschedules, and the fault names the host's error once the

@@ -18,6 +18,8 @@ sandbox, and containers talk to each other through the switch."""
 import ipaddress
 import re
 
+import pytest
+
 from nova_zun import network
 from nova_zun import privileged
 from nova_zun_workshop.functional.base import privsep_capabilities
@@ -150,6 +152,25 @@ class NetworkTestCase(base.NetworkFixtureMixin,
             self.resolv_conf(server))
         self.delete_all(server)
 
+    def test_diagnostics_count_the_traffic_of_each_port(self):
+        # Nova's diagnostics object names no container driver
+        # (doc/driver.rst).
+        self.flags(response_validation='warn', group='api')
+        one = self.boot_on(self.neutron.net_a)
+        two = self.boot_on(self.neutron.net_a)
+        self.ok(one, 'ping -c 3 -W 5 %s' % self.v4(self.ports_of(two)[0]))
+        self.admin_api.microversion = '2.48'
+        diags = self.admin_api.api_get(
+            '/servers/%s/diagnostics' % one['id']).body
+        nic, = diags['nic_details']
+        self.assertEqual(self.ports_of(one)[0]['mac_address'],
+                         nic['mac_address'])
+        self.assertGreaterEqual(nic['tx_packets'], 3)
+        self.assertGreaterEqual(nic['rx_packets'], 3)
+        self.assertGreater(nic['rx_octets'], 0)
+        self.assertEqual(0, nic['tx_errors'])
+        self.delete_all(one, two)
+
     def test_reboots_and_stop_start_keep_the_addresses(self):
         one = self.boot_on(self.neutron.net_a)
         two = self.boot_on(self.neutron.net_a)
@@ -254,3 +275,48 @@ class HybridNetworkTestCase(NetworkTestCase):
         self.assertTrue(privileged.bridged_rules(tap))
         self.delete_all(one)
         self.assertFalse(privileged.bridged_rules(tap))
+
+
+class PortsFollowAMoveTestCase(base.NetworkFixtureMixin,
+                               base.ZunDriverTestCase):
+    """compute1 on the suite's engine, compute2 on an engine of its own."""
+
+    @pytest.fixture(autouse=True)
+    def _second_engine(self, engine_without_runsc):
+        self.second_engine_url = engine_without_runsc.url
+
+    def setUp(self):
+        super().setUp()
+        self.start_zun_compute('compute1')
+        self.start_zun_compute('compute2', engine_url=self.second_engine_url)
+        self.flavor = self.container_flavor(vcpu=1, memory_mb=96)
+        self.image = self.glance_image_from('sleeper')
+
+    def sh(self, server, script, timeout=30):
+        """Run ``script`` in the workload, on the engine of its host now."""
+        host = self.api.get_server(server['id'])['OS-EXT-SRV-ATTR:host']
+        result = self.host_runtime(host).exec(
+            'nova-%s' % server['id'], ['/bin/sh', '-c', script],
+            timeout=timeout)
+        return result.exit_code, result.output.decode(errors='replace')
+
+    def test_a_migrated_server_keeps_its_port_and_addresses(self):
+        peer = self.boot_on(self.neutron.net_a, host='compute1')
+        mover = self.boot_on(self.neutron.net_a, host='compute1')
+        port, = self.ports_of(mover)
+        mover = self._migrate_server(mover)
+        self.assertEqual('compute2', mover['OS-EXT-SRV-ATTR:host'])
+        links = self.ok(mover, 'ip -o link; ip -o addr')
+        self.assertIn(port['mac_address'], links)
+        self.assertIn(' %s/' % self.v4(port), links)
+        self.assertTcpWorks(peer, mover, self.v4(port))
+        mover = self._confirm_resize(mover)
+        # One device on the switch for the port: the destination's.
+        self.assertEqual(1, [ids.get('iface-id') for ids in
+                             self.switch.interfaces().values()]
+                         .count(port['id']))
+        self.assertTcpWorks(mover, peer, self.v4(self.ports_of(peer)[0]),
+                            port=5556)
+        self._delete_server(mover)
+        self._delete_server(peer)
+        self.assertEqual([], self.host_leftovers([port['id']]))

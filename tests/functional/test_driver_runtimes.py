@@ -19,16 +19,13 @@ gVisor server on a Neutron network talks TCP with a runc peer.
 import errno
 import glob
 import os
-import tempfile
 from unittest import mock
 
 import pytest
 
-from nova_zun import images
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import shims
-from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop.functional.base import privsep_capabilities
 
 from tests.functional import base
@@ -47,26 +44,6 @@ def in_gvisor(test, server):
     return b'gVisor' in result.output
 
 
-@pytest.fixture(scope='module')
-def engine_without_runsc(private_engine):
-    """A second private engine, with runc only.
-
-    Everything it ran goes with it at the end; what it leaves is a failure.
-    """
-    engine = engine_tool.PrivateEngine(
-        tempfile.mkdtemp(prefix='nova-zun-runc-only-', dir='/tmp'),
-        runsc=False)
-    try:
-        engine.start()
-    except Exception:
-        engine.stop()
-        raise
-    yield engine
-    engine.stop()
-    left = (engine.mounts(), engine.processes())
-    assert left == ([], {}), 'the runc-only engine left %s' % (left,)
-
-
 class TestRuntimes(base.ZunDriverTestCase):
 
     @pytest.fixture(autouse=True)
@@ -79,20 +56,9 @@ class TestRuntimes(base.ZunDriverTestCase):
     def setUp(self):
         super().setUp()
         prerequisites.require_oci_runtime(self.runtime, 'runsc')
-        self.addCleanup(self._remove_from_plain_engine)
         self.start_zun_compute('compute1')
-        self.flags(engine_url=self.plain_engine.url, group='zun')
-        self.start_zun_compute('compute2')
-        self.flags(engine_url=self.engine_url, group='zun')
+        self.start_zun_compute('compute2', engine_url=self.plain_engine.url)
         self.image = self.glance_image_from('sleeper')
-
-    def _remove_from_plain_engine(self):
-        for c in self.plain_runtime.list_containers({labels.HOST: 'compute2'}):
-            self.plain_runtime.remove(c.id, force=True)
-        for image in self.plain_runtime.list_images():
-            for tag in image.tags:
-                if tag.startswith(images.REPOSITORY + '/'):
-                    self.plain_runtime.remove_image(tag, force=True)
 
     def traits(self, host):
         return set(self._get_provider_traits(

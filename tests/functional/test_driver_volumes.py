@@ -118,6 +118,22 @@ class TestVolumes(base.ZunDriverTestCase):
         self.delete(server)
         self.delete(other)
 
+    def test_a_resize_on_the_same_host_keeps_the_volume_mounted(self):
+        self.flags(allow_resize_to_same_host=True)
+        volume = self.cinder.create()
+        server = self.boot_with([volume],
+                                metadata={'zun_volume_path_vdb': '/data'})
+        self.assertEqual((0, 'kept'), self.sh(
+            server, 'echo kept > /data/file && cat /volumes/vdb/file'))
+        larger = self._create_flavor(memory_mb=160, vcpu=1, disk=1,
+                                     ephemeral=0)
+        server = self._resize_server(server, larger)
+        self.assertEqual((0, 'kept'), self.sh(server, 'cat /data/file'))
+        server = self._revert_resize(server)
+        self.assertEqual((0, 'kept\nagain'), self.sh(
+            server, 'echo again >> /volumes/vdb/file; cat /data/file'))
+        self.delete(server)
+
     def test_hot_attach_and_detach_without_restart(self):
         volume = self.cinder.create()
         server = self.boot(self.image, self.flavor,

@@ -27,6 +27,7 @@ import pytest
 import requests
 
 from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime.docker import conversions
 from nova_zun.runtime.docker import errors
 from nova_zun.runtime.docker import streams
 from nova_zun.runtime import exception
@@ -295,3 +296,44 @@ def test_the_sdk_connection_still_gives_what_the_http_client_buffered(
                 stream, tty=False)
         finally:
             stream.close()
+
+
+# -- conversions -----------------------------------------------------------
+
+def test_stats_give_cpu_time_and_io_per_block_device():
+    blkio = {
+        'io_service_bytes_recursive': [
+            {'major': 8, 'minor': 0, 'op': 'Read', 'value': 4096},
+            {'major': 8, 'minor': 0, 'op': 'Write', 'value': 8192},
+            {'major': 8, 'minor': 0, 'op': 'Total', 'value': 12288},
+            {'major': 7, 'minor': 3, 'op': 'write', 'value': 1 << 20}],
+        'io_serviced_recursive': [
+            {'major': 8, 'minor': 0, 'op': 'Read', 'value': 1},
+            {'major': 8, 'minor': 0, 'op': 'Write', 'value': 2},
+            {'major': 7, 'minor': 3, 'op': 'write', 'value': 16}]}
+    sample = conversions.stats({
+        'cpu_stats': {'cpu_usage': {'total_usage': 123456789}},
+        'blkio_stats': blkio})
+    assert sample.cpu_time_ns == 123456789
+    assert sample.block_devices == (
+        types.BlockDeviceStats(7, 3, write_bytes=1 << 20,
+                               write_requests=16),
+        types.BlockDeviceStats(8, 0, read_bytes=4096, write_bytes=8192,
+                               read_requests=1, write_requests=2))
+    assert (sample.block_read_bytes, sample.block_write_bytes) == (
+        4096, 8192 + (1 << 20))
+
+
+def test_stats_of_a_kernel_that_counts_no_block_io_have_no_device():
+    sample = conversions.stats({'blkio_stats': {
+        'io_service_bytes_recursive': None}})
+    assert (sample.block_devices, sample.block_write_bytes) == ((), 0)
+
+
+@pytest.mark.parametrize('storage_opt, expected', [
+    (None, None), ({}, None), ({'size': '10G'}, 10), ({'size': '10M'}, None)])
+def test_status_says_the_disk_limit_the_engine_enforces(storage_opt,
+                                                        expected):
+    status = conversions.status_from_inspect({
+        'Id': 'c', 'HostConfig': {'StorageOpt': storage_opt}})
+    assert status.disk_limit_gb == expected

@@ -39,7 +39,16 @@ def status_from_inspect(info):
         oom_killed=bool(state.get('OOMKilled')),
         tty=bool(config.get('Tty')),
         stdin_open=bool(config.get('OpenStdin')),
+        disk_limit_gb=_size_gb((host_config.get('StorageOpt') or {})
+                               .get('size')),
         details=info)
+
+
+def _size_gb(size):
+    """GiB of a size the backend set as ``<n>G``; None for anything else."""
+    if size and size.endswith('G') and size[:-1].isdigit():
+        return int(size[:-1])
+    return None
 
 
 def status_from_list(item):
@@ -110,24 +119,42 @@ def stats(s):
     inactive = mem_detail.get('total_inactive_file',
                               mem_detail.get('inactive_file', 0))
     usage = max(0, mem.get('usage', 0) - inactive)
-    read = write = 0
-    for entry in ((s.get('blkio_stats') or {})
-                  .get('io_service_bytes_recursive') or ()):
-        op = entry.get('op', '').lower()
-        if op == 'read':
-            read += entry.get('value', 0)
-        elif op == 'write':
-            write += entry.get('value', 0)
+    devices = _block_devices(s.get('blkio_stats') or {})
     networks = (s.get('networks') or {}).values()
     return types.ContainerStats(
         cpu_percent=cpu_percent,
         memory_usage_bytes=usage,
         memory_limit_bytes=mem.get('limit', 0),
-        block_read_bytes=read,
-        block_write_bytes=write,
+        block_read_bytes=sum(d.read_bytes for d in devices),
+        block_write_bytes=sum(d.write_bytes for d in devices),
         net_rx_bytes=sum(n.get('rx_bytes', 0) for n in networks),
         net_tx_bytes=sum(n.get('tx_bytes', 0) for n in networks),
-        pids=(s.get('pids_stats') or {}).get('current', 0))
+        pids=(s.get('pids_stats') or {}).get('current', 0),
+        cpu_time_ns=(cpu.get('cpu_usage') or {}).get('total_usage', 0),
+        block_devices=devices)
+
+
+# The engine's blkio lists (cgroup v1 and v2) and the fields they fill.
+_BLKIO_FIELDS = {
+    ('io_service_bytes_recursive', 'read'): 'read_bytes',
+    ('io_service_bytes_recursive', 'write'): 'write_bytes',
+    ('io_serviced_recursive', 'read'): 'read_requests',
+    ('io_serviced_recursive', 'write'): 'write_requests',
+}
+
+
+def _block_devices(blkio):
+    """BlockDeviceStats by device, from the engine's blkio_stats."""
+    by_device = {}
+    for (key, op), field in _BLKIO_FIELDS.items():
+        for entry in blkio.get(key) or ():
+            if entry.get('op', '').lower() != op:
+                continue
+            device = by_device.setdefault(
+                (entry.get('major', 0), entry.get('minor', 0)), {})
+            device[field] = device.get(field, 0) + entry.get('value', 0)
+    return tuple(types.BlockDeviceStats(major, minor, **fields)
+                 for (major, minor), fields in sorted(by_device.items()))
 
 
 EVENT_TYPES = {
