@@ -18,6 +18,7 @@ import time
 from unittest import mock
 
 from nova import exception
+from nova import thread_pool_factory
 import pytest
 
 from nova_zun import host
@@ -32,10 +33,12 @@ from nova_zun import volumes
 @pytest.fixture
 def pods():
     runtime = mock.create_autospec(base.ContainerRuntime, instance=True)
-    return pod.Pods(runtime, host.Host(runtime, 'host-1'),
-                    mock.create_autospec(network.VIFPlugger, instance=True),
-                    mock.create_autospec(volumes.VolumeMounts,
-                                         instance=True))
+    yield pod.Pods(runtime, host.Host(runtime, 'host-1'),
+                   mock.create_autospec(network.VIFPlugger, instance=True),
+                   mock.create_autospec(volumes.VolumeMounts, instance=True))
+    # The sandbox starts on Nova's thread pool: Nova's functional tests,
+    # run later in the same process, require that no pool is left.
+    thread_pool_factory.reset_all_executors()
 
 
 def _starting_sandbox(pods, start):
