@@ -37,3 +37,15 @@ class NetworkFixtureMixin(network_support.NetworkFixtureMixin):
     @pytest.fixture(autouse=True)
     def _zun_switch(self, private_ovs):
         self.switch = private_ovs
+
+
+class TwoComputesMixin:
+    """compute1 on the suite's engine, compute2 on an engine of its own."""
+
+    @pytest.fixture(autouse=True)
+    def _second_engine(self, engine_without_runsc):
+        self.second_engine_url = engine_without_runsc.url
+
+    def start_two_computes(self):
+        self.start_zun_compute('compute1')
+        self.start_zun_compute('compute2', engine_url=self.second_engine_url)

@@ -18,7 +18,6 @@ sandbox, and containers talk to each other through the switch."""
 import ipaddress
 import re
 
-import pytest
 
 from nova_zun import network
 from nova_zun import privileged
@@ -277,18 +276,12 @@ class HybridNetworkTestCase(NetworkTestCase):
         self.assertFalse(privileged.bridged_rules(tap))
 
 
-class PortsFollowAMoveTestCase(base.NetworkFixtureMixin,
+class PortsFollowAMoveTestCase(base.TwoComputesMixin,
+                               base.NetworkFixtureMixin,
                                base.ZunDriverTestCase):
-    """compute1 on the suite's engine, compute2 on an engine of its own."""
-
-    @pytest.fixture(autouse=True)
-    def _second_engine(self, engine_without_runsc):
-        self.second_engine_url = engine_without_runsc.url
-
     def setUp(self):
         super().setUp()
-        self.start_zun_compute('compute1')
-        self.start_zun_compute('compute2', engine_url=self.second_engine_url)
+        self.start_two_computes()
         self.flavor = self.container_flavor(vcpu=1, memory_mb=96)
         self.image = self.glance_image_from('sleeper')
 

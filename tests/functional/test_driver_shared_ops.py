@@ -16,7 +16,6 @@ engine of its own), cold migration and evacuation."""
 
 from nova.compute import power_state
 from nova import objects
-import pytest
 
 from nova_zun import images
 from nova_zun.runtime import labels
@@ -185,17 +184,10 @@ class TestResizeOnOneHost(ResizeTestCase):
         self.assertEqual((200000, 160, 160), self.limits(server))
 
 
-class TwoHostsTestCase(ResizeTestCase):
-    """compute1 on the suite's engine, compute2 on an engine of its own."""
-
-    @pytest.fixture(autouse=True)
-    def _second_engine(self, engine_without_runsc):
-        self.second_engine_url = engine_without_runsc.url
-
+class TwoHostsTestCase(base.TwoComputesMixin, ResizeTestCase):
     def setUp(self):
         super().setUp()
-        self.start_zun_compute('compute1')
-        self.start_zun_compute('compute2', engine_url=self.second_engine_url)
+        self.start_two_computes()
         self.small = self.container_flavor(vcpu=1, memory_mb=96)
         self.image = self.glance_image_from('sleeper')
         self.addCleanup(self._no_image_left_behind)

@@ -15,6 +15,7 @@ keystonemiddleware against the suite's Keystone) and the suite's engine:
 ``nova-zun-image import`` stores each layer once, the boot path downloads
 only the layers the engine lacks, with the booting user's token."""
 
+import contextlib
 import io
 import json
 import logging
@@ -55,18 +56,28 @@ MANIFEST = {'container_format': layers.MANIFEST_FORMAT, 'disk_format': 'raw',
 TOOL = os.path.join(os.path.dirname(sys.executable), 'nova-zun-image')
 
 
-def _commit(runtime, image, script):
-    """An unnamed image of ``image`` after running ``script`` in it."""
+@contextlib.contextmanager
+def _exited(runtime, image, command, purpose):
+    """A container of ``image`` that ran ``command`` to its end.
+
+    Removed when the block ends.
+    """
     container = runtime.create_container(types.ContainerSpec(
-        name='layers-build-%s' % uuid.uuid4().hex[:8], image=image,
-        command=['/bin/sh', '-c', script],
-        labels={labels.INSTANCE: 'layers-build'}))
+        name='layers-%s-%s' % (purpose, uuid.uuid4().hex[:8]), image=image,
+        command=command, labels={labels.INSTANCE: 'layers-%s' % purpose}))
     try:
         runtime.start(container)
         wait_for_state(runtime, container, types.ContainerState.EXITED)
-        return runtime.commit(container)
+        yield container
     finally:
         runtime.remove(container, force=True)
+
+
+def _commit(runtime, image, script):
+    """An unnamed image of ``image`` after running ``script`` in it."""
+    with _exited(runtime, image, ['/bin/sh', '-c', script],
+                 'build') as container:
+        return runtime.commit(container)
 
 
 @pytest.fixture(scope='module')
@@ -187,15 +198,8 @@ def boot(runtime, nova_glance, identities):
 
 
 def _cat(runtime, image, path):
-    container = runtime.create_container(types.ContainerSpec(
-        name='layers-check-%s' % uuid.uuid4().hex[:8], image=image,
-        command=['cat', path], labels={labels.INSTANCE: 'layers-check'}))
-    try:
-        runtime.start(container)
-        wait_for_state(runtime, container, types.ContainerState.EXITED)
+    with _exited(runtime, image, ['cat', path], 'check') as container:
         return runtime.logs(container)
-    finally:
-        runtime.remove(container, force=True)
 
 
 def _layer_sizes(imported, name):
@@ -414,16 +418,9 @@ def test_a_snapshot_uploads_only_its_new_layer(imported, boot, nova_glance,
 
 
 def _file_size(runtime, image, path):
-    container = runtime.create_container(types.ContainerSpec(
-        name='layers-check-%s' % uuid.uuid4().hex[:8], image=image,
-        command=['/bin/sh', '-c', 'wc -c < %s' % path],
-        labels={labels.INSTANCE: 'layers-check'}))
-    try:
-        runtime.start(container)
-        wait_for_state(runtime, container, types.ContainerState.EXITED)
+    with _exited(runtime, image, ['/bin/sh', '-c', 'wc -c < %s' % path],
+                 'check') as container:
         return runtime.logs(container)
-    finally:
-        runtime.remove(container, force=True)
 
 
 def test_gc_removes_the_layers_no_image_names(imported, keystone, glance,
