@@ -37,6 +37,7 @@ import nova.conf  # noqa: I100
 from nova import monkey_patch
 
 from benchmarks import cloud_burst
+from benchmarks import layers
 from benchmarks import native_api
 from benchmarks import raw as raw_engine
 from benchmarks import scenarios
@@ -51,10 +52,12 @@ CONF = nova.conf.CONF
 
 FULL = {'boots': 20, 'reboots': 10, 'burst': 30, 'density': 50,
         'glance_trials': 3, 'glance_mb': 64, 'execs': 50, 'log_trials': 5,
-        'log_mb': 10, 'net_boots': 10, 'cloud_burst': 30}
+        'log_mb': 10, 'net_boots': 10, 'cloud_burst': 30,
+        'layers_base_mb': 64, 'layers_images': 10, 'layers_trials': 3}
 QUICK = {'boots': 2, 'reboots': 2, 'burst': 3, 'density': 4,
          'glance_trials': 1, 'glance_mb': 2, 'execs': 3, 'log_trials': 1,
-         'log_mb': 10, 'net_boots': 2, 'cloud_burst': 0}
+         'log_mb': 10, 'net_boots': 2, 'cloud_burst': 0,
+         'layers_base_mb': 8, 'layers_images': 2, 'layers_trials': 1}
 
 
 def _parser():
@@ -164,6 +167,8 @@ def run(args, report):
         scenarios.progress('native API: exec and logs vs the docker SDK')
         native_api.run(report, engine, refs['sleeper'], counts,
                        profile=args.profile_native_api)
+        scenarios.progress('layered Glance images vs whole archives')
+        layers.run(report, engine, refs['sleeper'], counts)
         if counts['cloud_burst']:
             scenarios.progress('cloud burst: %d boots on the all-in-one '
                                'cloud' % counts['cloud_burst'])

@@ -29,7 +29,11 @@ EXPECTED = ('spawn/raw_p50', 'spawn/raw_p95', 'boot/zun_vs_fake_p50',
             'glance/second_boot_downloads', 'density/server_pss',
             'density/two_bare_pss', 'native_api/exec_vs_sdk_p50',
             'native_api/exec_vs_sdk_p95', 'native_api/logs_10mb_vs_sdk',
-            'network/spawn_one_port_vs_none_p50')
+            'network/spawn_one_port_vs_none_p50',
+            'layers/second_boot_bytes_vs_whole',
+            'layers/second_boot_vs_whole_p50',
+            'layers/snapshot_bytes_vs_whole',
+            'layers/glance_storage_2_images_vs_whole')
 
 
 def _processes_naming(path):
