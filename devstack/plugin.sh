@@ -139,8 +139,10 @@ function configure_nova_zun_api {
 }
 
 function start_nova_zun_api {
+    # In the engine's group, as lib/nova runs nova-compute for zun.
     run_process zun-native-api \
-        "$(get_python_exec_prefix)/zun-native-api --config-file $NOVA_ZUN_API_CONF"
+        "$(get_python_exec_prefix)/zun-native-api --config-file $NOVA_ZUN_API_CONF" \
+        "$DOCKER_GROUP"
     if is_service_enabled tls-proxy; then
         start_tls_proxy zun-native-api '*' "$NOVA_ZUN_API_PORT" \
             "$NOVA_ZUN_API_HOST" "$NOVA_ZUN_API_PORT_INT"
