@@ -36,6 +36,7 @@ from oslo_config import cfg
 from oslo_privsep import priv_context
 from oslo_rootwrap import wrapper
 import pytest
+import vif_plug_ovs.privsep
 
 from nova_zun import conf as zun_conf
 from nova_zun import privileged
@@ -190,7 +191,6 @@ def _privsep_helper(context):
 
 
 def test_rootwrap_lets_nova_compute_start_every_privsep_daemon(devstack):
-    import vif_plug_ovs.privsep
     devstack.stack()
     contexts = [c for c in vars(privileged).values()
                 if isinstance(c, priv_context.PrivContext)]
