@@ -60,6 +60,7 @@ from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun.scheduler import isolation
+from nova_zun import serial_console
 from nova_zun import volumes
 
 CONF = nova.conf.CONF
@@ -122,6 +123,7 @@ class ZunDriver(driver.ComputeDriver):
         self._volumes = volumes.VolumeMounts(CONF.zun.volume_mount_dir)
         self._pods = pod.Pods(self.runtime, self._host, self._vifs,
                               self._volumes)
+        self._consoles = serial_console.SerialConsoles(self.runtime)
 
     # -- host ---------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class ZunDriver(driver.ComputeDriver):
     def cleanup_host(self, host):
         if self._lifecycle is not None:
             self._lifecycle.stop()
+        self._consoles.close_all()
 
     def process_instances_at_startup(self, context, instances):
         """Say why builds cut short by a restart failed; remove their pods.
@@ -330,6 +333,7 @@ class ZunDriver(driver.ComputeDriver):
             moved_image = self._workload_image(instance)
             if moved_image == images.reference(instance.image_ref):
                 moved_image = None
+        self._consoles.close(instance)
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info))
@@ -348,6 +352,7 @@ class ZunDriver(driver.ComputeDriver):
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
+        self._consoles.close(instance)
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info),
@@ -485,6 +490,7 @@ class ZunDriver(driver.ComputeDriver):
     # -- power --------------------------------------------------------------
 
     def power_off(self, instance, timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         self.runtime.stop(container_spec.workload_name(instance),
                           timeout=timeout)
 
@@ -700,6 +706,7 @@ class ZunDriver(driver.ComputeDriver):
             return jsonutils.dumps({})
         name = container_spec.workload_name(instance)
         running = self.runtime.status(name).state == _RUNNING
+        self._consoles.close(instance)
         self.runtime.stop(name, timeout=timeout)
         try:
             image_id = images.upload_move(context, self.runtime,
@@ -826,6 +833,9 @@ class ZunDriver(driver.ComputeDriver):
         self._pods.ensure_sandbox_running(instance, network_info)
         if power_on:
             self.runtime.start(container_spec.workload_name(instance))
+
+    def get_serial_console(self, context, instance):
+        return self._consoles.console(instance)
 
     def get_console_output(self, context, instance):
         limit = CONF.zun.console_log_max_bytes
