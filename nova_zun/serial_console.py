@@ -15,8 +15,9 @@
 As Nova's libvirt driver does it, the port comes from ``[serial_console]
 port_range`` through Nova's own allocator (nova.console.serial) and is
 listened on at ``[serial_console] proxyclient_address`` only: the address
-nova-serialproxy reaches this host at. The port relays to the workload's
-main process (:mod:`nova_zun.runtime.console_relay`).
+nova-serialproxy reaches this host at. The port relays to the main process
+of the instance's container (:mod:`nova_zun.runtime.console_relay`): its
+workload's, or its rescue container's while it is rescued.
 
 The port is opened when a console of a running workload is first asked for
 (nova-serialproxy asks again, to validate the port, before it connects) and
@@ -33,7 +34,6 @@ from nova.console import type as console_type
 from nova import exception
 from oslo_log import log as logging
 
-from nova_zun import container_spec
 from nova_zun.runtime import console_relay
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import types
@@ -50,9 +50,11 @@ class SerialConsoles:
         self._relays = {}
         self._lock = threading.Lock()
 
-    def console(self, instance):
-        """The ConsoleSerial of the running workload; its port opened."""
-        name = container_spec.workload_name(instance)
+    def console(self, instance, name):
+        """The ConsoleSerial of the instance's running container ``name``.
+
+        Its port is opened if it is not open.
+        """
         try:
             state = self._runtime.status(name).state
         except runtime_exc.NotFound:
