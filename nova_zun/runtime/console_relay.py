@@ -24,7 +24,7 @@ Written for both of Nova's concurrency modes: plain threads and sockets
 and the threads are woken to end, never left blocked.
 """
 
-import select
+import selectors
 import socket
 import threading
 
@@ -37,6 +37,18 @@ LOG = logging.getLogger(__name__)
 _CHUNK_BYTES = 65536
 #: How long closing waits for the relay's threads to end.
 _JOIN_SECONDS = 10
+
+
+def _readable(socks):
+    """Wait until some of ``socks`` can be read; return those.
+
+    Not select(): a service with many consoles has descriptors past its
+    limit of 1024.
+    """
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select()]
 
 
 def _shutdown(sock):
@@ -91,7 +103,7 @@ class ConsoleRelay:
                 watched = [self._listener, self._wake_reader]
                 if self._client is not None:
                     watched.append(self._client)
-                ready, _, _ = select.select(watched, [], [])
+                ready = _readable(watched)
                 if self._wake_reader in ready:
                     return
                 if self._listener in ready:
