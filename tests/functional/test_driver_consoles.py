@@ -28,7 +28,10 @@ from nova.console import websocketproxy
 from nova import objects
 import websocket
 
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
 from nova_zun.runtime import types
+from nova_zun_workshop import images as test_images
 
 from tests.functional import base
 
@@ -217,3 +220,29 @@ class TestSerialConsole(base.ZunDriverTestCase):
         self.restart_zun_compute('compute1')
         self.type_and_read(self.connect(self.console_url(server)),
                            b'after')
+
+    def shell_image(self):
+        """A Glance image whose own command is a shell."""
+        reference = test_images.reference('shell')
+        image_id = self.runtime.import_rootfs(
+            rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS),
+            reference, command=['/bin/sh'],
+            labels={labels.IMAGE_KIND: test_images.IMAGE_KIND_TEST})
+        self.addCleanup(self.runtime.remove_image, image_id, force=True)
+        return self.glance_image_with(
+            b''.join(self.runtime.save_image(image_id)))
+
+    def test_a_rescued_servers_console_is_its_rescue_shell(self):
+        server = self.boot(self.image, self.flavor)
+        self.runtime.exec(self.workload(server).id,
+                          ['/bin/sh', '-c', 'echo broken > /etc/motd'])
+        server = self.server_action(server, 'rescue',
+                                    {'rescue_image_ref': self.shell_image()},
+                                    expected_state='RESCUE')
+        ws = self.connect(self.console_url(server))
+        ws.send_binary(b'cat /mnt/etc/motd\n')
+        self.read_until(ws, b'broken')
+        ws.close()
+        self.server_action(server, 'unrescue')
+        # The workload's console again (its process reads no stdin).
+        self.connect(self.console_url(server)).close()
