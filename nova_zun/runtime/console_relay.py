@@ -69,7 +69,8 @@ class ConsoleRelay:
         self._runtime = runtime
         self._container = container
         self._listener = socket.create_server((host, port))
-        self.address = self._listener.getsockname()[:2]
+        #: The host as given (a name stays a name), the port as bound.
+        self.address = (host, self._listener.getsockname()[1])
         # Written to by close(): wakes the relay's select.
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._lock = threading.Lock()
