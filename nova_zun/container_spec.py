@@ -79,6 +79,10 @@ def sandbox_name(instance):
     return 'nova-%s-sandbox' % instance.uuid
 
 
+def rescue_name(instance):
+    return 'nova-%s-rescue' % instance.uuid
+
+
 def instance_labels(instance, host, role):
     """Every identity label, set in full by us.
 
@@ -293,6 +297,26 @@ def sandbox_spec(instance, host, dns_servers=()):
         hostname=hostname,
         domainname=domainname,
         dns_servers=tuple(dns_servers))
+
+
+def rescue_spec(instance, host, image, sandbox_id, engine_runtime,
+                default_pids_limit):
+    """The rescue container: the rescue image as it is, on a terminal.
+
+    It runs the image's own command (the server's metadata is for its
+    workload) with an open stdin, so that a shell waits for its user; in
+    the workload's pod, with its limits.
+    """
+    return types.ContainerSpec(
+        name=rescue_name(instance),
+        image=image,
+        labels=instance_labels(instance, host, labels.ROLE_RESCUE),
+        stdin_open=True,
+        tty=True,
+        resources=resources(instance, default_pids_limit),
+        runtime=engine_runtime,
+        sandbox_id=sandbox_id,
+        cap_add=capabilities(instance))
 
 
 def workload_spec(instance, host, image, sandbox_id, engine_runtime,

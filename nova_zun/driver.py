@@ -55,11 +55,13 @@ from nova_zun import lifecycle
 from nova_zun import network
 from nova_zun import pod
 from nova_zun import privileged
+from nova_zun import rescue
 from nova_zun import runtime as zun_runtime
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun.scheduler import isolation
+from nova_zun import serial_console
 from nova_zun import volumes
 
 CONF = nova.conf.CONF
@@ -122,6 +124,9 @@ class ZunDriver(driver.ComputeDriver):
         self._volumes = volumes.VolumeMounts(CONF.zun.volume_mount_dir)
         self._pods = pod.Pods(self.runtime, self._host, self._vifs,
                               self._volumes)
+        self._consoles = serial_console.SerialConsoles(self.runtime)
+        self._rescues = rescue.Rescues(self.runtime,
+                                       CONF.zun.volume_mount_dir)
 
     # -- host ---------------------------------------------------------------
 
@@ -147,6 +152,7 @@ class ZunDriver(driver.ComputeDriver):
     def cleanup_host(self, host):
         if self._lifecycle is not None:
             self._lifecycle.stop()
+        self._consoles.close_all()
 
     def process_instances_at_startup(self, context, instances):
         """Say why builds cut short by a restart failed; remove their pods.
@@ -204,8 +210,7 @@ class ZunDriver(driver.ComputeDriver):
 
     def get_info(self, instance, use_cache=True):
         try:
-            status = self.runtime.status(
-                container_spec.workload_name(instance))
+            status = self.runtime.status(self._running_container(instance))
         except runtime_exc.NotFound:
             if self.instance_exists(instance):
                 # A sandbox without its workload (a spawn or rebuild cut
@@ -214,6 +219,13 @@ class ZunDriver(driver.ComputeDriver):
             raise exception.InstanceNotFound(instance_id=instance.uuid)
         return hardware.InstanceInfo(state=self._power_state(instance,
                                                              status))
+
+    @staticmethod
+    def _running_container(instance):
+        """The instance's container: its rescue's while it is rescued."""
+        if instance.vm_state == vm_states.RESCUED:
+            return container_spec.rescue_name(instance)
+        return container_spec.workload_name(instance)
 
     @staticmethod
     def _power_state(instance, status):
@@ -243,6 +255,10 @@ class ZunDriver(driver.ComputeDriver):
     def _workload_spec(self, context, instance, image_meta, sandbox_id):
         spec = self._spec_of_image(instance, images.reference(image_meta.id),
                                    sandbox_id)
+        self._ensure_image(context, instance, image_meta)
+        return spec
+
+    def _ensure_image(self, context, instance, image_meta):
         images.ensure_image(
             context, self.runtime, self._image_api, image_meta,
             disk_gb=instance.flavor.root_gb,
@@ -250,7 +266,6 @@ class ZunDriver(driver.ComputeDriver):
             registry_auth=_registry_auth(),
             registry_auth_hosts=CONF.zun.registry_auth_hosts,
             allowed_registries=CONF.zun.allowed_registries)
-        return spec
 
     def _spec_of_image(self, instance, image, sandbox_id):
         """The workload spec of ``instance`` running ``image``."""
@@ -330,6 +345,8 @@ class ZunDriver(driver.ComputeDriver):
             moved_image = self._workload_image(instance)
             if moved_image == images.reference(instance.image_ref):
                 moved_image = None
+        self._consoles.close(instance)
+        self._rescues.end(instance)
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info))
@@ -348,6 +365,8 @@ class ZunDriver(driver.ComputeDriver):
     def cleanup(self, context, instance, network_info, block_device_info=None,
                 destroy_disks=True, migrate_data=None, destroy_vifs=True,
                 destroy_secrets=True):
+        self._consoles.close(instance)
+        self._rescues.end(instance, quiet=True)
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info),
@@ -485,6 +504,7 @@ class ZunDriver(driver.ComputeDriver):
     # -- power --------------------------------------------------------------
 
     def power_off(self, instance, timeout=0, retry_interval=0):
+        self._consoles.close(instance)
         self.runtime.stop(container_spec.workload_name(instance),
                           timeout=timeout)
 
@@ -508,6 +528,9 @@ class ZunDriver(driver.ComputeDriver):
         if reboot_type == 'SOFT':
             self.runtime.restart(name, timeout=CONF.zun.stop_timeout)
             return
+        # A rescue cut short (nova-compute stopped during it) is undone: the
+        # workload's layers must not be mounted twice.
+        self._rescues.end(instance, quiet=True)
         sandbox = self._pods.ensure_sandbox_running(instance, network_info)
         # After the host's restart nothing is mounted any more.
         self._volumes.mount_all(
@@ -549,6 +572,28 @@ class ZunDriver(driver.ComputeDriver):
     def resume(self, context, instance, network_info, block_device_info=None,
                share_info=None):
         self.runtime.unpause(container_spec.workload_name(instance))
+
+    def rescue(self, context, instance, network_info, image_meta,
+               rescue_password, block_device_info, share_info):
+        """Run the rescue image in the pod, the root filesystem at /mnt.
+
+        Nova stopped the workload. No password is set (a container has no
+        login to set it for); volumes stay with the stopped workload.
+        """
+        self._ensure_image(context, instance, image_meta)
+        sandbox = self._pods.ensure_sandbox_running(instance, network_info)
+        # Nova stopped the workload; make sure (a stopped one stays so).
+        self.runtime.stop(container_spec.workload_name(instance), timeout=0)
+        self._rescues.start(instance, container_spec.rescue_spec(
+            instance, self._host.name, images.reference(image_meta.id),
+            sandbox.id, self._engine_runtime(instance), CONF.zun.pids_limit))
+
+    def unrescue(self, context, instance):
+        """Remove the rescue; start the workload with what it repaired."""
+        self._consoles.close(instance)
+        self._rescues.end(instance)
+        self._pods.start_workload(container_spec.workload_name(instance),
+                                  instance)
 
     def rebuild(self, context, instance, image_meta, injected_files,
                 admin_password, allocations, bdms, detach_block_devices,
@@ -700,6 +745,7 @@ class ZunDriver(driver.ComputeDriver):
             return jsonutils.dumps({})
         name = container_spec.workload_name(instance)
         running = self.runtime.status(name).state == _RUNNING
+        self._consoles.close(instance)
         self.runtime.stop(name, timeout=timeout)
         try:
             image_id = images.upload_move(context, self.runtime,
@@ -827,10 +873,14 @@ class ZunDriver(driver.ComputeDriver):
         if power_on:
             self.runtime.start(container_spec.workload_name(instance))
 
+    def get_serial_console(self, context, instance):
+        return self._consoles.console(instance,
+                                      self._running_container(instance))
+
     def get_console_output(self, context, instance):
         limit = CONF.zun.console_log_max_bytes
         # Lines are asked for first so a huge log is never read whole.
-        output = self.runtime.logs(container_spec.workload_name(instance),
+        output = self.runtime.logs(self._running_container(instance),
                                    tail=max(100, limit // 16))
         return output[-limit:]
 

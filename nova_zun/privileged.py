@@ -329,6 +329,9 @@ def bridged_rules(device):
 # what the command gets. Devices must be block devices.
 
 _FSTYPE = re.compile(r'[a-z0-9]+')
+# Absolute, of the characters the engine's layer paths use: no ',' or ':'
+# that would end the option, no '..'.
+_OVERLAY_DIR = re.compile(r'(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+')
 _BLKID_NOTHING_FOUND = 2
 
 
@@ -468,6 +471,31 @@ def make_filesystem(device, fstype, options):
 def mount(device, target, fstype, options):
     return _run(['mount', '-t', fstype, '-o', ','.join(options),
                  _block_device(device), _below_mount_dir(target)])
+
+
+def _overlay_dir(path):
+    """An existing directory whose path cannot change the mount's options."""
+    if not isinstance(path, str) or not _OVERLAY_DIR.fullmatch(path) or \
+            not os.path.isdir(path):
+        raise ValueError('not a layer directory: %r' % (path,))
+    return path
+
+
+@storage_admin.entrypoint
+def mount_overlay(lower_dirs, upper_dir, work_dir, target):
+    """Mount a container's layers (the engine's, as it stacks them).
+
+    Return (exit code, error). The target is below [zun] volume_mount_dir;
+    the layers are directories whose names hold no option separator.
+    """
+    if not lower_dirs:
+        raise ValueError('no lower layer')
+    options = 'lowerdir=%s,upperdir=%s,workdir=%s' % (
+        ':'.join(_overlay_dir(d) for d in lower_dirs),
+        _overlay_dir(upper_dir), _overlay_dir(work_dir))
+    code, _, err = _run(['mount', '-t', 'overlay', '-o', options, 'overlay',
+                         _below_mount_dir(target)])
+    return code, err
 
 
 @storage_admin.entrypoint

@@ -217,6 +217,16 @@ class ContainerRuntime(abc.ABC):
         """
 
     @abc.abstractmethod
+    def root_layers(self, container):
+        """Return the OverlayLayers of a container's root filesystem.
+
+        Mounting them while the container is stopped gives its filesystem
+        as it runs, changes going to its writable layer. Raises
+        ConfigurationError when the engine does not store containers in
+        overlayfs layers.
+        """
+
+    @abc.abstractmethod
     def commit(self, container, message=None, author=None):
         """Make an image of the container's filesystem; return its id.
 

@@ -30,6 +30,8 @@ ROLE = PREFIX + 'role'
 
 ROLE_SANDBOX = 'sandbox'
 ROLE_WORKLOAD = 'workload'
+#: The container a rescue runs in place of the workload.
+ROLE_RESCUE = 'rescue'
 
 #: On images only: what made the image (sandbox, test image, ...), so image
 #: housekeeping touches only its own kind. Never an identity key above.

@@ -45,6 +45,19 @@ class Resources:
 
 
 @dataclasses.dataclass(frozen=True)
+class OverlayLayers:
+    """A container's root filesystem as the engine stacks it (overlayfs).
+
+    Host directories: the read-only layers, top first, and the container's
+    writable layer with overlayfs's work directory beside it.
+    """
+
+    lower_dirs: tuple
+    upper_dir: str
+    work_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Mount:
     """A host path exposed inside a container."""
 

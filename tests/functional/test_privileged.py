@@ -76,6 +76,27 @@ class TestPrivilegedArguments(base.ZunDriverTestCase):
         self.assertRefused(privileged.probe_signatures, image)
         self.assertRefused(privileged.make_filesystem, image, 'ext4', [])
 
+    def test_overlay_mounts_take_layer_directories_and_no_options(self):
+        target = os.path.join(self.volume_dirs.mounts, 'test-overlay')
+        privileged.make_directories([target])
+        self.addCleanup(privileged.remove_directories, [target])
+        layers = []
+        for name in ('lower', 'upper', 'work', 'a,upperdir=x'):
+            layers.append(os.path.join(self.outside, name))
+            os.mkdir(layers[-1])
+        lower, upper, work, injecting = layers
+        for bad_lower in ([], [injecting], ['relative'], [lower + '/..'],
+                          [os.path.join(self.outside, 'missing')],
+                          [lower + ':' + upper]):
+            self.assertRaisesRegex(
+                ValueError, 'layer', privileged.mount_overlay, bad_lower,
+                upper, work, target)
+        self.assertRaisesRegex(ValueError, 'layer', privileged.mount_overlay,
+                               [lower], injecting, work, target)
+        self.assertRefused(privileged.mount_overlay, [lower], upper, work,
+                           os.path.join(self.outside, 'lower'))
+        self.assertFalse(os.path.ismount(target))
+
     def mounted_outside(self):
         point = os.path.join(self.outside, 'mounted')
         os.mkdir(point)

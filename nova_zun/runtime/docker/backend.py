@@ -482,6 +482,19 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
         self._api.put_archive(container, path, data)
 
     @errors.engine_call
+    def root_layers(self, container):
+        graph = self._api.inspect_container(container).get('GraphDriver') or {}
+        data = graph.get('Data') or {}
+        if graph.get('Name') != 'overlay2' or not data.get('UpperDir'):
+            raise exception.ConfigurationError(
+                'the engine stores containers with storage driver %s, not '
+                'overlay2: their root filesystems cannot be mounted'
+                % graph.get('Name'))
+        return types.OverlayLayers(
+            lower_dirs=tuple(data['LowerDir'].split(':')),
+            upper_dir=data['UpperDir'], work_dir=data['WorkDir'])
+
+    @errors.engine_call
     def commit(self, container, message=None, author=None):
         return self._api.commit(container, message=message,
                                 author=author)['Id']
