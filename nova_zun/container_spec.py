@@ -29,6 +29,12 @@ native API's create can pass them through Nova):
 ``zun_interactive``, ``zun_tty``
     ``true`` or ``false`` (default): keep the main process's stdin open, and
     give it a terminal, so that it can be attached to (``zun attach``).
+``zun_memory``, ``zun_cpu`` (server metadata only)
+    MiB and vCPUs the workload is limited to, as Zun's create or update
+    asked; never more than the flavor's (what Placement allocated).
+``zun_stop_timeout`` (server metadata only)
+    Seconds the workload gets after SIGTERM when Nova powers it off (Zun's
+    stop timeout); never more than the timeout Nova passes.
 ``zun_runtime`` (image property only; flavors use ``zun:runtime``)
     Name of an OCI runtime from ``[zun] runtimes``: ``[zun]
     default_runtime`` or one of ``[zun] image_runtimes``.
@@ -55,6 +61,9 @@ META_WORKDIR = 'zun_workdir'
 META_ENVIRONMENT = 'zun_environment'
 META_INTERACTIVE = 'zun_interactive'
 META_TTY = 'zun_tty'
+META_MEMORY = 'zun_memory'
+META_CPU = 'zun_cpu'
+META_STOP_TIMEOUT = 'zun_stop_timeout'
 IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
@@ -255,11 +264,45 @@ def capabilities(instance):
     return tuple(caps)
 
 
+def _at_most(instance, key, kind, lowest, limit):
+    """Server metadata ``key`` as a ``kind`` from ``lowest`` to ``limit``.
+
+    ``limit`` when the metadata is absent or not such a number (a user may
+    set any metadata through Nova); cut to ``limit`` when it is more.
+    """
+    value = (instance.metadata or {}).get(key)
+    if value is None:
+        return limit
+    try:
+        asked = kind(value)
+    except ValueError:
+        asked = None
+    # "not >=": NaN too.
+    if asked is None or not asked >= lowest:
+        LOG.warning('Server metadata %s=%r is not a number of at least %s; '
+                    'ignored', key, value, lowest, instance=instance)
+        return limit
+    return min(asked, limit)
+
+
+def stop_timeout(instance, nova_timeout):
+    """Seconds a power off gives the workload after SIGTERM.
+
+    Server metadata zun_stop_timeout shortens ``nova_timeout`` (Nova's
+    ``[DEFAULT] shutdown_timeout`` or the image's ``os_shutdown_timeout``),
+    never lengthens it: metadata cannot hold the compute service longer than
+    the operator allows.
+    """
+    return _at_most(instance, META_STOP_TIMEOUT, int, 0, nova_timeout)
+
+
 def resources(instance, default_pids_limit):
     flavor = instance.flavor
     return types.Resources(
-        vcpus=flavor.vcpus,
-        memory_mb=flavor.memory_mb,
+        # The engine's smallest CPU quota and memory limit.
+        vcpus=_at_most(instance, META_CPU, float, 0.01, flavor.vcpus),
+        memory_mb=_at_most(instance, META_MEMORY, int, 6,
+                           flavor.memory_mb),
         pids_limit=_int_spec(instance, SPEC_PIDS_LIMIT, default_pids_limit),
         disk_gb=flavor.root_gb or None)
 

@@ -506,7 +506,8 @@ class ZunDriver(driver.ComputeDriver):
     def power_off(self, instance, timeout=0, retry_interval=0):
         self._consoles.close(instance)
         self.runtime.stop(container_spec.workload_name(instance),
-                          timeout=timeout)
+                          timeout=container_spec.stop_timeout(instance,
+                                                              timeout))
 
     def power_on(self, context, instance, network_info,
                  block_device_info=None, accel_info=None, share_info=None):

@@ -21,6 +21,7 @@ from zun_native_api import conf as api_conf
 from zun_native_api import consoles
 from zun_native_api import containers
 from zun_native_api import errors
+from zun_native_api import hosts
 from zun_native_api import microversion
 from zun_native_api import policy
 from zun_native_api import validation
@@ -96,4 +97,5 @@ def create_app(conf, runtime=None):
     app.register_blueprint(versions.blueprint)
     app.register_blueprint(containers.blueprint)
     app.register_blueprint(consoles.blueprint)
+    app.register_blueprint(hosts.blueprint)
     return app

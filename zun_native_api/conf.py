@@ -104,9 +104,10 @@ opts = [
                     'endpoints.'),
     cfg.StrOpt('nova_region', default=None,
                help='Region of the compute and image endpoints.'),
-    cfg.StrOpt('nova_microversion', default='2.79',
-               help='Compute API microversion used (2.47 or later: server '
-                    'bodies embed their flavor).'),
+    cfg.StrOpt('nova_microversion', default='2.90',
+               help='Compute API microversion used (2.90 or later: server '
+                    'bodies embed their flavor, and every caller may give '
+                    'and see a server\'s hostname).'),
     cfg.StrOpt('container_flavor_spec',
                default='trait:CUSTOM_ZUN_CONTAINER_HOST',
                help='Flavor extra spec (set to "required") that marks '

@@ -51,6 +51,11 @@ LOG = logging.getLogger(__name__)
 
 blueprint = flask.Blueprint('containers', __name__)
 
+# Server metadata the driver reads (nova_zun/container_spec.py).
+META_STOP_TIMEOUT = 'zun_stop_timeout'
+#: Seconds Zun's stop gives a container after SIGTERM unless told.
+ZUN_STOP_TIMEOUT = '10'
+
 #: Set on forwarded requests: the peer answers from its own engine and
 #: never forwards again.
 FORWARDED_HEADER = 'X-Nova-Zun-Forwarded-By'
@@ -95,6 +100,25 @@ def _nova(context):
     try:
         return nova_api.Nova(state.conf, context, flask.request.headers.get(
             'X-Service-Catalog'))
+    except nova_api.NovaError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+
+
+def authorized_nova(rule):
+    """Nova as the caller, if the policy lets them do ``rule``; else 403.
+
+    For what concerns no one container.
+    """
+    context = _context()
+    if not policy.authorize(_state().enforcer, rule, context):
+        raise errors.ApiError(403, 'Policy does not allow %s.' % rule)
+    return _nova(context)
+
+
+def nova_call(func, *args, **kwargs):
+    """``func(*args, **kwargs)``, a failure of Nova as Zun's error."""
+    try:
+        return func(*args, **kwargs)
     except nova_api.NovaError as exc:
         raise errors.ApiError(exc.status, exc.message)
 
@@ -267,8 +291,9 @@ def logs(status, args):
 
 @blueprint.route('/v1/containers/<container_ident>/execute',
                  methods=['POST'])
-@runtime_operation('execute')
+@runtime_operation('execute', with_body=True)
 def execute(status, args):
+    args = _execute_args(args)
     try:
         command = shlex.split(args['command'])
     except ValueError as exc:
@@ -296,6 +321,21 @@ def execute(status, args):
                           'exec_id': result.exec_id,
                           'proxy_url': None,
                           'truncated': result.truncated})
+
+
+def _execute_args(query):
+    """command, run and interactive: the query's, or the JSON body's."""
+    if flask.request.get_data(cache=True).strip():
+        body = validation.body('execute')
+        if query:
+            raise validation.ValidationError(
+                'Give command, run and interactive in the query or in the '
+                'body, not both')
+        query = {key: str(value).lower() if isinstance(value, bool)
+                 else value for key, value in body.items()}
+    if 'command' not in query:
+        raise validation.ValidationError("'command' is a required property")
+    return query
 
 
 def _interactive_exec(status, command):
@@ -400,7 +440,8 @@ def top(status, args):
 @blueprint.route('/v1/containers/<container_ident>/stats', methods=['GET'])
 @runtime_operation('stats')
 def stats(status, args):
-    return flask.jsonify(views.stats(_state().runtime.stats(status.id)))
+    return flask.jsonify(views.stats(status.labels.get(labels.INSTANCE),
+                                     _state().runtime.stats(status.id)))
 
 
 @blueprint.route('/v1/containers/<container_ident>/get_archive',
@@ -545,30 +586,19 @@ def unpause(status, args):
 
 # -- through Nova -----------------------------------------------------------
 
-def _nova_call(func, *args, **kwargs):
-    try:
-        return func(*args, **kwargs)
-    except nova_api.NovaError as exc:
-        raise errors.ApiError(exc.status, exc.message)
-
-
 @blueprint.route('/v1/containers', methods=['GET'], strict_slashes=False)
 def get_all():
     args = validation.query('get_all')
-    context = _context()
     all_projects = validation.boolean(args.get('all_projects'))
-    rule = ('container:get_all_all_projects' if all_projects
-            else 'container:get_all')
-    if not policy.authorize(_state().enforcer, rule, context):
-        raise errors.ApiError(403, 'Policy does not allow %s.' % rule)
+    nova = authorized_nova('container:get_all_all_projects' if all_projects
+                           else 'container:get_all')
     limit = _state().conf.native_api.max_limit
     if args.get('limit'):
         limit = min(int(args['limit']), limit)
-    servers = _nova(context).list(all_projects=all_projects,
-                                  name=args.get('name'),
-                                  marker=args.get('marker'))
-    containers, more = _nova_call(_first_containers, servers, limit,
-                                  args.get('status'))
+    servers = nova.list(all_projects=all_projects, name=args.get('name'),
+                        marker=args.get('marker'))
+    containers, more = nova_call(_first_containers, servers, limit,
+                                 args.get('status'))
     following = None
     if more:
         following = '%sv1/containers?%s' % (
@@ -614,8 +644,8 @@ def get_one(container_ident):
 def delete(container_ident):
     args = validation.query('delete')
     context, server = _server_for('container:delete', container_ident, args)
-    _nova_call(_nova(context).delete, server['id'],
-               force=validation.boolean(args.get('force')))
+    nova_call(_nova(context).delete, server['id'],
+              force=validation.boolean(args.get('force')))
     return flask.Response(status=204)
 
 
@@ -629,8 +659,8 @@ def update(container_ident):
     validation.query('update')
     body = validation.body('update')
     context, server = _server_for('container:update', container_ident, {})
-    resources = None
-    if 'cpu' in body or 'memory' in body:
+    limits = _limits_metadata(body)
+    if limits:
         resources = types.Resources(
             vcpus=float(body['cpu']) if 'cpu' in body else None,
             memory_mb=_megabytes(body.get('memory')))
@@ -642,17 +672,22 @@ def update(container_ident):
             _state().runtime.update_resources(status.id, resources)
         except runtime_exception.ContainerRuntimeError as exc:
             raise errors.from_runtime(exc)
+        # What the container shows, and the limits it gets again when
+        # the driver makes its workload anew.
+        nova_call(_nova(context).set_metadata, server['id'], limits)
     if 'name' in body:
-        server = _nova_call(_nova(context).rename, server['id'],
-                            body['name'])
-        server = _server(context, server['id'])
-    view = views.container(server)
-    if resources is not None:
-        if resources.memory_mb:
-            view['memory'] = str(resources.memory_mb)
-        if resources.vcpus:
-            view['cpu'] = resources.vcpus
-    return flask.jsonify(view)
+        nova_call(_nova(context).rename, server['id'], body['name'])
+    return flask.jsonify(views.container(_server(context, server['id'])))
+
+
+def _limits_metadata(body):
+    """The server metadata of the cpu and memory ``body`` asks for."""
+    limits = {}
+    if body.get('memory') is not None:
+        limits[views.META_MEMORY] = str(_megabytes(body['memory']))
+    if body.get('cpu') is not None:
+        limits[views.META_CPU] = str(float(body['cpu']))
+    return limits
 
 
 def _check_within_flavor(context, server, resources):
@@ -695,27 +730,53 @@ def rename(container_ident):
     args = validation.query('rename')
     validation.no_body()
     context, server = _server_for('container:rename', container_ident, {})
-    _nova_call(_nova(context).rename, server['id'], args['name'])
+    nova_call(_nova(context).rename, server['id'], args['name'])
     return flask.jsonify(views.container(_server(context, server['id'])))
 
 
-def _power(rule, action, body=None):
+def _power(rule, action, body=None, metadata=None):
+    """A handler of Nova's ``action``.
+
+    ``metadata(args)``, if given, is the server metadata set first (what the
+    driver reads when it acts).
+    """
     def handler(container_ident):
         args = validation.query(rule)
         validation.no_body()
         context, server = _server_for('container:' + rule, container_ident,
                                       args)
-        _nova_call(_nova(context).action, server['id'], action, body)
+        nova = _nova(context)
+        before = server.get('metadata') or {}
+        changed = {key: value for key, value in
+                   (metadata(args) if metadata else {}).items()
+                   if before.get(key) != value}
+        if changed:
+            nova_call(nova.set_metadata, server['id'], changed)
+        try:
+            nova_call(nova.action, server['id'], action, body)
+        except errors.ApiError:
+            # A refused action changes nothing.
+            if changed:
+                nova_call(nova.set_metadata, server['id'],
+                          {key: before.get(key) for key in changed})
+            raise
         return _accepted()
     handler.__name__ = rule
     return handler
+
+
+def _stop_timeout(args):
+    # The driver gives the workload this long after SIGTERM, within
+    # Nova's own shutdown timeout.
+    return {META_STOP_TIMEOUT: args.get('timeout') or ZUN_STOP_TIMEOUT}
 
 
 blueprint.add_url_rule('/v1/containers/<container_ident>/start',
                        view_func=_power('start', 'os-start'),
                        methods=['POST'])
 blueprint.add_url_rule('/v1/containers/<container_ident>/stop',
-                       view_func=_power('stop', 'os-stop'),
+                       view_func=_power('stop', 'os-stop',
+                                        metadata=_stop_timeout),
                        methods=['POST'])
 blueprint.add_url_rule('/v1/containers/<container_ident>/reboot',
                        view_func=_power('reboot', 'reboot',
@@ -740,16 +801,12 @@ def create():
     args = validation.query('create')
     body = validation.body('create')
     validation.check_supported(body)
-    context = _context()
-    if not policy.authorize(_state().enforcer, 'container:create', context):
-        raise errors.ApiError(403, 'Policy does not allow '
-                                   'container:create.')
-    nova = _nova(context)
-    flavor = _nova_call(nova.flavor_for,
-                        float(body['cpu']) if body.get('cpu') else None,
-                        _megabytes(body.get('memory')),
-                        body.get('disk'), body.get('runtime'))
-    image = _nova_call(nova.image_id, body['image'])
+    nova = authorized_nova('container:create')
+    flavor = nova_call(nova.flavor_for,
+                       float(body['cpu']) if body.get('cpu') else None,
+                       _megabytes(body.get('memory')),
+                       body.get('disk'), body.get('runtime'))
+    image = nova_call(nova.image_id, body['image'])
     metadata = {}
     command = body.get('command')
     if command:
@@ -768,6 +825,11 @@ def create():
         metadata['zun_environment'] = json.dumps(body['environment'])
     if body.get('workdir'):
         metadata['zun_workdir'] = body['workdir']
+    metadata.update(_limits_metadata(body))
+    if body.get('labels'):
+        metadata[views.META_LABELS] = json.dumps(body['labels'],
+                                                 sort_keys=True)
+    metadata[META_STOP_TIMEOUT] = ZUN_STOP_TIMEOUT
     # The driver's server metadata for a main process one can attach to.
     for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty')):
         if body.get(field):
@@ -791,8 +853,9 @@ def create():
     if body.get('host'):
         # Nova's own way to ask for a host (admins only, by its policy).
         zone = '%s:%s' % (zone or 'nova', body['host'])
-    server = _nova_call(nova.create, name, image, flavor['id'], metadata,
-                        networks, zone, body.get('security_groups'))
+    server = nova_call(nova.create, name, image, flavor['id'], metadata,
+                       networks, zone, body.get('security_groups'),
+                       body.get('hostname'))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),

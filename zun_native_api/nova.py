@@ -38,6 +38,11 @@ _UUID = re.compile(r'^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$')
 # MariaDB's REGEXP, PostgreSQL's ~, SQLite's REGEXP (Python's re) and
 # LIKE elsewhere. ASCII only: a 4-byte character fails MariaDB's regex.
 _LITERAL_RUN = re.compile(r'[A-Za-z0-9_. -]+')
+#: The hypervisor_type of ZunDriver's hosts.
+HYPERVISOR_TYPE = 'docker'
+# The last compute API microversion whose hypervisors show their vCPUs,
+# memory and disk.
+_HYPERVISOR_RESOURCES = '2.87'
 # Most characters of an error answer quoted back or logged.
 _MAX_ERROR_TEXT = 1024
 
@@ -134,23 +139,26 @@ class Nova:
     # -- plumbing -----------------------------------------------------------
 
     def _call(self, method, path, body=None, ok=(200, 202, 204), params=None,
-              api=None, service='Nova'):
+              api=None, service='Nova', microversion=None):
         """``method path`` on ``api`` (Nova's by default); the answer's JSON.
 
-        keystoneauth encodes the query ``params``. Raises NotFound for a 404,
-        NovaError otherwise, a 4xx as the service said, a failure of the
-        service as 502 or 503 (logged).
+        keystoneauth encodes the query ``params``; ``microversion`` replaces
+        the configured one. Raises NotFound for Nova's 404 (Glance's is no
+        missing container), NovaError otherwise: a 4xx as the service said,
+        a failure of the service as 502 or 503 (logged).
         """
+        kwargs = {'microversion': microversion} if microversion else {}
         try:
             response = (api or self.api).request(
-                path, method, json=body, params=params, raise_exc=False)
+                path, method, json=body, params=params, raise_exc=False,
+                **kwargs)
         except ks_exceptions.ConnectionError as exc:
             raise _failure(503, service, method, path,
                            '%s unreachable: %s' % (service, exc))
         except ks_exceptions.ClientException as exc:
             raise _failure(502, service, method, path,
                            '%s: %s' % (service, exc))
-        if response.status_code == 404:
+        if response.status_code == 404 and service == 'Nova':
             raise NotFound()
         if response.status_code not in ok:
             status = response.status_code
@@ -162,7 +170,7 @@ class Nova:
             return None
         return response.json()
 
-    def _pages(self, path, key, params=None):
+    def _pages(self, path, key, params=None, microversion=None):
         """Every item of Nova's list ``path`` (``key`` in its answers).
 
         They are read page after page: Nova answers at most its ``max_limit``
@@ -170,7 +178,8 @@ class Nova:
         """
         params = dict(params or {})
         while True:
-            page = self._call('GET', path, params=params)
+            page = self._call('GET', path, params=params,
+                              microversion=microversion)
             items = page[key]
             yield from items
             if not items or not any(link.get('rel') == 'next' for link
@@ -245,6 +254,22 @@ class Nova:
         else:
             self._call('DELETE', '/servers/%s' % server_id)
 
+    # -- hosts (admin) ------------------------------------------------------
+
+    def container_hypervisors(self):
+        """Nova's hypervisors that run containers, in detail.
+
+        With their resources: Nova reports them up to microversion 2.87.
+        """
+        return [h for h in self._pages('/os-hypervisors/detail',
+                                       'hypervisors',
+                                       microversion=_HYPERVISOR_RESOURCES)
+                if h.get('hypervisor_type') == HYPERVISOR_TYPE]
+
+    def compute_services(self):
+        return self._call('GET', '/os-services',
+                          params={'binary': 'nova-compute'})['services']
+
     # -- create -------------------------------------------------------------
 
     def flavor_for(self, cpu, memory_mb, disk_gb=None, runtime=None):
@@ -295,10 +320,28 @@ class Nova:
                 image, 'not found' if not images else 'ambiguous name'))
         return images[0]['id']
 
+    def set_metadata(self, server_id, metadata):
+        """Set the server metadata ``metadata``; other keys stay.
+
+        A key whose value is None is deleted.
+        """
+        for key in [k for k, v in metadata.items() if v is None]:
+            try:
+                self._call('DELETE', '/servers/%s/metadata/%s'
+                           % (server_id, key))
+            except NotFound:
+                pass
+        kept = {k: v for k, v in metadata.items() if v is not None}
+        if kept:
+            self._call('POST', '/servers/%s/metadata' % server_id,
+                       {'metadata': kept})
+
     def create(self, name, image, flavor_id, metadata, networks,
-               availability_zone=None, security_groups=None):
+               availability_zone=None, security_groups=None, hostname=None):
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
+        if hostname:
+            body['hostname'] = hostname
         if availability_zone:
             body['availability_zone'] = availability_zone
         if security_groups:

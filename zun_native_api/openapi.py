@@ -34,6 +34,7 @@ PATH = os.path.join(os.path.dirname(__file__), 'openapi.yaml')
 
 _STRING = {'type': 'string'}
 _NULLABLE_STRING = {'type': ['string', 'null']}
+_NULLABLE_INTEGER = {'type': ['integer', 'null']}
 
 SCHEMAS = {
     'Error': {
@@ -86,6 +87,9 @@ SCHEMAS = {
             'project_id': _NULLABLE_STRING,
             'user_id': _NULLABLE_STRING,
             'command': {'type': ['array', 'string', 'null']},
+            'labels': {'type': 'object',
+                       'additionalProperties': _STRING},
+            'hostname': _NULLABLE_STRING,
             'environment': {'type': 'object'},
             'links': {'type': 'array'},
         }},
@@ -126,14 +130,48 @@ SCHEMAS = {
                            'type': 'array', 'items': _STRING}}}},
     'Stats': {
         'type': 'object',
-        'required': ['CPU %', 'MEM USAGE(MiB)', 'MEM LIMIT(MiB)', 'MEM %',
-                     'BLOCK I/O(B)', 'NET I/O(B)'],
-        'properties': {'CPU %': {'type': 'number'},
+        'required': ['CONTAINER', 'CPU %', 'MEM USAGE(MiB)',
+                     'MEM LIMIT(MiB)', 'MEM %', 'BLOCK I/O(B)', 'NET I/O(B)'],
+        'properties': {'CONTAINER': {'type': 'string', 'format': 'uuid',
+                                     'description': 'The container\'s UUID '
+                                                    '(Zun: its name).'},
+                       'CPU %': {'type': 'number'},
                        'MEM USAGE(MiB)': {'type': 'number'},
                        'MEM LIMIT(MiB)': {'type': 'number'},
                        'MEM %': {'type': 'number'},
                        'BLOCK I/O(B)': _STRING, 'NET I/O(B)': _STRING,
                        'PIDS': {'type': 'integer'}}},
+    'HostList': {
+        'type': 'object', 'required': ['hosts', 'next'],
+        'properties': {'next': _NULLABLE_STRING, 'hosts': {
+            'type': 'array', 'items': {
+                'type': 'object',
+                'required': ['uuid', 'hostname', 'mem_total', 'cpus',
+                             'disk_total'],
+                'properties': {
+                    'uuid': _STRING, 'hostname': _NULLABLE_STRING,
+                    'mem_total': _NULLABLE_INTEGER,
+                    'mem_used': _NULLABLE_INTEGER,
+                    'cpus': _NULLABLE_INTEGER,
+                    'cpu_used': {'type': ['number', 'null']},
+                    'disk_total': _NULLABLE_INTEGER,
+                    'disk_used': _NULLABLE_INTEGER,
+                    'total_containers': _NULLABLE_INTEGER,
+                    'architecture': _NULLABLE_STRING,
+                    'links': {'type': 'array'}}}}}},
+    'ServiceList': {
+        'type': 'object', 'required': ['services'],
+        'properties': {'services': {'type': 'array', 'items': {
+            'type': 'object',
+            'required': ['id', 'host', 'binary', 'state', 'disabled'],
+            'properties': {
+                'id': _STRING, 'host': _STRING, 'binary': _STRING,
+                'state': {'enum': ['up', 'down']},
+                'disabled': {'type': 'boolean'},
+                'disabled_reason': _NULLABLE_STRING,
+                'forced_down': {'type': 'boolean'},
+                'availability_zone': _NULLABLE_STRING,
+                'updated_at': _NULLABLE_STRING}}}}},
     'Archive': {
         'type': 'object', 'required': ['data', 'stat'],
         'properties': {'data': {'type': 'string',
@@ -181,7 +219,9 @@ OPERATIONS = [
      'The workload\'s output (runtime).', 200, 'Logs'),
     ('/v1/containers/{container_ident}/execute', 'post', 'execute',
      'Run a command, its tokens double-quoted as python-zunclient sends '
-     'them; output and exit code (runtime). With interactive=true: the '
+     'them; output and exit code (runtime). command, run and interactive '
+     'come in the query (python-zunclient) or in a JSON body '
+     '(zun-tempest-plugin), not both. With interactive=true: the '
      'command prepared on a terminal, and the console URL that runs '
      'it.', 200, 'ExecResult'),
     ('/v1/containers/{container_ident}/execute_resize', 'post',
@@ -214,13 +254,19 @@ OPERATIONS = [
     ('/v1/containers/{container_ident}/put_archive', 'post', 'put_archive',
      'Extract a tar archive into an absolute directory; members that '
      'would land outside it are refused (runtime).', 200, None),
+    ('/v1/hosts', 'get', 'host_list',
+     'The container hosts (admin): Nova\'s hypervisors of type docker, '
+     'their resources as Nova reports them.', 200, 'HostList'),
+    ('/v1/services', 'get', 'service_list',
+     'The nova-compute services of the container hosts (admin).', 200,
+     'ServiceList'),
 ]
 
 _ERRORS = {
     '400': 'Invalid request: body, query parameter, path or archive.',
     '401': 'No valid token (keystonemiddleware; for the console: its '
            'URL token is unknown, used or expired).',
-    '403': 'Policy refuses (list and create only).',
+    '403': 'Policy refuses (list, create, hosts and services only).',
     '404': 'No such container, or one of another project.',
     '406': 'Microversion outside %s-%s.' % (microversion.MIN_VERSION,
                                             microversion.MAX_VERSION),
@@ -241,6 +287,8 @@ _ERRORS = {
 
 
 _VERSION_PATHS = ('/', '/v1')
+# Operations whose arguments may come in the query instead.
+_OPTIONAL_BODIES = ('execute',)
 _NO_BODY = {200: 'Done.', 202: 'Accepted.', 204: 'Done.',
             101: 'Switching Protocols: the WebSocket is open.'}
 
@@ -284,7 +332,7 @@ def document():
             op['security'] = [{'keystone': []}]
         if operation in validation.BODY:
             op['requestBody'] = {
-                'required': True,
+                'required': operation not in _OPTIONAL_BODIES,
                 'content': {'application/json': {
                     'schema': copy.deepcopy(validation.BODY[operation])}}}
         paths.setdefault(path, {})[method] = op

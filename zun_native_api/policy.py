@@ -94,10 +94,15 @@ RULES = [
     for name, method, path, description in _OPERATIONS
 ] + [
     policy.DocumentedRuleDefault(
-        name='container:get_all_all_projects', check_str='rule:'
-        'context_is_admin',
-        description='List containers of every project (all_projects).',
-        operations=[{'method': 'GET', 'path': '/v1/containers'}]),
+        name=name, check_str='rule:context_is_admin',
+        description=description,
+        operations=[{'method': 'GET', 'path': path}])
+    for name, path, description in (
+        ('container:get_all_all_projects', '/v1/containers',
+         'List containers of every project (all_projects).'),
+        ('host:get_all', '/v1/hosts', 'List the container hosts.'),
+        ('zun-service:get_all', '/v1/services',
+         'List the compute services of the container hosts.'))
 ]
 
 

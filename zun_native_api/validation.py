@@ -50,6 +50,10 @@ _SIGNAL = {'type': 'string',
                       % _SIGNAL_NAMES}
 
 
+_DNS_LABEL = r'^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$'
+_EXEC_COMMAND = {'type': 'string', 'minLength': 1, 'maxLength': 65536}
+
+
 def _query(properties, required=()):
     return {'type': 'object', 'properties': properties,
             'required': list(required), 'additionalProperties': False}
@@ -81,10 +85,8 @@ QUERY = {
                              'pattern': r'^([0-9]{1,9}|all)$'},
                     'since': {'type': 'string',
                               'pattern': r'^[0-9]{1,12}(\.[0-9]+)?$'}}),
-    'execute': _query({'command': {'type': 'string', 'minLength': 1,
-                                   'maxLength': 65536},
-                       'run': _BOOL, 'interactive': _BOOL},
-                      required=['command']),
+    'execute': _query({'command': _EXEC_COMMAND, 'run': _BOOL,
+                       'interactive': _BOOL}),
     'top': _query({'ps_args': {'type': 'string', 'maxLength': 255,
                                'pattern': r'^[a-zA-Z0-9 ,=-]*$'}}),
     'stats': _query({'decode': _BOOL, 'stream': _BOOL}),
@@ -103,6 +105,8 @@ QUERY = {
                      required=['repository']),
     'get_archive': _query({'path': _PATH}, required=['path']),
     'put_archive': _query({'path': _PATH}, required=['path']),
+    'host_list': _query({}),
+    'service_list': _query({}),
 }
 
 _COMMAND_LIST = {'type': 'array', 'maxItems': 1024,
@@ -138,11 +142,18 @@ BODY = {
             'nets': {'type': 'array', 'items': _NETWORK, 'maxItems': 16},
             'availability_zone': {'type': ['string', 'null'],
                                   'maxLength': 255},
-            'labels': {'type': 'object',
-                       'additionalProperties': {'type': 'string'}},
+            # Shown as given, kept in the server metadata (255
+            # characters of JSON), never set on the engine's objects.
+            'labels': {'type': ['object', 'null'], 'maxProperties': 64,
+                       'propertyNames': {'minLength': 1, 'maxLength': 255},
+                       'additionalProperties': {'type': 'string',
+                                                'maxLength': 255}},
             'interactive': {'type': 'boolean'},
             'tty': {'type': 'boolean'},
-            'hostname': {'type': ['string', 'null'], 'maxLength': 63},
+            # One DNS label (RFC 1123): the pod's host name (Nova's
+            # hostname).
+            'hostname': {'type': ['string', 'null'], 'maxLength': 63,
+                         'pattern': _DNS_LABEL},
             'disk': {'type': ['integer', 'null'], 'minimum': 0},
             'runtime': {'type': ['string', 'null'], 'maxLength': 64},
             'security_groups': {'type': 'array', 'maxItems': 64,
@@ -183,6 +194,18 @@ BODY = {
             'auto_heal': {'type': 'boolean', 'const': False},
         },
     },
+    # zun-tempest-plugin sends the command in the body, python-zunclient
+    # in the query: Zun reads both.
+    'execute': {
+        'type': 'object',
+        'additionalProperties': False,
+        'properties': {'command': _EXEC_COMMAND,
+                       'run': {'type': ['boolean', 'string'],
+                               'enum': [True, False] + _BOOL['enum']},
+                       'interactive': {'type': ['boolean', 'string'],
+                                       'enum': [True, False] +
+                                       _BOOL['enum']}},
+    },
     'put_archive': {
         'type': 'object',
         'additionalProperties': False,
@@ -195,8 +218,7 @@ BODY = {
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
 UNSUPPORTED = ('auto_remove', 'auto_heal', 'privileged', 'hints', 'mounts',
-               'healthcheck', 'exposed_ports', 'registry', 'labels',
-               'hostname')
+               'healthcheck', 'exposed_ports', 'registry')
 
 
 def check_supported(body):

@@ -16,6 +16,14 @@ import json
 
 import flask
 
+#: Server metadata of the labels given at create: shown, never the
+#: engine's (whose labels say who owns a container).
+META_LABELS = 'zun_labels'
+#: Server metadata of the memory (MiB) and CPUs asked for (the driver
+#: limits the workload to them, within the flavor).
+META_MEMORY = 'zun_memory'
+META_CPU = 'zun_cpu'
+
 # Nova server status -> Zun container status (zun/common/consts.py).
 _STATUS = {
     'BUILD': 'Creating',
@@ -47,9 +55,18 @@ RUNTIME_STATUS = {
 }
 
 
+# Nova power state (nova/compute/power_state.py) of an ACTIVE server ->
+# Zun status: the workload paused or stopped in the engine (the native
+# API pauses there, a process may exit), which Nova keeps ACTIVE.
+_ACTIVE_POWER_STATE = {3: 'Paused', 4: 'Stopped', 6: 'Stopped'}
+
+
 def status(server):
     if server.get('OS-EXT-STS:task_state') == 'deleting':
         return 'Deleting'
+    if server.get('status') == 'ACTIVE':
+        return _ACTIVE_POWER_STATE.get(
+            server.get('OS-EXT-STS:power_state'), 'Running')
     return _STATUS.get(server.get('status'), 'Unknown')
 
 
@@ -71,6 +88,28 @@ def _json_metadata(metadata, key):
         return json.loads(value)
     except ValueError:
         return value
+
+
+def _limit(metadata, key, kind, allocated):
+    """What Zun's create or update asked (server metadata ``key``).
+
+    Within ``allocated`` (the flavor's), as the driver applies it.
+    """
+    try:
+        asked = kind(metadata[key])
+    except (KeyError, ValueError):
+        return allocated
+    return min(asked, allocated) if asked > 0 else allocated
+
+
+def _labels(metadata):
+    # Server metadata anyone may set through Nova: only a JSON object of
+    # strings is labels.
+    given = _json_metadata(metadata, META_LABELS)
+    if isinstance(given, dict) and all(isinstance(v, str)
+                                       for v in given.values()):
+        return given
+    return {}
 
 
 def container(server, include_runtime_state=None):
@@ -99,10 +138,10 @@ def container(server, include_runtime_state=None):
         'task_state': server.get('OS-EXT-STS:task_state'),
         'addresses': _addresses(server),
         'ports': [],
-        'memory': (str(flavor['ram']) if flavor.get('ram') is not None
-                   else None),
-        'cpu': (float(flavor['vcpus']) if flavor.get('vcpus') is not None
-                else None),
+        'memory': (str(_limit(metadata, META_MEMORY, int, flavor['ram']))
+                   if flavor.get('ram') is not None else None),
+        'cpu': (_limit(metadata, META_CPU, float, float(flavor['vcpus']))
+                if flavor.get('vcpus') is not None else None),
         'disk': flavor.get('disk') or 0,
         'host': server.get('OS-EXT-SRV-ATTR:host'),
         'runtime': extra_specs.get('zun:runtime'),
@@ -110,7 +149,7 @@ def container(server, include_runtime_state=None):
         'entrypoint': entrypoint,
         'workdir': metadata.get('zun_workdir'),
         'environment': _json_metadata(metadata, 'zun_environment') or {},
-        'labels': {},
+        'labels': _labels(metadata),
         'hostname': server.get('OS-EXT-SRV-ATTR:hostname'),
         'created_at': server.get('created'),
         'updated_at': server.get('updated'),
@@ -132,10 +171,15 @@ def container(server, include_runtime_state=None):
     return view
 
 
-def stats(sample):
-    """Zun's flat stats dict (zun/compute/manager.py container_stats)."""
+def stats(container, sample):
+    """Zun's flat stats dict (zun/container/docker/driver.py stats).
+
+    ``CONTAINER`` is the container's UUID where Zun gives its name: the
+    name lives in Nova, and stats answers from the engine alone.
+    """
     mib = 1024.0 * 1024.0
     return {
+        'CONTAINER': container,
         'CPU %': round(sample.cpu_percent, 3),
         'MEM USAGE(MiB)': round(sample.memory_usage_bytes / mib, 3),
         'MEM LIMIT(MiB)': round(sample.memory_limit_bytes / mib, 3),

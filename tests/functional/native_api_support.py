@@ -29,6 +29,7 @@ import requests
 
 from nova_zun.runtime import labels
 from nova_zun_workshop import glance as glance_tool
+from nova_zun_workshop import keystone as keystone_tool
 from nova_zun_workshop import native_api_server as server_tool
 from nova_zun_workshop.native_api_setup import GLANCE_USER
 from nova_zun_workshop.native_api_setup import HEADER
@@ -140,7 +141,10 @@ def cli_environment(keystone, who):
 
     The command lines are authenticated by ``keystone``.
     """
-    password, project, _ = USERS[who]
+    if who == 'admin':
+        password, project = keystone_tool.ADMIN_PASSWORD, 'admin'
+    else:
+        password, project, _ = USERS[who]
     return dict(os.environ, OS_AUTH_URL=keystone.url, OS_USERNAME=who,
                 OS_PASSWORD=password, OS_PROJECT_NAME=project,
                 OS_USER_DOMAIN_ID='default', OS_PROJECT_DOMAIN_ID='default',

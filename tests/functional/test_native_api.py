@@ -275,3 +275,43 @@ def test_get_archive_holds_a_bounded_number_of_archives(
         got['data']))['big'])
     again = alice.get(path, params={'path': '/etc/hostname'})
     assert 200 == again.status_code, again.text
+
+
+def test_execute_takes_the_command_in_the_body(host1, identities, workloads):
+    # zun-tempest-plugin sends {"command": "echo hello"}; python-zunclient
+    # the query parameter. Both are Zun's.
+    instance = workloads(identities.project('alice'))
+    alice = caller(host1, identities, 'alice')
+    path = '/v1/containers/%s/execute' % instance
+    result = alice.post(path, json={'command': 'echo hello', 'run': True})
+    assert 200 == result.status_code, result.text
+    assert_documented('execute', result)
+    assert ('hello\n', 0) == (result.json()['output'],
+                              result.json()['exit_code'])
+    quoted = alice.post(path, json={'command': '"sh" "-c" "exit 3"'})
+    assert 3 == quoted.json()['exit_code'], quoted.text
+    for query, body, words in (
+            ({}, {}, 'command'),
+            ({}, None, 'command'),
+            ({}, {'command': ['echo', 'hi']}, 'command'),
+            ({}, {'command': ''}, 'command'),
+            ({}, {'command': 'echo', 'user': 'root'}, 'user'),
+            ({'command': '"echo" "a"'}, {'command': 'echo b'}, 'both'),
+            ({}, {'command': 'echo', 'interactive': 'maybe'},
+             'interactive')):
+        error = assert_zun_error(alice.post(path, params=query, json=body),
+                                 400)
+        assert words in error['detail'], error
+
+
+def test_stats_has_zuns_keys(host1, identities, workloads):
+    instance = workloads(identities.project('alice'))
+    alice = caller(host1, identities, 'alice')
+    response = alice.get('/v1/containers/%s/stats' % instance)
+    assert_documented('stats', response)
+    stats = response.json()
+    # zun/container/docker/driver.py stats: every key Zun answers.
+    assert {'CONTAINER', 'CPU %', 'MEM USAGE(MiB)', 'MEM LIMIT(MiB)',
+            'MEM %', 'BLOCK I/O(B)', 'NET I/O(B)'} <= set(stats), stats
+    assert instance == stats['CONTAINER']
+    assert 0 < stats['MEM USAGE(MiB)'] <= stats['MEM LIMIT(MiB)']

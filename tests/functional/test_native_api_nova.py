@@ -94,7 +94,11 @@ MATRIX_REQUESTS = {
     'stats': ({}, None, None),
     'get_archive': ({'path': '/etc/hostname'}, None, None),
     'put_archive': ({'path': '/tmp'}, {'data': 'bWF0cml4'}, None),
+    'host_list': ({}, None, None),
+    'service_list': ({}, None, None),
 }
+# The policy rule of an operation, where it is not container:<operation>.
+RULES = {'host_list': 'host:get_all', 'service_list': 'zun-service:get_all'}
 # What refuses: no token, policy, no such container (or not the caller's).
 _REFUSALS = (401, 403, 404)
 
@@ -615,8 +619,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         conf = cfg.ConfigOpts()
         conf([], default_config_files=[])
         return policy.authorize(policy.make_enforcer(conf),
-                                'container:' + operation, caller,
-                                project_id)
+                                RULES.get(operation,
+                                          'container:' + operation),
+                                caller, project_id)
 
     def _console(self, token, query):
         """The console WebSocket's handshake status with ``token``.
@@ -725,3 +730,138 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                          (server['status'], server['name']))
         self.assertEqual(files, self.runtime.exec(
             after.id, ['ls', '-a', '/tmp']).output)
+
+    def test_a_paused_container_shows_paused(self):
+        zun = self.zun()
+        uuid = self.run_container()
+        paused = self.zun_cli('pause', uuid)
+        self.assertEqual(0, paused.returncode, paused.stderr)
+        self.assertEqual('paused', self.workload({'id': uuid}).state.value)
+        self.wait_for_status(zun, uuid, 'Paused')
+        shown = self.native().get('/v1/containers/' + uuid)
+        assert_documented('get_one', shown)
+        self.assertEqual('Paused', shown.json()['status'])
+        listed = self.native().get('/v1/containers').json()['containers']
+        self.assertEqual(['Paused'], [c['status'] for c in listed])
+        unpaused = self.zun_cli('unpause', uuid)
+        self.assertEqual(0, unpaused.returncode, unpaused.stderr)
+        self.wait_for_status(zun, uuid, 'Running')
+
+    def _stop_timeouts(self):
+        """The timeouts the workload's stops are given, as they come."""
+        runtime = self.driver('compute1').runtime
+        spy = self.useFixture(fixtures.MockPatchObject(
+            runtime, 'stop', wraps=runtime.stop)).mock
+        return lambda: [c.kwargs.get('timeout') for c in spy.call_args_list
+                        if c.args and not c.args[0].endswith('-sandbox')]
+
+    def test_stop_honours_zuns_timeout(self):
+        # The test image's PID 1 (sleep) ignores SIGTERM: a stop waits its
+        # whole timeout, Zun's 10 s unless the caller gives another.
+        zun = self.zun()
+        uuid = self.run_container()
+        timeouts = self._stop_timeouts()
+        alice = self.native()
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/stop' % uuid,
+            params={'timeout': '2'}).status_code)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        zun.containers.start(uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        stopped = self.zun_cli('stop', uuid)
+        self.assertEqual(0, stopped.returncode, stopped.stderr)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        zun.containers.start(uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        # Nova's own stop of a container made here: Zun's default too.
+        self.nova_as('alice').post('/servers/%s/action' % uuid,
+                                   json={'os-stop': None})
+        self.wait_for_status(zun, uuid, 'Stopped')
+        self.assertEqual([2, 10, 10], timeouts())
+        assert_zun_error(alice.post('/v1/containers/%s/stop' % uuid,
+                                    params={'timeout': '-1'}), 400)
+        # Refused by Nova (stopped already): nothing changed.
+        assert_zun_error(alice.post('/v1/containers/%s/stop' % uuid,
+                                    params={'timeout': '3'}), 409)
+        self.assertEqual('10', self.admin_api.get_server(uuid)[
+            'metadata']['zun_stop_timeout'])
+
+    def test_memory_and_cpu_are_what_was_asked(self):
+        # self.flavor (1 vCPU, 96 MiB) is the smallest container flavor.
+        zun = self.zun()
+        uuid = self.run_container(memory='64', cpu=0.5)
+        shown = zun.containers.get(uuid)
+        self.assertEqual(('64', 0.5), (shown.memory, shown.cpu))
+        host_config = self.workload({'id': uuid}).details['HostConfig']
+        self.assertEqual((64 * 1024 * 1024, 50000),
+                         (host_config['Memory'], host_config['CpuQuota']))
+        updated = self.zun_cli('update', '--memory', '80', uuid)
+        self.assertEqual(0, updated.returncode, updated.stderr)
+        self.assertEqual(('80', 0.5), (zun.containers.get(uuid).memory,
+                                       zun.containers.get(uuid).cpu))
+        # What was asked outlives a hard reboot that recreates the
+        # workload.
+        self.runtime.remove(self.workload({'id': uuid}).id, force=True)
+        self.api.post_server_action(uuid, {'reboot': {'type': 'HARD'}})
+        self._wait_for_server_parameter(
+            {'id': uuid}, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None})
+        host_config = self.workload({'id': uuid}).details['HostConfig']
+        self.assertEqual(80 * 1024 * 1024, host_config['Memory'])
+        # Server metadata set behind the API's back stays within the
+        # flavor (what Placement allocated).
+        self.nova_as('alice').put(
+            '/servers/%s/metadata/zun_memory' % uuid,
+            json={'meta': {'zun_memory': '4096'}})
+        self.assertEqual('96', zun.containers.get(uuid).memory)
+
+    def test_labels_and_hostname_as_given(self):
+        zun = self.zun()
+        created = self.zun_cli(
+            'run', '--name', 'labelled', '--hostname', 'web-1',
+            '--label', 'tier=front', '--label',
+            'org.openstack.nova-zun.project=someone-else',
+            '--cpu', '1', '--memory', '64', self.image)
+        self.assertEqual(0, created.returncode, created.stderr)
+        uuid = zun.containers.get('labelled').uuid
+        self.addCleanup(self.delete_server, uuid)
+        container = self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual({'tier': 'front',
+                          'org.openstack.nova-zun.project': 'someone-else'},
+                         container.labels)
+        self.assertEqual('web-1', container.hostname)
+        workload = self.workload({'id': uuid})
+        self.assertEqual('web-1', self.runtime.exec(
+            workload.id, ['hostname']).output.decode().strip())
+        # The ownership labels are the engine's own, never the caller's.
+        self.assertEqual(self.identities.project('alice'),
+                         workload.labels['org.openstack.nova-zun.project'])
+        self.assertNotIn('tier', workload.labels)
+        alice = self.native()
+        for body in ({'labels': {'a': 1}}, {'labels': {'': 'x'}},
+                     {'hostname': 'bad_host!'}, {'hostname': '-x'},
+                     {'hostname': 'a' * 64}):
+            assert_zun_error(alice.post('/v1/containers', json=dict(
+                body, image=self.image)), 400)
+
+    def test_hosts_and_services_for_the_admin(self):
+        admin = Caller(self.native_url, self.identities.token('admin'))
+        hosts = admin.get('/v1/hosts')
+        assert_documented('host_list', hosts)
+        (host,) = hosts.json()['hosts']
+        self.assertEqual('compute1', host['hostname'])
+        self.assertGreater(host['cpus'], 0)
+        self.assertGreater(host['mem_total'], 0)
+        services = admin.get('/v1/services')
+        assert_documented('service_list', services)
+        (service,) = services.json()['services']
+        self.assertEqual(('compute1', 'up', False),
+                         (service['host'], service['state'],
+                          service['disabled']))
+        listed = self.zun_cli('host-list', who='admin')
+        self.assertEqual(0, listed.returncode, listed.stderr)
+        self.assertIn('compute1', listed.stdout)
+        listed = self.zun_cli('service-list', who='admin')
+        self.assertEqual(0, listed.returncode, listed.stderr)
+        self.assertIn('compute1', listed.stdout)
+        for path in ('/v1/hosts', '/v1/services'):
+            assert_zun_error(self.native().get(path), 403)

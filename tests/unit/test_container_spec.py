@@ -67,6 +67,35 @@ def test_flavor_becomes_limits():
             resources.pids_limit) == (2, 256, 3, 4096)
 
 
+@pytest.mark.parametrize('metadata, limits', [
+    ({'zun_memory': '64', 'zun_cpu': '0.5'}, (0.5, 64)),
+    # Never past the flavor: what Placement allocated.
+    ({'zun_memory': '4096', 'zun_cpu': '64'}, (2, 256)),
+    ({'zun_memory': 'lots', 'zun_cpu': 'nan'}, (2, 256)),
+    ({'zun_memory': '0', 'zun_cpu': '-1'}, (2, 256)),
+    ({'zun_memory': '5', 'zun_cpu': '0.001'}, (2, 256)),
+])
+def test_limits_asked_in_metadata_stay_within_the_flavor(metadata, limits):
+    resources = workload(instance(metadata=metadata)).resources
+    assert (resources.vcpus, resources.memory_mb) == limits
+
+
+@pytest.mark.parametrize('metadata, nova_timeout, timeout', [
+    ({}, 60, 60),
+    ({'zun_stop_timeout': '10'}, 60, 10),
+    ({'zun_stop_timeout': '0'}, 60, 0),
+    # Nova's timeout is the operator's ceiling; a forced stop gives 0.
+    ({'zun_stop_timeout': '600'}, 60, 60),
+    ({'zun_stop_timeout': '10'}, 0, 0),
+    ({'zun_stop_timeout': '-5'}, 60, 60),
+    ({'zun_stop_timeout': 'soon'}, 60, 60),
+])
+def test_stop_timeout_from_metadata_within_novas(metadata, nova_timeout,
+                                                 timeout):
+    assert timeout == container_spec.stop_timeout(instance(metadata),
+                                                  nova_timeout)
+
+
 def test_a_flavor_with_no_root_disk_sets_no_storage_limit():
     assert workload(instance(root_gb=0)).resources.disk_gb is None
 

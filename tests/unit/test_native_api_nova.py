@@ -201,7 +201,8 @@ def test_an_image_name_is_compared_whole_by_glance(api, transport):
 
 
 @pytest.mark.parametrize('status, expected', [(400, 400), (403, 403),
-                                              (500, 502), (503, 502)])
+                                              (404, 404), (500, 502),
+                                              (503, 502)])
 def test_glances_errors_are_told(api, transport, status, expected, caplog):
     transport.answers.append((status, 'Glance says no', {}))
     with pytest.raises(nova.NovaError) as error:
