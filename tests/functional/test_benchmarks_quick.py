@@ -29,7 +29,8 @@ EXPECTED = ('spawn/raw_p50', 'spawn/raw_p95', 'boot/zun_vs_fake_p50',
             'glance/second_boot_downloads', 'density/server_pss',
             'density/two_bare_pss', 'native_api/exec_vs_sdk_p50',
             'native_api/exec_vs_sdk_p95', 'native_api/logs_10mb_vs_sdk',
-            'network/spawn_one_port_vs_none_p50')
+            'network/spawn_one_port_vs_none_p50',
+            'spawn/raw_pod_warm_vs_raw_p50')
 
 
 def _processes_naming(path):
