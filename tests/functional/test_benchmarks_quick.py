@@ -33,7 +33,8 @@ EXPECTED = ('spawn/raw_p50', 'spawn/raw_p95', 'boot/zun_vs_fake_p50',
             'layers/second_boot_bytes_vs_whole',
             'layers/second_boot_vs_whole_p50',
             'layers/snapshot_bytes_vs_whole',
-            'layers/glance_storage_2_images_vs_whole')
+            'layers/glance_storage_2_images_vs_whole',
+            'spawn/raw_pod_warm_vs_raw_p50')
 
 
 def _processes_naming(path):

@@ -134,6 +134,31 @@ def test_a_workload_resolves_through_the_dns_servers_of_its_sandbox(
         expected
 
 
+@pytest.mark.parametrize('oci_runtime', [None, 'runsc'])
+def test_a_workload_takes_the_host_name_its_sandbox_was_created_with(
+        runtime, instance_labels, make_container, oci_runtime):
+    """Not one given to the started sandbox's kernel afterwards.
+
+    The engine copies the sandbox's names into each container joining it
+    at that container's start: why a pod cannot come from a pool of
+    started sandboxes (benchmarks/README.rst, Warm sandboxes).
+    """
+    if oci_runtime:
+        prerequisites.require_oci_runtime(runtime, oci_runtime)
+    pod = runtime.create_sandbox(types.SandboxSpec(
+        name=unique('rt-sandbox'), labels=instance_labels,
+        hostname='created'))
+    uts = '/proc/%d/ns/uts' % runtime.status(pod.id).pid
+    subprocess.run(['nsenter', '--uts=' + uts, 'hostname', 'claimed'],
+                   check=True)
+    assert subprocess.run(['nsenter', '--uts=' + uts, 'hostname'],
+                          check=True, capture_output=True).stdout == \
+        b'claimed\n'
+    workload = make_container(sandbox_id=pod.id, runtime=oci_runtime)
+    assert runtime.exec(workload, ['cat', '/proc/sys/kernel/hostname'])\
+        .output == b'created\n'
+
+
 def test_remove_sandbox_releases_its_namespace(runtime, sandbox):
     assert _is_mount_point(sandbox.netns_path)
     runtime.remove_sandbox(sandbox.id)
