@@ -20,7 +20,7 @@ import tarfile
 
 import pytest
 
-from nova_zun import layers
+from nova_zun import glance_layers
 from nova_zun.runtime import layered_archive
 
 LAYER = b'layer data'
@@ -30,7 +30,7 @@ CONFIG = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': [DIGEST]}})
 
 
 def _manifest(**changes):
-    doc = {'format': layers.FORMAT_VERSION, 'config': CONFIG,
+    doc = {'format': glance_layers.FORMAT_VERSION, 'config': CONFIG,
            'layers': [{'digest': DIGEST, 'size': len(LAYER),
                        'image': IMAGE}]}
     doc.update(changes)
@@ -38,15 +38,15 @@ def _manifest(**changes):
 
 
 def test_a_manifest_round_trips():
-    manifest = layers.Manifest.parse(_manifest())
+    manifest = glance_layers.Manifest.parse(_manifest())
     assert (DIGEST, len(LAYER), IMAGE) == (
         manifest.layers[0].digest, manifest.layers[0].size,
         manifest.layers[0].image)
-    assert manifest == layers.Manifest.parse(manifest.to_json())
+    assert manifest == glance_layers.Manifest.parse(manifest.to_json())
 
 
 @pytest.mark.parametrize('data, words', [
-    (b'x' * (layers.MAX_MANIFEST + 1), 'over'),
+    (b'x' * (glance_layers.MAX_MANIFEST + 1), 'over'),
     (b'[', 'not JSON'),
     (_manifest(format='other'), 'format'),
     (_manifest(config=7), 'no config'),
@@ -62,12 +62,13 @@ def test_a_manifest_round_trips():
      'not those of its config'),
 ])
 def test_a_bad_manifest_says_what_is_wrong(data, words):
-    with pytest.raises(layers.InvalidManifest, match=words):
-        layers.Manifest.parse(data)
+    with pytest.raises(glance_layers.InvalidManifest, match=words):
+        glance_layers.Manifest.parse(data)
 
 
 def _glance_layer(**changes):
-    image = {'container_format': layers.LAYER_FORMAT, 'status': 'active',
+    image = {'container_format': glance_layers.LAYER_FORMAT,
+             'status': 'active',
              'os_hash_algo': 'sha256', 'os_hash_value': DIGEST[7:],
              'size': len(LAYER)}
     image.update(changes)
@@ -75,14 +76,13 @@ def _glance_layer(**changes):
 
 
 def test_a_layer_is_what_glance_computed():
-    layer = layers.Layer(DIGEST, len(LAYER), IMAGE)
-    layers.check_layer(layer, _glance_layer())
-    with pytest.raises(layers.InvalidManifest, match='Glance computed'):
-        layers.check_layer(layer, _glance_layer(os_hash_value='0' * 64))
-    with pytest.raises(layers.InvalidManifest, match='hashing_algorithm'):
-        layers.check_layer(layer, _glance_layer(os_hash_algo='sha512'))
-    with pytest.raises(layers.InvalidManifest, match='no active'):
-        layers.check_layer(layer, _glance_layer(container_format='docker'))
+    layer = glance_layers.Layer(DIGEST, len(LAYER), IMAGE)
+    glance_layers.check_layer(layer, _glance_layer())
+    for changes, words in ((dict(os_hash_value='0' * 64), 'Glance computed'),
+                           (dict(os_hash_algo='sha512'), 'hashing_algorithm'),
+                           (dict(container_format='docker'), 'no active')):
+        with pytest.raises(glance_layers.InvalidManifest, match=words):
+            glance_layers.check_layer(layer, _glance_layer(**changes))
 
 
 def test_chain_ids_follow_the_oci_image_spec():
