@@ -203,8 +203,11 @@ def image_id_of(reference):
 class ImageStore(abc.ABC):
     """Glance as one caller sees it; images are dicts of Glance's fields.
 
-    Errors are the implementation's own.
+    ``project_id`` is the caller's project. Errors are the implementation's
+    own.
     """
+
+    project_id = None
 
     @abc.abstractmethod
     def get(self, image_id):
@@ -240,7 +243,7 @@ class ClientImageStore(ImageStore):
 
     def __init__(self, client, project_id):
         self.images = client.images
-        self._project = project_id
+        self.project_id = project_id
 
     def get(self, image_id):
         return self.images.get(image_id)
@@ -250,7 +253,7 @@ class ClientImageStore(ImageStore):
 
     def own_layers(self, digest):
         return self.images.list(filters={
-            'owner': self._project, 'status': 'active',
+            'owner': self.project_id, 'status': 'active',
             'container_format': LAYER_FORMAT,
             'os_hash_value': digest.partition(':')[2]})
 
@@ -392,7 +395,9 @@ class LayerUploader:
         layer = self._known.get(digest)
         if layer is None:
             for image in self._store.own_layers(digest):
+                # Checked here too: the filters are Glance's to apply.
                 if glance_digest(image) == digest and \
+                        image.get('owner') == self._store.project_id and \
                         size in (None, image['size']):
                     layer = Layer(digest, image['size'], image['id'])
                     break

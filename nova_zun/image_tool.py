@@ -429,7 +429,8 @@ def main(argv=None):
         else:
             store.collect(args.min_age, args.include_shared, args.delete)
     except (ToolError, glance_layers.InvalidManifest, glance_exc.BaseException,
-            glance_exc.ClientException, ks_exceptions.ClientException) as exc:
+            glance_exc.ClientException, ks_exceptions.ClientException,
+            runtime_exception.ContainerRuntimeError) as exc:
         print('nova-zun-image: %s' % exc, file=sys.stderr)
         return 1
     return 0

@@ -174,6 +174,7 @@ class NovaImageStore(glance_layers.ImageStore):
     def __init__(self, context, image_api):
         self._context = context
         self._image_api = image_api
+        self.project_id = context.project_id
 
     def get(self, image_id):
         return self._image_api.get(self._context, image_id)
@@ -183,7 +184,7 @@ class NovaImageStore(glance_layers.ImageStore):
 
     def own_layers(self, digest):
         return self._image_api.get_all(self._context, filters={
-            'owner': self._context.project_id, 'status': 'active',
+            'owner': self.project_id, 'status': 'active',
             'container_format': glance_layers.LAYER_FORMAT,
             'os_hash_value': digest.partition(':')[2]})
 

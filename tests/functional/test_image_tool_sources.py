@@ -19,15 +19,13 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
-import tempfile
 
 import pytest
 
 from nova_zun import glance_layers
-from nova_zun_workshop import registry as registry_tool
+from nova_zun import image_tool as image_tool_module
 from tests.functional.glance_layers_support import boot  # noqa: F401
 from tests.functional.glance_layers_support import delete_all_images
 from tests.functional.glance_layers_support import exited
@@ -37,10 +35,9 @@ from tests.functional.glance_layers_support import nova_glance  # noqa: F401
 from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
-from tests import prerequisites
-
-USERNAME = 'zun-tool'
-PASSWORD = 'pa55-tool-3b9e'
+from tests.functional.runtime_support import local_registry  # noqa: F401
+from tests.functional.runtime_support import REGISTRY_PASSWORD
+from tests.functional.runtime_support import REGISTRY_USERNAME
 
 
 @pytest.fixture
@@ -115,22 +112,6 @@ def test_an_oci_layout_with_gzip_layers_imports_and_boots(
         assert runtime.logs(container)
 
 
-@pytest.fixture(scope='module')
-def local_registry():
-    registry = registry_tool.LocalRegistry(
-        tempfile.mkdtemp(prefix='nova-zun-registry-', dir='/tmp'),
-        USERNAME, PASSWORD)
-    try:
-        registry.start()
-    except Exception as exc:
-        registry.stop()
-        prerequisites.unavailable('the local registry did not start: %s'
-                                  % exc)
-    yield registry
-    registry.stop()
-    assert not os.path.exists(registry.base_dir)
-
-
 @pytest.fixture
 def pushed(runtime, local_registry, test_image_refs):
     """A reference the registry holds and the engine does not name.
@@ -145,8 +126,8 @@ def pushed(runtime, local_registry, test_image_refs):
         image = runtime.commit(container)
     try:
         runtime.tag_image(image, ref.rpartition(':')[0], 'v1')
-        runtime.push_image(ref, auth={'username': USERNAME,
-                                      'password': PASSWORD})
+        runtime.push_image(ref, auth={'username': REGISTRY_USERNAME,
+                                      'password': REGISTRY_PASSWORD})
         runtime.remove_image(ref)
         yield ref
     finally:
@@ -160,9 +141,10 @@ def test_a_registry_reference_imports_through_the_engine_and_boots(
         cleaned):
     printed = image_tool(
         keystone, glance, 'alice', 'import', '--name', 'from-registry',
-        '--docker-url', private_engine.url, '--registry-username', USERNAME,
-        pushed, env={'NOVA_ZUN_REGISTRY_PASSWORD': PASSWORD})
-    assert PASSWORD not in printed
+        '--docker-url', private_engine.url,
+        '--registry-username', REGISTRY_USERNAME, pushed,
+        env={image_tool_module.REGISTRY_PASSWORD: REGISTRY_PASSWORD})
+    assert REGISTRY_PASSWORD not in printed
     image_id = _image_id(printed)
     # The pull's name is gone again; the engine keeps no name of it.
     assert not runtime.image_exists(pushed)

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import tarfile
+from unittest import mock
 
 import pytest
 
@@ -112,3 +113,30 @@ def test_a_layer_of_another_size_ends_the_archive_early(chunks):
     data = b''.join(layered_archive.archive(
         CONFIG.encode(), [DIGEST], [(DIGEST, len(LAYER), chunks)]))
     assert b'manifest.json' not in data
+
+
+def _store(listed):
+    store = mock.create_autospec(glance_layers.ImageStore, instance=True)
+    store.project_id = 'own'
+    store.own_layers.return_value = listed
+    return store
+
+
+def test_only_a_layer_of_the_callers_own_project_is_reused():
+    theirs = dict(_glance_layer(), id=IMAGE, owner='other')
+    uploader = glance_layers.LayerUploader(_store([theirs]))
+    assert uploader.held(DIGEST, len(LAYER), 'layer') is None
+    own = dict(theirs, owner='own')
+    uploader = glance_layers.LayerUploader(_store([own]))
+    assert glance_layers.Layer(DIGEST, len(LAYER), IMAGE) == uploader.held(
+        DIGEST, None, 'layer')
+
+
+def test_an_upload_that_is_not_its_layer_is_deleted():
+    store = _store([])
+    store.create_layer.side_effect = (
+        lambda digest, data, size, visibility: data.read() and IMAGE)
+    uploader = glance_layers.LayerUploader(store)
+    with pytest.raises(glance_layers.InvalidManifest, match='of digest'):
+        uploader.upload(DIGEST, None, io.BytesIO(b'other data'), 'layer')
+    store.delete.assert_called_once_with(IMAGE)
