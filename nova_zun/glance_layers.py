@@ -366,6 +366,14 @@ def saved_image(runtime, image):
                     for digest, path in zip(digests, paths)]
 
 
+def _is_layer(layer, image):
+    try:
+        check_layer(layer, image)
+    except InvalidManifest:
+        return False
+    return True
+
+
 class LayerUploader:
     """Stores layers as layer images of the caller's project, each once.
 
@@ -395,11 +403,12 @@ class LayerUploader:
         layer = self._known.get(digest)
         if layer is None:
             for image in self._store.own_layers(digest):
+                candidate = Layer(digest, image['size'], image['id'])
                 # Checked here too: the filters are Glance's to apply.
-                if glance_digest(image) == digest and \
-                        image.get('owner') == self._store.project_id and \
-                        size in (None, image['size']):
-                    layer = Layer(digest, image['size'], image['id'])
+                if image.get('owner') == self._store.project_id and \
+                        size in (None, candidate.size) and \
+                        _is_layer(candidate, image):
+                    layer = candidate
                     break
         if layer is not None:
             self._say('%s: already in Glance as image %s'
