@@ -44,9 +44,9 @@ from nova import objects
 from benchmarks import child
 from benchmarks import stats
 from nova_zun import conf as zun_conf
+from nova_zun import glance_layers
 from nova_zun import image_tool
 from nova_zun import images
-from nova_zun import layers
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import types
 from nova_zun_workshop import glance as glance_tool
@@ -232,8 +232,8 @@ class Bench:
         found = {'layered': 0, 'whole': 0}
         for image in self.client.images.list(
                 filters={'owner': self.context.project_id}):
-            if image['container_format'] == layers.LAYER_FORMAT or \
-                    image.get(layers.FORMAT_PROPERTY):
+            if image['container_format'] == glance_layers.LAYER_FORMAT or \
+                    image.get(glance_layers.FORMAT_PROPERTY):
                 found['layered'] += image['size']
             else:
                 found['whole'] += image['size']
@@ -307,7 +307,7 @@ class Bench:
             self.snapshot_bytes(stored['whole'][1], {})]
         samples['snapshot_bytes_layered'] = [self.snapshot_bytes(
             stored['layered'][1],
-            {layers.FORMAT_PROPERTY: layers.FORMAT_VERSION})]
+            {glance_layers.FORMAT_PROPERTY: glance_layers.FORMAT_VERSION})]
         return samples, {'base_mb': self.args.base_mb,
                          'images': self.args.images}
 

@@ -12,22 +12,25 @@
 
 """``nova-zun-image``: layered container images in Glance.
 
-    nova-zun-image import --name myapp-1.0 myapp.tar   # docker save -o
+    nova-zun-image import --name myapp-1.0 myapp.tar   # docker save / OCI
+    nova-zun-image import --name busybox docker.io/library/busybox:latest
     nova-zun-image share IMAGE PROJECT
     nova-zun-image gc [--delete]
 
-``import`` stores each layer of a ``docker save`` archive as a layer image
-of the caller's project, unless the project has it already (so an import
-cut short resumes where it stopped), then the manifest. ``share`` makes an
-image and its layers readable by another project; ``gc`` lists (and
-deletes) the project's layers that none of its images names.
-Authentication is keystoneauth's (``OS_*`` variables or ``--os-*``
+``import`` stores each layer of an image as a layer image of the caller's
+project, unless the project has it already (so an import cut short resumes
+where it stopped), then the manifest. The image is a ``docker save``
+archive or an OCI image layout (a tar), or a registry reference, which the
+Docker engine at ``--docker-url`` pulls and saves (streamed, nothing on
+disk). ``share`` makes an image and its layers readable by another project;
+``gc`` lists (and deletes) the project's layers that none of its images
+names. Authentication is keystoneauth's (``OS_*`` variables or ``--os-*``
 options); Glance is the catalog's image endpoint, or ``--os-image-url``.
 """
 
 import argparse
 import datetime
-import hashlib
+import gzip
 import io
 import json
 import os
@@ -35,76 +38,166 @@ import sys
 import tarfile
 
 import glanceclient
+from glanceclient.common import progressbar
 from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import loading as ks_loading
 from oslo_utils import timeutils
 
-from nova_zun import layers
+from nova_zun import glance_layers
 from nova_zun.runtime import archive_stream
+from nova_zun.runtime import docker as docker_runtime
+from nova_zun.runtime import exception as runtime_exception
 
 #: Who may read an image, narrowest first: a layer is at least as readable
 #: as the widest image that uses it.
 VISIBILITIES = ('private', 'shared', 'community', 'public')
+#: The password for ``--registry-username`` (never on the command line).
+REGISTRY_PASSWORD = 'NOVA_ZUN_REGISTRY_PASSWORD'
+_BLOBS = 'blobs/'
+#: OCI layer media types by how their blobs are compressed.
+_UNCOMPRESSED = ('application/vnd.oci.image.layer.v1.tar',
+                 'application/vnd.docker.image.rootfs.diff.tar')
+_GZIP = ('application/vnd.oci.image.layer.v1.tar+gzip',
+         'application/vnd.docker.image.rootfs.diff.tar.gzip')
 
 
 class ToolError(Exception):
     """What the tool says before it exits with 1."""
 
 
-class _HashingReader:
-    """A member's data for Glance's upload, hashed as it is read."""
+class _Archive:
+    """A tar archive on disk, read as a tenant's.
 
-    def __init__(self, fileobj):
-        self._file = fileobj
-        self.digest = hashlib.sha256()
+    At most archive_stream.MAX_MEMBERS members, each name once, control
+    files bounded, layers only as regular files.
+    """
 
-    def read(self, size=-1):
-        data = self._file.read(size)
-        self.digest.update(data)
-        return data
+    def __init__(self, tar):
+        self._tar = tar
+        self.members = {}
+        for count, member in enumerate(tar, 1):
+            name = archive_stream.normalized(member.name)
+            if count > archive_stream.MAX_MEMBERS or name in self.members:
+                raise ToolError('the archive has %s' % (
+                    'over %d members' % archive_stream.MAX_MEMBERS
+                    if count > archive_stream.MAX_MEMBERS
+                    else 'two members %s' % name))
+            self.members[name] = member
+
+    def file(self, name, what):
+        member = self.members.get(name)
+        if member is None or not member.isfile():
+            raise ToolError('the archive has no file %s (%s)' % (name, what))
+        return member
+
+    def small(self, name, what):
+        member = self.file(name, what)
+        if member.size > archive_stream.MAX_SMALL_MEMBER:
+            raise ToolError('%s is over %d bytes'
+                            % (what, archive_stream.MAX_SMALL_MEMBER))
+        return self._tar.extractfile(member).read()
+
+    def json(self, name, what):
+        try:
+            return json.loads(self.small(name, what))
+        except (ValueError, RecursionError) as exc:
+            raise ToolError('%s is not JSON: %s' % (what, exc))
+
+    def blob(self, descriptor, what):
+        """The name of the blob a descriptor names, checked as a digest."""
+        digest = descriptor.get('digest') if isinstance(descriptor, dict) \
+            else None
+        if not (isinstance(digest, str) and glance_layers.is_digest(digest)):
+            raise ToolError('%s names no sha256 blob' % what)
+        return _BLOBS + digest.replace(':', '/')
+
+    def open(self, member):
+        return self._tar.extractfile(member)
 
 
-def _small(tar, member, what):
-    if not member.isfile() or member.size > archive_stream.MAX_SMALL_MEMBER:
-        raise ToolError('%s is not a file of at most %d bytes'
-                        % (what, archive_stream.MAX_SMALL_MEMBER))
-    return tar.extractfile(member).read()
+def _verified(archive, name, digest, what):
+    """A small blob's data, refused unless it is of ``digest``."""
+    data = archive.small(name, what)
+    if glance_layers.digest_of(data) != digest:
+        raise ToolError('%s is not of its digest %s' % (what, digest))
+    return data
 
 
-def _archive_image(tar):
-    """``(config bytes, [(digest, layer member)])`` of a one-image archive."""
-    members = {archive_stream.normalized(m.name): m for m in tar}
-    if archive_stream.MANIFEST not in members:
-        raise ToolError('not a docker save archive: it has no %s'
-                        % archive_stream.MANIFEST)
+def _layers(config, count):
     try:
-        entries = json.loads(_small(tar, members[archive_stream.MANIFEST],
-                                    archive_stream.MANIFEST))
-        [entry] = entries
-        config_name = archive_stream.normalized(entry['Config'])
-        paths = [archive_stream.normalized(p) for p in entry['Layers']]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ToolError('%s does not describe one image: %s'
-                        % (archive_stream.MANIFEST, exc))
-    if config_name not in members:
-        raise ToolError('the archive has no config %s' % config_name)
-    config = _small(tar, members[config_name], config_name)
-    try:
-        digests = layers.diff_ids(config)
-    except layers.InvalidManifest as exc:
+        digests = glance_layers.diff_ids(config)
+    except glance_layers.InvalidManifest as exc:
         raise ToolError(str(exc))
-    if len(digests) != len(paths) or not all(
-            p in members and members[p].isfile() for p in paths):
+    if len(digests) != count:
         raise ToolError('the archive does not hold the %d layers its config '
                         'lists' % len(digests))
-    return config, list(zip(digests, (members[p] for p in paths)))
+    return digests
+
+
+def _docker_image(archive):
+    """``(config, [(digest, size, open)])`` of a docker save archive."""
+    try:
+        [entry] = archive.json(archive_stream.MANIFEST,
+                               archive_stream.MANIFEST)
+        config_name = archive_stream.normalized(entry['Config'])
+        paths = [archive_stream.normalized(p) for p in entry['Layers']]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ToolError('%s does not describe one image: %s'
+                        % (archive_stream.MANIFEST, exc))
+    config = archive.small(config_name, 'the config')
+    digests = _layers(config, len(paths))
+    members = [archive.file(p, 'layer %s' % d)
+               for p, d in zip(paths, digests)]
+    return config, [(d, m.size, m) for d, m in zip(digests, members)]
+
+
+def _oci_image(archive):
+    """``(config, [(digest, size or None, member, gzip)])`` of a layout.
+
+    A gzip layer's size is None: it is stored uncompressed, by its diff id
+    (the upload hashes it as it decompresses).
+    """
+    index = archive.json(archive_stream.INDEX, archive_stream.INDEX)
+    manifests = index.get('manifests') if isinstance(index, dict) else None
+    if not isinstance(manifests, list) or len(manifests) != 1:
+        raise ToolError('%s does not describe one image'
+                        % archive_stream.INDEX)
+    name = archive.blob(manifests[0], 'the index')
+    try:
+        manifest = json.loads(_verified(archive, name, manifests[0]['digest'],
+                                        'the image manifest'))
+        config_desc, descriptors = manifest['config'], manifest['layers']
+        config_name = archive.blob(config_desc, 'the image manifest')
+        config = _verified(archive, config_name, config_desc['digest'],
+                           'the config')
+        digests = _layers(config, len(descriptors))
+        stack = []
+        for digest, descriptor in zip(digests, descriptors):
+            media = descriptor.get('mediaType')
+            if media not in _UNCOMPRESSED + _GZIP:
+                raise ToolError('layer %s is of media type %r: only tar and '
+                                'tar+gzip layers are read' % (digest, media))
+            member = archive.file(archive.blob(descriptor, 'a layer'),
+                                  'layer %s' % digest)
+            stack.append((digest, member.size if media in _UNCOMPRESSED
+                          else None, member, media in _GZIP))
+    except (ValueError, RecursionError, TypeError, KeyError,
+            AttributeError) as exc:
+        raise ToolError('not an OCI image layout: %s' % exc)
+    return config, stack
+
+
+def _terminal_progress(fileobj, size):
+    """``fileobj`` with glanceclient's progress bar (on a terminal only)."""
+    return progressbar.VerboseFileWrapper(fileobj, size or 0)
 
 
 class LayerStore:
     """One project's layered images in Glance."""
 
     def __init__(self, client, project_id, out=sys.stdout):
+        self._store = glance_layers.ClientImageStore(client, project_id)
         self._images = client.images
         self._members = client.image_members
         self._project = project_id
@@ -118,84 +211,98 @@ class LayerStore:
                 VISIBILITIES.index(visibility):
             self._images.update(image['id'], visibility=visibility)
 
-    def find_layer(self, digest, size):
-        """The project's own active layer image of ``digest``, or None.
-
-        Only the project's own: another's could go away, and a digest alone
-        never makes a layer usable.
-        """
-        for image in self._images.list(filters={
-                'owner': self._project, 'status': 'active',
-                'container_format': layers.LAYER_FORMAT,
-                'os_hash_value': digest.partition(':')[2]}):
-            if layers.glance_digest(image) == digest and \
-                    image['size'] == size:
-                return image
-        return None
-
-    def upload_layer(self, digest, size, data, visibility):
-        image = self._images.create(
-            name=digest, container_format=layers.LAYER_FORMAT,
-            disk_format=layers.DISK_FORMAT, visibility=visibility)
-        try:
-            reader = _HashingReader(data)
-            self._images.upload(image['id'], reader, image_size=size)
-            found = 'sha256:' + reader.digest.hexdigest()
-            if found != digest:
-                raise ToolError('the archive\'s layer %s holds data of '
-                                'digest %s' % (digest, found))
-            layers.check_layer(layers.Layer(digest, size, image['id']),
-                               self._images.get(image['id']))
-        except Exception:
-            self._images.delete(image['id'])
-            raise
-        return image
+    def _uploader(self, visibility, watch=None):
+        return glance_layers.LayerUploader(self._store, visibility,
+                                           say=self._say, watch=watch)
 
     def import_archive(self, path, name, visibility='private'):
-        """Import a ``docker save`` archive; return the manifest's id."""
+        """Import a docker save archive or OCI layout; return its id."""
         try:
             tar = tarfile.open(path)
         except (OSError, tarfile.TarError) as exc:
             raise ToolError('cannot read %s: %s' % (path, exc))
+        uploader = self._uploader(visibility)
         with tar:
-            config, stack = _archive_image(tar)
-            found, uploaded, sent = [], 0, 0
-            for index, (digest, member) in enumerate(stack, 1):
-                what = 'layer %d/%d %s (%d bytes)' % (
-                    index, len(stack), digest, member.size)
-                image = self.find_layer(digest, member.size)
-                if image is None:
-                    image = self.upload_layer(digest, member.size,
-                                              tar.extractfile(member),
-                                              visibility)
-                    uploaded += 1
-                    sent += member.size
-                    self._say('%s: uploaded as image %s' % (what,
-                                                            image['id']))
-                else:
-                    self._widen(image, visibility)
-                    self._say('%s: already in Glance as image %s'
-                              % (what, image['id']))
-                found.append(layers.Layer(digest, member.size, image['id']))
-        manifest = layers.Manifest(config, tuple(found)).to_json()
-        image = self._images.create(
-            name=name, container_format=layers.MANIFEST_FORMAT,
-            disk_format=layers.DISK_FORMAT, visibility=visibility,
-            **{layers.FORMAT_PROPERTY: layers.FORMAT_VERSION})
-        self._images.upload(image['id'], io.BytesIO(manifest),
-                            image_size=len(manifest))
+            archive = _Archive(tar)
+            if archive_stream.MANIFEST in archive.members:
+                config, stack = _docker_image(archive)
+                stack = [(d, size, member, False)
+                         for d, size, member in stack]
+            elif archive_stream.INDEX in archive.members:
+                config, stack = _oci_image(archive)
+            else:
+                raise ToolError('not a docker save archive nor an OCI '
+                                'layout: it has no %s nor %s'
+                                % (archive_stream.MANIFEST,
+                                   archive_stream.INDEX))
+            found = []
+            for index, (digest, size, member, gzipped) in enumerate(
+                    stack, 1):
+                what = 'layer %d/%d %s (%d bytes%s)' % (
+                    index, len(stack), digest, member.size,
+                    ', gzip' if gzipped else '')
+                layer = uploader.held(digest, size, what)
+                if layer is None:
+                    # The bar counts the bytes read from the archive.
+                    data = _terminal_progress(archive.open(member),
+                                              member.size)
+                    if gzipped:
+                        data = gzip.GzipFile(fileobj=data, mode='rb')
+                    layer = uploader.upload(digest, size, data, what)
+                found.append(layer)
+        return self._store_manifest(
+            glance_layers.Manifest(config, tuple(found)), name, visibility,
+            uploader)
+
+    def import_reference(self, runtime, reference, name,
+                         visibility='private', auth=None):
+        """Import a registry image through the engine; return its id.
+
+        The engine pulls it and saves it (twice: to hash its layers, then
+        to upload those the project lacks). A name the pull gave is
+        removed again.
+        """
+        uploader = self._uploader(visibility, watch=_terminal_progress)
+        existed = runtime.image_exists(reference)
+        try:
+            image = runtime.pull_image(reference, auth=auth)
+            manifest = uploader.engine_image(runtime, image)
+        except runtime_exception.ContainerRuntimeError as exc:
+            raise ToolError('%s could not be pulled and saved: %s'
+                            % (reference, exc))
+        finally:
+            if not existed and runtime.image_exists(reference):
+                runtime.remove_image(reference)
+        return self._store_manifest(manifest, name, visibility, uploader)
+
+    def _store_manifest(self, manifest, name, visibility, uploader):
+        """Store the manifest; return its id.
+
+        It goes last: the image is bootable once all its layers are in
+        Glance. The layers are widened to ``visibility``.
+        """
+        if visibility != 'private':
+            for layer in manifest.layers:
+                self._widen(self._images.get(layer.image), visibility)
+        data = manifest.to_json()
+        image_id = self._store.create(
+            io.BytesIO(data), len(data), name=name,
+            container_format=glance_layers.MANIFEST_FORMAT,
+            visibility=visibility,
+            **{glance_layers.FORMAT_PROPERTY: glance_layers.FORMAT_VERSION})
         self._say('image %s: %d layers: %d uploaded (%d bytes), %d already '
-                  'in Glance' % (image['id'], len(found), uploaded, sent,
-                                 len(found) - uploaded))
-        return image['id']
+                  'in Glance' % (image_id, len(manifest.layers),
+                                 uploader.uploaded, uploader.bytes,
+                                 len(manifest.layers) - uploader.uploaded))
+        return image_id
 
     def share(self, image_id, project_id):
         """Make an image and its layers readable by ``project_id``."""
         image = self._images.get(image_id)
-        if image.get(layers.FORMAT_PROPERTY) != layers.FORMAT_VERSION:
+        if image.get(glance_layers.FORMAT_PROPERTY) != \
+                glance_layers.FORMAT_VERSION:
             raise ToolError('image %s is not a layered image' % image_id)
-        manifest = layers.Manifest.parse(b''.join(self._images.data(
-            image_id)))
+        manifest = glance_layers.read_manifest(self._store, image_id)
         for target in [image_id] + [layer.image for layer in manifest.layers]:
             self._widen(self._images.get(target), 'shared')
             try:
@@ -215,16 +322,16 @@ class LayerStore:
         named = set()
         for image in self._images.list(filters={
                 'owner': self._project,
-                layers.FORMAT_PROPERTY: layers.FORMAT_VERSION}):
+                glance_layers.FORMAT_PROPERTY: glance_layers.FORMAT_VERSION}):
             if image['status'] != 'active':
                 continue
-            manifest = layers.Manifest.parse(b''.join(self._images.data(
-                image['id'])))
+            manifest = glance_layers.read_manifest(self._store, image['id'])
             named.update(layer.image for layer in manifest.layers)
         oldest = timeutils.utcnow(with_timezone=True) - datetime.timedelta(
             seconds=min_age)
         owned = self._images.list(filters={
-            'owner': self._project, 'container_format': layers.LAYER_FORMAT})
+            'owner': self._project,
+            'container_format': glance_layers.LAYER_FORMAT})
         return [image for image in owned
                 if image['id'] not in named and
                 timeutils.parse_isotime(image['created_at']) <= oldest and
@@ -257,8 +364,20 @@ def _parser(argv):
                              'else the catalog\'s image endpoint)')
     commands = parser.add_subparsers(dest='command', required=True)
     imports = commands.add_parser(
-        'import', help='store a docker save archive as a layered image')
-    imports.add_argument('archive', help='a docker save archive (tar)')
+        'import', help='store an image archive or a registry image as a '
+                       'layered image')
+    imports.add_argument('source', help='a docker save archive or an OCI '
+                                        'image layout (a tar file), else a '
+                                        'registry reference')
+    imports.add_argument('--docker-url',
+                         default=os.environ.get(
+                             'DOCKER_HOST', 'unix:///var/run/docker.sock'),
+                         help='the Docker engine that pulls a registry '
+                              'reference (default: env[DOCKER_HOST], else '
+                              'unix:///var/run/docker.sock)')
+    imports.add_argument('--registry-username',
+                         help='for the registry; the password is '
+                              'env[%s]' % REGISTRY_PASSWORD)
     imports.add_argument('--name', required=True, help='the image\'s name')
     imports.add_argument('--visibility', choices=VISIBILITIES,
                          default='private',
@@ -281,6 +400,18 @@ def _parser(argv):
     return parser
 
 
+def _import(store, args):
+    if os.path.isfile(args.source):
+        return store.import_archive(args.source, args.name, args.visibility)
+    auth = None
+    if args.registry_username:
+        auth = {'username': args.registry_username,
+                'password': os.environ.get(REGISTRY_PASSWORD, '')}
+    return store.import_reference(
+        docker_runtime.DockerRuntime(args.docker_url), args.source,
+        args.name, args.visibility, auth=auth)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = _parser(argv).parse_args(argv)
@@ -292,13 +423,14 @@ def main(argv=None):
                                      endpoint_override=args.os_image_url)
         store = LayerStore(client, session.get_project_id())
         if args.command == 'import':
-            store.import_archive(args.archive, args.name, args.visibility)
+            _import(store, args)
         elif args.command == 'share':
             store.share(args.image, args.project)
         else:
             store.collect(args.min_age, args.include_shared, args.delete)
-    except (ToolError, layers.InvalidManifest, glance_exc.BaseException,
-            glance_exc.ClientException, ks_exceptions.ClientException) as exc:
+    except (ToolError, glance_layers.InvalidManifest, glance_exc.BaseException,
+            glance_exc.ClientException, ks_exceptions.ClientException,
+            runtime_exception.ContainerRuntimeError) as exc:
         print('nova-zun-image: %s' % exc, file=sys.stderr)
         return 1
     return 0

@@ -36,6 +36,7 @@ from oslo_log import log as logging
 from oslo_utils import timeutils
 from oslo_utils import units
 
+from nova_zun import glance_layers
 from nova_zun import layers
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import image_archive
@@ -44,25 +45,24 @@ LOG = logging.getLogger(__name__)
 
 CONTAINER_FORMAT = image_archive.CONTAINER_FORMAT
 DISK_FORMAT = image_archive.DISK_FORMAT
-REPOSITORY = 'glance'
 #: The property of a Glance image carrying an instance's filesystem to
 #: another host: the instance's uuid.
 MOVE_PROPERTY = 'nova_zun_move_of'
-TAG = 'latest'
 #: Namespaces of the engine's own names (Docker Hub's, as the engine reads
 #: a reference without a registry): no registry image is pulled into them.
-RESERVED_NAMESPACES = (REPOSITORY, 'nova-zun')
+RESERVED_NAMESPACES = (glance_layers.REPOSITORY, 'nova-zun')
 _DOCKER_HUB = ('docker.io', 'index.docker.io')
 _CHUNK = 64 * 1024
 
 
 def reference(image_id):
     """The engine reference of a Glance image."""
-    return '%s/%s:%s' % (REPOSITORY, image_id, TAG)
+    return '%s/%s:%s' % (glance_layers.REPOSITORY, image_id,
+                         glance_layers.TAG)
 
 
 def _repository(image_id):
-    return '%s/%s' % (REPOSITORY, image_id)
+    return '%s/%s' % (glance_layers.REPOSITORY, image_id)
 
 
 # -- naming and the cache ----------------------------------------------------
@@ -72,7 +72,7 @@ def _name(runtime, image, image_id):
 
     That is the only name a Glance image has in the engine.
     """
-    runtime.tag_image(image, _repository(image_id), TAG)
+    runtime.tag_image(image, _repository(image_id), glance_layers.TAG)
 
 
 def mark_used(runtime, image_id):
@@ -432,7 +432,7 @@ def ensure_image(context, runtime, image_api, image_meta, disk_gb=0,
         if pull_ref:
             transfer, downloaded = puller.pull(image_id, pull_ref)
             source = puller.source
-        elif layers.is_manifest(image):
+        elif glance_layers.is_manifest(image):
             loader = layers.LayeredLoader(context, runtime, image_api)
             transfer, downloaded = _glance_call(image_id, loader.load,
                                                 image_id)
@@ -485,19 +485,21 @@ def _layered_snapshot(context, runtime, image_api, committed, instance,
                     'layer of the snapshot is uploaded', exc,
                     instance=instance)
         base = None
-    uploader = layers.SnapshotUploader(context, runtime, image_api)
+    uploader = glance_layers.LayerUploader(
+        layers.NovaImageStore(context, image_api), base=base)
     try:
-        manifest = uploader.manifest(committed, base)
-    except layers.InvalidManifest as exc:
+        manifest = uploader.engine_image(runtime, committed)
+    except glance_layers.InvalidManifest as exc:
         raise exception.ImageUnacceptable(image_id=instance.image_ref,
                                           reason=str(exc))
     LOG.info('Uploaded %(bytes)d bytes in %(new)d new layers of the '
-             'snapshot to Glance; %(old)d layers of its image named again',
+             'snapshot to Glance; %(old)d layers already in Glance',
              {'bytes': uploader.bytes, 'new': uploader.uploaded,
-              'old': uploader.layers - uploader.uploaded},
+              'old': len(manifest.layers) - uploader.uploaded},
              instance=instance)
-    metadata['properties'][layers.FORMAT_PROPERTY] = layers.FORMAT_VERSION
-    return image_archive.ChunkReader([manifest])
+    metadata['properties'][glance_layers.FORMAT_PROPERTY] = \
+        glance_layers.FORMAT_VERSION
+    return image_archive.ChunkReader([manifest.to_json()])
 
 
 def snapshot(context, runtime, image_api, container, instance, image_id,
@@ -526,7 +528,7 @@ def snapshot(context, runtime, image_api, container, instance, image_id,
                           expected_state=task_states.IMAGE_PENDING_UPLOAD)
         timer.restart()
         metadata = snapshot_metadata(glance_image, instance)
-        if layers.is_manifest(glance_image):
+        if glance_layers.is_manifest(glance_image):
             reader = _layered_snapshot(context, runtime, image_api,
                                        committed, instance, metadata)
         else:
@@ -609,12 +611,11 @@ def _parse_time(text):
 def glance_images(runtime):
     """``{glance id: ImageInfo}`` of the engine's images with a Glance name."""
     found = {}
-    prefix = REPOSITORY + '/'
-    suffix = ':' + TAG
     for info in runtime.list_images():
         for tag in info.tags:
-            if tag.startswith(prefix) and tag.endswith(suffix):
-                found[tag[len(prefix):-len(suffix)]] = info
+            image_id = glance_layers.image_id_of(tag)
+            if image_id:
+                found[image_id] = info
     return found
 
 

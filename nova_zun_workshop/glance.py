@@ -20,14 +20,14 @@ import subprocess
 import sys
 import tempfile
 
-from nova_zun import layers
+from nova_zun import glance_layers
 from nova_zun_workshop import keystone as keystone_tool
 from nova_zun_workshop import processes
 
 
 #: Glance's own container formats, and the one of layer images.
 GLANCE_CONTAINER_FORMATS = ('ami', 'ari', 'aki', 'bare', 'ovf', 'ova',
-                            'docker', 'compressed', layers.LAYER_FORMAT)
+                            'docker', 'compressed', glance_layers.LAYER_FORMAT)
 
 
 class GlanceStartError(Exception):

@@ -33,6 +33,7 @@ import microversion_parse
 from oslo_log import log as logging
 import requests
 
+from nova_zun import glance_layers
 from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import image_archive
 from nova_zun.runtime import labels
@@ -528,9 +529,11 @@ def put_archive(status, args):
 def commit(status, args):
     """Commit the workload's filesystem and upload it to Glance as the caller.
 
-    The filesystem is frozen for the commit; Glance gets its ``docker save``
-    archive. Answer Zun's ``{"uuid": <Glance image id>}``. The engine keeps no
-    copy.
+    The filesystem is frozen for the commit. A container of a layered image
+    gives a layered image: Glance gets only the layers it does not hold for
+    the caller, then the manifest; of any other image, the ``docker save``
+    archive. Answer Zun's ``{"uuid": <Glance image id>}``. The engine keeps
+    no copy.
     """
     try:
         image_service = glance.Glance(
@@ -540,15 +543,25 @@ def commit(status, args):
         raise errors.ApiError(exc.status, exc.message)
     runtime = _state().runtime
     instance = status.labels.get(labels.INSTANCE, '')
+    base_id = glance_layers.image_id_of(status.image)
+    layered, base = image_service.layered_base(base_id) if base_id else (
+        False, None)
     # Unnamed, saved and removed by id: no name in the engine at any time.
     committed, _ = image_archive.commit_frozen(
         runtime, status.id,
         'nova-zun commit of container %s as %s' % (instance,
                                                    args['repository']))
     try:
-        reader = image_archive.ChunkReader(runtime.save_image(committed))
-        image_id = image_service.upload(args['repository'], reader,
-                                        tag=args.get('tag'))
+        if layered:
+            image_id, uploader = image_service.upload_layered(
+                args['repository'], runtime, committed, base,
+                tag=args.get('tag'))
+            sent = uploader.bytes
+        else:
+            reader = image_archive.ChunkReader(runtime.save_image(committed))
+            image_id = image_service.upload(args['repository'], reader,
+                                            tag=args.get('tag'))
+            sent = reader.count
     except glance.GlanceError as exc:
         raise errors.ApiError(exc.status, exc.message)
     finally:
@@ -557,8 +570,8 @@ def commit(status, args):
         except runtime_exception.ContainerRuntimeError:
             LOG.exception('Could not remove the committed image %s',
                           committed)
-    LOG.info('Committed container %s to Glance image %s (%d bytes)',
-             instance, image_id, reader.count)
+    LOG.info('Committed container %s to Glance image %s (%d bytes%s)',
+             instance, image_id, sent, ' of new layers' if layered else '')
     return flask.jsonify({'uuid': image_id}), 202
 
 

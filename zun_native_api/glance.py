@@ -13,6 +13,9 @@
 """Glance, called with the caller's own token (python-glanceclient): where
 commit puts the images it makes."""
 
+import contextlib
+import io
+
 import glanceclient
 from glanceclient import exc as glance_exc
 from keystoneauth1 import exceptions as ks_exceptions
@@ -20,6 +23,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from oslo_log import log as logging
 
+from nova_zun import glance_layers
 from nova_zun.runtime import image_archive
 from zun_native_api import nova as nova_api
 
@@ -44,6 +48,21 @@ def _error(exc):
                        'Glance: %s' % exc)
 
 
+@contextlib.contextmanager
+def _answers():
+    """Glance's errors as GlanceErrors.
+
+    A layer Glance did not store as sent (or hashed otherwise) is Glance's
+    failure too.
+    """
+    try:
+        yield
+    except _GLANCE_ERRORS as exc:
+        raise _error(exc)
+    except glance_layers.InvalidManifest as exc:
+        raise GlanceError(502, 'Glance: %s' % exc)
+
+
 class Glance:
     """One caller's view of Glance."""
 
@@ -56,8 +75,10 @@ class Glance:
         session = ks_session.Session(
             auth=token_endpoint.Token(endpoint, context.auth_token),
             timeout=conf.native_api.glance_timeout)
-        self.client = glanceclient.Client('2', session=session,
-                                          endpoint_override=endpoint)
+        self._store = glance_layers.ClientImageStore(
+            glanceclient.Client('2', session=session,
+                                endpoint_override=endpoint),
+            context.project_id)
 
     def upload(self, name, data, tag=None):
         """Make an image ``name`` of the caller's project from ``data``.
@@ -66,23 +87,46 @@ class Glance:
         a file-like ``docker save`` archive. Return its id. An image whose
         upload fails is deleted again.
         """
-        try:
-            image = self.client.images.create(
-                name=name, container_format=image_archive.CONTAINER_FORMAT,
-                disk_format=image_archive.DISK_FORMAT,
+        with _answers():
+            return self._store.create(
+                data, None, name=name,
+                container_format=image_archive.CONTAINER_FORMAT,
                 tags=[tag] if tag else [])
-        except _GLANCE_ERRORS as exc:
-            raise _error(exc)
+
+    def layered_base(self, image_id):
+        """``(layered, Manifest or None)`` of the caller's ``image_id``.
+
+        The Manifest is None where the caller cannot read all its layers;
+        an image the caller cannot read is not layered to them.
+        """
         try:
-            self.client.images.upload(image['id'], data)
-        except Exception as exc:
-            LOG.warning('Upload of image %s failed, deleting it: %s',
-                        image['id'], exc)
-            try:
-                self.client.images.delete(image['id'])
-            except Exception:
-                LOG.exception('Could not delete the image %s', image['id'])
-            if isinstance(exc, _GLANCE_ERRORS):
-                raise _error(exc)
-            raise
-        return image['id']
+            image = self._store.get(image_id)
+        except _GLANCE_ERRORS:
+            return False, None
+        if image.get(glance_layers.FORMAT_PROPERTY) != \
+                glance_layers.FORMAT_VERSION:
+            return False, None
+        try:
+            return True, glance_layers.checked_manifest(self._store, image_id)
+        except (glance_layers.InvalidManifest,) + _GLANCE_ERRORS as exc:
+            LOG.warning('The layers of image %s cannot be read (%s): every '
+                        'layer is uploaded', image_id, exc)
+            return True, None
+
+    def upload_layered(self, name, runtime, image, base, tag=None):
+        """Make a layered image ``name`` of engine image ``image``.
+
+        Only the layers Glance does not hold for the caller (``base``, the
+        Manifest of the image it was made from, or their project's) are
+        uploaded, then the manifest. Return ``(image id, LayerUploader)``.
+        """
+        uploader = glance_layers.LayerUploader(self._store, base=base)
+        with _answers():
+            manifest = uploader.engine_image(runtime, image).to_json()
+            image_id = self._store.create(
+                io.BytesIO(manifest), len(manifest), name=name,
+                container_format=glance_layers.MANIFEST_FORMAT,
+                tags=[tag] if tag else [],
+                **{glance_layers.FORMAT_PROPERTY:
+                   glance_layers.FORMAT_VERSION})
+        return image_id, uploader

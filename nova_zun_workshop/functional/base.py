@@ -27,7 +27,7 @@ from oslo_utils.fixture import uuidsentinel as uuids
 import psutil
 
 from nova_zun import conf as zun_conf  # noqa: F401 (registers [zun])
-from nova_zun import images
+from nova_zun import glance_layers
 from nova_zun import privileged
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import exception as runtime_exc
@@ -130,7 +130,7 @@ class ZunDriverTestCase(integrated_helpers.ProviderUsageBaseTestCase):
                         runtime.remove(c.id, force=True)
                 for image in runtime.list_images():
                     for tag in image.tags:
-                        if tag.startswith(images.REPOSITORY + '/'):
+                        if tag.startswith(glance_layers.REPOSITORY + '/'):
                             runtime.remove_image(tag, force=True)
             except runtime_exc.EngineUnavailable:
                 if url == self.engine_url:

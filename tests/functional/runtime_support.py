@@ -16,8 +16,10 @@ Test modules import the fixtures by name (``from ... import make_container``)
 so pytest finds them there.
 """
 
+import os
 import select
 import struct
+import tempfile
 import time
 import uuid
 
@@ -30,6 +32,33 @@ from nova_zun.runtime import types
 from nova_zun_workshop import images as test_images
 from nova_zun_workshop.polling import PATIENCE
 from nova_zun_workshop.polling import wait_for
+from nova_zun_workshop import registry as registry_tool
+from tests import prerequisites
+
+
+#: The credentials of local_registry.
+REGISTRY_USERNAME = 'zun-tester'
+REGISTRY_PASSWORD = 'pa55-never-logged-7f3c'
+
+
+@pytest.fixture(scope='module')
+def local_registry():
+    """A local registry asking for REGISTRY_USERNAME's credentials.
+
+    It and its directory are removed after the module.
+    """
+    registry = registry_tool.LocalRegistry(
+        tempfile.mkdtemp(prefix='nova-zun-registry-', dir='/tmp'),
+        REGISTRY_USERNAME, REGISTRY_PASSWORD)
+    try:
+        registry.start()
+    except Exception as exc:
+        registry.stop()
+        prerequisites.unavailable('the local registry did not start: %s'
+                                  % exc)
+    yield registry
+    registry.stop()
+    assert not os.path.exists(registry.base_dir)
 
 
 def unique(prefix):

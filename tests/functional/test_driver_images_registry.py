@@ -17,9 +17,7 @@ an image into."""
 
 import io
 import logging
-import os
 import tarfile
-import tempfile
 from unittest import mock
 
 import pytest
@@ -28,30 +26,13 @@ from nova_zun import images
 from nova_zun.runtime import labels
 from nova_zun.runtime import rootfs
 from nova_zun_workshop import images as test_images
-from nova_zun_workshop import registry as registry_tool
 
 from tests.functional import base
-from tests import prerequisites
+from tests.functional.runtime_support import local_registry  # noqa: F401
+from tests.functional.runtime_support import REGISTRY_PASSWORD as PASSWORD
+from tests.functional.runtime_support import REGISTRY_USERNAME as USERNAME
 
-USERNAME = 'zun-tester'
-PASSWORD = 'pa55-never-logged-7f3c'
 MARKER = b'pulled from the registry\n'
-
-
-@pytest.fixture(scope='module')
-def local_registry():
-    registry = registry_tool.LocalRegistry(
-        tempfile.mkdtemp(prefix='nova-zun-registry-', dir='/tmp'),
-        USERNAME, PASSWORD)
-    try:
-        registry.start()
-    except (registry_tool.RegistryStartError, OSError, Exception) as exc:
-        registry.stop()
-        prerequisites.unavailable('the local registry did not start: %s'
-                                  % exc)
-    yield registry
-    registry.stop()
-    assert not os.path.exists(registry.base_dir)
 
 
 def _rootfs_with_marker():

@@ -17,6 +17,7 @@ engine of its own), cold migration and evacuation."""
 from nova.compute import power_state
 from nova import objects
 
+from nova_zun import glance_layers
 from nova_zun import images
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
@@ -202,7 +203,7 @@ class TwoHostsTestCase(base.TwoComputesMixin, ResizeTestCase):
             left = [i.tags or i.id for i in runtime.list_images()
                     if i.labels.get(labels.IMAGE_KIND) !=
                     labels.IMAGE_KIND_SANDBOX and i.id not in test_images
-                    and not any(t.startswith(images.REPOSITORY + '/')
+                    and not any(t.startswith(glance_layers.REPOSITORY + '/')
                                 for t in i.tags)]
             self.assertEqual([], left, 'images left on %s' % host)
 

@@ -98,3 +98,57 @@ def test_the_parts_import_each_other_in_no_cycle():
     except graphlib.CycleError as exc:
         raise AssertionError('import cycle between parts: %s'
                              % ' -> '.join(exc.args[1]))
+
+
+#: Product modules that never import Nova, also through the modules they
+#: import: the runtime (DESIGN.md), the native API (it speaks to Nova over
+#: HTTP only), the layer format and the image tool (they run without Nova).
+NOVA_FREE = ('nova_zun.runtime', 'zun_native_api', 'nova_zun.glance_layers',
+             'nova_zun.image_tool')
+
+
+def _module_of(path):
+    parts = list(path.relative_to(ROOT).with_suffix('').parts)
+    if parts[-1] == '__init__':
+        parts.pop()
+    return '.'.join(parts)
+
+
+def _nova_chain(start, imports):
+    """An import chain from ``start`` to Nova within the product, or None."""
+    seen, todo = {start: [start]}, [start]
+    while todo:
+        module = todo.pop()
+        for imported in imports.get(module, ()):
+            if imported == 'nova' or imported.startswith('nova.'):
+                return seen[module] + [imported]
+            for candidate in imports:
+                if candidate not in seen and (
+                        imported == candidate or
+                        imported.startswith(candidate + '.')):
+                    seen[candidate] = seen[module] + [candidate]
+                    todo.append(candidate)
+    return None
+
+
+def _imported_names(path):
+    """What ``path`` imports, ``from a import b`` also as ``a.b``."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield node.module
+            yield from ('%s.%s' % (node.module, alias.name)
+                        for alias in node.names)
+
+
+def test_the_nova_free_modules_import_no_nova():
+    imports = {}
+    for d in ('nova_zun', 'zun_native_api'):
+        for path in sorted((ROOT / d).rglob('*.py')):
+            imports[_module_of(path)] = set(_imported_names(path))
+    found = {module: _nova_chain(module, imports) for module in imports
+             if any(module == free or module.startswith(free + '.')
+                    for free in NOVA_FREE)}
+    assert {} == {m: ' -> '.join(chain) for m, chain in found.items()
+                  if chain}

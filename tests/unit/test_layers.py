@@ -17,10 +17,11 @@ import hashlib
 import io
 import json
 import tarfile
+from unittest import mock
 
 import pytest
 
-from nova_zun import layers
+from nova_zun import glance_layers
 from nova_zun.runtime import layered_archive
 
 LAYER = b'layer data'
@@ -30,7 +31,7 @@ CONFIG = json.dumps({'rootfs': {'type': 'layers', 'diff_ids': [DIGEST]}})
 
 
 def _manifest(**changes):
-    doc = {'format': layers.FORMAT_VERSION, 'config': CONFIG,
+    doc = {'format': glance_layers.FORMAT_VERSION, 'config': CONFIG,
            'layers': [{'digest': DIGEST, 'size': len(LAYER),
                        'image': IMAGE}]}
     doc.update(changes)
@@ -38,15 +39,15 @@ def _manifest(**changes):
 
 
 def test_a_manifest_round_trips():
-    manifest = layers.Manifest.parse(_manifest())
+    manifest = glance_layers.Manifest.parse(_manifest())
     assert (DIGEST, len(LAYER), IMAGE) == (
         manifest.layers[0].digest, manifest.layers[0].size,
         manifest.layers[0].image)
-    assert manifest == layers.Manifest.parse(manifest.to_json())
+    assert manifest == glance_layers.Manifest.parse(manifest.to_json())
 
 
 @pytest.mark.parametrize('data, words', [
-    (b'x' * (layers.MAX_MANIFEST + 1), 'over'),
+    (b'x' * (glance_layers.MAX_MANIFEST + 1), 'over'),
     (b'[', 'not JSON'),
     (_manifest(format='other'), 'format'),
     (_manifest(config=7), 'no config'),
@@ -62,12 +63,13 @@ def test_a_manifest_round_trips():
      'not those of its config'),
 ])
 def test_a_bad_manifest_says_what_is_wrong(data, words):
-    with pytest.raises(layers.InvalidManifest, match=words):
-        layers.Manifest.parse(data)
+    with pytest.raises(glance_layers.InvalidManifest, match=words):
+        glance_layers.Manifest.parse(data)
 
 
 def _glance_layer(**changes):
-    image = {'container_format': layers.LAYER_FORMAT, 'status': 'active',
+    image = {'container_format': glance_layers.LAYER_FORMAT,
+             'status': 'active',
              'os_hash_algo': 'sha256', 'os_hash_value': DIGEST[7:],
              'size': len(LAYER)}
     image.update(changes)
@@ -75,14 +77,13 @@ def _glance_layer(**changes):
 
 
 def test_a_layer_is_what_glance_computed():
-    layer = layers.Layer(DIGEST, len(LAYER), IMAGE)
-    layers.check_layer(layer, _glance_layer())
-    with pytest.raises(layers.InvalidManifest, match='Glance computed'):
-        layers.check_layer(layer, _glance_layer(os_hash_value='0' * 64))
-    with pytest.raises(layers.InvalidManifest, match='hashing_algorithm'):
-        layers.check_layer(layer, _glance_layer(os_hash_algo='sha512'))
-    with pytest.raises(layers.InvalidManifest, match='no active'):
-        layers.check_layer(layer, _glance_layer(container_format='docker'))
+    layer = glance_layers.Layer(DIGEST, len(LAYER), IMAGE)
+    glance_layers.check_layer(layer, _glance_layer())
+    for changes, words in ((dict(os_hash_value='0' * 64), 'Glance computed'),
+                           (dict(os_hash_algo='sha512'), 'hashing_algorithm'),
+                           (dict(container_format='docker'), 'no active')):
+        with pytest.raises(glance_layers.InvalidManifest, match=words):
+            glance_layers.check_layer(layer, _glance_layer(**changes))
 
 
 def test_chain_ids_follow_the_oci_image_spec():
@@ -112,3 +113,30 @@ def test_a_layer_of_another_size_ends_the_archive_early(chunks):
     data = b''.join(layered_archive.archive(
         CONFIG.encode(), [DIGEST], [(DIGEST, len(LAYER), chunks)]))
     assert b'manifest.json' not in data
+
+
+def _store(listed):
+    store = mock.create_autospec(glance_layers.ImageStore, instance=True)
+    store.project_id = 'own'
+    store.own_layers.return_value = listed
+    return store
+
+
+def test_only_a_layer_of_the_callers_own_project_is_reused():
+    theirs = dict(_glance_layer(), id=IMAGE, owner='other')
+    uploader = glance_layers.LayerUploader(_store([theirs]))
+    assert uploader.held(DIGEST, len(LAYER), 'layer') is None
+    own = dict(theirs, owner='own')
+    uploader = glance_layers.LayerUploader(_store([own]))
+    assert glance_layers.Layer(DIGEST, len(LAYER), IMAGE) == uploader.held(
+        DIGEST, None, 'layer')
+
+
+def test_an_upload_that_is_not_its_layer_is_deleted():
+    store = _store([])
+    store.create_layer.side_effect = (
+        lambda digest, data, size, visibility: data.read() and IMAGE)
+    uploader = glance_layers.LayerUploader(store)
+    with pytest.raises(glance_layers.InvalidManifest, match='of digest'):
+        uploader.upload(DIGEST, None, io.BytesIO(b'other data'), 'layer')
+    store.delete.assert_called_once_with(IMAGE)
