@@ -346,7 +346,12 @@ class ZunDriver(driver.ComputeDriver):
             if moved_image == images.reference(instance.image_ref):
                 moved_image = None
         self._consoles.close(instance)
-        self._rescues.end(instance)
+        try:
+            self._rescues.end(instance)
+        except runtime_exc.ContainerRuntimeError as exc:
+            # The fault of a failed delete says why, as for the pod's.
+            raise exception.InstanceTerminationFailure(
+                reason='its rescue container could not be removed: %s' % exc)
         self._pods.tear_down(
             instance, network_info,
             driver.block_device_info_get_mapping(block_device_info))
