@@ -15,6 +15,7 @@ benchmarks.<scenario>``), which prints its findings as JSON."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -41,3 +42,38 @@ def run_json(module, args, env, what, stop_timeout):
         raise RuntimeError('%s failed (exit status %s): see its output '
                            'above' % (what, child.returncode))
     return json.loads(out)
+
+
+def measure(report, group, module, args, what):
+    """Run a scenario's child with Nova's eventlet patching off.
+
+    Its samples are kept in ``report`` as ``group/<name>``, its metadata as
+    ``report.meta[group]``; the samples are returned.
+    """
+    # Off should anything the child imports apply it (nova.tests.functional
+    # does): it would slow the child's HTTP clients and sockets.
+    env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
+    found = run_json(module, args, env, what, 60)
+    for name, values in found['samples'].items():
+        report.keep('%s/%s' % (group, name), values)
+    report.meta[group] = found['meta']
+    return found['samples']
+
+
+def serve(bench):
+    """The child's side: measure with ``bench``, print the findings as JSON.
+
+    ``bench`` has ``setup()``, ``measure()`` (returning samples and
+    metadata) and ``teardown()``, which runs also on failure and on SIGTERM.
+    """
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        bench.setup()
+        samples, meta = bench.measure()
+    finally:
+        bench.teardown()
+    json.dump({'samples': samples, 'meta': meta}, sys.stdout)
+    return 0

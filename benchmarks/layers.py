@@ -26,11 +26,9 @@ Runs in a process of its own (``python -m benchmarks.layers``, started by
 """
 
 import argparse
-import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -71,13 +69,8 @@ def run(report, engine, image, counts):
             '--base-mb', str(counts['layers_base_mb']),
             '--images', str(counts['layers_images']),
             '--trials', str(counts['layers_trials'])]
-    env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
-    found = child.run_json('benchmarks.layers', args, env,
-                           'the layered images benchmark', 60)
-    samples = found['samples']
-    for name, values in samples.items():
-        report.keep('layers/' + name, values)
-    report.meta['layers'] = found['meta']
+    samples = child.measure(report, 'layers', 'benchmarks.layers', args,
+                            'the layered images benchmark')
     report.ratio('layers/second_boot_bytes_vs_whole',
                  stats.percentile(samples['second_boot_bytes_layered'], 50),
                  stats.percentile(samples['second_boot_bytes_whole'], 50))
@@ -326,19 +319,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.images < 2:
         parser.error('--images must be at least 2')
-
-    def terminate(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, terminate)
-    bench = Bench(args)
-    try:
-        bench.setup()
-        samples, meta = bench.measure()
-    finally:
-        bench.teardown()
-    json.dump({'samples': samples, 'meta': meta}, sys.stdout)
-    return 0
+    return child.serve(Bench(args))
 
 
 if __name__ == '__main__':

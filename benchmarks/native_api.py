@@ -30,9 +30,6 @@ patched sockets).
 
 import argparse
 import cProfile
-import json
-import os
-import signal
 import sys
 import tempfile
 import time
@@ -70,15 +67,8 @@ def run(report, engine, image, counts, profile=None):
             '--log-mb', str(counts['log_mb'])]
     if profile:
         args += ['--profile', profile]
-    # Nova's eventlet patching stays off should anything the child imports
-    # apply it (nova.tests.functional does).
-    env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
-    found = child.run_json('benchmarks.native_api', args, env,
-                           'the native API benchmark', 60)
-    samples = found['samples']
-    for name, values in samples.items():
-        report.keep('native_api/' + name, values)
-    report.meta['native_api'] = found['meta']
+    samples = child.measure(report, 'native_api', 'benchmarks.native_api',
+                            args, 'the native API benchmark')
     report.compare('native_api/exec_vs_sdk', samples['exec_api'],
                    samples['exec_sdk'], ('exec_api', 'exec_sdk'))
     report.ratio('native_api/exec_vs_sdk_with_inspect_p50',
@@ -284,19 +274,7 @@ def main(argv=None):
     if patcher is not None and patcher.is_monkey_patched('socket'):
         parser.error('eventlet patched the sockets: run with '
                      'OS_NOVA_DISABLE_EVENTLET_PATCHING=1')
-
-    def terminate(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, terminate)
-    bench = Bench(args)
-    try:
-        bench.setup()
-        samples, meta = bench.measure()
-    finally:
-        bench.teardown()
-    json.dump({'samples': samples, 'meta': meta}, sys.stdout)
-    return 0
+    return child.serve(Bench(args))
 
 
 if __name__ == '__main__':
