@@ -71,6 +71,9 @@ SPEC_CAP_ADD = 'zun:cap_add'
 
 _CAPABILITY = re.compile(r'^[A-Z][A-Z0-9_]*$')
 _ENV_NAME = re.compile(r'^[^=\0]+$')
+#: Where Debian's /etc/hosts puts the host's own name when it has no
+#: address of its own to put it on.
+_OWN_NAME_ADDRESS = '127.0.1.1'
 #: Bytes of a DNS label, the length Nova cuts the hostnames it makes to
 #: (the kernel holds 64 bytes of a host name).
 _LABEL_MAX = 63
@@ -331,15 +334,34 @@ def uts_names(instance):
     return label or None, domain or None
 
 
-def sandbox_spec(instance, host, dns_servers=()):
-    """``dns_servers``: the Neutron subnets' (``network.nameservers``)."""
+def own_hosts_entry(hostname, domainname, address):
+    """The /etc/hosts line that names the pod itself, as a guest's has it.
+
+    Programs resolve their own host name (``hostname -f``, mail and cluster
+    software); the engine writes no such line for a pod without its own
+    networks. ``address`` is the first fixed IP of the ports, or None for
+    Debian's 127.0.1.1, which stands for the host's name without a network.
+    """
+    if not hostname:
+        return ()
+    names = ('%s.%s' % (hostname, domainname), hostname) if domainname \
+        else (hostname,)
+    return ((address or _OWN_NAME_ADDRESS, names),)
+
+
+def sandbox_spec(instance, host, dns_servers=(), address=None):
+    """``dns_servers``: the Neutron subnets' (``network.nameservers``);
+
+    ``address``: the first fixed IP of the instance's ports, if any.
+    """
     hostname, domainname = uts_names(instance)
     return types.SandboxSpec(
         name=sandbox_name(instance),
         labels=instance_labels(instance, host, labels.ROLE_SANDBOX),
         hostname=hostname,
         domainname=domainname,
-        dns_servers=tuple(dns_servers))
+        dns_servers=tuple(dns_servers),
+        hosts=own_hosts_entry(hostname, domainname, address))
 
 
 def rescue_spec(instance, host, image, sandbox_id, engine_runtime,

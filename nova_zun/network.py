@@ -160,6 +160,14 @@ def addresses(vif):
     return result
 
 
+def first_address(network_info):
+    """The first fixed IP of the first port that has one, or None."""
+    for vif in network_info:
+        for address, _ in addresses(vif):
+            return address
+    return None
+
+
 def routes(vif, primary):
     """``[(dst, gateway)]``: the routes of a VIF's subnets.
 

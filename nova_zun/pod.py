@@ -77,11 +77,13 @@ class Pods:
     # -- making a pod -------------------------------------------------------
 
     def sandbox_spec(self, instance, network_info):
-        # The engine writes the subnets' DNS servers into resolv.conf as it
+        # The engine writes the subnets' DNS servers into resolv.conf, and
+        # the pod's names on its first address into /etc/hosts, as it
         # creates the sandbox.
         return container_spec.sandbox_spec(
             instance, self._host.name,
-            network.nameservers(network_info or []))
+            network.nameservers(network_info or []),
+            network.first_address(network_info or []))
 
     def start_sandbox_during(self, sandbox, work):
         """Start a created sandbox while ``work()`` runs here.

@@ -85,6 +85,9 @@ class SandboxSpec:
     #: search domains) each time the sandbox starts; () leaves the
     #: engine's default.
     dns_servers: tuple = ()
+    #: ``(address, (name, ...))`` lines the engine adds to the pod's
+    #: /etc/hosts, e.g. the pod's own names on its first address.
+    hosts: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,10 +57,19 @@ class TestHostnames(base.ZunDriverTestCase):
         result = self.runtime.exec('nova-%s' % server['id'],
                                    ['cat', '/etc/hostname'])
         self.assertEqual(b'web-1\n', result.output)
+        # Its names resolve without a network, as on a Debian guest.
+        result = self.runtime.exec('nova-%s' % server['id'],
+                                   ['cat', '/etc/hosts'])
+        self.assertEqual('127.0.1.1\tweb-1.%s web-1' % EXAMPLE_DOMAIN,
+                         result.output.decode().splitlines()[-1])
 
     def test_a_name_without_a_domain_has_none(self):
         server = self.boot_named('db')
         self.assertEqual(('db', '(none)'), self.uts_names(server))
+        result = self.runtime.exec('nova-%s' % server['id'],
+                                   ['cat', '/etc/hosts'])
+        self.assertEqual('127.0.1.1\tdb', result.output.decode()
+                         .splitlines()[-1])
 
     def test_a_255_character_fqdn_boots(self):
         # The domain is longer than the kernel holds (64 bytes): the pod

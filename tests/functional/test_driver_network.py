@@ -108,6 +108,12 @@ class NetworkTestCase(base.NetworkFixtureMixin,
         dns = self.neutron.subnet_a4['dns_nameservers']
         self.assertEqual(tuple(dns), self.pod_sandbox(one).dns_servers)
         self.assertEqual(network.resolv_conf(dns), self.resolv_conf(one))
+        # ... and the pod's name on its first fixed IP into /etc/hosts.
+        address, *names = self.ok(one, 'cat /etc/hosts').splitlines()[-1]\
+            .split()
+        self.assertIn(address, [ip['ip_address']
+                                for ip in port_one['fixed_ips']])
+        self.assertEqual([self.ok(one, 'hostname').strip()], names)
         # The host end is on the switch with the ids Neutron binds on.
         ids = self.switch.interfaces()[self.host_device(port_one)]
         self.assertEqual(port_one['id'], ids['iface-id'])

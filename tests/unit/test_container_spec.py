@@ -258,3 +258,18 @@ def test_the_hostname_splits_into_host_and_domain_names(hostname, names):
     assert container_spec.uts_names(inst) == names
     spec = container_spec.sandbox_spec(inst, 'host-1')
     assert (spec.hostname, spec.domainname) == names
+
+
+@pytest.mark.parametrize('hostname, address, hosts', [
+    ('web-1', None, (('127.0.1.1', ('web-1',)),)),
+    ('web-1.example.org', '10.0.0.5',
+     (('10.0.0.5', ('web-1.example.org', 'web-1')),)),
+    ('web-1', 'fd00::5', (('fd00::5', ('web-1',)),)),
+    # No host name, no line naming it.
+    ('', '10.0.0.5', ()),
+])
+def test_the_pod_names_itself_in_etc_hosts(hostname, address, hosts):
+    inst = instance()
+    inst.hostname = hostname
+    spec = container_spec.sandbox_spec(inst, 'host-1', address=address)
+    assert spec.hosts == hosts

@@ -56,6 +56,14 @@ def test_every_fixed_ip_with_its_prefix():
                                          ('fd00:1::5', 64)]
 
 
+def test_the_first_address_is_the_first_ports_first_fixed_ip():
+    bare = _vif(port_id='11111111-2222-3333-4444-555555555555')
+    bare['network']['subnets'] = []
+    assert network.first_address([bare, _vif()]) == '10.1.0.5'
+    assert network.first_address([bare]) is None
+    assert network.first_address([]) is None
+
+
 def test_default_routes_only_on_the_primary_nic():
     vif = _vif()
     assert network.routes(vif, primary=True) == [

@@ -142,6 +142,10 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             mounts=[self._mount(m) for m in spec.mounts] or None,
             security_opt=['no-new-privileges'],
             runtime=spec.runtime,
+            # The engine writes these lines after its own localhost ones;
+            # it takes "NAMES:ADDRESS" and splits at the first colon.
+            extra_hosts=['%s:%s' % (' '.join(names), address)
+                         for address, names in spec.hosts] or None,
             **self._dns(spec.dns_servers),
             **limits)
 
