@@ -632,8 +632,7 @@ class Cloud:
                                          self.started_at))
             self.say('first ACTIVE server %.1f s after the command started'
                      % (time.time() - began))
-        addresses = self.settled(SERVER)['addresses']
-        self.say('    addresses: %s' % addresses)
+            self.say('    addresses: %s' % self.settled(SERVER)['addresses'])
         output = self.step('zun exec %s %s' % (SERVER, DEMO_COMMAND),
                            self.cli, 'zun', 'exec', SERVER, DEMO_COMMAND)
         self.say('    ' + output.strip())
