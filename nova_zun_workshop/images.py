@@ -37,15 +37,32 @@ COMMANDS = {
 }
 
 
+# The all-in-one's demo image: a few lines for its console log, then its
+# host name to whoever connects to its port.
+DEMO_PORT = 8080
+DEMO = {
+    'demo': ['/bin/sh', '-c',
+             'echo "hello from nova-zun: $(hostname)"; '
+             'ip -o -4 address show | while read -r n dev x addr rest; do '
+             'echo "$dev: $addr"; done; '
+             'echo "answering on tcp port %d"; '
+             "trap 'exit 0' TERM; nc -ll -p %d -e hostname & wait"
+             % (DEMO_PORT, DEMO_PORT)],
+}
+
+
 def reference(tag):
     return '%s:%s' % (REPOSITORY, tag)
 
 
-def build(runtime, busybox='/bin/busybox'):
-    """Build every test image; return ``{tag: reference}``."""
+def build(runtime, busybox='/bin/busybox', commands=None):
+    """Build every test image (or those of ``commands``: ``{tag: argv}``).
+
+    Returns ``{tag: reference}``.
+    """
     data = rootfs.busybox_rootfs(busybox, APPLETS)
     built = {}
-    for tag, command in COMMANDS.items():
+    for tag, command in (commands or COMMANDS).items():
         runtime.import_rootfs(data, reference(tag), command=command,
                               labels={labels.IMAGE_KIND: IMAGE_KIND_TEST})
         built[tag] = reference(tag)

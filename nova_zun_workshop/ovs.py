@@ -41,10 +41,36 @@ from nova_zun_workshop import engine as engine_tool
 SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema'
 DATAPATH_NETDEV = 'netdev'
 DATAPATH_SYSTEM = 'system'
+#: The userspace datapath's device: one name per host.
+NETDEV_DEVICE = 'ovs-netdev'
 
 
 class OVSStartError(Exception):
     pass
+
+
+def create_db(path, schema):
+    """Create an ovsdb database file from ``schema`` unless it exists."""
+    if not os.path.exists(path):
+        subprocess.run(['ovsdb-tool', 'create', path, schema],
+                       check=True, capture_output=True)
+
+
+def ovsdb_server_command(db_path, socket_path, ctl, log):
+    """An ovsdb-server in the foreground serving ``db_path`` on a socket."""
+    return ['ovsdb-server', db_path, '--remote=punix:' + socket_path,
+            '--unixctl=' + ctl, '--log-file=' + log, '--no-chdir']
+
+
+def vswitchd_command(connection, ctl, log):
+    """An ovs-vswitchd in the foreground on the database at ``connection``."""
+    return ['ovs-vswitchd', connection, '--unixctl=' + ctl,
+            '--log-file=' + log, '--no-chdir']
+
+
+def userspace_datapath_in_use():
+    """Whether a userspace datapath exists on this host (only one can)."""
+    return os.path.exists('/sys/class/net/' + NETDEV_DEVICE)
 
 
 def unique_name(prefix, length=15):
@@ -147,29 +173,24 @@ class PrivateOVS:
             raise OVSStartError('%s missing: install openvswitch-common'
                                 % SCHEMA)
         if (self.datapath_type == DATAPATH_NETDEV and
-                os.path.exists('/sys/class/net/ovs-netdev')):
+                userspace_datapath_in_use()):
             # The userspace datapath's device has one name per host.
             raise OVSStartError(
                 'another Open vSwitch with a userspace datapath runs on '
                 'this host (device ovs-netdev exists); only one can')
         os.makedirs(self.base_dir, exist_ok=True)
-        if not os.path.exists(self.db_path):
-            subprocess.run(['ovsdb-tool', 'create', self.db_path, SCHEMA],
-                           check=True, capture_output=True)
-        self._spawn('ovsdb-server', [
-            'ovsdb-server', self.db_path,
-            '--remote=punix:' + self.db_socket,
-            '--pidfile=' + self._pidfile('ovsdb-server'),
-            '--unixctl=' + self._ctl('ovsdb-server'),
-            '--log-file=' + self._log('ovsdb-server'), '--no-chdir'])
+        create_db(self.db_path, SCHEMA)
+        self._spawn('ovsdb-server', ovsdb_server_command(
+            self.db_path, self.db_socket, self._ctl('ovsdb-server'),
+            self._log('ovsdb-server')) + [
+            '--pidfile=' + self._pidfile('ovsdb-server')])
         self._wait_for('ovsdb-server', lambda: os.path.exists(
             self.db_socket), timeout)
         self.vsctl('--no-wait', 'init')
-        self._spawn('ovs-vswitchd', [
-            'ovs-vswitchd', self.connection,
-            '--pidfile=' + self._pidfile('ovs-vswitchd'),
-            '--unixctl=' + self._ctl('ovs-vswitchd'),
-            '--log-file=' + self._log('ovs-vswitchd'), '--no-chdir'])
+        self._spawn('ovs-vswitchd', vswitchd_command(
+            self.connection, self._ctl('ovs-vswitchd'),
+            self._log('ovs-vswitchd')) + [
+            '--pidfile=' + self._pidfile('ovs-vswitchd')])
         self._wait_for('ovs-vswitchd', lambda: os.path.exists(
             self._ctl('ovs-vswitchd')) and self.pid('ovs-vswitchd'),
             timeout)

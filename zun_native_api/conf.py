@@ -100,10 +100,10 @@ opts = [
                     'Glance.'),
     cfg.StrOpt('nova_interface', default='public',
                choices=['public', 'internal', 'admin'],
-               help='Catalog interface of the compute and image '
+               help='Catalog interface of the compute, image and network '
                     'endpoints.'),
     cfg.StrOpt('nova_region', default=None,
-               help='Region of the compute and image endpoints.'),
+               help='Region of the compute, image and network endpoints.'),
     cfg.StrOpt('nova_microversion', default='2.90',
                help='Compute API microversion used (2.90 or later: server '
                     'bodies embed their flavor, and every caller may give '
@@ -113,11 +113,15 @@ opts = [
                help='Flavor extra spec (set to "required") that marks '
                     'container flavors; list, show and create consider '
                     'only servers and flavors that carry it.'),
-    cfg.StrOpt('default_networks', default='auto',
-               choices=['auto', 'none'],
-               help='Networks of a container created without nets: Nova\'s '
-                    '"auto" (a network of the project, made if needed) or '
-                    '"none".'),
+    cfg.StrOpt('default_networks', default='project',
+               choices=['project', 'auto', 'none'],
+               help='Networks of a container created without nets: '
+                    '"project" picks one as Zun does (the oldest network '
+                    'of the project that is not shared, else the oldest '
+                    'shared one; never an external one; Nova\'s "auto" '
+                    'when there is none), "auto" is Nova\'s (the '
+                    'project\'s only network, or one made for it), '
+                    '"none" none.'),
     cfg.IntOpt('create_timeout', default=60, min=1,
                help='Seconds create waits for Nova to accept a server.'),
     cfg.URIOpt('console_url', default=None, schemes=['ws', 'wss'],

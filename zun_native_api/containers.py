@@ -861,6 +861,9 @@ def create():
                      if v} for n in nets]
     else:
         networks = _state().conf.native_api.default_networks
+        if networks == 'project':
+            network = nova_call(nova.project_network)
+            networks = [{'uuid': network}] if network else 'auto'
     name = body.get('name') or 'zun-container'
     zone = body.get('availability_zone')
     if body.get('host'):

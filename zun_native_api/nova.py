@@ -129,6 +129,7 @@ class Nova:
                                  'nova_endpoint or register one in the '
                                  'catalog')
         self._image_endpoint = image_endpoint(conf, catalog_header)
+        self._catalog_header = catalog_header
         self.session = ks_session.Session(
             auth=token_endpoint.Token(endpoint, context.auth_token),
             timeout=conf.native_api.create_timeout)
@@ -319,6 +320,30 @@ class Nova:
             raise NovaError(400, 'Image %s: %s' % (
                 image, 'not found' if not images else 'ambiguous name'))
         return images[0]['id']
+
+    def project_network(self):
+        """Zun's network for a container without nets; None if none.
+
+        As Zun picks it: the oldest network of the caller's project that is
+        not shared, else the oldest shared one; external networks (an
+        admin project owns ``public``) are never a container's. None also
+        when the caller's catalog has no network endpoint.
+        """
+        endpoint = catalog_endpoint(self.conf, self._catalog_header,
+                                    'network')
+        if not endpoint:
+            return None
+        neutron = adapter.Adapter(self.session, service_type='network',
+                                  endpoint_override=endpoint)
+        for params in ({'project_id': self.context.project_id,
+                        'shared': False}, {'shared': True}):
+            networks = self._call(
+                'GET', '/v2.0/networks', api=neutron, service='Neutron',
+                params=dict(params, **{'router:external': False}))[
+                    'networks']
+            if networks:
+                return min(networks, key=lambda n: n['created_at'])['id']
+        return None
 
     def set_metadata(self, server_id, metadata):
         """Set the server metadata ``metadata``; other keys stay.

@@ -13,13 +13,16 @@
 """A single-host OpenStack cloud whose compute host runs containers.
 
 ``tools/cloud up`` starts, all bound to 127.0.0.1, with state under one
-directory and a log per service: a private Docker engine, RabbitMQ,
-MariaDB (Nova's and Placement's databases; the others are SQLite),
-Keystone, Glance (file store), Placement, Nova (API, conductor, scheduler
-and nova-compute with ``compute_driver = zun.ZunDriver``), Neutron's API
-server and the native API; registers the catalog, a container flavor and
-a demo image, boots a server and shows exec and its console log through
-the real clients.
+directory and a log per service: a private Docker engine, Open vSwitch
+(userspace datapath) and OVN (northbound and southbound databases,
+ovn-northd, ovn-controller), RabbitMQ, MariaDB (Nova's, Placement's and
+Neutron's databases; the others are SQLite), Keystone, Glance (file
+store), Placement, Nova (API, conductor, scheduler and nova-compute with
+``compute_driver = zun.ZunDriver``), Neutron with ML2/OVN (API server, OVN
+maintenance worker, periodic workers) and the native API; registers the
+catalog, a container flavor and a demo image, makes devstack's networks
+(``public``, ``private`` and a router between them), boots a server on
+``private`` and shows exec and its console log through the real clients.
 ``status``, ``pids`` (JSON, for tests), ``stop`` (every process, state
 kept) and ``clean`` (everything removed) follow; ``up`` again reuses what
 exists. doc/all-in-one.rst describes it.
@@ -40,11 +43,13 @@ from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 from nova_zun_workshop.allinone import configs
+from nova_zun_workshop.allinone import ovn
 from nova_zun_workshop.allinone import services
 from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import glance as glance_tool
 from nova_zun_workshop import images as test_images
 from nova_zun_workshop import keystone as keystone_tool
+from nova_zun_workshop import ovs as ovs_tool
 from nova_zun_workshop import processes
 
 DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
@@ -63,11 +68,15 @@ DEMO_COMMAND = 'hostname'
 CONTAINER_TRAIT = 'CUSTOM_ZUN_CONTAINER_HOST'
 # Nova's microversion for servers without networks (--nic none).
 COMPUTE_API_VERSION = '2.37'
+PUBLIC_NETWORK = 'public'
+PRIVATE_NETWORK = 'private'
+ROUTER = 'router1'
 SERVICE_USERS = ('nova', 'placement', 'glance', 'neutron', 'zun')
 RABBITMQ_BIN = '/usr/lib/rabbitmq/bin'
 EPMD = '/usr/bin/epmd'
 MARIADBD = '/usr/sbin/mariadbd'
 NOVA_DATABASES = ('nova_api', 'nova_cell0', 'nova')
+NEUTRON_CONFIG_FILES = ('neutron.conf', 'ml2_conf.ini')
 
 
 _NEUTRON_SCHEMA = (
@@ -132,6 +141,7 @@ class Cloud:
             self.ports['rabbitmq'])
         self.mariadb_socket = os.path.join(self.dirs['mariadb'], 'sock')
         self.openrc = os.path.join(self.base_dir, 'openrc')
+        self.switch = ovn.Switch(self.base_dir, self.log_dir, self.host)
         self.services = self._services()
 
     def _url(self, service, path=''):
@@ -153,7 +163,7 @@ class Cloud:
         began = time.monotonic()
         try:
             result = func(*args)
-        except (services.ServiceError, StepFailed):
+        except (services.ServiceError, StepFailed, ovs_tool.OVSStartError):
             raise
         except Exception as exc:
             raise StepFailed('%s: %s: %s' % (title, type(exc).__name__, exc))
@@ -179,11 +189,31 @@ class Cloud:
         return env
 
     def _gunicorn(self, name, app, chdir, env, url, workers=1):
+        # Each its own control socket: gunicorn's default is one per user
+        # (~/.gunicorn/gunicorn.ctl), which services and clouds would share.
         command = [_bin('gunicorn'), '--chdir', chdir,
                    '--bind', '127.0.0.1:%d' % self.ports[name],
+                   '--control-socket', os.path.join(self.run_dir,
+                                                    name + '.ctl'),
                    '--workers', str(workers), '--threads', '4',
-                   '--timeout', '120', '--name', name, app]
+                   # Neutron's worker keeps threads (OVN's connections)
+                   # that hold its exit for the whole default 30 s.
+                   '--timeout', '120', '--graceful-timeout', '5',
+                   '--name', name, app]
         return self._service(name, command, env=env, url=url)
+
+    def _neutron_service(self, binary):
+        neutron = self.dirs['neutron']
+        command = [_bin(binary)]
+        for name in NEUTRON_CONFIG_FILES:
+            command += ['--config-file', os.path.join(neutron, name)]
+        return self._service(binary, command)
+
+    def _switch_services(self):
+        env = self.switch.env()
+        return [self._service(name, command, env=env, **readiness)
+                for name, (command, readiness)
+                in self.switch.commands().items()]
 
     def _nova_service(self, binary):
         conf = os.path.join(self.dirs['nova'], 'nova.conf')
@@ -209,7 +239,7 @@ class Cloud:
             RABBITMQ_PID_FILE=os.path.join(rabbit, 'rabbitmq.pid'))
         nova = self.dirs['nova']
         neutron = self.dirs['neutron']
-        return [
+        return self._switch_services() + [
             self._service('epmd', [EPMD, '-address', '127.0.0.1', '-port',
                                    str(self.ports['epmd'])],
                           port=self.ports['epmd']),
@@ -244,11 +274,23 @@ class Cloud:
                             # The paste pipeline comes first.
                             'OS_NOVA_CONFIG_FILES': 'api-paste.ini;nova.conf'},
                            self.urls['compute']),
+            # The API worker holds ML2/OVN's connections to OVN's
+            # databases and handles their events (a port up: Nova's
+            # network-vif-plugged); the maintenance worker and the
+            # periodic workers run apart, as devstack runs them beside a
+            # Neutron API under uWSGI.
+            # Neutron reads the number of API workers (OVN's hash ring
+            # needs it) from uWSGI, mod_wsgi or, for other servers, this
+            # variable; its workers elect a first one through files in the
+            # temporary directory: the cloud's.
             self._gunicorn('neutron', 'neutron_app:application', neutron,
                            {'OS_NEUTRON_CONFIG_DIR': neutron,
                             'OS_NEUTRON_CONFIG_FILES':
-                            'neutron.conf;ml2_conf.ini'},
+                            ';'.join(NEUTRON_CONFIG_FILES),
+                            'ASGI_WORKERS': '1', 'TMPDIR': neutron},
                            self.urls['network']),
+            self._neutron_service('neutron-ovn-maintenance-worker'),
+            self._neutron_service('neutron-periodic-workers'),
             self._nova_service('nova-conductor'),
             self._nova_service('nova-scheduler'),
             self._nova_service('nova-compute'),
@@ -311,6 +353,7 @@ class Cloud:
             f.write('[].\n')
         self.step('private Docker engine (%s, log %s)' % (
             self.engine.socket, self.engine.log_path), self.engine.start)
+        self.start_switch()
         self.start('epmd')
         self.start('rabbitmq', timeout=120)
         self.once('mariadb-data', 'MariaDB data directory',
@@ -327,7 +370,9 @@ class Cloud:
         self.once('neutron-setup', 'Neutron database', self.setup_neutron)
         self.once('nova-setup', 'Nova databases and cells', self.setup_nova)
         configs.native_api(self)
-        for name in ('glance', 'placement', 'neutron', 'nova-api',
+        for name in ('glance', 'placement', 'neutron',
+                     'neutron-ovn-maintenance-worker',
+                     'neutron-periodic-workers', 'nova-api',
                      'nova-conductor', 'nova-scheduler', 'nova-compute',
                      'zun-native-api'):
             self.start(name)
@@ -336,10 +381,30 @@ class Cloud:
                   % (self.host, CONTAINER_TRAIT), self.wait_compute)
         self.once('flavor', 'container flavor %s' % FLAVOR, self.flavor)
         self.once('image', 'demo image %s in Glance' % IMAGE, self.image)
+        self.once('networks', 'networks %s and %s, router %s' % (
+            PUBLIC_NETWORK, PRIVATE_NETWORK, ROUTER), self.networks)
         self.boot_demo()
         self.say('memory of all services together (PSS): %d MiB'
                  % (self.memory_kib() // 1024))
         self.say(self.next_steps())
+
+    def start_switch(self):
+        """Open vSwitch and OVN, the chassis set up at every start."""
+        self.switch.create_databases()
+        self.start('ovsdb-server')
+        if not self.service('ovs-vswitchd').pid:
+            self.switch.check_datapath_free()
+        self.start('ovs-vswitchd')
+        self.step('chassis settings, bridges %s and %s (%s/%s on the host)'
+                  % (ovn.INTEGRATION_BRIDGE, ovn.EXTERNAL_BRIDGE,
+                     ovn.PUBLIC_GATEWAY, ovn.PUBLIC_CIDR.split('/')[1]),
+                  self.switch.configure_chassis)
+        for name in ('ovn-nb', 'ovn-sb', 'ovn-northd', 'ovn-controller'):
+            self.start(name)
+        controller = self.service('ovn-controller')
+        self.step('chassis %s registered, br-int netdev' % self.host,
+                  self.switch.wait_chassis, controller.pid,
+                  lambda: bool(controller.pid))
 
     def register(self):
         ks = self.keystone.keystone_client()
@@ -384,17 +449,17 @@ class Cloud:
         neutron = self.dirs['neutron']
         processes.write_wsgi_module(neutron, 'neutron_app',
                                     _NEUTRON_APP_IMPORT)
-        # Neutron's migrations alter constraints, which SQLite cannot: the
-        # schema comes from its models (as in Neutron's own tests on
-        # SQLite), then the migrations are marked as applied.
+        # ML2/OVN's API, maintenance and periodic workers share the
+        # database (OVN's hash ring among them): MariaDB's. The schema
+        # comes from Neutron's models (seconds, where its migrations take
+        # minutes here), then the migrations are marked as applied.
+        self.create_databases(['neutron'])
         self._manage('neutron schema', [sys.executable, '-c', _NEUTRON_SCHEMA,
-                                        configs.sqlite(os.path.join(
-                                            neutron, 'neutron.sqlite'))])
-        self._manage('neutron-db-manage', [
-            _bin('neutron-db-manage'),
-            '--config-file', os.path.join(neutron, 'neutron.conf'),
-            '--config-file', os.path.join(neutron, 'ml2_conf.ini'),
-            'stamp', 'heads'])
+                                        self.mariadb_url('neutron')])
+        command = [_bin('neutron-db-manage')]
+        for name in NEUTRON_CONFIG_FILES:
+            command += ['--config-file', os.path.join(neutron, name)]
+        self._manage('neutron-db-manage', command + ['stamp', 'heads'])
 
     def setup_mariadb(self):
         self._manage('mariadb-install-db', [
@@ -487,18 +552,63 @@ class Cloud:
 
     def image(self):
         runtime = docker_runtime.DockerRuntime(self.engine.url)
-        built = test_images.build(runtime)
+        built = test_images.build(runtime, commands=test_images.DEMO)
         try:
             with tempfile.NamedTemporaryFile(suffix='.tar') as archive:
-                for chunk in runtime.save_image(built['printer']):
+                for chunk in runtime.save_image(built['demo']):
                     archive.write(chunk)
                 archive.flush()
+                # Public: every project boots it (Tempest's among them).
                 self.cli('openstack', 'image', 'create', '--container-format',
-                         'docker', '--disk-format', 'raw', '--file',
-                         archive.name, IMAGE)
+                         'docker', '--disk-format', 'raw', '--public',
+                         '--file', archive.name, IMAGE)
         finally:
             # Servers get the image from Glance, not from the build.
             test_images.remove(runtime)
+
+    def networks(self):
+        """What devstack makes: ``public``, ``private``, a router between.
+
+        ``public`` is the external flat network on the host's ``br-ex``
+        (its gateway address is the host's); ``private`` is a geneve
+        network of the admin project, routed to ``public`` (SNAT and
+        floating IPs). Security groups get Neutron's default rules.
+        """
+        import openstack
+        network = openstack.connection.Connection(
+            session=self.keystone.admin_session(),
+            region_name=configs.REGION).network
+        # Neutron's default security group rules are templates a migration
+        # inserts; the schema here comes from the models (setup_neutron),
+        # so they are made here, before any project's default group is:
+        # egress anywhere in every group, ingress from the group's own
+        # members in default groups.
+        if not list(network.default_security_group_rules()):
+            for ethertype in ('IPv4', 'IPv6'):
+                network.create_default_security_group_rule(
+                    direction='egress', ethertype=ethertype,
+                    used_in_default_sg=True, used_in_non_default_sg=True)
+                network.create_default_security_group_rule(
+                    direction='ingress', ethertype=ethertype,
+                    remote_group_id='PARENT', used_in_default_sg=True,
+                    used_in_non_default_sg=False)
+        public = network.create_network(
+            name=PUBLIC_NETWORK, is_router_external=True,
+            provider_network_type='flat',
+            provider_physical_network=ovn.PHYSNET)
+        start, end = ovn.PUBLIC_POOL
+        network.create_subnet(
+            name=PUBLIC_NETWORK + '-subnet', network_id=public.id,
+            ip_version=4, cidr=ovn.PUBLIC_CIDR,
+            gateway_ip=ovn.PUBLIC_GATEWAY, is_dhcp_enabled=False,
+            allocation_pools=[{'start': start, 'end': end}])
+        private = network.create_network(name=PRIVATE_NETWORK)
+        subnet = network.create_subnet(
+            name=PRIVATE_NETWORK + '-subnet', network_id=private.id,
+            ip_version=4, cidr=ovn.PRIVATE_CIDR)
+        router = network.create_router(
+            name=ROUTER, external_gateway_info={'network_id': public.id})
+        network.add_interface_to_router(router, subnet_id=subnet.id)
 
     def boot_demo(self):
         """Boot the demo server, or use the one there is.
@@ -515,13 +625,14 @@ class Cloud:
         else:
             self.step('openstack server create --wait %s' % SERVER,
                       self.cli, 'openstack', 'server', 'create', '--flavor',
-                      FLAVOR, '--image', IMAGE, '--nic', 'none', '--wait',
-                      SERVER)
+                      FLAVOR, '--image', IMAGE, '--network', PRIVATE_NETWORK,
+                      '--wait', SERVER)
             # tools/cloud says when it started (bootstrap included).
             began = float(os.environ.get('NOVA_ZUN_CLOUD_STARTED',
                                          self.started_at))
             self.say('first ACTIVE server %.1f s after the command started'
                      % (time.time() - began))
+            self.say('    addresses: %s' % self.settled(SERVER)['addresses'])
         output = self.step('zun exec %s %s' % (SERVER, DEMO_COMMAND),
                            self.cli, 'zun', 'exec', SERVER, DEMO_COMMAND)
         self.say('    ' + output.strip())
@@ -598,11 +709,19 @@ class Cloud:
                                                        self.base_dir),
             'Use it with:',
             '    source %s' % self.openrc,
-            '    openstack server create --flavor %s --image %s --nic none '
-            '--wait c1' % (FLAVOR, IMAGE),
+            '    openstack server create --flavor %s --image %s --network %s '
+            '--wait c1' % (FLAVOR, IMAGE, PRIVATE_NETWORK),
             '    zun list',
             '    zun exec c1 ls /',
             '    zun logs c1',
+            'Reach it from this host (the image answers its host name on '
+            'TCP port %d):' % test_images.DEMO_PORT,
+            '    openstack security group rule create --protocol tcp '
+            '--dst-port %d default' % test_images.DEMO_PORT,
+            '    openstack floating ip create %s -f value -c '
+            'floating_ip_address  # say 198.51.100.20' % PUBLIC_NETWORK,
+            '    openstack server add floating ip c1 198.51.100.20',
+            '    busybox nc 198.51.100.20 %d' % test_images.DEMO_PORT,
             '    openstack server stop c1; openstack server start c1',
             '    openstack server delete c1',
             'Stop it (state kept): %s stop; remove everything: %s clean'
@@ -635,7 +754,11 @@ class Cloud:
 
     def stop(self):
         for service in reversed(self.services):
+            if service.name == 'ovs-vswitchd' and service.pid:
+                self.switch.exit_vswitchd()
             self.step('stopped %s' % service.name, service.stop)
+            if service.name == 'ovs-vswitchd':
+                self.switch.remove_devices()
         self.step('stopped the Docker engine',
                   self.engine.stop, 30, False)
 
@@ -721,7 +844,7 @@ def main(argv=None):
         else:
             cloud.clean()
     except (services.ServiceError, StepFailed,
-            engine_tool.EngineStartError) as exc:
+            engine_tool.EngineStartError, ovs_tool.OVSStartError) as exc:
         print('FAILED: %s' % exc, file=sys.stderr)
         return 1
     return 0

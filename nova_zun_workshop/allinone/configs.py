@@ -16,15 +16,12 @@ import os
 import shutil
 import sys
 
+from nova_zun_workshop.allinone import ovn
 from nova_zun_workshop import processes
 
 # Every service user shares it; the cloud answers on 127.0.0.1 only.
 SERVICE_PASSWORD = 'service-secret'
 REGION = 'RegionOne'
-
-
-def sqlite(path):
-    return 'sqlite:///' + path
 
 
 def service_auth(keystone_url, username):
@@ -83,6 +80,8 @@ def nova(cloud):
         'neutron': service_auth(cloud.keystone_url, 'neutron'),
         'glance': {'region_name': REGION},
         'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
+        # os-vif plugs the ports into the cloud's own switch.
+        'os_vif_ovs': {'ovsdb_connection': cloud.switch.ovs_connection},
         'vnc': {'enabled': 'false'},
         # The compute host appears in its cell as soon as it reports.
         'scheduler': {'discover_hosts_in_cells_interval': '2',
@@ -94,27 +93,45 @@ def nova(cloud):
 
 def neutron(cloud):
     d = cloud.dirs['neutron']
+    switch = cloud.switch
     copy_paste_config('neutron', 'api-paste.ini', d)
     processes.write_ini(os.path.join(d, 'neutron.conf'), {
         'DEFAULT': {
+            'host': cloud.host,
             'api_paste_config': os.path.join(d, 'api-paste.ini'),
             # get_ports loads the ports' port forwardings: the plugin
             # must be there (devstack enables it too).
             'core_plugin': 'ml2',
-            'service_plugins': 'router,port_forwarding',
+            'service_plugins': 'ovn-router,port_forwarding',
             'auth_strategy': 'keystone',
             'transport_url': cloud.transport_url,
             'state_path': d,
-            'notify_nova_on_port_status_changes': 'false',
-            'notify_nova_on_port_data_changes': 'false',
+            # A port OVN reports up becomes Nova's network-vif-plugged.
+            'notify_nova_on_port_status_changes': 'true',
+            'notify_nova_on_port_data_changes': 'true',
         },
-        'database': {'connection': sqlite(os.path.join(d, 'neutron.sqlite'))},
+        'database': {'connection': cloud.mariadb_url('neutron')},
         'keystone_authtoken': authtoken(cloud.keystone_url, 'neutron'),
+        'nova': service_auth(cloud.keystone_url, 'nova'),
         'oslo_concurrency': {'lock_path': os.path.join(d, 'lock')},
     })
     processes.write_ini(os.path.join(d, 'ml2_conf.ini'), {
-        'ml2': {'type_drivers': 'flat', 'tenant_network_types': '',
-                'mechanism_drivers': '', 'extension_drivers': ''},
+        # devstack's ML2/OVN: geneve tenant networks, a flat provider
+        # network for the external one.
+        'ml2': {'type_drivers': 'flat,geneve',
+                'tenant_network_types': 'geneve',
+                'mechanism_drivers': 'ovn',
+                'extension_drivers': 'port_security'},
+        'ml2_type_flat': {'flat_networks': ovn.PHYSNET},
+        'ml2_type_geneve': {'vni_ranges': '1:65536',
+                            'max_header_size': '38'},
+        'securitygroup': {'enable_security_group': 'true'},
+        'ovn': {'ovn_nb_connection': switch.nb_connection,
+                'ovn_sb_connection': switch.sb_connection,
+                'ovn_l3_scheduler': 'leastloaded',
+                # Servers get their addresses from the driver, and no
+                # metadata agent runs.
+                'ovn_metadata_enabled': 'false'},
     })
 
 

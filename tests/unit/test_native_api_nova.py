@@ -218,3 +218,45 @@ def test_an_unreachable_glance_is_503(api, transport):
         api.image_id('cirros')
     assert 503 == error.value.status
     assert 'Glance unreachable' in error.value.message
+
+
+NETWORK = 'http://network.example'
+# keystonemiddleware's X-Service-Catalog (Identity v2's shape).
+NETWORK_CATALOG = json.dumps([
+    {'type': 'network', 'name': 'neutron', 'endpoints': [
+        {'publicURL': NETWORK, 'region': 'RegionOne'}]}])
+
+
+@pytest.fixture
+def api_with_neutron(api):
+    return nova.Nova(api.conf, oslo_context.RequestContext(
+        auth_token='t', project_id='p1'), NETWORK_CATALOG)
+
+
+def test_the_projects_oldest_own_network_is_zuns_choice(api_with_neutron,
+                                                        transport):
+    transport.answers.append((200, {'networks': [
+        {'id': 'newer', 'created_at': '2026-12-07T21:00:02Z'},
+        {'id': 'older', 'created_at': '2026-12-07T21:00:01Z'}]}, {}))
+    assert 'older' == api_with_neutron.project_network()
+    assert '/v2.0/networks' == transport.path()
+    assert {'project_id': ['p1'], 'shared': ['False'],
+            'router:external': ['False']} == transport.query()
+
+
+def test_without_an_own_network_the_oldest_shared_one_is_chosen(
+        api_with_neutron, transport):
+    transport.answers.extend([
+        (200, {'networks': []}, {}),
+        (200, {'networks': [{'id': 's1', 'created_at': '2026-01-01'}]}, {})])
+    assert 's1' == api_with_neutron.project_network()
+    assert {'shared': ['True'], 'router:external': ['False']} == \
+        transport.query()
+
+
+def test_no_network_or_no_network_endpoint_is_none(
+        api, api_with_neutron, transport):
+    transport.answers.extend([(200, {'networks': []}, {})] * 2)
+    assert api_with_neutron.project_network() is None
+    assert api.project_network() is None  # no catalog: nothing sent
+    assert 2 == len(transport.sent)
