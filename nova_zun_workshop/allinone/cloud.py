@@ -493,9 +493,10 @@ class Cloud:
                 for chunk in runtime.save_image(built['printer']):
                     archive.write(chunk)
                 archive.flush()
+                # Public: every project boots it (Tempest's new ones too).
                 self.cli('openstack', 'image', 'create', '--container-format',
-                         'docker', '--disk-format', 'raw', '--file',
-                         archive.name, IMAGE)
+                         'docker', '--disk-format', 'raw', '--public',
+                         '--file', archive.name, IMAGE)
         finally:
             # Servers get the image from Glance, not from the build.
             test_images.remove(runtime)

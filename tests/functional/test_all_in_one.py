@@ -273,7 +273,18 @@ def _fault_drills(base_dir, clients):
                       for c in runtime.list_containers()}
 
 
-def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
+class _Cloud:
+    """The cloud this module's tests share, and its services' pids."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.pids = {}
+        self.first_up = None
+
+
+@pytest.fixture(scope='module')
+def aio(test_image_refs):
+    """One all-in-one cloud for the module, cleaned without a trace."""
     # test_image_refs: the suite's check that exec stays in containers
     # here, before any exec below.
     # The services run the product installed in the virtualenv, with no
@@ -283,84 +294,14 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
                         '(run tools/bootstrap): %s' % differ)
     base_dir = tempfile.mkdtemp(prefix='nova-zun-aio-', dir='/tmp')
     os.rmdir(base_dir)  # up starts from nothing
-    pids = {}
+    made = _Cloud(base_dir)
     try:
-        result = subprocess.run(
+        made.first_up = subprocess.run(
             [sys.executable, '-m', 'nova_zun_workshop.allinone.cloud', 'up',
              '--base-dir', base_dir,
              '--port-base', str(cloud.free_port_base())],
             capture_output=True, text=True, timeout=600)
-        print(result.stdout)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert 'first ACTIVE server' in result.stdout
-        assert 'hello from nova-zun' in result.stdout  # its console log
-        pids = json.loads(_cloud(base_dir, 'pids').stdout)
-        assert all(pids.values()), pids
-        assert [] == _source_tree_uses(pids['nova-compute'] +
-                                       pids['zun-native-api'])
-        # Again: everything is reused (ports kept in the base directory).
-        again = _cloud(base_dir, 'up')
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert 'server demo: ACTIVE before' in again.stdout
-        assert ' started ' not in again.stdout
-        assert pids == json.loads(_cloud(base_dir, 'pids').stdout)
-
-        clients = Clients(_openrc(os.path.join(base_dir, 'openrc')))
-        clients.run('openstack', 'server', 'create', '--flavor',
-                    cloud.FLAVOR, '--image', cloud.IMAGE, '--nic', 'none',
-                    '--wait', 'c1')
-        listed = json.loads(clients.run('openstack', 'server', 'list',
-                                        '-f', 'json'))
-        assert {('c1', 'ACTIVE'), (cloud.SERVER, 'ACTIVE')} <= {
-            (s['Name'], s['Status']) for s in listed}
-        assert 'c1' in clients.run('zun', 'list')
-        assert 'hello-from-c1' in clients.run('zun', 'exec', 'c1', 'echo',
-                                              'hello-from-c1')
-        assert 'hello from nova-zun' in clients.run('zun', 'logs', 'c1')
-
-        clients.run('openstack', 'server', 'stop', 'c1')
-        clients.wait_status('c1', 'SHUTOFF')
-        assert 'Stopped' in clients.run('zun', 'show', 'c1')
-        clients.run('openstack', 'server', 'start', 'c1')
-        clients.wait_status('c1', 'ACTIVE')
-        assert 'hello-again' in clients.run('zun', 'exec', 'c1', 'echo',
-                                            'hello-again')
-
-        clients.run('openstack', 'server', 'delete', '--wait', 'c1')
-        listed = json.loads(clients.run('openstack', 'server', 'list',
-                                        '-f', 'json'))
-        assert ['demo'] == [s['Name'] for s in listed]
-
-        # The benchmark of a burst on this cloud (benchmarks/README.rst),
-        # small: it runs to the end and leaves the cloud as it found it.
-        burst = subprocess.run(
-            [sys.executable, '-m', 'benchmarks.cloud_burst', '--count', '2',
-             '--base-dir', base_dir], cwd=ROOT, capture_output=True,
-            text=True, timeout=600)
-        assert burst.returncode == 0, burst.stderr[-4000:]
-        figures = {f['name'] for f in json.loads(burst.stdout)['figures']}
-        assert {'burst_cloud/nova_vs_raw', 'burst_cloud/spawn_p50'} <= figures
-        listed = json.loads(clients.run('openstack', 'server', 'list',
-                                        '-f', 'json'))
-        assert ['demo'] == [s['Name'] for s in listed]
-
-        _fault_drills(base_dir, clients)
-
-        status = _cloud(base_dir, 'status')
-        print(status.stdout)
-        assert status.returncode == 0, status.stdout + status.stderr
-
-        # stop keeps the state; up brings the demo server back.
-        assert 0 == _cloud(base_dir, 'stop').returncode
-        assert [] == [p for members in pids.values() for p in members
-                      if processes.running(p)]
-        again = _cloud(base_dir, 'up')
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert 'server demo: ACTIVE before, its container running' in (
-            again.stdout)
-        assert 'hello-after-restart' in clients.run(
-            'zun', 'exec', cloud.SERVER, 'echo', 'hello-after-restart')
-        pids = json.loads(_cloud(base_dir, 'pids').stdout)
+        yield made
     finally:
         clean = _cloud(base_dir, 'clean')
         print(clean.stdout, clean.stderr)
@@ -368,5 +309,99 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
     assert not os.path.exists(base_dir)
     assert [] == engine_tool.mounts_below(base_dir)
     assert {} == _processes_naming(base_dir)
+    assert [] == [p for members in made.pids.values() for p in members
+                  if processes.running(p)]
+
+
+def test_the_all_in_one_cloud_runs_containers_as_servers(aio):
+    base_dir = aio.base_dir
+    result = aio.first_up
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'first ACTIVE server' in result.stdout
+    assert 'hello from nova-zun' in result.stdout  # its console log
+    pids = aio.pids = json.loads(_cloud(base_dir, 'pids').stdout)
+    assert all(pids.values()), pids
+    assert [] == _source_tree_uses(pids['nova-compute'] +
+                                   pids['zun-native-api'])
+    # Again: everything is reused (ports kept in the base directory).
+    again = _cloud(base_dir, 'up')
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'server demo: ACTIVE before' in again.stdout
+    assert ' started ' not in again.stdout
+    assert pids == json.loads(_cloud(base_dir, 'pids').stdout)
+
+    clients = Clients(_openrc(os.path.join(base_dir, 'openrc')))
+    clients.run('openstack', 'server', 'create', '--flavor',
+                cloud.FLAVOR, '--image', cloud.IMAGE, '--nic', 'none',
+                '--wait', 'c1')
+    listed = json.loads(clients.run('openstack', 'server', 'list',
+                                    '-f', 'json'))
+    assert {('c1', 'ACTIVE'), (cloud.SERVER, 'ACTIVE')} <= {
+        (s['Name'], s['Status']) for s in listed}
+    assert 'c1' in clients.run('zun', 'list')
+    assert 'hello-from-c1' in clients.run('zun', 'exec', 'c1', 'echo',
+                                          'hello-from-c1')
+    assert 'hello from nova-zun' in clients.run('zun', 'logs', 'c1')
+
+    clients.run('openstack', 'server', 'stop', 'c1')
+    clients.wait_status('c1', 'SHUTOFF')
+    assert 'Stopped' in clients.run('zun', 'show', 'c1')
+    clients.run('openstack', 'server', 'start', 'c1')
+    clients.wait_status('c1', 'ACTIVE')
+    assert 'hello-again' in clients.run('zun', 'exec', 'c1', 'echo',
+                                        'hello-again')
+
+    clients.run('openstack', 'server', 'delete', '--wait', 'c1')
+    listed = json.loads(clients.run('openstack', 'server', 'list',
+                                    '-f', 'json'))
+    assert ['demo'] == [s['Name'] for s in listed]
+
+    # The benchmark of a burst on this cloud (benchmarks/README.rst),
+    # small: it runs to the end and leaves the cloud as it found it.
+    burst = subprocess.run(
+        [sys.executable, '-m', 'benchmarks.cloud_burst', '--count', '2',
+         '--base-dir', base_dir], cwd=ROOT, capture_output=True,
+        text=True, timeout=600)
+    assert burst.returncode == 0, burst.stderr[-4000:]
+    figures = {f['name'] for f in json.loads(burst.stdout)['figures']}
+    assert {'burst_cloud/nova_vs_raw', 'burst_cloud/spawn_p50'} <= figures
+    listed = json.loads(clients.run('openstack', 'server', 'list',
+                                    '-f', 'json'))
+    assert ['demo'] == [s['Name'] for s in listed]
+
+    _fault_drills(base_dir, clients)
+
+    status = _cloud(base_dir, 'status')
+    print(status.stdout)
+    assert status.returncode == 0, status.stdout + status.stderr
+
+    # stop keeps the state; up brings the demo server back.
+    assert 0 == _cloud(base_dir, 'stop').returncode
     assert [] == [p for members in pids.values() for p in members
                   if processes.running(p)]
+    again = _cloud(base_dir, 'up')
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert 'server demo: ACTIVE before, its container running' in (
+        again.stdout)
+    assert 'hello-after-restart' in clients.run(
+        'zun', 'exec', cloud.SERVER, 'echo', 'hello-after-restart')
+    aio.pids = json.loads(_cloud(base_dir, 'pids').stdout)
+
+
+def test_tempest_compute_api_passes_on_the_all_in_one(aio):
+    """tools/tempest's list (tools/tempest-tests.txt) on the module's cloud.
+
+    Any Tempest failure fails this test; what passed, failed and was
+    skipped (with the reasons) is in its output.
+    """
+    assert aio.first_up.returncode == 0, aio.first_up.stderr
+    # Running again, whatever the test before left stopped.
+    _up(aio.base_dir)
+    result = subprocess.run(
+        [os.path.join(ROOT, 'tools', 'tempest'), '--base-dir',
+         aio.base_dir], capture_output=True, text=True, timeout=3600)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert ' 0 failed,' in summary, summary
