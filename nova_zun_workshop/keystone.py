@@ -97,6 +97,11 @@ class Keystone(processes.ServiceProcess):
             'database': {'connection': 'sqlite:///%s' % os.path.join(
                 self.base_dir, 'keystone.db')},
             'token': {'provider': 'fernet', 'expiration': '7200'},
+            # bcrypt's fewest rounds: at the default 12 each new user and
+            # each token costs a quarter second of CPU (a second on a busy
+            # 2-core host), most of a Tempest run's time. This Keystone
+            # answers on 127.0.0.1 for tools and tests only.
+            'identity': {'password_hash_rounds': '4'},
             'fernet_tokens': {'key_repository': keys},
             'fernet_receipts': {'key_repository': keys},
             'credential': {'key_repository': os.path.join(
