@@ -490,7 +490,7 @@ class Cloud:
         built = test_images.build(runtime)
         try:
             with tempfile.NamedTemporaryFile(suffix='.tar') as archive:
-                for chunk in runtime.save_image(built['printer']):
+                for chunk in runtime.save_image(built['demo']):
                     archive.write(chunk)
                 archive.flush()
                 # Public: every project boots it (Tempest's new ones too).

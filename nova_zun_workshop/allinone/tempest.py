@@ -267,6 +267,8 @@ def tempest_conf(facts, workspace):
             'build_timeout': '300',
         },
         'compute-feature-enabled': {
+            # Nova's API makes the hostname of an FQDN display name.
+            'hostname_fqdn_sanitization': 'true',
             # The driver: doc/driver.rst.
             'pause': 'true',
             'suspend': 'true',          # a freeze, as pause
