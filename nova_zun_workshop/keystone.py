@@ -69,9 +69,12 @@ class Keystone(processes.ServiceProcess):
     removes everything.
     """
 
-    def __init__(self, base_dir=None, port=None):
+    def __init__(self, base_dir=None, port=None, database=None):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-ks-')
         self.port = port or free_port()
+        # SQLite in the base directory unless given an SQLAlchemy URL.
+        self.database = database or 'sqlite:///%s' % os.path.join(
+            self.base_dir, 'keystone.db')
         self.url = 'http://127.0.0.1:%d/v3' % self.port
         self.conf_file = os.path.join(self.base_dir, 'keystone.conf')
 
@@ -94,8 +97,7 @@ class Keystone(processes.ServiceProcess):
         processes.write_ini(self.conf_file, {
             'DEFAULT': {'log_file': os.path.join(self.base_dir,
                                                  'keystone.log')},
-            'database': {'connection': 'sqlite:///%s' % os.path.join(
-                self.base_dir, 'keystone.db')},
+            'database': {'connection': self.database},
             'token': {'provider': 'fernet', 'expiration': '7200'},
             # bcrypt's fewest rounds: at the default 12 each new user and
             # each token costs a quarter second of CPU (a second on a busy
