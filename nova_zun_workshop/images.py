@@ -34,6 +34,12 @@ COMMANDS = {
     'printer': ['/bin/sh', '-c',
                 'echo hello from nova-zun; echo to stderr >&2; '
                 "trap 'exit 0' TERM; sleep 2147483647 & wait"],
+    # The all-in-one's demo image: a few lines for the console log (Tempest
+    # reads more than three), then it keeps running.
+    'demo': ['/bin/sh', '-c',
+             'echo hello from nova-zun; echo "host: $(hostname)"; '
+             'echo "kernel: $(uname -sr)"; echo "started: $(date -u)"; '
+             "trap 'exit 0' TERM; sleep 2147483647 & wait"],
 }
 
 

@@ -69,9 +69,12 @@ class Keystone(processes.ServiceProcess):
     removes everything.
     """
 
-    def __init__(self, base_dir=None, port=None):
+    def __init__(self, base_dir=None, port=None, database=None):
         self.base_dir = base_dir or tempfile.mkdtemp(prefix='nova-zun-ks-')
         self.port = port or free_port()
+        # SQLite in the base directory unless given an SQLAlchemy URL.
+        self.database = database or 'sqlite:///%s' % os.path.join(
+            self.base_dir, 'keystone.db')
         self.url = 'http://127.0.0.1:%d/v3' % self.port
         self.conf_file = os.path.join(self.base_dir, 'keystone.conf')
 
@@ -94,9 +97,13 @@ class Keystone(processes.ServiceProcess):
         processes.write_ini(self.conf_file, {
             'DEFAULT': {'log_file': os.path.join(self.base_dir,
                                                  'keystone.log')},
-            'database': {'connection': 'sqlite:///%s' % os.path.join(
-                self.base_dir, 'keystone.db')},
+            'database': {'connection': self.database},
             'token': {'provider': 'fernet', 'expiration': '7200'},
+            # bcrypt's fewest rounds: at the default 12 each new user and
+            # each token costs a quarter second of CPU (a second on a busy
+            # 2-core host), most of a Tempest run's time. This Keystone
+            # answers on 127.0.0.1 for tools and tests only.
+            'identity': {'password_hash_rounds': '4'},
             'fernet_tokens': {'key_repository': keys},
             'fernet_receipts': {'key_repository': keys},
             'credential': {'key_repository': os.path.join(

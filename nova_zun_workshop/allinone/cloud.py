@@ -121,8 +121,13 @@ class Cloud:
                      for name in ('keystone', 'glance', 'placement', 'nova',
                                   'neutron', 'native-api', 'rabbitmq',
                                   'mariadb')}
-        self.keystone = keystone_tool.Keystone(self.dirs['keystone'],
-                                               self.ports['keystone'])
+        self.mariadb_socket = os.path.join(self.dirs['mariadb'], 'sock')
+        # MariaDB's: on SQLite, Tempest's projects and users made and
+        # removed while services check tokens failed with "database is
+        # locked" (HTTP 500).
+        self.keystone = keystone_tool.Keystone(
+            self.dirs['keystone'], self.ports['keystone'],
+            database=self.mariadb_url('keystone'))
         self.keystone_url = self.keystone.url
         self.glance = glance_tool.Glance(
             self.keystone_url, 'glance', configs.SERVICE_PASSWORD,
@@ -139,7 +144,6 @@ class Cloud:
         }
         self.transport_url = 'rabbit://guest:guest@127.0.0.1:%d/' % (
             self.ports['rabbitmq'])
-        self.mariadb_socket = os.path.join(self.dirs['mariadb'], 'sock')
         self.openrc = os.path.join(self.base_dir, 'openrc')
         self.switch = ovn.Switch(self.base_dir, self.log_dir, self.host)
         self.services = self._services()
@@ -360,7 +364,7 @@ class Cloud:
                   self.setup_mariadb)
         self.start('mariadb')
         self.once('keystone-setup', 'Keystone database, keys and admin',
-                  self.keystone.prepare)
+                  self.setup_keystone)
         self.start('keystone')
         self.once('catalog', 'service users and catalog', self.register)
         self.once('glance-setup', 'Glance database and stores',
@@ -432,6 +436,10 @@ class Cloud:
             if service_type not in registered:
                 self.keystone.add_endpoint(service_type, name,
                                            self.urls[service_type])
+
+    def setup_keystone(self):
+        self.create_databases(['keystone'])
+        self.keystone.prepare()
 
     def setup_placement(self):
         configs.placement(self)

@@ -687,3 +687,22 @@ def test_new_servers_reach_each_other_after_stop_and_up(aio):
             clients.run('openstack', 'server', 'delete', '--wait', name,
                         check=False)
     assert [] == _leftovers(aio)
+
+
+def test_tempest_compute_api_passes_on_the_all_in_one(aio):
+    """tools/tempest's list (tools/tempest-tests.txt) on the module's cloud.
+
+    Any Tempest failure fails this test; what passed, failed and was
+    skipped (with the reasons) is in its output.
+    """
+    # Running again, whatever the test before left stopped.
+    _up(aio.base_dir)
+    # tools/tempest, run with this suite's Python (tox's or .venv's).
+    result = subprocess.run(
+        [sys.executable, '-m', 'nova_zun_workshop.allinone.tempest',
+         '--base-dir', aio.base_dir], cwd=ROOT, capture_output=True,
+        text=True, timeout=3600)
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert ' 0 failed,' in summary, summary
