@@ -158,6 +158,9 @@ COMPRESS_OFFLINE = True
 CACHES = {'default': {
     'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}}
 ROOT_URLCONF = 'dashboard_urls'
+# zun-ui's Console tab frames the dashboard's own console page, which
+# Django's default (DENY) would refuse to show.
+X_FRAME_OPTIONS = 'SAMEORIGIN'
 # Into the service's log: gunicorn's output.
 LOGGING = {'version': 1, 'disable_existing_loggers': False,
            'handlers': {'console': {'class': 'logging.StreamHandler'}},

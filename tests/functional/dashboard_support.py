@@ -119,12 +119,21 @@ class Browser:
                          timeout)
 
     def click(self, css, text=None, timeout=None, within=None):
-        element = self.find(css, text, timeout, within)
-        self.wait(element.is_enabled, 'enabled %s' % css, timeout)
-        self.driver.execute_script('arguments[0].scrollIntoView({block: "center"});',
-                                   element)
-        element.click()
-        return element
+        """Click the first displayed, enabled match once there is one.
+
+        Tables that refresh themselves replace their elements: a match
+        gone meanwhile is looked for again.
+        """
+        def clicked():
+            element = self.visible(css, text, within)
+            if element is None or not element.is_enabled():
+                return False
+            self.driver.execute_script(
+                'arguments[0].scrollIntoView({block: "center"});', element)
+            element.click()
+            return True
+        self.wait(clicked, 'click %s%s' % (css, ' "%s"' % text if text
+                                           else ''), timeout)
 
     def type(self, css, text, within=None):
         element = self.find(css, within=within)
@@ -232,3 +241,92 @@ class Dashboard(Browser):
         self.wait(lambda: expected in self.find('pre.logs').text,
                   'the Log tab of %s showing "%s"' % (name, expected))
         self.shot('instance-log')
+
+    # -- zun-ui ---------------------------------------------------------------
+
+    def create_container(self, name, image, command):
+        """Project > Container > Containers > Create Container.
+
+        The image is Glance's (the Docker Hub driver gets 400: doc/
+        native-api.rst); zun-ui makes it interactive by default.
+        """
+        self.open('/project/container/containers')
+        self.click('button', text='Create Container')
+        self.type('.modal input[placeholder^="Name of the container"]', name)
+        self.type('.modal input[placeholder^="Name or ID of the container '
+                  'image"]', image)
+        ui.Select(self.find('.modal select')).select_by_visible_text(
+            'Glance')
+        self.type('.modal input[placeholder^="A command"]', command)
+        self.shot('container-create')
+        self.click('.modal button.btn-primary', text='Create')
+        self.wait(lambda: not self.visible('.modal-dialog'),
+                  'the create dialog closed')
+
+    def container_row(self, name, status, timeout=180):
+        """The Containers panel's row of ``name`` once it shows ``status``."""
+        def row():
+            found = self.visible('hz-resource-table tbody tr', name)
+            if found and status in found.text:
+                return found
+            if not found or 'Creating' in found.text:
+                self.click('button', text='Refresh')
+            return None
+        found = self.wait(row, 'container %s %s' % (name, status), timeout)
+        self.shot('container-%s' % status.lower())
+        return found
+
+    def container_action(self, name, action):
+        """Pick ``action`` in the actions menu of the row of ``name``."""
+        self.open('/project/container/containers')
+        self.click('hz-resource-table tbody tr .split-caret',
+                   within=self.find('hz-resource-table tbody tr', name))
+        self.click('ul.dropdown-menu a', text=action)
+
+    def execute(self, name, command, expected):
+        """Execute Command: ``expected`` is in the output it shows."""
+        self.container_action(name, 'Execute Command')
+        self.type('.modal input[placeholder="The command to execute."]',
+                  command)
+        self.click('.modal button.btn-primary', text='Execute')
+        self.wait(lambda: expected in (self.find('.modal textarea')
+                                       .get_attribute('value') or ''),
+                  'the output of %s' % command)
+        self.shot('container-executed')
+        self.click('.modal button.btn-default', text='Cancel')
+
+    def console_echo(self, name, line):
+        """The Console tab of ``name`` (running ``cat``): ``line`` comes back.
+        """
+        self.open('/project/container/containers')
+        self.click('hz-resource-table tbody tr a', text=name)
+        self.click('.nav-tabs a, ul.nav a', text='Console')
+        frame = self.find('iframe#console_embed')
+        self.driver.switch_to.frame(frame)
+        try:
+            self.wait(lambda: 'Open' in self.text(), 'the console open')
+            self.click('.terminal')
+            webdriver.ActionChains(self.driver).send_keys(
+                line + Keys.ENTER).perform()
+            # Twice: the terminal's echo, then what ``cat`` wrote back.
+            self.wait(lambda: self.find('.terminal').text.count(line) >= 2,
+                      'the console echoing "%s"' % line)
+        finally:
+            self.driver.switch_to.default_content()
+        self.shot('container-console')
+
+    def stop_container(self, name):
+        self.container_action(name, 'Stop Container')
+        self.click('.modal button.btn-primary', text='Stop')
+        self.container_row(name, 'Stopped')
+
+    def delete_container(self, name):
+        self.container_action(name, 'Delete Container')
+        self.click('.modal button.btn-danger, .modal button.btn-primary',
+                   text='Delete')
+
+        def gone():
+            self.click('button', text='Refresh')
+            return not self.visible('hz-resource-table tbody tr', name)
+        self.wait(gone, 'container %s gone' % name, 180)
+        self.shot('container-deleted')
