@@ -147,7 +147,7 @@ class Browser:
     def text(self):
         return self.driver.find_element(By.TAG_NAME, 'body').text
 
-    # -- Horizon ----------------------------------------------------------------
+    # -- Horizon --------------------------------------------------------------
 
     def login(self, username, password):
         self.driver.delete_all_cookies()
@@ -224,8 +224,7 @@ class Dashboard(Browser):
         return offered
 
     def instance_log(self, name, expected, timeout=300):
-        """The instance ``name`` reaches Active; its Log tab shows
-        ``expected``."""
+        """Instance ``name`` goes Active; its Log tab shows ``expected``."""
         self.open('/project/instances/')
 
         def active():
@@ -269,8 +268,10 @@ class Dashboard(Browser):
             found = self.visible('hz-resource-table tbody tr', name)
             if found and status in found.text:
                 return found
-            if not found or 'Creating' in found.text:
-                self.click('button', text='Refresh')
+            if found:  # the row's own Refresh
+                self.click('.split-button', within=found)
+            else:
+                self.open('/project/container/containers')
             return None
         found = self.wait(row, 'container %s %s' % (name, status), timeout)
         self.shot('container-%s' % status.lower())
@@ -296,8 +297,7 @@ class Dashboard(Browser):
         self.click('.modal button.btn-default', text='Cancel')
 
     def console_echo(self, name, line):
-        """The Console tab of ``name`` (running ``cat``): ``line`` comes back.
-        """
+        """``line`` typed into ``name``'s Console tab comes back (``cat``)."""
         self.open('/project/container/containers')
         self.click('hz-resource-table tbody tr a', text=name)
         self.click('.nav-tabs a, ul.nav a', text='Console')
@@ -326,7 +326,8 @@ class Dashboard(Browser):
                    text='Delete')
 
         def gone():
-            self.click('button', text='Refresh')
+            self.open('/project/container/containers')
+            self.find('hz-resource-table tbody tr')
             return not self.visible('hz-resource-table tbody tr', name)
         self.wait(gone, 'container %s gone' % name, 180)
         self.shot('container-deleted')
