@@ -46,11 +46,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
-def _cloud(base_dir, action, timeout=600):
+def _cloud(base_dir, action, *options, timeout=600):
     return subprocess.run(
         [sys.executable, '-m', 'nova_zun_workshop.allinone.cloud', action,
-         '--base-dir', base_dir], capture_output=True, text=True,
-        timeout=timeout)
+         '--base-dir', base_dir] + list(options), capture_output=True,
+        text=True, timeout=timeout)
 
 
 def _openrc(path):
@@ -420,6 +420,13 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(test_image_refs):
         status = _cloud(base_dir, 'status')
         print(status.stdout)
         assert status.returncode == 0, status.stdout + status.stderr
+
+        # --no-dashboard stops it; the other subcommands leave it out.
+        without = _cloud(base_dir, 'up', '--no-dashboard')
+        assert without.returncode == 0, without.stdout + without.stderr
+        assert 'horizon' not in json.loads(_cloud(base_dir, 'pids').stdout)
+        assert [] == [p for p in pids['horizon'] if processes.running(p)]
+        assert 0 == _cloud(base_dir, 'status').returncode
 
         # stop keeps the state; up brings the demo server back.
         assert 0 == _cloud(base_dir, 'stop').returncode
