@@ -268,10 +268,11 @@ class Dashboard(Browser):
             found = self.visible('hz-resource-table tbody tr', name)
             if found and status in found.text:
                 return found
-            if found:  # the row's own Refresh
-                self.click('.split-button', within=found)
-            else:
-                self.open('/project/container/containers')
+            # The panel shows what it listed; a row in transition has its
+            # actions (Refresh too) disabled: list again.
+            time.sleep(2)
+            self.open('/project/container/containers')
+            self.find('hz-resource-table tbody tr')
             return None
         found = self.wait(row, 'container %s %s' % (name, status), timeout)
         self.shot('container-%s' % status.lower())
