@@ -15,6 +15,7 @@
 import json
 
 import flask
+from oslo_utils import strutils
 
 #: Server metadata of the labels given at create: shown, never the
 #: engine's (whose labels say who owns a container).
@@ -156,8 +157,11 @@ def container(server, include_runtime_state=None):
         'restart_policy': {},
         'security_groups': [g.get('name')
                             for g in server.get('security_groups') or ()],
-        'interactive': False,
-        'tty': False,
+        # What create asked (the driver's server metadata): zun-ui offers
+        # a container's console only when it is interactive.
+        'interactive': strutils.bool_from_string(
+            metadata.get('zun_interactive')),
+        'tty': strutils.bool_from_string(metadata.get('zun_tty')),
         'auto_remove': False,
         'auto_heal': False,
         'privileged': False,

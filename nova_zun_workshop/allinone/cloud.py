@@ -58,7 +58,7 @@ DEFAULT_PORT_BASE = 25300
 # distribution port included, so a system RabbitMQ is never in the way).
 PORT_OFFSETS = {'keystone': 0, 'glance': 1, 'placement': 2, 'nova-api': 3,
                 'native-api': 4, 'neutron': 5, 'rabbitmq': 6, 'epmd': 7,
-                'rabbitmq-dist': 8}
+                'rabbitmq-dist': 8, 'horizon': 9}
 FLAVOR = 'c1.small'
 IMAGE = 'nova-zun-demo'
 SERVER = 'demo'
@@ -107,8 +107,11 @@ class Cloud:
     Its services listen from ``port_base`` on.
     """
 
-    def __init__(self, base_dir, port_base, out=sys.stdout):
+    def __init__(self, base_dir, port_base, out=sys.stdout, dashboard=None):
         self.base_dir = os.path.abspath(base_dir)
+        # Horizon or not: as asked, else as the last up had it.
+        self.dashboard = (dashboard if dashboard is not None
+                          else kept_dashboard(self.base_dir))
         self.out = out
         self.started = time.monotonic()
         self.started_at = time.time()
@@ -120,7 +123,7 @@ class Cloud:
         self.dirs = {name: os.path.join(self.base_dir, name)
                      for name in ('keystone', 'glance', 'placement', 'nova',
                                   'neutron', 'native-api', 'rabbitmq',
-                                  'mariadb')}
+                                  'mariadb', 'horizon')}
         self.mariadb_socket = os.path.join(self.dirs['mariadb'], 'sock')
         # MariaDB's: on SQLite, Tempest's projects and users made and
         # removed while services check tokens failed with "database is
@@ -303,6 +306,9 @@ class Cloud:
                 os.path.join(self.dirs['native-api'],
                              'zun-native-api.conf')],
                 url=self._url('native-api', '/')),
+            self._gunicorn('horizon', 'dashboard_app:application',
+                           self.dirs['horizon'], {},
+                           self._url('horizon', '/auth/login/')),
         ]
 
     def service(self, name):
@@ -352,6 +358,8 @@ class Cloud:
             os.makedirs(d, exist_ok=True)
         with open(os.path.join(self.base_dir, 'port-base'), 'w') as f:
             f.write(str(self.ports['keystone']))
+        with open(os.path.join(self.base_dir, 'dashboard'), 'w') as f:
+            f.write('on' if self.dashboard else 'off')
         with open(os.path.join(self.dirs['rabbitmq'], 'enabled_plugins'),
                   'w') as f:
             f.write('[].\n')
@@ -380,6 +388,14 @@ class Cloud:
                      'nova-conductor', 'nova-scheduler', 'nova-compute',
                      'zun-native-api'):
             self.start(name)
+        if self.dashboard:
+            self.once('horizon-setup', 'Horizon with zun-ui: settings, '
+                      'static files collected and compressed',
+                      self.setup_dashboard)
+            self.start('horizon')
+        else:
+            self.step('no dashboard (--no-dashboard)',
+                      self.service('horizon').stop)
         self.write_openrc()
         self.step('compute host %s in its cell, with trait %s'
                   % (self.host, CONTAINER_TRAIT), self.wait_compute)
@@ -440,6 +456,14 @@ class Cloud:
     def setup_keystone(self):
         self.create_databases(['keystone'])
         self.keystone.prepare()
+
+    def setup_dashboard(self):
+        configs.dashboard(self)
+        for command in (['collectstatic', '--noinput'],
+                        ['compress', '--force']):
+            self._manage('horizon', [_bin('django-admin')] + command + [
+                '--settings', 'dashboard_settings',
+                '--pythonpath', self.dirs['horizon']])
 
     def setup_placement(self):
         configs.placement(self)
@@ -734,7 +758,11 @@ class Cloud:
             '    openstack server delete c1',
             'Stop it (state kept): %s stop; remove everything: %s clean'
             % (self.prog(), self.prog()),
-        ])
+        ] + ([
+            'Dashboard (Horizon, zun-ui\'s Containers panels): %s, user '
+            'admin, password %s, domain Default'
+            % (self._url('horizon', '/'), keystone_tool.ADMIN_PASSWORD)]
+            if self.dashboard else []))
 
     def prog(self):
         return 'tools/cloud --base-dir %s' % self.base_dir
@@ -742,7 +770,8 @@ class Cloud:
     # -- status, stop, clean ------------------------------------------------
 
     def service_pids(self):
-        pids = {s.name: s.pids() for s in self.services}
+        pids = {s.name: s.pids() for s in self.services
+                if s.name != 'horizon' or self.dashboard}
         pids['docker-engine'] = sorted(self.engine.processes())
         return pids
 
@@ -807,6 +836,15 @@ def free_port_base():
     raise RuntimeError('no free block of %d ports' % len(PORT_OFFSETS))
 
 
+def kept_dashboard(base_dir):
+    """Whether the last ``up`` of the cloud in ``base_dir`` ran Horizon."""
+    try:
+        with open(os.path.join(base_dir, 'dashboard')) as f:
+            return f.read() != 'off'
+    except OSError:
+        return True
+
+
 def port_base(base_dir, asked):
     """The port base of the cloud in ``base_dir``.
 
@@ -838,8 +876,13 @@ def main(argv=None):
                         help='services listen on 127.0.0.1 from this port '
                              'on (default: what the first up used, else %d)'
                              % DEFAULT_PORT_BASE)
+    parser.add_argument('--no-dashboard', action='store_true',
+                        help='up: no Horizon (it is stopped if it runs); '
+                             'the other subcommands follow the last up')
     args = parser.parse_args(argv)
-    cloud = Cloud(args.base_dir, port_base(args.base_dir, args.port_base))
+    cloud = Cloud(args.base_dir, port_base(args.base_dir, args.port_base),
+                  dashboard=False if args.no_dashboard else
+                  True if args.action == 'up' else None)
     try:
         if args.action == 'up':
             cloud.up()

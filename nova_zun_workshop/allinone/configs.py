@@ -144,8 +144,88 @@ def native_api(cloud):
         'native_api': {'bind_host': '127.0.0.1',
                        'bind_port': str(cloud.ports['native-api']),
                        'host': cloud.host,
-                       'nova_endpoint': cloud.urls['compute']},
+                       'nova_endpoint': cloud.urls['compute'],
+                       # No L2 networking here (doc/all-in-one.rst): a
+                       # container asked without nets gets none, as
+                       # servers boot with --nic none.
+                       'default_networks': 'none'},
         'zun': {'engine_url': cloud.engine.url},
         'keystone_authtoken': dict(authtoken(cloud.keystone_url, 'zun'),
                                    service_token_roles_required='true'),
     })
+
+
+# The dashboard's Django settings: Horizon's own, then the cloud's. Its
+# static files are collected and compressed once (``COMPRESS_OFFLINE``) into
+# ``static/``, which the dashboard serves itself (there is no web server in
+# front of gunicorn here).
+_DASHBOARD_SETTINGS = '''\
+from openstack_dashboard.settings import *  # noqa
+
+DEBUG = False
+ALLOWED_HOSTS = ['127.0.0.1', 'localhost']
+SECRET_KEY = %(secret_key)r
+OPENSTACK_HOST = '127.0.0.1'
+OPENSTACK_KEYSTONE_URL = %(keystone_url)r
+OPENSTACK_KEYSTONE_DEFAULT_ROLE = 'member'
+# No routers, floating IPs or quotas: Neutron runs ML2 without agents.
+OPENSTACK_NEUTRON_NETWORK = {'enable_router': False, 'enable_quotas': False,
+                             'enable_fip_topology_check': False}
+STATIC_ROOT = %(static_root)r
+COMPRESS_OFFLINE = True
+# No memcached here: one worker process, its own cache; sessions are in
+# signed cookies (Horizon's default).
+CACHES = {'default': {
+    'BACKEND': 'django.core.cache.backends.locmem.LocMemCache'}}
+ROOT_URLCONF = 'dashboard_urls'
+# zun-ui's Console tab frames the dashboard's own console page, which
+# Django's default (DENY) would refuse to show.
+X_FRAME_OPTIONS = 'SAMEORIGIN'
+# Into the service's log: gunicorn's output.
+LOGGING = {'version': 1, 'disable_existing_loggers': False,
+           'handlers': {'console': {'class': 'logging.StreamHandler'}},
+           'root': {'handlers': ['console'], 'level': 'INFO'}}
+'''
+
+_DASHBOARD_URLS = '''\
+from django.conf import settings
+from django.urls import re_path
+from django.views import static
+
+from openstack_dashboard.urls import urlpatterns as dashboard
+
+urlpatterns = [re_path(r'^static/(?P<path>.*)$', static.serve,
+                       {'document_root': settings.STATIC_ROOT})] + dashboard
+'''
+
+DASHBOARD_APP_IMPORT = (
+    "import os\n"
+    "os.environ['DJANGO_SETTINGS_MODULE'] = 'dashboard_settings'\n"
+    "from django.core.wsgi import get_wsgi_application\n"
+    "application = get_wsgi_application()")
+
+
+def dashboard(cloud):
+    """Horizon's settings, URLs and WSGI module in ``cloud.dirs['horizon']``.
+
+    zun-ui's panels are enabled in Horizon's ``local/enabled`` as zun-ui's
+    installation guide says (a copy of its ``enabled`` files).
+    """
+    import openstack_dashboard.local.enabled
+    import zun_ui.enabled
+    d = cloud.dirs['horizon']
+    with open(os.path.join(d, 'dashboard_settings.py'), 'w') as f:
+        f.write(_DASHBOARD_SETTINGS % {
+            'secret_key': os.urandom(32).hex(),
+            'keystone_url': cloud.keystone_url,
+            'static_root': os.path.join(d, 'static')})
+    with open(os.path.join(d, 'dashboard_urls.py'), 'w') as f:
+        f.write(_DASHBOARD_URLS)
+    processes.write_wsgi_module(d, 'dashboard_app', DASHBOARD_APP_IMPORT)
+    enabled = os.path.dirname(zun_ui.enabled.__file__)
+    for name in sorted(os.listdir(enabled)):
+        if name.startswith('_') and name.endswith('.py') and \
+                name != '__init__.py':
+            shutil.copy(os.path.join(enabled, name),
+                        os.path.dirname(openstack_dashboard.local.enabled
+                                        .__file__))

@@ -71,3 +71,14 @@ def test_a_demo_server_in_error_is_left_as_it_is_with_its_fault(aio):
     assert ('openstack', 'server', 'delete') not in commands
     assert ('openstack', 'server', 'create') not in commands
     assert 'it broke' in aio.out.getvalue()
+
+
+@pytest.mark.parametrize('kept, expected', [
+    (None, True), ('on', True), ('off', False)])
+def test_the_other_subcommands_follow_the_last_ups_dashboard(
+        tmp_path, kept, expected):
+    if kept:
+        (tmp_path / 'dashboard').write_text(kept)
+    aio = cloud.Cloud(str(tmp_path), cloud.DEFAULT_PORT_BASE)
+    assert expected == aio.dashboard
+    assert expected == ('horizon' in aio.service_pids())

@@ -62,3 +62,15 @@ def test_limits_are_what_was_asked_within_the_flavor(metadata, memory, cpu):
 ])
 def test_labels_are_a_json_object_of_strings_or_none(value, labels):
     assert labels == _view(metadata={'zun_labels': value})['labels']
+
+
+@pytest.mark.parametrize('metadata, interactive, tty', [
+    ({}, False, False),
+    ({'zun_interactive': 'true'}, True, False),
+    ({'zun_interactive': 'true', 'zun_tty': 'true'}, True, True),
+    ({'zun_interactive': 'perhaps', 'zun_tty': 'false'}, False, False),
+])
+def test_interactive_and_tty_are_what_create_asked(
+        metadata, interactive, tty):
+    view = _view(metadata=metadata)
+    assert (interactive, tty) == (view['interactive'], view['tty'])
