@@ -35,6 +35,18 @@ native API's create can pass them through Nova):
 ``zun_stop_timeout`` (server metadata only)
     Seconds the workload gets after SIGTERM when Nova powers it off (Zun's
     stop timeout); never more than the timeout Nova passes.
+``zun_run`` (server metadata only)
+    ``false``: the build creates the workload without starting it (Zun's
+    create without ``run``); Nova's power state is then NOSTATE ("pending")
+    and a hard reboot starts it. Default ``true``.
+``zun_restart_policy`` (server metadata only)
+    ``no`` (default), ``on-failure``, ``on-failure:<N>`` (at most N
+    restarts in a row), ``always`` or ``unless-stopped``: the engine starts
+    the workload again when its main process ends (Zun's restart policy).
+    A stop through Nova is never undone: ``always`` is given to the engine
+    as ``unless-stopped``, which differs only in starting a stopped
+    container again when the engine restarts, and Nova would stop that
+    server again.
 ``zun_runtime`` (image property only; flavors use ``zun:runtime``)
     Name of an OCI runtime from ``[zun] runtimes``: ``[zun]
     default_runtime`` or one of ``[zun] image_runtimes``.
@@ -64,6 +76,8 @@ META_TTY = 'zun_tty'
 META_MEMORY = 'zun_memory'
 META_CPU = 'zun_cpu'
 META_STOP_TIMEOUT = 'zun_stop_timeout'
+META_RESTART_POLICY = 'zun_restart_policy'
+META_RUN = 'zun_run'
 IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
@@ -296,6 +310,32 @@ def stop_timeout(instance, nova_timeout):
     return _at_most(instance, META_STOP_TIMEOUT, int, 0, nova_timeout)
 
 
+def runs_at_boot(instance):
+    """Whether the build starts the workload (server metadata zun_run)."""
+    value = (instance.metadata or {}).get(META_RUN)
+    return value is None or _flag(instance, 'server metadata ' + META_RUN,
+                                  value)
+
+
+def restart_policy(instance):
+    """The workload's restart policy from server metadata, None for ``no``.
+
+    ``always`` becomes ``unless-stopped``: the engine never starts what Nova
+    stopped (see the module's doc).
+    """
+    value = (instance.metadata or {}).get(META_RESTART_POLICY) or 'no'
+    name, _, count = value.partition(':')
+    if name == 'on-failure' and (count.isdigit() or not count):
+        return types.RestartPolicy(name, int(count or 0))
+    if name in ('always', 'unless-stopped') and not count:
+        return types.RestartPolicy('unless-stopped')
+    if value == 'no':
+        return None
+    raise _invalid(instance, 'server metadata %s must be no, on-failure[:N], '
+                             'always or unless-stopped, not %r'
+                   % (META_RESTART_POLICY, value))
+
+
 def resources(instance, default_pids_limit):
     flavor = instance.flavor
     return types.Resources(
@@ -378,4 +418,5 @@ def workload_spec(instance, host, image, sandbox_id, engine_runtime,
         resources=resources(instance, default_pids_limit),
         runtime=engine_runtime,
         sandbox_id=sandbox_id,
-        cap_add=capabilities(instance))
+        cap_add=capabilities(instance),
+        restart_policy=restart_policy(instance))

@@ -750,8 +750,9 @@ def rename(container_ident):
 def _power(rule, action, body=None, metadata=None):
     """A handler of Nova's ``action``.
 
-    ``metadata(args)``, if given, is the server metadata set first (what the
-    driver reads when it acts).
+    ``action`` may be a function of the server giving the action and its
+    body. ``metadata(args)``, if given, is the server metadata set first
+    (what the driver reads when it acts).
     """
     def handler(container_ident):
         args = validation.query(rule)
@@ -765,8 +766,10 @@ def _power(rule, action, body=None, metadata=None):
                    if before.get(key) != value}
         if changed:
             nova_call(nova.set_metadata, server['id'], changed)
+        name, action_body = (action(server) if callable(action)
+                             else (action, body))
         try:
-            nova_call(nova.action, server['id'], action, body)
+            nova_call(nova.action, server['id'], name, action_body)
         except errors.ApiError:
             # A refused action changes nothing.
             if changed:
@@ -784,8 +787,16 @@ def _stop_timeout(args):
     return {META_STOP_TIMEOUT: args.get('timeout') or ZUN_STOP_TIMEOUT}
 
 
+def _start_action(server):
+    # A Created container's server is ACTIVE (Nova refuses os-start): its
+    # hard reboot makes the pod whole and starts the workload.
+    if views.created(server):
+        return 'reboot', {'type': 'HARD'}
+    return 'os-start', None
+
+
 blueprint.add_url_rule('/v1/containers/<container_ident>/start',
-                       view_func=_power('start', 'os-start'),
+                       view_func=_power('start', _start_action),
                        methods=['POST'])
 blueprint.add_url_rule('/v1/containers/<container_ident>/stop',
                        view_func=_power('stop', 'os-stop',
@@ -795,6 +806,24 @@ blueprint.add_url_rule('/v1/containers/<container_ident>/reboot',
                        view_func=_power('reboot', 'reboot',
                                         {'type': 'SOFT'}),
                        methods=['POST'])
+
+
+@blueprint.route('/v1/containers/<container_ident>/rebuild',
+                 methods=['POST'])
+def rebuild(container_ident):
+    """Nova's rebuild: a new workload from ``image`` in the same pod.
+
+    Without ``image``, the container's own. Nova keeps the server's power
+    state (a stopped container stays stopped) and its metadata.
+    """
+    args = validation.query('rebuild')
+    validation.no_body()
+    context, server = _server_for('container:rebuild', container_ident, {})
+    nova = _nova(context)
+    image = (nova_call(nova.image_id, args['image']) if args.get('image')
+             else (server.get('image') or {}).get('id'))
+    nova_call(nova.action, server['id'], 'rebuild', {'imageRef': image})
+    return _accepted()
 
 
 def _megabytes(memory):
@@ -842,7 +871,13 @@ def create():
     if body.get('labels'):
         metadata[views.META_LABELS] = json.dumps(body['labels'],
                                                  sort_keys=True)
+    restart_policy = views.restart_policy_metadata(body.get('restart_policy'))
+    if restart_policy:
+        metadata[views.META_RESTART_POLICY] = restart_policy
     metadata[META_STOP_TIMEOUT] = ZUN_STOP_TIMEOUT
+    if not validation.boolean(args.get('run')):
+        # Zun's create: the workload is made, not started.
+        metadata[views.META_RUN] = 'false'
     # The driver's server metadata for a main process one can attach to.
     for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty')):
         if body.get(field):
@@ -868,12 +903,11 @@ def create():
         zone = '%s:%s' % (zone or 'nova', body['host'])
     server = nova_call(nova.create, name, image, flavor['id'], metadata,
                        networks, zone, body.get('security_groups'),
-                       body.get('hostname'))
+                       body.get('hostname'), body.get('hints'))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),
          'extra_specs': flavor.get('extra_specs') or {}})
     view = views.container(server)
     view['status'] = 'Creating'
-    del args  # run=true is implied: Nova starts what it creates.
     return flask.jsonify(view), 202

@@ -337,7 +337,9 @@ class Nova:
                        {'metadata': kept})
 
     def create(self, name, image, flavor_id, metadata, networks,
-               availability_zone=None, security_groups=None, hostname=None):
+               availability_zone=None, security_groups=None, hostname=None,
+               hints=None):
+        """Boot a server; ``hints`` are Nova's scheduler hints."""
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
         if hostname:
@@ -346,7 +348,10 @@ class Nova:
             body['availability_zone'] = availability_zone
         if security_groups:
             body['security_groups'] = [{'name': g} for g in security_groups]
-        server = self._call('POST', '/servers', {'server': body})['server']
+        request = {'server': body}
+        if hints:
+            request['os:scheduler_hints'] = hints
+        server = self._call('POST', '/servers', request)['server']
         return self._call('GET', '/servers/%s' % server['id'])['server']
 
 

@@ -44,6 +44,8 @@ _OPERATIONS = [
      'Stop a container.'),
     ('reboot', 'POST', '/v1/containers/{container_ident}/reboot',
      'Reboot a container.'),
+    ('rebuild', 'POST', '/v1/containers/{container_ident}/rebuild',
+     'Rebuild a container from its image or another.'),
     ('pause', 'POST', '/v1/containers/{container_ident}/pause',
      'Pause a container.'),
     ('unpause', 'POST', '/v1/containers/{container_ident}/unpause',

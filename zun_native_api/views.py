@@ -23,6 +23,9 @@ META_LABELS = 'zun_labels'
 #: limits the workload to them, within the flavor).
 META_MEMORY = 'zun_memory'
 META_CPU = 'zun_cpu'
+#: Server metadata of the restart policy: ``<Name>[:<MaximumRetryCount>]``
+#: as the engine's command line spells it.
+META_RESTART_POLICY = 'zun_restart_policy'
 
 # Nova server status -> Zun container status (zun/common/consts.py).
 _STATUS = {
@@ -59,11 +62,29 @@ RUNTIME_STATUS = {
 # Zun status: the workload paused or stopped in the engine (the native
 # API pauses there, a process may exit), which Nova keeps ACTIVE.
 _ACTIVE_POWER_STATE = {3: 'Paused', 4: 'Stopped', 6: 'Stopped'}
+#: Nova's power state NOSTATE ("pending"): the driver's for a workload that
+#: never started.
+_NOSTATE = 0
+#: Server metadata: ``false`` when create did not ask to run the container
+#: (the driver then creates the workload without starting it).
+META_RUN = 'zun_run'
+
+
+def created(server):
+    """Whether the server's workload was made at create and never started.
+
+    Zun's Created: ACTIVE, power state NOSTATE, created without ``run``.
+    """
+    return (server.get('status') == 'ACTIVE' and
+            server.get('OS-EXT-STS:power_state') == _NOSTATE and
+            (server.get('metadata') or {}).get(META_RUN) == 'false')
 
 
 def status(server):
     if server.get('OS-EXT-STS:task_state') == 'deleting':
         return 'Deleting'
+    if created(server):
+        return 'Created'
     if server.get('status') == 'ACTIVE':
         return _ACTIVE_POWER_STATE.get(
             server.get('OS-EXT-STS:power_state'), 'Running')
@@ -112,6 +133,21 @@ def _labels(metadata):
     return {}
 
 
+def restart_policy_metadata(policy):
+    """The server metadata value of Zun's ``restart_policy``, or None."""
+    if not policy or policy.get('Name', 'no') == 'no':
+        return None
+    count = int(policy.get('MaximumRetryCount') or 0)
+    return policy['Name'] + (':%d' % count if count else '')
+
+
+def _restart_policy(metadata):
+    """Zun's view of the restart policy (the count a string, as Zun's)."""
+    name, _, count = (metadata.get(META_RESTART_POLICY) or 'no').partition(
+        ':')
+    return {'Name': name, 'MaximumRetryCount': count or '0'}
+
+
 def container(server, include_runtime_state=None):
     """A Nova server as a Zun container (flat JSON, Zun's field names)."""
     flavor = server.get('flavor') or {}
@@ -153,7 +189,7 @@ def container(server, include_runtime_state=None):
         'hostname': server.get('OS-EXT-SRV-ATTR:hostname'),
         'created_at': server.get('created'),
         'updated_at': server.get('updated'),
-        'restart_policy': {},
+        'restart_policy': _restart_policy(metadata),
         'security_groups': [g.get('name')
                             for g in server.get('security_groups') or ()],
         'interactive': False,

@@ -99,6 +99,21 @@ class Sandbox:
 
 
 @dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """When the engine starts a container again after its main process ended.
+
+    ``name``: ``on-failure`` (a non-zero exit, at most
+    ``maximum_retry_count`` times in a row; 0: no limit), ``always`` or
+    ``unless-stopped`` (whatever the exit, until the container is stopped
+    through the engine; ``always`` starts even a stopped one again when the
+    engine restarts).
+    """
+
+    name: str
+    maximum_retry_count: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """What to run: everything needed to create one container."""
 
@@ -122,6 +137,8 @@ class ContainerSpec:
     cap_add: tuple = ()
     #: Seconds the engine waits after the stop signal before killing.
     stop_timeout: Optional[int] = None
+    #: None: never started again by the engine.
+    restart_policy: Optional[RestartPolicy] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -78,6 +78,7 @@ MATRIX_REQUESTS = {
     'start': ({}, None, None),
     'stop': ({}, None, None),
     'reboot': ({}, None, None),
+    'rebuild': ({}, None, None),
     'pause': ({}, None, None),
     'unpause': ({}, None, None),
     'kill': ({'signal': 'SIGKILL'}, None, None),
@@ -865,3 +866,165 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertIn('compute1', listed.stdout)
         for path in ('/v1/hosts', '/v1/services'):
             assert_zun_error(self.native().get(path), 403)
+
+    def _restarts(self, uuid):
+        return self.workload({'id': uuid}).details['RestartCount']
+
+    def test_restart_policy_has_the_engine_start_the_workload_again(self):
+        zun = self.zun()
+        # At most two restarts after a failure: three runs, then Stopped,
+        # as Nova hears from the engine's last stop.
+        created = self.zun_cli(
+            'run', '--name', 'retried', '--restart', 'on-failure:2',
+            '--cpu', '1', '--memory', '64', self.image,
+            'sh', '-c', 'echo run >> /runs; exit 3')
+        self.assertEqual(0, created.returncode, created.stderr)
+        retried = zun.containers.get('retried').uuid
+        self.addCleanup(self.delete_server, retried)
+        container = self.wait_for_status(zun, retried, 'Stopped')
+        self.assertEqual({'Name': 'on-failure', 'MaximumRetryCount': '2'},
+                         container.restart_policy)
+        self.assertEqual(2, self._restarts(retried))
+        self.assertEqual(
+            {'Name': 'on-failure', 'MaximumRetryCount': 2},
+            self.workload({'id': retried}).details['HostConfig'][
+                'RestartPolicy'])
+        self._wait_for_server_parameter({'id': retried},
+                                        {'status': 'SHUTOFF'})
+        # Raw HTTP: always restarts whatever the exit; Nova keeps it
+        # running (ACTIVE, power state running) meanwhile.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'command': ['sh', '-c', 'sleep 1'],
+            'restart_policy': {'Name': 'always'}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        assert_documented('create', answer)
+        always = answer.json()['uuid']
+        self.addCleanup(self.delete_server, always)
+        self.wait_for_status(zun, always, 'Running')
+        deadline = time.monotonic() + 60
+        while self._restarts(always) < 2:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.5)
+        server = self.admin_api.get_server(always)
+        self.assertEqual(('ACTIVE', 1), (server['status'],
+                                         server['OS-EXT-STS:power_state']))
+        self.assertEqual('Running', zun.containers.get(always).status)
+        # A stop through Nova is never undone by the engine ("always" is
+        # the engine's unless-stopped).
+        self.assertEqual(
+            'unless-stopped', self.workload({'id': always}).details[
+                'HostConfig']['RestartPolicy']['Name'])
+        zun.containers.stop(always, None)
+        self.wait_for_status(zun, always, 'Stopped')
+        stopped = self._restarts(always)
+        time.sleep(3)
+        self.assertEqual((stopped, 'exited'),
+                         (self._restarts(always),
+                          self.workload({'id': always}).state.value))
+        self.assertEqual('Stopped', zun.containers.get(always).status)
+        for restart in ({'Name': 'always', 'MaximumRetryCount': '1'},
+                        {'Name': 'sometimes'},
+                        {'Name': 'on-failure', 'MaximumRetryCount': '-1'},
+                        {'MaximumRetryCount': '1'}):
+            assert_zun_error(alice.post('/v1/containers', json={
+                'image': self.image, 'restart_policy': restart}), 400)
+
+    def test_create_without_run_is_created_and_start_starts_it(self):
+        zun = self.zun()
+        created = self.zun_cli('create', '--name', 'made', '--cpu', '1',
+                               '--memory', '64', self.image)
+        self.assertEqual(0, created.returncode, created.stderr)
+        made = zun.containers.get('made').uuid
+        self.addCleanup(self.delete_server, made)
+        self.wait_for_status(zun, made, 'Created')
+        # Nova's server is built, the workload made and never started.
+        self.assertEqual('created', self.workload({'id': made}).state.value)
+        server = self.admin_api.get_server(made)
+        self.assertEqual(('ACTIVE', 0), (server['status'],
+                                         server['OS-EXT-STS:power_state']))
+        started = self.zun_cli('start', 'made')
+        self.assertEqual(0, started.returncode, started.stderr)
+        self.wait_for_status(zun, made, 'Running')
+        self.assertEqual('running', self.workload({'id': made}).state.value)
+        # Raw HTTP, as zun-tempest-plugin does.
+        alice = self.native()
+        answer = alice.post('/v1/containers', json={
+            'image': self.image, 'cpu': 1, 'memory': '64'})
+        self.assertEqual(202, answer.status_code, answer.text)
+        uuid = answer.json()['uuid']
+        self.addCleanup(self.delete_server, uuid)
+        shown = self.wait_for_status(zun, uuid, 'Created')
+        assert_documented('get_one', alice.get('/v1/containers/' + uuid))
+        self.assertEqual('Created', shown.status)
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % uuid).status_code)
+        self.wait_for_status(zun, uuid, 'Running')
+        zun.containers.stop(uuid, None)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % uuid).status_code)
+        self.wait_for_status(zun, uuid, 'Running')
+
+    def test_rebuild_makes_the_workload_anew_through_nova(self):
+        zun = self.zun()
+        uuid = self.run_container(name='rebuilt')
+        before = self.workload({'id': uuid})
+        self.runtime.exec(before.id, ['touch', '/tmp/written'])
+        rebuilt = self.zun_cli('rebuild', 'rebuilt')
+        self.assertEqual(0, rebuilt.returncode, rebuilt.stderr)
+        self.assertNotIn('failed', rebuilt.stdout)
+        self._wait_for_server_parameter(
+            {'id': uuid}, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None})
+        self.wait_for_status(zun, uuid, 'Running')
+        after = self.workload({'id': uuid})
+        self.assertNotEqual(before.id, after.id)
+        self.assertNotEqual(0, self.runtime.exec(
+            after.id, ['stat', '/tmp/written']).exit_code)
+        actions = self.admin_api.get_instance_actions(uuid)
+        self.assertIn('rebuild', [a['action'] for a in actions])
+        # Raw HTTP, naming the image; a stopped container stays stopped.
+        zun.containers.stop(uuid, None)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        alice = self.native()
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/rebuild' % uuid,
+            params={'image': self.image}).status_code)
+        self._wait_for_server_parameter(
+            {'id': uuid}, {'status': 'SHUTOFF', 'OS-EXT-STS:task_state': None})
+        self.assertNotEqual(after.id, self.workload({'id': uuid}).id)
+        self.assertEqual('Stopped', zun.containers.get(uuid).status)
+        assert_zun_error(alice.post('/v1/containers/%s/rebuild' % uuid,
+                                    params={'image_driver': 'other'}), 400)
+        assert_zun_error(self.native('bob').post(
+            '/v1/containers/%s/rebuild' % uuid), 404)
+
+    def test_hints_are_nova_scheduler_hints(self):
+        # A server group of Nova's default filters: one host here, so a
+        # second member of an anti-affinity group finds none.
+        zun = self.zun()
+        group = self.nova_as('alice').post('/os-server-groups', json={
+            'server_group': {'name': 'apart', 'policy': 'anti-affinity'}}
+        ).json()['server_group']['id']
+        created = self.zun_cli('run', '--name', 'member', '--hint',
+                               'group=' + group, '--cpu', '1',
+                               '--memory', '64', self.image)
+        self.assertEqual(0, created.returncode, created.stderr)
+        member = zun.containers.get('member').uuid
+        self.addCleanup(self.delete_server, member)
+        self.wait_for_status(zun, member, 'Running')
+        members = self.nova_as('alice').get(
+            '/os-server-groups/' + group).json()['server_group']['members']
+        self.assertEqual([member], members)
+        answer = self.native().post(
+            '/v1/containers', params={'run': 'true'},
+            json={'image': self.image, 'cpu': 1, 'memory': '64',
+                  'hints': {'group': group}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        apart = answer.json()['uuid']
+        self.addCleanup(self.delete_server, apart)
+        failed = self.wait_for_status(zun, apart, 'Error')
+        self.assertIn('No valid host', failed.status_reason)
+        assert_zun_error(self.native().post('/v1/containers', json={
+            'image': self.image, 'hints': {'group': 3}}), 400)

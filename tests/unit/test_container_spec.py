@@ -18,6 +18,7 @@ import pytest
 
 from nova_zun import container_spec
 from nova_zun.runtime import labels
+from nova_zun.runtime import types
 
 UUID = '8d3c8a39-4d36-4f4c-9a47-0c6a0c5f9a10'
 RUNTIMES = {'runc': 'runc', 'runsc': 'runsc'}
@@ -258,3 +259,42 @@ def test_the_hostname_splits_into_host_and_domain_names(hostname, names):
     assert container_spec.uts_names(inst) == names
     spec = container_spec.sandbox_spec(inst, 'host-1')
     assert (spec.hostname, spec.domainname) == names
+
+
+@pytest.mark.parametrize('value, policy', [
+    (None, None),
+    ('no', None),
+    ('on-failure', types.RestartPolicy('on-failure', 0)),
+    ('on-failure:3', types.RestartPolicy('on-failure', 3)),
+    # Nova's stop must stay a stop when the engine restarts.
+    ('always', types.RestartPolicy('unless-stopped')),
+    ('unless-stopped', types.RestartPolicy('unless-stopped')),
+])
+def test_restart_policy_from_metadata(value, policy):
+    metadata = {} if value is None else {'zun_restart_policy': value}
+    assert workload(instance(metadata)).restart_policy == policy
+
+
+@pytest.mark.parametrize('value', ['sometimes', 'always:2', 'on-failure:x',
+                                   'on-failure:-1', 'no:1'])
+def test_a_bad_restart_policy_fails_the_build(value):
+    with pytest.raises(exception.InvalidInput, match='zun_restart_policy'):
+        workload(instance({'zun_restart_policy': value}))
+
+
+def test_the_rescue_container_has_no_restart_policy():
+    spec = container_spec.rescue_spec(
+        instance({'zun_restart_policy': 'always'}), 'host-1', 'img',
+        'sandbox-id', 'runc', 4096)
+    assert spec.restart_policy is None
+
+
+@pytest.mark.parametrize('metadata, runs', [
+    ({}, True), ({'zun_run': 'true'}, True), ({'zun_run': 'false'}, False)])
+def test_runs_at_boot_unless_metadata_says_not(metadata, runs):
+    assert container_spec.runs_at_boot(instance(metadata)) is runs
+
+
+def test_a_bad_run_flag_fails_the_build():
+    with pytest.raises(exception.InvalidInput, match='zun_run'):
+        container_spec.runs_at_boot(instance({'zun_run': 'later'}))

@@ -209,6 +209,10 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             'mounts': [self._mount(m) for m in spec.mounts] or None,
             'runtime': spec.runtime,
         }
+        if spec.restart_policy:
+            kwargs['restart_policy'] = {
+                'Name': spec.restart_policy.name,
+                'MaximumRetryCount': spec.restart_policy.maximum_retry_count}
         if res.memory_mb:
             kwargs['mem_limit'] = '%dm' % res.memory_mb
             kwargs['memswap_limit'] = '%dm' % res.memory_mb
