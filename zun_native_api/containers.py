@@ -37,6 +37,7 @@ from nova_zun import glance_layers
 from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import image_archive
 from nova_zun.runtime import labels
+from nova_zun.runtime import references
 from nova_zun.runtime import types
 from zun_native_api import auth
 from zun_native_api import consoles
@@ -820,10 +821,36 @@ def rebuild(container_ident):
     validation.no_body()
     context, server = _server_for('container:rebuild', container_ident, {})
     nova = _nova(context)
-    image = (nova_call(nova.image_id, args['image']) if args.get('image')
-             else (server.get('image') or {}).get('id'))
+    image = (_image_id(nova, args['image'], args.get('image_driver'))
+             if args.get('image') else (server.get('image') or {}).get('id'))
     nova_call(nova.action, server['id'], 'rebuild', {'imageRef': image})
     return _accepted()
+
+
+def _image_id(nova, image, driver):
+    """The Glance image to boot for Zun's ``image`` and ``image_driver``.
+
+    glance: a Glance image's UUID or name. docker: a registry reference,
+    booted through the caller's Glance image naming it (made if need be).
+    """
+    conf = _state().conf
+    if (driver or conf.native_api.default_image_driver) == 'glance':
+        return nova_call(nova.image_id, image)
+    ref = references.normalized(image)
+    if ref is None:
+        raise errors.ApiError(400, 'Image %s is not a registry reference '
+                                   '([registry/]name[:tag])' % image)
+    registry = references.registry_of(ref)
+    if conf.zun.allowed_registries and \
+            registry not in conf.zun.allowed_registries:
+        raise errors.ApiError(400, 'Image %s: registry %s is not allowed '
+                                   'here' % (image, registry))
+    try:
+        return glance.Glance(
+            conf, _context(), flask.request.headers.get('X-Service-Catalog')
+        ).registry_image(conf.zun.registry_reference_property, ref)
+    except glance.GlanceError as exc:
+        raise errors.ApiError(exc.status, exc.message)
 
 
 def _megabytes(memory):
@@ -848,7 +875,7 @@ def create():
                        float(body['cpu']) if body.get('cpu') else None,
                        _megabytes(body.get('memory')),
                        body.get('disk'), body.get('runtime'))
-    image = nova_call(nova.image_id, body['image'])
+    image = _image_id(nova, body['image'], body.get('image_driver'))
     metadata = {}
     command = body.get('command')
     if command:

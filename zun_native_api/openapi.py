@@ -209,7 +209,8 @@ OPERATIONS = [
      'Stop (Nova os-stop).', 202, None),
     ('/v1/containers/{container_ident}/rebuild', 'post', 'rebuild',
      'Rebuild (Nova rebuild): a new workload from image (a Glance image, '
-     'else the container\'s own), running again if it ran.', 202, None),
+     'or a registry reference with image_driver docker; else the '
+     'container\'s own), running again if it ran.', 202, None),
     ('/v1/containers/{container_ident}/reboot', 'post', 'reboot',
      'Reboot (Nova soft reboot: the workload restarts, the sandbox and '
      'its addresses stay).', 202, None),

@@ -78,7 +78,7 @@ QUERY = {
     'reboot': _query({'timeout': _INT}),
     'rebuild': _query({'image': {'type': 'string', 'minLength': 1,
                                  'maxLength': 255},
-                       'image_driver': {'enum': ['glance']}}),
+                       'image_driver': {'enum': ['glance', 'docker']}}),
     'pause': _query({}),
     'unpause': _query({}),
     'kill': _query({'signal': _SIGNAL}),
@@ -253,9 +253,6 @@ def check_supported(body):
             int(policy.get('MaximumRetryCount') or 0)):
         raise ValidationError('maximum retry count not valid with restart '
                               'policy of %s' % policy['Name'])
-    if body.get('image_driver') == 'docker':
-        raise ValidationError('Images come from Glance here: give a Glance '
-                              'image (image_driver glance)')
 
 
 class ValidationError(Exception):

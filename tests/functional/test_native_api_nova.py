@@ -23,6 +23,7 @@ through wsgi-intercept in this process only), with keystonemiddleware
 against the same Keystone.
 """
 
+import io
 import json
 import os
 import re
@@ -45,6 +46,9 @@ from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 from zunclient import exceptions as zun_exceptions
 
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+from nova_zun_workshop import images as test_images
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
@@ -54,6 +58,9 @@ from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional import nova_api_support
+from tests.functional.runtime_support import local_registry  # noqa: F401
+from tests.functional.runtime_support import REGISTRY_PASSWORD
+from tests.functional.runtime_support import REGISTRY_USERNAME
 from zun_native_api import conf as api_conf
 from zun_native_api import openapi
 from zun_native_api import policy
@@ -151,7 +158,8 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         # A real Glance; Nova's framework keeps its own stub.
         self.real_glance = glance
 
-    def _serve_native_api(self, host='compute1', hosts=None, **options):
+    def _serve_native_api(self, host='compute1', hosts=None, zun=None,
+                          **options):
         conf_file = nova_api_support.conf_file(self, 'zun-native-api.conf', {
             'native_api': dict({
                 'host': host,
@@ -159,7 +167,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                                   for kv in (hosts or {}).items()),
                 'nova_endpoint': NOVA_URL, 'default_networks': 'none'},
                 **options),
-            'zun': {'engine_url': self.engine_url},
+            'zun': dict({'engine_url': self.engine_url}, **(zun or {})),
             'keystone_authtoken': nova_api_support.keystone_options(
                 self.keystone)})
         conf = cfg.ConfigOpts()
@@ -1028,3 +1036,81 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertIn('No valid host', failed.status_reason)
         assert_zun_error(self.native().post('/v1/containers', json={
             'image': self.image, 'hints': {'group': 3}}), 400)
+
+    @pytest.fixture
+    def _registry(self, local_registry):
+        self.registry = local_registry
+
+    def _push_to_registry(self, name):
+        """The sleeper test image pushed to the local registry as ``name``.
+
+        The engine keeps no copy: a boot must pull it.
+        """
+        ref = '%s/%s' % (self.registry.address, name)
+        image_id = self.runtime.import_rootfs(
+            rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS), ref,
+            command=test_images.COMMANDS['sleeper'],
+            labels={labels.IMAGE_KIND: test_images.IMAGE_KIND_TEST})
+        self.runtime.push_image(ref, auth={'username': REGISTRY_USERNAME,
+                                           'password': REGISTRY_PASSWORD})
+        self.runtime.remove_image(image_id, force=True)
+        return ref
+
+    def _remove_engine_image(self, image):
+        if self.runtime.image_exists(image):
+            self.runtime.remove_image(image, force=True)
+
+    @pytest.mark.usefixtures('_real_glance', '_registry')
+    def test_image_driver_docker_boots_a_registry_image(self):
+        self.flags(registry_username=REGISTRY_USERNAME,
+                   registry_password=REGISTRY_PASSWORD,
+                   registry_auth_hosts=[self.registry.address], group='zun')
+        ref = self._push_to_registry('zun-test/app:v1')
+        self.native_url = self._serve_native_api(
+            glance_endpoint=self.real_glance.url,
+            zun={'allowed_registries': self.registry.address})
+        images = glanceclient.Client(
+            '2', session=self.identities.session('alice'),
+            endpoint_override=self.real_glance.url).images
+        alice = self.native()
+        # The first create makes alice's Glance image naming the reference,
+        # with no data. Nova's framework boots from its own Glance stub,
+        # which does not know it yet: Nova refuses the image.
+        answer = alice.post('/v1/containers', params={'run': 'true'},
+                            json={'image': ref, 'image_driver': 'docker',
+                                  'cpu': 1, 'memory': '64'})
+        self.assertEqual(400, answer.status_code, answer.text)
+        (made,) = images.list(filters={'zun_registry_reference': ref})
+        self.addCleanup(images.delete, made['id'])
+        # After the server's delete (cleanups run last-added first).
+        self.addCleanup(self._remove_engine_image,
+                        'glance/%s:latest' % made['id'])
+        self.assertEqual(
+            (ref, self.identities.project('alice'), 'private', 'docker', 0),
+            (made['name'], made['owner'], made['visibility'],
+             made['container_format'], made['size']))
+        # The stub gets the same image; the next create reuses alice's.
+        self.glance.create(self.ctxt, {
+            'id': made['id'], 'name': ref, 'status': 'active',
+            'container_format': 'docker', 'disk_format': 'raw', 'size': 0,
+            'min_ram': 0, 'min_disk': 0,
+            'properties': {'zun_registry_reference': ref}},
+            data=io.BytesIO(b''))
+        created = self.zun_cli('run', '--name', 'pulled', '--image-driver',
+                               'docker', '--cpu', '1', '--memory', '64', ref)
+        self.assertEqual(0, created.returncode, created.stderr)
+        zun = self.zun()
+        uuid = zun.containers.get('pulled').uuid
+        self.addCleanup(self.delete_server, uuid)
+        container = self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual(made['id'], container.image)
+        self.assertEqual([made['id']], [i['id'] for i in images.list(
+            filters={'zun_registry_reference': ref})])
+        self.assertEqual('glance/%s:latest' % made['id'],
+                         self.workload({'id': uuid}).image)
+        # Refused before Glance or Nova hear of it.
+        for image in ('registry.example:5000/app:1', 'Not A Reference'):
+            assert_zun_error(alice.post('/v1/containers', json={
+                'image': image, 'image_driver': 'docker'}), 400)
+        self.assertEqual(1, len(list(images.list(
+            filters={'owner': self.identities.project('alice')}))))
