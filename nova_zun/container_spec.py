@@ -39,6 +39,13 @@ native API's create can pass them through Nova):
     ``false``: the build creates the workload without starting it (Zun's
     create without ``run``); Nova's power state is then NOSTATE ("pending")
     and a hard reboot starts it. Default ``true``.
+``zun_healthcheck`` (server metadata only)
+    JSON object as Zun's create takes it: ``cmd`` (run with ``/bin/sh
+    -c``), ``interval`` and ``timeout`` (seconds), ``retries``; the engine
+    runs it and keeps the workload's health (Zun's healthcheck).
+``zun_auto_remove`` (server metadata only)
+    ``true``: when the workload stops by itself (its main process ended,
+    not a stop through Nova), the server is deleted (Zun's auto_remove).
 ``zun_restart_policy`` (server metadata only)
     ``no`` (default), ``on-failure``, ``on-failure:<N>`` (at most N
     restarts in a row), ``always`` or ``unless-stopped``: the engine starts
@@ -78,6 +85,9 @@ META_CPU = 'zun_cpu'
 META_STOP_TIMEOUT = 'zun_stop_timeout'
 META_RESTART_POLICY = 'zun_restart_policy'
 META_RUN = 'zun_run'
+META_AUTO_REMOVE = 'zun_auto_remove'
+META_HEALTHCHECK = 'zun_healthcheck'
+_HEALTHCHECK_NUMBERS = ('interval', 'timeout', 'retries')
 IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
@@ -317,6 +327,36 @@ def runs_at_boot(instance):
                                   value)
 
 
+def removed_on_exit(instance):
+    """Whether the server goes when its workload stops by itself."""
+    return _flag(instance, 'server metadata ' + META_AUTO_REMOVE,
+                 (instance.metadata or {}).get(META_AUTO_REMOVE))
+
+
+def healthcheck(instance):
+    """The workload's health check from server metadata, or None."""
+    value = (instance.metadata or {}).get(META_HEALTHCHECK)
+    if not value:
+        return None
+    try:
+        check = json.loads(value)
+    except ValueError as exc:
+        raise _invalid(instance, 'server metadata %s is not JSON: %s'
+                       % (META_HEALTHCHECK, exc))
+    if (not isinstance(check, dict) or
+            not isinstance(check.get('cmd'), str) or not check['cmd'] or
+            set(check) - {'cmd'} - set(_HEALTHCHECK_NUMBERS) or
+            not all(isinstance(check.get(k, 0), int) and
+                    not isinstance(check.get(k, 0), bool) and
+                    check.get(k, 0) >= 0 for k in _HEALTHCHECK_NUMBERS)):
+        raise _invalid(instance, 'server metadata %s must be an object of '
+                                 'cmd and, in whole seconds or counts, '
+                                 'interval, timeout, retries'
+                       % META_HEALTHCHECK)
+    return types.Healthcheck(check['cmd'], check.get('interval', 0),
+                             check.get('timeout', 0), check.get('retries', 0))
+
+
 def restart_policy(instance):
     """The workload's restart policy from server metadata, None for ``no``.
 
@@ -419,4 +459,5 @@ def workload_spec(instance, host, image, sandbox_id, engine_runtime,
         runtime=engine_runtime,
         sandbox_id=sandbox_id,
         cap_add=capabilities(instance),
-        restart_policy=restart_policy(instance))
+        restart_policy=restart_policy(instance),
+        healthcheck=healthcheck(instance))

@@ -65,6 +65,7 @@ STATE_KEY = 'NATIVE_API_STATE'
 
 _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
 _LAST_RENAME = microversion_parse.Version(1, 13)
+_HEALTHCHECK = microversion_parse.Version(1, 22)
 # What a streamed answer sends at a time; a multiple of 3, so that its
 # base64 has no padding inside the stream.
 _STREAM_CHUNK_BYTES = 48 * 1024
@@ -898,6 +899,13 @@ def create():
     if body.get('labels'):
         metadata[views.META_LABELS] = json.dumps(body['labels'],
                                                  sort_keys=True)
+    if body.get('healthcheck'):
+        if _api_version() < _HEALTHCHECK:
+            raise errors.ApiError(406, 'healthcheck is offered from '
+                                       'microversion %s' % (_HEALTHCHECK,))
+        metadata[views.META_HEALTHCHECK] = json.dumps(
+            {k: v for k, v in body['healthcheck'].items() if v is not None},
+            sort_keys=True)
     restart_policy = views.restart_policy_metadata(body.get('restart_policy'))
     if restart_policy:
         metadata[views.META_RESTART_POLICY] = restart_policy
@@ -905,8 +913,10 @@ def create():
     if not validation.boolean(args.get('run')):
         # Zun's create: the workload is made, not started.
         metadata[views.META_RUN] = 'false'
-    # The driver's server metadata for a main process one can attach to.
-    for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty')):
+    # The driver's server metadata for a main process one can attach to,
+    # and for a server deleted when its workload stops by itself.
+    for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty'),
+                       ('auto_remove', views.META_AUTO_REMOVE)):
         if body.get(field):
             metadata[key] = 'true'
     for key, value in metadata.items():

@@ -112,6 +112,8 @@ QUERY = {
     'service_list': _query({}),
 }
 
+_SECONDS = {'type': ['integer', 'null'], 'minimum': 0,
+            'maximum': 2 ** 31 - 1}
 #: Zun's restart policy names, as the engine has them.
 RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 
@@ -180,6 +182,17 @@ BODY = {
                           'type': ['string', 'array'], 'maxLength': 65536,
                           'maxItems': 64,
                           'items': {'type': 'string', 'maxLength': 255}}},
+            # Run by the engine in the workload (Zun's, from 1.22).
+            'healthcheck': {
+                'type': ['object', 'null'], 'additionalProperties': False,
+                'required': ['cmd'],
+                'properties': {
+                    'cmd': {'type': 'string', 'minLength': 1,
+                            'maxLength': 255},
+                    'interval': _SECONDS, 'timeout': _SECONDS,
+                    'retries': _SECONDS}},
+            # The server is deleted when its workload stops by itself.
+            'auto_remove': {'type': ['boolean', 'null']},
             # Zun's restart policy; the driver has the engine apply it.
             'restart_policy': {
                 'type': ['object', 'null'], 'additionalProperties': False,
@@ -193,11 +206,9 @@ BODY = {
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
-            'auto_remove': {'type': 'boolean'},
             'auto_heal': {'type': 'boolean'},
             'privileged': {'type': 'boolean'},
             'mounts': {'type': 'array'},
-            'healthcheck': {'type': 'object'},
             'exposed_ports': {'type': 'object'},
             'registry': {'type': ['string', 'null']},
         },
@@ -239,8 +250,8 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_remove', 'auto_heal', 'privileged', 'mounts',
-               'healthcheck', 'exposed_ports', 'registry')
+UNSUPPORTED = ('auto_heal', 'privileged', 'mounts', 'exposed_ports',
+               'registry')
 
 
 def check_supported(body):
@@ -253,6 +264,10 @@ def check_supported(body):
             int(policy.get('MaximumRetryCount') or 0)):
         raise ValidationError('maximum retry count not valid with restart '
                               'policy of %s' % policy['Name'])
+    if body.get('auto_remove') and policy.get('Name', 'no') != 'no':
+        # As the engine refuses them together.
+        raise ValidationError('Conflicting options: auto_remove and '
+                              'restart_policy %s' % policy['Name'])
 
 
 class ValidationError(Exception):

@@ -68,6 +68,11 @@ _NOSTATE = 0
 #: Server metadata: ``false`` when create did not ask to run the container
 #: (the driver then creates the workload without starting it).
 META_RUN = 'zun_run'
+#: Server metadata: ``true`` when the server goes as its workload stops by
+#: itself.
+META_AUTO_REMOVE = 'zun_auto_remove'
+#: Server metadata of the health check as create took it (JSON).
+META_HEALTHCHECK = 'zun_healthcheck'
 
 
 def created(server):
@@ -148,6 +153,16 @@ def _restart_policy(metadata):
     return {'Name': name, 'MaximumRetryCount': count or '0'}
 
 
+def _healthcheck(metadata):
+    """Zun's view of the health check: its command is ``test``."""
+    check = _json_metadata(metadata, META_HEALTHCHECK)
+    if not isinstance(check, dict):
+        return {}
+    view = {k: check.get(k) for k in ('interval', 'retries', 'timeout')}
+    view['test'] = check.get('cmd')
+    return view
+
+
 def container(server, include_runtime_state=None):
     """A Nova server as a Zun container (flat JSON, Zun's field names)."""
     flavor = server.get('flavor') or {}
@@ -194,10 +209,10 @@ def container(server, include_runtime_state=None):
                             for g in server.get('security_groups') or ()],
         'interactive': False,
         'tty': False,
-        'auto_remove': False,
+        'auto_remove': metadata.get(META_AUTO_REMOVE) == 'true',
         'auto_heal': False,
         'privileged': False,
-        'healthcheck': {},
+        'healthcheck': _healthcheck(metadata),
         'cpu_policy': 'shared',
         'registry_id': None,
     }

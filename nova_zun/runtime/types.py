@@ -114,6 +114,21 @@ class RestartPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
+class Healthcheck:
+    """A command the engine runs in the container to tell its health.
+
+    Run with ``/bin/sh -c`` every ``interval_s`` seconds; ``retries``
+    failures in a row (or runs longer than ``timeout_s``) make the container
+    unhealthy. 0: the engine's default.
+    """
+
+    command: str
+    interval_s: int = 0
+    timeout_s: int = 0
+    retries: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """What to run: everything needed to create one container."""
 
@@ -139,6 +154,7 @@ class ContainerSpec:
     stop_timeout: Optional[int] = None
     #: None: never started again by the engine.
     restart_policy: Optional[RestartPolicy] = None
+    healthcheck: Optional[Healthcheck] = None
 
 
 @dataclasses.dataclass(frozen=True)

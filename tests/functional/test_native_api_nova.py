@@ -1114,3 +1114,78 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                 'image': image, 'image_driver': 'docker'}), 400)
         self.assertEqual(1, len(list(images.list(
             filters={'owner': self.identities.project('alice')}))))
+
+    def test_auto_remove_deletes_the_server_when_its_workload_ends(self):
+        zun = self.zun()
+        created = self.zun_cli('run', '--name', 'brief', '--auto-remove',
+                               '--cpu', '1', '--memory', '64', self.image,
+                               'sh', '-c', 'sleep 2')
+        self.assertEqual(0, created.returncode, created.stderr)
+        brief = zun.containers.get('brief')
+        self.addCleanup(self.delete_server, brief.uuid)
+        self.assertTrue(brief.auto_remove)
+        self._wait_until_deleted({'id': brief.uuid})
+        self.assertEqual([], self.pod_containers({'id': brief.uuid}))
+        # Raw HTTP; a stop through the API is Nova's stop: the server stays.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'auto_remove': True})
+        self.assertEqual(202, answer.status_code, answer.text)
+        kept = answer.json()['uuid']
+        self.addCleanup(self.delete_server, kept)
+        self.wait_for_status(zun, kept, 'Running')
+        zun.containers.stop(kept, None)
+        self.wait_for_status(zun, kept, 'Stopped')
+        zun.containers.start(kept)
+        self.wait_for_status(zun, kept, 'Running')
+        killed = self.zun_cli('kill', kept)
+        self.assertEqual(0, killed.returncode, killed.stderr)
+        self._wait_until_deleted({'id': kept})
+        assert_zun_error(alice.post('/v1/containers', json={
+            'image': self.image, 'auto_remove': True,
+            'restart_policy': {'Name': 'on-failure'}}), 400)
+
+    def _health(self, uuid):
+        return self.workload({'id': uuid}).details['State'].get(
+            'Health', {}).get('Status')
+
+    def _wait_for_health(self, uuid, status):
+        deadline = time.monotonic() + 60
+        while self._health(uuid) != status:
+            self.assertLess(time.monotonic(), deadline, self._health(uuid))
+            time.sleep(0.5)
+
+    def test_healthcheck_is_run_by_the_engine(self):
+        zun = self.zun()
+        created = self.zun_cli(
+            'run', '--name', 'checked', '--healthcheck',
+            'cmd=test -e /tmp/ok,interval=1,retries=1,timeout=2',
+            '--cpu', '1', '--memory', '64', self.image)
+        self.assertEqual(0, created.returncode, created.stderr)
+        checked = zun.containers.get('checked').uuid
+        self.addCleanup(self.delete_server, checked)
+        container = self.wait_for_status(zun, checked, 'Running')
+        self.assertEqual({'test': 'test -e /tmp/ok', 'interval': 1,
+                          'retries': 1, 'timeout': 2},
+                         container.healthcheck)
+        self._wait_for_health(checked, 'unhealthy')
+        self.runtime.exec(self.workload({'id': checked}).id,
+                          ['touch', '/tmp/ok'])
+        self._wait_for_health(checked, 'healthy')
+        # Raw HTTP: from microversion 1.22, as in Zun.
+        alice = self.native()
+        body = {'image': self.image, 'cpu': 1, 'memory': '64',
+                'healthcheck': {'cmd': 'true', 'interval': 1}}
+        assert_zun_error(alice.post(
+            '/v1/containers', json=body,
+            headers={'OpenStack-API-Version': 'container 1.21'}), 406)
+        answer = alice.post('/v1/containers', params={'run': 'true'},
+                            json=body)
+        self.assertEqual(202, answer.status_code, answer.text)
+        uuid = answer.json()['uuid']
+        self.addCleanup(self.delete_server, uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        self._wait_for_health(uuid, 'healthy')
+        assert_zun_error(alice.post('/v1/containers', json=dict(
+            body, healthcheck={'cmd': 'true', 'interval': -1})), 400)

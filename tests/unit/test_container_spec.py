@@ -12,6 +12,8 @@
 
 """Nova instance -> runtime spec translation (no engine, no Nova services)."""
 
+import json
+
 from nova import exception
 from nova import objects
 import pytest
@@ -298,3 +300,19 @@ def test_runs_at_boot_unless_metadata_says_not(metadata, runs):
 def test_a_bad_run_flag_fails_the_build():
     with pytest.raises(exception.InvalidInput, match='zun_run'):
         container_spec.runs_at_boot(instance({'zun_run': 'later'}))
+
+
+def test_healthcheck_from_metadata():
+    spec = workload(instance({'zun_healthcheck': json.dumps(
+        {'cmd': 'test -e /ok', 'interval': 2, 'retries': 3})}))
+    assert spec.healthcheck == types.Healthcheck('test -e /ok', 2, 0, 3)
+    assert workload(instance()).healthcheck is None
+
+
+@pytest.mark.parametrize('value', [
+    'nope', '[]', '{}', '{"cmd": ""}', '{"cmd": "x", "interval": -1}',
+    '{"cmd": "x", "interval": "2"}', '{"cmd": "x", "retries": true}',
+    '{"cmd": "x", "other": 1}'])
+def test_a_bad_healthcheck_fails_the_build(value):
+    with pytest.raises(exception.InvalidInput, match='zun_healthcheck'):
+        workload(instance({'zun_healthcheck': value}))

@@ -39,6 +39,7 @@ from nova_zun.runtime import types
 LOG = logging.getLogger(__name__)
 
 _CPU_PERIOD_US = 100000
+_NS_PER_S = 10 ** 9
 # The sandbox's pause process needs next to nothing under runc. Runtimes
 # that run a kernel of their own inside the container's cgroup need more:
 # gVisor's sentry and gofer alone use ~40 threads and ~14 MB, and refuse to
@@ -228,6 +229,15 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             kwargs['storage_opt'] = {'size': '%dG' % res.disk_gb}
         return self._api.create_host_config(**kwargs)
 
+    @staticmethod
+    def _healthcheck(check):
+        if check is None:
+            return None
+        return {'test': ['CMD-SHELL', check.command],
+                'interval': check.interval_s * _NS_PER_S,
+                'timeout': check.timeout_s * _NS_PER_S,
+                'retries': check.retries}
+
     def _create(self, spec, with_storage_limit):
         return self._api.create_container(
             spec.image,
@@ -241,6 +251,7 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             tty=spec.tty,
             stdin_open=spec.stdin_open,
             stop_timeout=spec.stop_timeout,
+            healthcheck=self._healthcheck(spec.healthcheck),
             host_config=self._host_config(spec, with_storage_limit),
             use_config_proxy=False)['Id']
 
