@@ -59,8 +59,10 @@ native API's create can pass them through Nova):
     default_runtime`` or one of ``[zun] image_runtimes``.
 
 Flavor extra specs (set by operators, who own flavors): ``zun:runtime``,
-``zun:pids_limit`` and ``zun:cap_add`` (comma-separated Linux capabilities
-added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``).
+``zun:pids_limit``, ``zun:cap_add`` (comma-separated Linux capabilities
+added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``) and
+``zun:privileged`` (``true``: the workload runs privileged, Zun's
+privileged; never from server metadata, which any user sets).
 """
 
 import json
@@ -92,6 +94,7 @@ IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
 SPEC_CAP_ADD = 'zun:cap_add'
+SPEC_PRIVILEGED = 'zun:privileged'
 
 _CAPABILITY = re.compile(r'^[A-Z][A-Z0-9_]*$')
 _ENV_NAME = re.compile(r'^[^=\0]+$')
@@ -288,6 +291,12 @@ def capabilities(instance):
     return tuple(caps)
 
 
+def privileged(instance):
+    """Whether the flavor makes the workload privileged."""
+    return _flag(instance, 'flavor extra spec ' + SPEC_PRIVILEGED,
+                 (instance.flavor.extra_specs or {}).get(SPEC_PRIVILEGED))
+
+
 def _at_most(instance, key, kind, lowest, limit):
     """Server metadata ``key`` as a ``kind`` from ``lowest`` to ``limit``.
 
@@ -460,4 +469,5 @@ def workload_spec(instance, host, image, sandbox_id, engine_runtime,
         sandbox_id=sandbox_id,
         cap_add=capabilities(instance),
         restart_policy=restart_policy(instance),
-        healthcheck=healthcheck(instance))
+        healthcheck=healthcheck(instance),
+        privileged=privileged(instance))

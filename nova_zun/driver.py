@@ -798,6 +798,9 @@ class ZunDriver(driver.ComputeDriver):
                 container_spec.capabilities(instance)):
             changes.append('the capabilities (%s)'
                            % container_spec.SPEC_CAP_ADD)
+        if (container_spec.privileged(resized) !=
+                container_spec.privileged(instance)):
+            changes.append('privileged (%s)' % container_spec.SPEC_PRIVILEGED)
         if status.disk_limit_gb and status.disk_limit_gb != new.disk_gb:
             changes.append('the disk limit the engine enforces')
         if status.state == _RUNNING:

@@ -872,10 +872,13 @@ def create():
     body = validation.body('create')
     validation.check_supported(body)
     nova = authorized_nova('container:create')
+    if body.get('privileged'):
+        authorized_nova('container:create:privileged')
     flavor = nova_call(nova.flavor_for,
                        float(body['cpu']) if body.get('cpu') else None,
                        _megabytes(body.get('memory')),
-                       body.get('disk'), body.get('runtime'))
+                       body.get('disk'), body.get('runtime'),
+                       bool(body.get('privileged')))
     image = _image_id(nova, body['image'], body.get('image_driver'))
     metadata = {}
     command = body.get('command')

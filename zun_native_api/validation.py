@@ -191,6 +191,8 @@ BODY = {
                             'maxLength': 255},
                     'interval': _SECONDS, 'timeout': _SECONDS,
                     'retries': _SECONDS}},
+            # Admins' (policy): a flavor with zun:privileged=true.
+            'privileged': {'type': ['boolean', 'null']},
             # The server is deleted when its workload stops by itself.
             'auto_remove': {'type': ['boolean', 'null']},
             # Zun's restart policy; the driver has the engine apply it.
@@ -207,7 +209,6 @@ BODY = {
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
             'auto_heal': {'type': 'boolean'},
-            'privileged': {'type': 'boolean'},
             'mounts': {'type': 'array'},
             'exposed_ports': {'type': 'object'},
             'registry': {'type': ['string', 'null']},
@@ -250,8 +251,7 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_heal', 'privileged', 'mounts', 'exposed_ports',
-               'registry')
+UNSUPPORTED = ('auto_heal', 'mounts', 'exposed_ports', 'registry')
 
 
 def check_supported(body):

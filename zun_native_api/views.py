@@ -211,7 +211,7 @@ def container(server, include_runtime_state=None):
         'tty': False,
         'auto_remove': metadata.get(META_AUTO_REMOVE) == 'true',
         'auto_heal': False,
-        'privileged': False,
+        'privileged': extra_specs.get('zun:privileged') == 'true',
         'healthcheck': _healthcheck(metadata),
         'cpu_policy': 'shared',
         'registry_id': None,

@@ -155,6 +155,9 @@ class ContainerSpec:
     #: None: never started again by the engine.
     restart_policy: Optional[RestartPolicy] = None
     healthcheck: Optional[Healthcheck] = None
+    #: Every capability and device of the host, no seccomp or AppArmor
+    #: profile.
+    privileged: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -238,6 +238,19 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.wait_for_status(zun, uuid, 'Running')
         return uuid
 
+    def cli_run(self, name, *options, command=(), verb='run'):
+        """``zun run`` (or ``verb``) of alice's container ``name``.
+
+        It runs the test image with 1 vCPU and 64 MiB, and is deleted after
+        the test. Return its UUID.
+        """
+        created = self.zun_cli(verb, '--name', name, *options, '--cpu', '1',
+                               '--memory', '64', self.image, *command)
+        self.assertEqual(0, created.returncode, created.stderr)
+        uuid = self.zun().containers.get(name).uuid
+        self.addCleanup(self.delete_server, uuid)
+        return uuid
+
     def delete_server(self, uuid):
         """Delete the server ``uuid`` unless it is gone; wait until it is."""
         try:
@@ -825,14 +838,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     def test_labels_and_hostname_as_given(self):
         zun = self.zun()
-        created = self.zun_cli(
-            'run', '--name', 'labelled', '--hostname', 'web-1',
-            '--label', 'tier=front', '--label',
-            'org.openstack.nova-zun.project=someone-else',
-            '--cpu', '1', '--memory', '64', self.image)
-        self.assertEqual(0, created.returncode, created.stderr)
-        uuid = zun.containers.get('labelled').uuid
-        self.addCleanup(self.delete_server, uuid)
+        uuid = self.cli_run(
+            'labelled', '--hostname', 'web-1', '--label', 'tier=front',
+            '--label', 'org.openstack.nova-zun.project=someone-else')
         container = self.wait_for_status(zun, uuid, 'Running')
         self.assertEqual({'tier': 'front',
                           'org.openstack.nova-zun.project': 'someone-else'},
@@ -882,13 +890,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         zun = self.zun()
         # At most two restarts after a failure: three runs, then Stopped,
         # as Nova hears from the engine's last stop.
-        created = self.zun_cli(
-            'run', '--name', 'retried', '--restart', 'on-failure:2',
-            '--cpu', '1', '--memory', '64', self.image,
-            'sh', '-c', 'echo run >> /runs; exit 3')
-        self.assertEqual(0, created.returncode, created.stderr)
-        retried = zun.containers.get('retried').uuid
-        self.addCleanup(self.delete_server, retried)
+        retried = self.cli_run(
+            'retried', '--restart', 'on-failure:2',
+            command=('sh', '-c', 'echo run >> /runs; exit 3'))
         container = self.wait_for_status(zun, retried, 'Stopped')
         self.assertEqual({'Name': 'on-failure', 'MaximumRetryCount': '2'},
                          container.restart_policy)
@@ -941,11 +945,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     def test_create_without_run_is_created_and_start_starts_it(self):
         zun = self.zun()
-        created = self.zun_cli('create', '--name', 'made', '--cpu', '1',
-                               '--memory', '64', self.image)
-        self.assertEqual(0, created.returncode, created.stderr)
-        made = zun.containers.get('made').uuid
-        self.addCleanup(self.delete_server, made)
+        made = self.cli_run('made', verb='create')
         self.wait_for_status(zun, made, 'Created')
         # Nova's server is built, the workload made and never started.
         self.assertEqual('created', self.workload({'id': made}).state.value)
@@ -1015,12 +1015,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         group = self.nova_as('alice').post('/os-server-groups', json={
             'server_group': {'name': 'apart', 'policy': 'anti-affinity'}}
         ).json()['server_group']['id']
-        created = self.zun_cli('run', '--name', 'member', '--hint',
-                               'group=' + group, '--cpu', '1',
-                               '--memory', '64', self.image)
-        self.assertEqual(0, created.returncode, created.stderr)
-        member = zun.containers.get('member').uuid
-        self.addCleanup(self.delete_server, member)
+        member = self.cli_run('member', '--hint', 'group=' + group)
         self.wait_for_status(zun, member, 'Running')
         members = self.nova_as('alice').get(
             '/os-server-groups/' + group).json()['server_group']['members']
@@ -1117,15 +1112,11 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     def test_auto_remove_deletes_the_server_when_its_workload_ends(self):
         zun = self.zun()
-        created = self.zun_cli('run', '--name', 'brief', '--auto-remove',
-                               '--cpu', '1', '--memory', '64', self.image,
-                               'sh', '-c', 'sleep 2')
-        self.assertEqual(0, created.returncode, created.stderr)
-        brief = zun.containers.get('brief')
-        self.addCleanup(self.delete_server, brief.uuid)
-        self.assertTrue(brief.auto_remove)
-        self._wait_until_deleted({'id': brief.uuid})
-        self.assertEqual([], self.pod_containers({'id': brief.uuid}))
+        brief = self.cli_run('brief', '--auto-remove',
+                             command=('sh', '-c', 'sleep 5'))
+        self.assertTrue(zun.containers.get(brief).auto_remove)
+        self._wait_until_deleted({'id': brief})
+        self.assertEqual([], self.pod_containers({'id': brief}))
         # Raw HTTP; a stop through the API is Nova's stop: the server stays.
         alice = self.native()
         answer = alice.post('/v1/containers', params={'run': 'true'}, json={
@@ -1158,13 +1149,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     def test_healthcheck_is_run_by_the_engine(self):
         zun = self.zun()
-        created = self.zun_cli(
-            'run', '--name', 'checked', '--healthcheck',
-            'cmd=test -e /tmp/ok,interval=1,retries=1,timeout=2',
-            '--cpu', '1', '--memory', '64', self.image)
-        self.assertEqual(0, created.returncode, created.stderr)
-        checked = zun.containers.get('checked').uuid
-        self.addCleanup(self.delete_server, checked)
+        checked = self.cli_run(
+            'checked', '--healthcheck',
+            'cmd=test -e /tmp/ok,interval=1,retries=1,timeout=2')
         container = self.wait_for_status(zun, checked, 'Running')
         self.assertEqual({'test': 'test -e /tmp/ok', 'interval': 1,
                           'retries': 1, 'timeout': 2},
@@ -1189,3 +1176,48 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self._wait_for_health(uuid, 'healthy')
         assert_zun_error(alice.post('/v1/containers', json=dict(
             body, healthcheck={'cmd': 'true', 'interval': -1})), 400)
+
+    def test_privileged_is_admins_on_a_privileged_flavor(self):
+        # Private, and smaller than self.flavor: never chosen for others.
+        self._create_flavor(memory_mb=64, vcpu=1, disk=1, is_public=False,
+                            extra_spec=dict(CONTAINER_SPEC,
+                                            **{'zun:privileged': 'true'}))
+        refused = self.zun_cli('run', '--privileged', '--cpu', '1',
+                               '--memory', '64', self.image)
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('Forbidden (HTTP 403)', refused.stderr)
+        assert_zun_error(self.native().post('/v1/containers', json={
+            'image': self.image, 'privileged': True}), 403)
+        plain = self.run_container()
+        self.assertFalse(self.zun().containers.get(plain).privileged)
+        self.assertEqual(
+            (False, ['no-new-privileges']),
+            (self.workload({'id': plain}).details['HostConfig']['Privileged'],
+             self.workload({'id': plain}).details['HostConfig'][
+                 'SecurityOpt']))
+        # Created, not started: a privileged container gets every
+        # capability, and this test may run where the engine holds fewer
+        # (in a container without CAP_SYS_RESOURCE, runc cannot start it).
+        admin = self.zun('admin')
+        created = self.zun_cli('create', '--name', 'trusted', '--privileged',
+                               '--cpu', '1', '--memory', '64', self.image,
+                               who='admin')
+        self.assertEqual(0, created.returncode, created.stderr)
+        trusted = admin.containers.get('trusted').uuid
+        self.addCleanup(self.delete_server, trusted)
+        self.assertTrue(self.wait_for_status(admin, trusted,
+                                             'Created').privileged)
+        # Raw HTTP as the admin.
+        answer = Caller(self.native_url, self.identities.token('admin')).post(
+            '/v1/containers', json={
+                'image': self.image, 'cpu': 1, 'memory': '64',
+                'privileged': True})
+        self.assertEqual(202, answer.status_code, answer.text)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.wait_for_status(admin, raw, 'Created')
+        for uuid in (trusted, raw):
+            host_config = self.workload({'id': uuid}).details['HostConfig']
+            self.assertTrue(host_config['Privileged'])
+            self.assertNotIn('no-new-privileges',
+                             host_config['SecurityOpt'] or ())

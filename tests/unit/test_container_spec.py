@@ -316,3 +316,12 @@ def test_healthcheck_from_metadata():
 def test_a_bad_healthcheck_fails_the_build(value):
     with pytest.raises(exception.InvalidInput, match='zun_healthcheck'):
         workload(instance({'zun_healthcheck': value}))
+
+
+@pytest.mark.parametrize('extra_specs, privileged', [
+    ({}, False), ({'zun:privileged': 'true'}, True),
+    ({'zun:privileged': 'false'}, False)])
+def test_only_the_flavor_makes_a_workload_privileged(extra_specs, privileged):
+    assert workload(instance(extra_specs=extra_specs)).privileged is privileged
+    # Server metadata, which any user sets, does not.
+    assert not workload(instance({'zun:privileged': 'true'})).privileged

@@ -203,8 +203,9 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
     def _host_config(self, spec, with_storage_limit):
         res = spec.resources
         kwargs = {
-            'privileged': False,
-            'security_opt': ['no-new-privileges'],
+            'privileged': spec.privileged,
+            # Zun's privileged containers may gain privileges (setuid).
+            'security_opt': None if spec.privileged else ['no-new-privileges'],
             'cap_add': list(spec.cap_add) or None,
             'pids_limit': res.pids_limit,
             'mounts': [self._mount(m) for m in spec.mounts] or None,
