@@ -22,6 +22,7 @@ same 404 as a missing container, a 403 to a caller who may see it.
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import shlex
@@ -31,6 +32,7 @@ from urllib import parse as urlparse
 import flask
 import microversion_parse
 from oslo_log import log as logging
+from oslo_utils import excutils
 import requests
 
 from nova_zun import glance_layers
@@ -822,21 +824,29 @@ def rebuild(container_ident):
     validation.no_body()
     context, server = _server_for('container:rebuild', container_ident, {})
     nova = _nova(context)
-    image = (_image_id(nova, args['image'], args.get('image_driver'))
-             if args.get('image') else (server.get('image') or {}).get('id'))
-    nova_call(nova.action, server['id'], 'rebuild', {'imageRef': image})
+    if args.get('image'):
+        with _image(nova, args['image'], args.get('image_driver')) as image:
+            nova_call(nova.action, server['id'], 'rebuild',
+                      {'imageRef': image})
+    else:
+        nova_call(nova.action, server['id'], 'rebuild',
+                  {'imageRef': (server.get('image') or {}).get('id')})
     return _accepted()
 
 
-def _image_id(nova, image, driver):
+@contextlib.contextmanager
+def _image(nova, image, driver):
     """The Glance image to boot for Zun's ``image`` and ``image_driver``.
 
     glance: a Glance image's UUID or name. docker: a registry reference,
-    booted through the caller's Glance image naming it (made if need be).
+    booted through the caller's Glance image naming it (made if need be:
+    deleted again when what uses it fails, so a refused request makes
+    nothing).
     """
     conf = _state().conf
     if (driver or conf.native_api.default_image_driver) == 'glance':
-        return nova_call(nova.image_id, image)
+        yield nova_call(nova.image_id, image)
+        return
     ref = references.normalized(image)
     if ref is None:
         raise errors.ApiError(400, 'Image %s is not a registry reference '
@@ -847,11 +857,22 @@ def _image_id(nova, image, driver):
         raise errors.ApiError(400, 'Image %s: registry %s is not allowed '
                                    'here' % (image, registry))
     try:
-        return glance.Glance(
-            conf, _context(), flask.request.headers.get('X-Service-Catalog')
-        ).registry_image(conf.zun.registry_reference_property, ref)
+        images = glance.Glance(conf, _context(),
+                               flask.request.headers.get('X-Service-Catalog'))
+        image_id, made = images.registry_image(
+            conf.zun.registry_reference_property, ref)
     except glance.GlanceError as exc:
         raise errors.ApiError(exc.status, exc.message)
+    try:
+        yield image_id
+    except Exception:
+        with excutils.save_and_reraise_exception():
+            if made:
+                try:
+                    images.delete(image_id)
+                except glance.GlanceError:
+                    LOG.exception('Could not delete Glance image %s',
+                                  image_id)
 
 
 def _megabytes(memory):
@@ -879,7 +900,6 @@ def create():
                        _megabytes(body.get('memory')),
                        body.get('disk'), body.get('runtime'),
                        bool(body.get('privileged')))
-    image = _image_id(nova, body['image'], body.get('image_driver'))
     metadata = {}
     command = body.get('command')
     if command:
@@ -941,9 +961,10 @@ def create():
     if body.get('host'):
         # Nova's own way to ask for a host (admins only, by its policy).
         zone = '%s:%s' % (zone or 'nova', body['host'])
-    server = nova_call(nova.create, name, image, flavor['id'], metadata,
-                       networks, zone, body.get('security_groups'),
-                       body.get('hostname'), body.get('hints'))
+    with _image(nova, body['image'], body.get('image_driver')) as image:
+        server = nova_call(nova.create, name, image, flavor['id'], metadata,
+                           networks, zone, body.get('security_groups'),
+                           body.get('hostname'), body.get('hints'))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),

@@ -82,11 +82,12 @@ class Glance:
                                                      context.project_id)
 
     def registry_image(self, reference_property, ref):
-        """The caller's Glance image naming registry image ``ref``; its id.
+        """The caller's Glance image naming registry image ``ref``.
 
         One of the caller's project's with ``reference_property`` ``ref`` and
         no data, else a new one, private, named ``ref``: the driver pulls
-        ``ref`` when it boots it (doc/images.rst, *Registry images*).
+        ``ref`` when it boots it (doc/images.rst, *Registry images*). Return
+        its id and whether it was made now.
         """
         with _answers():
             for image in self._client.images.list(filters={
@@ -97,7 +98,7 @@ class Glance:
                 if (image.get('owner') == self._project_id and
                         image.get(reference_property) == ref and
                         not image.get('size')):
-                    return image['id']
+                    return image['id'], False
             image = self._client.images.create(
                 name=ref, container_format=image_archive.CONTAINER_FORMAT,
                 disk_format='raw', visibility='private',
@@ -110,7 +111,11 @@ class Glance:
                 raise
         LOG.info('Made Glance image %s for registry image %s', image['id'],
                  ref)
-        return image['id']
+        return image['id'], True
+
+    def delete(self, image_id):
+        with _answers():
+            self._client.images.delete(image_id)
 
     def upload(self, name, data, tag=None):
         """Make an image ``name`` of the caller's project from ``data``.
