@@ -35,13 +35,34 @@ native API's create can pass them through Nova):
 ``zun_stop_timeout`` (server metadata only)
     Seconds the workload gets after SIGTERM when Nova powers it off (Zun's
     stop timeout); never more than the timeout Nova passes.
+``zun_run`` (server metadata only)
+    ``false``: the build creates the workload without starting it (Zun's
+    create without ``run``); Nova's power state is then NOSTATE ("pending")
+    and a hard reboot starts it. Default ``true``.
+``zun_healthcheck`` (server metadata only)
+    JSON object as Zun's create takes it: ``cmd`` (run with ``/bin/sh
+    -c``), ``interval`` and ``timeout`` (seconds), ``retries``; the engine
+    runs it and keeps the workload's health (Zun's healthcheck).
+``zun_auto_remove`` (server metadata only)
+    ``true``: when the workload stops by itself (its main process ended,
+    not a stop through Nova), the server is deleted (Zun's auto_remove).
+``zun_restart_policy`` (server metadata only)
+    ``no`` (default), ``on-failure``, ``on-failure:<N>`` (at most N
+    restarts in a row), ``always`` or ``unless-stopped``: the engine starts
+    the workload again when its main process ends (Zun's restart policy).
+    A stop through Nova is never undone: ``always`` is given to the engine
+    as ``unless-stopped``, which differs only in starting a stopped
+    container again when the engine restarts, and Nova would stop that
+    server again.
 ``zun_runtime`` (image property only; flavors use ``zun:runtime``)
     Name of an OCI runtime from ``[zun] runtimes``: ``[zun]
     default_runtime`` or one of ``[zun] image_runtimes``.
 
 Flavor extra specs (set by operators, who own flavors): ``zun:runtime``,
-``zun:pids_limit`` and ``zun:cap_add`` (comma-separated Linux capabilities
-added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``).
+``zun:pids_limit``, ``zun:cap_add`` (comma-separated Linux capabilities
+added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``) and
+``zun:privileged`` (``true``: the workload runs privileged, Zun's
+privileged; never from server metadata, which any user sets).
 """
 
 import json
@@ -64,10 +85,16 @@ META_TTY = 'zun_tty'
 META_MEMORY = 'zun_memory'
 META_CPU = 'zun_cpu'
 META_STOP_TIMEOUT = 'zun_stop_timeout'
+META_RESTART_POLICY = 'zun_restart_policy'
+META_RUN = 'zun_run'
+META_AUTO_REMOVE = 'zun_auto_remove'
+META_HEALTHCHECK = 'zun_healthcheck'
+_HEALTHCHECK_NUMBERS = ('interval', 'timeout', 'retries')
 IMAGE_RUNTIME = 'zun_runtime'
 SPEC_RUNTIME = 'zun:runtime'
 SPEC_PIDS_LIMIT = 'zun:pids_limit'
 SPEC_CAP_ADD = 'zun:cap_add'
+SPEC_PRIVILEGED = 'zun:privileged'
 
 _CAPABILITY = re.compile(r'^[A-Z][A-Z0-9_]*$')
 _ENV_NAME = re.compile(r'^[^=\0]+$')
@@ -267,6 +294,12 @@ def capabilities(instance):
     return tuple(caps)
 
 
+def privileged(instance):
+    """Whether the flavor makes the workload privileged."""
+    return _flag(instance, 'flavor extra spec ' + SPEC_PRIVILEGED,
+                 (instance.flavor.extra_specs or {}).get(SPEC_PRIVILEGED))
+
+
 def _at_most(instance, key, kind, lowest, limit):
     """Server metadata ``key`` as a ``kind`` from ``lowest`` to ``limit``.
 
@@ -297,6 +330,62 @@ def stop_timeout(instance, nova_timeout):
     the operator allows.
     """
     return _at_most(instance, META_STOP_TIMEOUT, int, 0, nova_timeout)
+
+
+def runs_at_boot(instance):
+    """Whether the build starts the workload (server metadata zun_run)."""
+    value = (instance.metadata or {}).get(META_RUN)
+    return value is None or _flag(instance, 'server metadata ' + META_RUN,
+                                  value)
+
+
+def removed_on_exit(instance):
+    """Whether the server goes when its workload stops by itself."""
+    return _flag(instance, 'server metadata ' + META_AUTO_REMOVE,
+                 (instance.metadata or {}).get(META_AUTO_REMOVE))
+
+
+def healthcheck(instance):
+    """The workload's health check from server metadata, or None."""
+    value = (instance.metadata or {}).get(META_HEALTHCHECK)
+    if not value:
+        return None
+    try:
+        check = json.loads(value)
+    except ValueError as exc:
+        raise _invalid(instance, 'server metadata %s is not JSON: %s'
+                       % (META_HEALTHCHECK, exc))
+    if (not isinstance(check, dict) or
+            not isinstance(check.get('cmd'), str) or not check['cmd'] or
+            set(check) - {'cmd'} - set(_HEALTHCHECK_NUMBERS) or
+            not all(isinstance(check.get(k, 0), int) and
+                    not isinstance(check.get(k, 0), bool) and
+                    check.get(k, 0) >= 0 for k in _HEALTHCHECK_NUMBERS)):
+        raise _invalid(instance, 'server metadata %s must be an object of '
+                                 'cmd and, in whole seconds or counts, '
+                                 'interval, timeout, retries'
+                       % META_HEALTHCHECK)
+    return types.Healthcheck(check['cmd'], check.get('interval', 0),
+                             check.get('timeout', 0), check.get('retries', 0))
+
+
+def restart_policy(instance):
+    """The workload's restart policy from server metadata, None for ``no``.
+
+    ``always`` becomes ``unless-stopped``: the engine never starts what Nova
+    stopped (see the module's doc).
+    """
+    value = (instance.metadata or {}).get(META_RESTART_POLICY) or 'no'
+    name, _, count = value.partition(':')
+    if name == 'on-failure' and (count.isdigit() or not count):
+        return types.RestartPolicy(name, int(count or 0))
+    if name in ('always', 'unless-stopped') and not count:
+        return types.RestartPolicy('unless-stopped')
+    if value == 'no':
+        return None
+    raise _invalid(instance, 'server metadata %s must be no, on-failure[:N], '
+                             'always or unless-stopped, not %r'
+                   % (META_RESTART_POLICY, value))
 
 
 def resources(instance, default_pids_limit):
@@ -400,4 +489,7 @@ def workload_spec(instance, host, image, sandbox_id, engine_runtime,
         resources=resources(instance, default_pids_limit),
         runtime=engine_runtime,
         sandbox_id=sandbox_id,
-        cap_add=capabilities(instance))
+        cap_add=capabilities(instance),
+        restart_policy=restart_policy(instance),
+        healthcheck=healthcheck(instance),
+        privileged=privileged(instance))

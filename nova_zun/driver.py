@@ -72,7 +72,9 @@ _POWER_STATES = {
     types.ContainerState.RUNNING: power_state.RUNNING,
     types.ContainerState.RESTARTING: power_state.RUNNING,
     types.ContainerState.PAUSED: power_state.PAUSED,
-    types.ContainerState.CREATED: power_state.SHUTDOWN,
+    # Never started (Zun's Created): Nova's "pending", which its power
+    # state sync leaves alone on an ACTIVE server.
+    types.ContainerState.CREATED: power_state.NOSTATE,
     types.ContainerState.EXITED: power_state.SHUTDOWN,
     types.ContainerState.DEAD: power_state.CRASHED,
 }
@@ -282,8 +284,9 @@ class ZunDriver(driver.ComputeDriver):
         self._refuse_unsupported(instance, network_info, block_device_info)
         spec = self._workload_spec(context, instance, image_meta, None)
         try:
-            sandbox = self._make_pod(context, instance, spec, network_info,
-                                     block_device_info, power_on)
+            sandbox = self._make_pod(
+                context, instance, spec, network_info, block_device_info,
+                power_on and container_spec.runs_at_boot(instance))
         except Exception as exc:
             with excutils.save_and_reraise_exception() as failure:
                 reason = self._pods.build_abort_reason(exc)
@@ -795,6 +798,9 @@ class ZunDriver(driver.ComputeDriver):
                 container_spec.capabilities(instance)):
             changes.append('the capabilities (%s)'
                            % container_spec.SPEC_CAP_ADD)
+        if (container_spec.privileged(resized) !=
+                container_spec.privileged(instance)):
+            changes.append('privileged (%s)' % container_spec.SPEC_PRIVILEGED)
         if status.disk_limit_gb and status.disk_limit_gb != new.disk_gb:
             changes.append('the disk limit the engine enforces')
         if status.state == _RUNNING:

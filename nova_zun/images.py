@@ -40,6 +40,7 @@ from nova_zun import glance_layers
 from nova_zun import layers
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import image_archive
+from nova_zun.runtime import references
 
 LOG = logging.getLogger(__name__)
 
@@ -262,21 +263,9 @@ def registry_reference(image, prop):
     return None
 
 
-def registry_of(ref):
-    """The registry (``host[:port]``) that a reference names.
-
-    It is read as the engine reads it: the first component when it has a dot
-    or a port or is localhost, else Docker Hub.
-    """
-    first, sep, _ = ref.partition('/')
-    if sep and ('.' in first or ':' in first or first == 'localhost'):
-        return first
-    return 'docker.io'
-
-
 def _check_namespace(image_id, ref):
     """Refuse a reference the engine would name like its own images."""
-    registry = registry_of(ref)
+    registry = references.registry_of(ref)
     path = ref[len(registry) + 1:] if ref.startswith(registry + '/') else ref
     if registry in _DOCKER_HUB and \
             path.partition('/')[0] in RESERVED_NAMESPACES and '/' in path:
@@ -328,7 +317,7 @@ class RegistryPuller:
 
         A registry that is not allowed is refused.
         """
-        registry = registry_of(ref)
+        registry = references.registry_of(ref)
         if self._allowed and registry not in self._allowed:
             raise exception.ImageUnacceptable(
                 image_id=image_id,

@@ -34,7 +34,8 @@ A workload that stops is one of three cases:
   why.
 * It stopped by itself (it exited, a signal killed it, it ran out of
   memory): the reason goes to the log and to an instance action
-  (``exit``), then Nova is told it stopped.
+  (``exit``), then Nova is told it stopped, or, for a server whose
+  metadata asks for it (``zun_auto_remove``), the server is deleted.
 
 When the engine is back after it went away, the driver looks at its pods
 again (``engine_back``), and deletes that failed for want of it (server in
@@ -54,6 +55,7 @@ from nova import objects
 from nova.virt import event as virtevent
 from oslo_log import log as logging
 
+from nova_zun import container_spec
 from nova_zun.runtime import exception as runtime_exc
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
@@ -250,8 +252,8 @@ class LifecycleWatcher:
             return  # started again since
         ctxt = nova_context.get_admin_context()
         try:
-            instance = objects.Instance.get_by_uuid(ctxt, uuid,
-                                                    expected_attrs=['flavor'])
+            instance = objects.Instance.get_by_uuid(
+                ctxt, uuid, expected_attrs=['flavor', 'metadata'])
         except exception.InstanceNotFound:
             return
         if instance.host != self._host:
@@ -271,7 +273,22 @@ class LifecycleWatcher:
             reason = exit_reason(workload, instance.flavor.memory_mb)
             LOG.warning(reason, instance=instance)
             record_event(ctxt, uuid, self._host, reason, ACTION_EXIT)
+            if self._removed_on_exit(instance):
+                LOG.info('Deleting the server: its workload stopped by '
+                         'itself and it asks for auto_remove',
+                         instance=instance)
+                _compute_api().delete(ctxt, instance)
+                return
             self._emit_stopped(uuid)
+
+    @staticmethod
+    def _removed_on_exit(instance):
+        try:
+            return container_spec.removed_on_exit(instance)
+        except exception.InvalidInput as exc:
+            LOG.warning('Not deleted: %s', exc.format_message(),
+                        instance=instance)
+            return False
 
     def _after_task(self, uuid, deadline):
         """Look at the stop again once Nova's task is over."""

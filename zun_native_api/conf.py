@@ -95,6 +95,14 @@ opts = [
                help='Image API URL (commit uploads there, create looks '
                     'image names up there); by default the image endpoint '
                     'of the caller\'s service catalog.'),
+    cfg.StrOpt('default_image_driver', default='glance',
+               choices=[('glance', 'image names a Glance image (UUID or '
+                                   'name)'),
+                        ('docker', 'image is a registry reference, pulled '
+                                   'through a Glance image naming it')],
+               help='How create reads image when the request gives no '
+                    'image_driver. Zun\'s default is docker; glance keeps '
+                    'Glance names working without --image-driver.'),
     cfg.IntOpt('glance_timeout', default=600, min=1,
                help='Seconds a commit may take to upload its image to '
                     'Glance.'),
@@ -166,6 +174,11 @@ def register_opts(conf):
     conf.register_opts(opts, group=native_api_group.name)
 
 
+#: The [zun] image options create reads for image_driver docker.
+_REGISTRY_OPTS = ('allowed_registries', 'registry_reference_property')
+
+
 def list_opts():
     return [(native_api_group, opts),
-            (zun_conf.zun_group, zun_conf.runtime_opts)]
+            (zun_conf.zun_group, zun_conf.runtime_opts +
+             [o for o in zun_conf.image_opts if o.name in _REGISTRY_OPTS])]

@@ -22,6 +22,7 @@ same 404 as a missing container, a 403 to a caller who may see it.
 
 import base64
 import binascii
+import contextlib
 import functools
 import json
 import shlex
@@ -31,12 +32,14 @@ from urllib import parse as urlparse
 import flask
 import microversion_parse
 from oslo_log import log as logging
+from oslo_utils import excutils
 import requests
 
 from nova_zun import glance_layers
 from nova_zun.runtime import exception as runtime_exception
 from nova_zun.runtime import image_archive
 from nova_zun.runtime import labels
+from nova_zun.runtime import references
 from nova_zun.runtime import types
 from zun_native_api import auth
 from zun_native_api import consoles
@@ -64,6 +67,7 @@ STATE_KEY = 'NATIVE_API_STATE'
 
 _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
 _LAST_RENAME = microversion_parse.Version(1, 13)
+_HEALTHCHECK = microversion_parse.Version(1, 22)
 # What a streamed answer sends at a time; a multiple of 3, so that its
 # base64 has no padding inside the stream.
 _STREAM_CHUNK_BYTES = 48 * 1024
@@ -750,8 +754,9 @@ def rename(container_ident):
 def _power(rule, action, body=None, metadata=None):
     """A handler of Nova's ``action``.
 
-    ``metadata(args)``, if given, is the server metadata set first (what the
-    driver reads when it acts).
+    ``action`` may be a function of the server giving the action and its
+    body. ``metadata(args)``, if given, is the server metadata set first
+    (what the driver reads when it acts).
     """
     def handler(container_ident):
         args = validation.query(rule)
@@ -765,8 +770,10 @@ def _power(rule, action, body=None, metadata=None):
                    if before.get(key) != value}
         if changed:
             nova_call(nova.set_metadata, server['id'], changed)
+        name, action_body = (action(server) if callable(action)
+                             else (action, body))
         try:
-            nova_call(nova.action, server['id'], action, body)
+            nova_call(nova.action, server['id'], name, action_body)
         except errors.ApiError:
             # A refused action changes nothing.
             if changed:
@@ -784,8 +791,16 @@ def _stop_timeout(args):
     return {META_STOP_TIMEOUT: args.get('timeout') or ZUN_STOP_TIMEOUT}
 
 
+def _start_action(server):
+    # A Created container's server is ACTIVE (Nova refuses os-start): its
+    # hard reboot makes the pod whole and starts the workload.
+    if views.created(server):
+        return 'reboot', {'type': 'HARD'}
+    return 'os-start', None
+
+
 blueprint.add_url_rule('/v1/containers/<container_ident>/start',
-                       view_func=_power('start', 'os-start'),
+                       view_func=_power('start', _start_action),
                        methods=['POST'])
 blueprint.add_url_rule('/v1/containers/<container_ident>/stop',
                        view_func=_power('stop', 'os-stop',
@@ -795,6 +810,69 @@ blueprint.add_url_rule('/v1/containers/<container_ident>/reboot',
                        view_func=_power('reboot', 'reboot',
                                         {'type': 'SOFT'}),
                        methods=['POST'])
+
+
+@blueprint.route('/v1/containers/<container_ident>/rebuild',
+                 methods=['POST'])
+def rebuild(container_ident):
+    """Nova's rebuild: a new workload from ``image`` in the same pod.
+
+    Without ``image``, the container's own. Nova keeps the server's power
+    state (a stopped container stays stopped) and its metadata.
+    """
+    args = validation.query('rebuild')
+    validation.no_body()
+    context, server = _server_for('container:rebuild', container_ident, {})
+    nova = _nova(context)
+    if args.get('image'):
+        with _image(nova, args['image'], args.get('image_driver')) as image:
+            nova_call(nova.action, server['id'], 'rebuild',
+                      {'imageRef': image})
+    else:
+        nova_call(nova.action, server['id'], 'rebuild',
+                  {'imageRef': (server.get('image') or {}).get('id')})
+    return _accepted()
+
+
+@contextlib.contextmanager
+def _image(nova, image, driver):
+    """The Glance image to boot for Zun's ``image`` and ``image_driver``.
+
+    glance: a Glance image's UUID or name. docker: a registry reference,
+    booted through the caller's Glance image naming it (made if need be:
+    deleted again when what uses it fails, so a refused request makes
+    nothing).
+    """
+    conf = _state().conf
+    if (driver or conf.native_api.default_image_driver) == 'glance':
+        yield nova_call(nova.image_id, image)
+        return
+    ref = references.normalized(image)
+    if ref is None:
+        raise errors.ApiError(400, 'Image %s is not a registry reference '
+                                   '([registry/]name[:tag])' % image)
+    registry = references.registry_of(ref)
+    if conf.zun.allowed_registries and \
+            registry not in conf.zun.allowed_registries:
+        raise errors.ApiError(400, 'Image %s: registry %s is not allowed '
+                                   'here' % (image, registry))
+    try:
+        images = glance.Glance(conf, _context(),
+                               flask.request.headers.get('X-Service-Catalog'))
+        image_id, made = images.registry_image(
+            conf.zun.registry_reference_property, ref)
+    except glance.GlanceError as exc:
+        raise errors.ApiError(exc.status, exc.message)
+    try:
+        yield image_id
+    except Exception:
+        with excutils.save_and_reraise_exception():
+            if made:
+                try:
+                    images.delete(image_id)
+                except glance.GlanceError:
+                    LOG.exception('Could not delete Glance image %s',
+                                  image_id)
 
 
 def _megabytes(memory):
@@ -815,11 +893,13 @@ def create():
     body = validation.body('create')
     validation.check_supported(body)
     nova = authorized_nova('container:create')
+    if body.get('privileged'):
+        authorized_nova('container:create:privileged')
     flavor = nova_call(nova.flavor_for,
                        float(body['cpu']) if body.get('cpu') else None,
                        _megabytes(body.get('memory')),
-                       body.get('disk'), body.get('runtime'))
-    image = nova_call(nova.image_id, body['image'])
+                       body.get('disk'), body.get('runtime'),
+                       bool(body.get('privileged')))
     metadata = {}
     command = body.get('command')
     if command:
@@ -842,9 +922,24 @@ def create():
     if body.get('labels'):
         metadata[views.META_LABELS] = json.dumps(body['labels'],
                                                  sort_keys=True)
+    if body.get('healthcheck'):
+        if _api_version() < _HEALTHCHECK:
+            raise errors.ApiError(406, 'healthcheck is offered from '
+                                       'microversion %s' % (_HEALTHCHECK,))
+        metadata[views.META_HEALTHCHECK] = json.dumps(
+            {k: v for k, v in body['healthcheck'].items() if v is not None},
+            sort_keys=True)
+    restart_policy = views.restart_policy_metadata(body.get('restart_policy'))
+    if restart_policy:
+        metadata[views.META_RESTART_POLICY] = restart_policy
     metadata[META_STOP_TIMEOUT] = ZUN_STOP_TIMEOUT
-    # The driver's server metadata for a main process one can attach to.
-    for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty')):
+    if not validation.boolean(args.get('run')):
+        # Zun's create: the workload is made, not started.
+        metadata[views.META_RUN] = 'false'
+    # The driver's server metadata for a main process one can attach to,
+    # and for a server deleted when its workload stops by itself.
+    for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty'),
+                       ('auto_remove', views.META_AUTO_REMOVE)):
         if body.get(field):
             metadata[key] = 'true'
     for key, value in metadata.items():
@@ -869,14 +964,14 @@ def create():
     if body.get('host'):
         # Nova's own way to ask for a host (admins only, by its policy).
         zone = '%s:%s' % (zone or 'nova', body['host'])
-    server = nova_call(nova.create, name, image, flavor['id'], metadata,
-                       networks, zone, body.get('security_groups'),
-                       body.get('hostname'))
+    with _image(nova, body['image'], body.get('image_driver')) as image:
+        server = nova_call(nova.create, name, image, flavor['id'], metadata,
+                           networks, zone, body.get('security_groups'),
+                           body.get('hostname'), body.get('hints'))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),
          'extra_specs': flavor.get('extra_specs') or {}})
     view = views.container(server)
     view['status'] = 'Creating'
-    del args  # run=true is implied: Nova starts what it creates.
     return flask.jsonify(view), 202

@@ -75,10 +75,47 @@ class Glance:
         session = ks_session.Session(
             auth=token_endpoint.Token(endpoint, context.auth_token),
             timeout=conf.native_api.glance_timeout)
-        self._store = glance_layers.ClientImageStore(
-            glanceclient.Client('2', session=session,
-                                endpoint_override=endpoint),
-            context.project_id)
+        self._client = glanceclient.Client('2', session=session,
+                                           endpoint_override=endpoint)
+        self._project_id = context.project_id
+        self._store = glance_layers.ClientImageStore(self._client,
+                                                     context.project_id)
+
+    def registry_image(self, reference_property, ref):
+        """The caller's Glance image naming registry image ``ref``.
+
+        One of the caller's project's with ``reference_property`` ``ref`` and
+        no data, else a new one, private, named ``ref``: the driver pulls
+        ``ref`` when it boots it (doc/images.rst, *Registry images*). Return
+        its id and whether it was made now.
+        """
+        with _answers():
+            for image in self._client.images.list(filters={
+                    'owner': self._project_id, reference_property: ref,
+                    'container_format': image_archive.CONTAINER_FORMAT,
+                    'status': 'active'}):
+                # Checked here too: a Glance may ignore a filter.
+                if (image.get('owner') == self._project_id and
+                        image.get(reference_property) == ref and
+                        not image.get('size')):
+                    return image['id'], False
+            image = self._client.images.create(
+                name=ref, container_format=image_archive.CONTAINER_FORMAT,
+                disk_format='raw', visibility='private',
+                **{reference_property: ref})
+            try:
+                self._client.images.upload(image['id'], io.BytesIO(b''),
+                                           image_size=0)
+            except _GLANCE_ERRORS:
+                self._client.images.delete(image['id'])
+                raise
+        LOG.info('Made Glance image %s for registry image %s', image['id'],
+                 ref)
+        return image['id'], True
+
+    def delete(self, image_id):
+        with _answers():
+            self._client.images.delete(image_id)
 
     def upload(self, name, data, tag=None):
         """Make an image ``name`` of the caller's project from ``data``.

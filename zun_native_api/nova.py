@@ -51,6 +51,10 @@ def is_uuid(value):
     return bool(_UUID.match(value or ''))
 
 
+#: The flavor extra spec of privileged containers (the driver's).
+PRIVILEGED_SPEC = 'zun:privileged'
+
+
 class NovaError(Exception):
     def __init__(self, status, message):
         super().__init__(message)
@@ -273,14 +277,18 @@ class Nova:
 
     # -- create -------------------------------------------------------------
 
-    def flavor_for(self, cpu, memory_mb, disk_gb=None, runtime=None):
+    def flavor_for(self, cpu, memory_mb, disk_gb=None, runtime=None,
+                   privileged=False):
         """The smallest container flavor with the resources asked for.
 
         That is at least ``cpu`` vCPUs, ``memory_mb`` MiB and ``disk_gb`` GiB,
         with OCI runtime ``runtime`` (its zun:runtime extra spec) if one is
-        asked for.
+        asked for; privileged (zun:privileged) if and only if ``privileged``.
+        Those are private flavors too: Nova lists them to admins only when
+        asked (is_public none).
         """
-        flavors = self._pages('/flavors/detail', 'flavors')
+        flavors = self._pages('/flavors/detail', 'flavors',
+                              {'is_public': 'none'} if privileged else None)
         spec = self.conf.native_api.container_flavor_spec
         vcpus = int(math.ceil(cpu)) if cpu else 1
 
@@ -290,7 +298,8 @@ class Nova:
                     flavor['vcpus'] >= vcpus and
                     (not memory_mb or flavor['ram'] >= memory_mb) and
                     (not disk_gb or flavor.get('disk', 0) >= disk_gb) and
-                    (not runtime or specs.get('zun:runtime') == runtime))
+                    (not runtime or specs.get('zun:runtime') == runtime) and
+                    (specs.get(PRIVILEGED_SPEC) == 'true') == privileged)
         fitting = [f for f in flavors if fits(f)]
         if not fitting:
             raise NovaError(400, 'No container flavor offers %s vCPU, %s MiB'
@@ -298,7 +307,9 @@ class Nova:
                                      vcpus, memory_mb or 'any',
                                      disk_gb or 'any',
                                      ' and runtime %s' % runtime
-                                     if runtime else ''))
+                                     if runtime else '') +
+                                 (' that is privileged' if privileged
+                                  else ''))
         return min(fitting, key=lambda f: (f['vcpus'], f['ram'],
                                            f.get('disk', 0)))
 
@@ -362,7 +373,9 @@ class Nova:
                        {'metadata': kept})
 
     def create(self, name, image, flavor_id, metadata, networks,
-               availability_zone=None, security_groups=None, hostname=None):
+               availability_zone=None, security_groups=None, hostname=None,
+               hints=None):
+        """Boot a server; ``hints`` are Nova's scheduler hints."""
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
         if hostname:
@@ -371,7 +384,10 @@ class Nova:
             body['availability_zone'] = availability_zone
         if security_groups:
             body['security_groups'] = [{'name': g} for g in security_groups]
-        server = self._call('POST', '/servers', {'server': body})['server']
+        request = {'server': body}
+        if hints:
+            request['os:scheduler_hints'] = hints
+        server = self._call('POST', '/servers', request)['server']
         return self._call('GET', '/servers/%s' % server['id'])['server']
 
 

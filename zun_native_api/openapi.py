@@ -203,9 +203,14 @@ OPERATIONS = [
     ('/v1/containers/{container_ident}', 'delete', 'delete',
      'Delete a container (its Nova server).', 204, None),
     ('/v1/containers/{container_ident}/start', 'post', 'start',
-     'Start (Nova os-start).', 202, None),
+     'Start (Nova os-start; a Created container: Nova hard reboot, which '
+     'starts its workload).', 202, None),
     ('/v1/containers/{container_ident}/stop', 'post', 'stop',
      'Stop (Nova os-stop).', 202, None),
+    ('/v1/containers/{container_ident}/rebuild', 'post', 'rebuild',
+     'Rebuild (Nova rebuild): a new workload from image (a Glance image, '
+     'or a registry reference with image_driver docker; else the '
+     'container\'s own), running again if it ran.', 202, None),
     ('/v1/containers/{container_ident}/reboot', 'post', 'reboot',
      'Reboot (Nova soft reboot: the workload restarts, the sandbox and '
      'its addresses stay).', 202, None),

@@ -44,6 +44,8 @@ _OPERATIONS = [
      'Stop a container.'),
     ('reboot', 'POST', '/v1/containers/{container_ident}/reboot',
      'Reboot a container.'),
+    ('rebuild', 'POST', '/v1/containers/{container_ident}/rebuild',
+     'Rebuild a container from its image or another.'),
     ('pause', 'POST', '/v1/containers/{container_ident}/pause',
      'Pause a container.'),
     ('unpause', 'POST', '/v1/containers/{container_ident}/unpause',
@@ -96,10 +98,14 @@ RULES = [
     policy.DocumentedRuleDefault(
         name=name, check_str='rule:context_is_admin',
         description=description,
-        operations=[{'method': 'GET', 'path': path}])
+        operations=[{'method': 'POST' if name.startswith('container:create')
+                     else 'GET', 'path': path}])
     for name, path, description in (
         ('container:get_all_all_projects', '/v1/containers',
          'List containers of every project (all_projects).'),
+        ('container:create:privileged', '/v1/containers',
+         'Create a privileged container (privileged: a container flavor '
+         'with zun:privileged=true).'),
         ('host:get_all', '/v1/hosts', 'List the container hosts.'),
         ('zun-service:get_all', '/v1/services',
          'List the compute services of the container hosts.'))

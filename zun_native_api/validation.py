@@ -76,6 +76,9 @@ QUERY = {
     'start': _query({}),
     'stop': _query({'timeout': _INT}),
     'reboot': _query({'timeout': _INT}),
+    'rebuild': _query({'image': {'type': 'string', 'minLength': 1,
+                                 'maxLength': 255},
+                       'image_driver': {'enum': ['glance', 'docker']}}),
     'pause': _query({}),
     'unpause': _query({}),
     'kill': _query({'signal': _SIGNAL}),
@@ -108,6 +111,11 @@ QUERY = {
     'host_list': _query({}),
     'service_list': _query({}),
 }
+
+_SECONDS = {'type': ['integer', 'null'], 'minimum': 0,
+            'maximum': 2 ** 31 - 1}
+#: Zun's restart policy names, as the engine has them.
+RESTART_POLICIES = ('no', 'on-failure', 'always', 'unless-stopped')
 
 _COMMAND_LIST = {'type': 'array', 'maxItems': 1024,
                  'items': {'type': 'string', 'maxLength': 65536}}
@@ -166,16 +174,42 @@ BODY = {
             'cpu_policy': {'type': ['string', 'null'],
                            'enum': ['shared', 'dedicated', None]},
             'host': {'type': ['string', 'null'], 'maxLength': 255},
+            # Nova's scheduler hints (same_host, different_host, group,
+            # query...): Zun's containers are Nova's servers.
+            'hints': {'type': ['object', 'null'], 'maxProperties': 64,
+                      'propertyNames': {'minLength': 1, 'maxLength': 255},
+                      'additionalProperties': {
+                          'type': ['string', 'array'], 'maxLength': 65536,
+                          'maxItems': 64,
+                          'items': {'type': 'string', 'maxLength': 255}}},
+            # Run by the engine in the workload (Zun's, from 1.22).
+            'healthcheck': {
+                'type': ['object', 'null'], 'additionalProperties': False,
+                'required': ['cmd'],
+                'properties': {
+                    'cmd': {'type': 'string', 'minLength': 1,
+                            'maxLength': 255},
+                    'interval': _SECONDS, 'timeout': _SECONDS,
+                    'retries': _SECONDS}},
+            # Admins' (policy): a flavor with zun:privileged=true.
+            'privileged': {'type': ['boolean', 'null']},
+            # The server is deleted when its workload stops by itself.
+            'auto_remove': {'type': ['boolean', 'null']},
+            # Zun's restart policy; the driver has the engine apply it.
+            'restart_policy': {
+                'type': ['object', 'null'], 'additionalProperties': False,
+                'required': ['Name'],
+                'properties': {
+                    'Name': {'enum': list(RESTART_POLICIES)},
+                    'MaximumRetryCount': {
+                        'type': ['integer', 'string', 'null'],
+                        'pattern': '^[0-9]{1,9}$', 'minimum': 0,
+                        'maximum': 999999999}}},
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
-            'auto_remove': {'type': 'boolean'},
             'auto_heal': {'type': 'boolean'},
-            'privileged': {'type': 'boolean'},
-            'hints': {'type': 'object'},
             'mounts': {'type': 'array'},
-            'restart_policy': {'type': 'object'},
-            'healthcheck': {'type': 'object'},
             'exposed_ports': {'type': 'object'},
             'registry': {'type': ['string', 'null']},
         },
@@ -217,8 +251,7 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_remove', 'auto_heal', 'privileged', 'hints', 'mounts',
-               'healthcheck', 'exposed_ports', 'registry')
+UNSUPPORTED = ('auto_heal', 'mounts', 'exposed_ports', 'registry')
 
 
 def check_supported(body):
@@ -227,12 +260,14 @@ def check_supported(body):
             raise ValidationError('%s is not supported by this API (a '
                                   'container is a Nova server)' % field)
     policy = body.get('restart_policy') or {}
-    if policy.get('Name', 'no') != 'no':
-        raise ValidationError('restart_policy is not supported by this API '
-                              '(a container is a Nova server)')
-    if body.get('image_driver') == 'docker':
-        raise ValidationError('Images come from Glance here: give a Glance '
-                              'image (image_driver glance)')
+    if (policy.get('Name') in ('always', 'unless-stopped') and
+            int(policy.get('MaximumRetryCount') or 0)):
+        raise ValidationError('maximum retry count not valid with restart '
+                              'policy of %s' % policy['Name'])
+    if body.get('auto_remove') and policy.get('Name', 'no') != 'no':
+        # As the engine refuses them together.
+        raise ValidationError('Conflicting options: auto_remove and '
+                              'restart_policy %s' % policy['Name'])
 
 
 class ValidationError(Exception):

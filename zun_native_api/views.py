@@ -24,6 +24,9 @@ META_LABELS = 'zun_labels'
 #: limits the workload to them, within the flavor).
 META_MEMORY = 'zun_memory'
 META_CPU = 'zun_cpu'
+#: Server metadata of the restart policy: ``<Name>[:<MaximumRetryCount>]``
+#: as the engine's command line spells it.
+META_RESTART_POLICY = 'zun_restart_policy'
 
 # Nova server status -> Zun container status (zun/common/consts.py).
 _STATUS = {
@@ -60,11 +63,34 @@ RUNTIME_STATUS = {
 # Zun status: the workload paused or stopped in the engine (the native
 # API pauses there, a process may exit), which Nova keeps ACTIVE.
 _ACTIVE_POWER_STATE = {3: 'Paused', 4: 'Stopped', 6: 'Stopped'}
+#: Nova's power state NOSTATE ("pending"): the driver's for a workload that
+#: never started.
+_NOSTATE = 0
+#: Server metadata: ``false`` when create did not ask to run the container
+#: (the driver then creates the workload without starting it).
+META_RUN = 'zun_run'
+#: Server metadata: ``true`` when the server goes as its workload stops by
+#: itself.
+META_AUTO_REMOVE = 'zun_auto_remove'
+#: Server metadata of the health check as create took it (JSON).
+META_HEALTHCHECK = 'zun_healthcheck'
+
+
+def created(server):
+    """Whether the server's workload was made at create and never started.
+
+    Zun's Created: ACTIVE, power state NOSTATE, created without ``run``.
+    """
+    return (server.get('status') == 'ACTIVE' and
+            server.get('OS-EXT-STS:power_state') == _NOSTATE and
+            (server.get('metadata') or {}).get(META_RUN) == 'false')
 
 
 def status(server):
     if server.get('OS-EXT-STS:task_state') == 'deleting':
         return 'Deleting'
+    if created(server):
+        return 'Created'
     if server.get('status') == 'ACTIVE':
         return _ACTIVE_POWER_STATE.get(
             server.get('OS-EXT-STS:power_state'), 'Running')
@@ -113,6 +139,31 @@ def _labels(metadata):
     return {}
 
 
+def restart_policy_metadata(policy):
+    """The server metadata value of Zun's ``restart_policy``, or None."""
+    if not policy or policy.get('Name', 'no') == 'no':
+        return None
+    count = int(policy.get('MaximumRetryCount') or 0)
+    return policy['Name'] + (':%d' % count if count else '')
+
+
+def _restart_policy(metadata):
+    """Zun's view of the restart policy (the count a string, as Zun's)."""
+    name, _, count = (metadata.get(META_RESTART_POLICY) or 'no').partition(
+        ':')
+    return {'Name': name, 'MaximumRetryCount': count or '0'}
+
+
+def _healthcheck(metadata):
+    """Zun's view of the health check: its command is ``test``."""
+    check = _json_metadata(metadata, META_HEALTHCHECK)
+    if not isinstance(check, dict):
+        return {}
+    view = {k: check.get(k) for k in ('interval', 'retries', 'timeout')}
+    view['test'] = check.get('cmd')
+    return view
+
+
 def container(server, include_runtime_state=None):
     """A Nova server as a Zun container (flat JSON, Zun's field names)."""
     flavor = server.get('flavor') or {}
@@ -154,7 +205,7 @@ def container(server, include_runtime_state=None):
         'hostname': server.get('OS-EXT-SRV-ATTR:hostname'),
         'created_at': server.get('created'),
         'updated_at': server.get('updated'),
-        'restart_policy': {},
+        'restart_policy': _restart_policy(metadata),
         'security_groups': [g.get('name')
                             for g in server.get('security_groups') or ()],
         # What create asked (the driver's server metadata): zun-ui offers
@@ -162,10 +213,10 @@ def container(server, include_runtime_state=None):
         'interactive': strutils.bool_from_string(
             metadata.get('zun_interactive')),
         'tty': strutils.bool_from_string(metadata.get('zun_tty')),
-        'auto_remove': False,
+        'auto_remove': metadata.get(META_AUTO_REMOVE) == 'true',
         'auto_heal': False,
-        'privileged': False,
-        'healthcheck': {},
+        'privileged': extra_specs.get('zun:privileged') == 'true',
+        'healthcheck': _healthcheck(metadata),
         'cpu_policy': 'shared',
         'registry_id': None,
     }

@@ -102,6 +102,36 @@ class Sandbox:
 
 
 @dataclasses.dataclass(frozen=True)
+class RestartPolicy:
+    """When the engine starts a container again after its main process ended.
+
+    ``name``: ``on-failure`` (a non-zero exit, at most
+    ``maximum_retry_count`` times in a row; 0: no limit), ``always`` or
+    ``unless-stopped`` (whatever the exit, until the container is stopped
+    through the engine; ``always`` starts even a stopped one again when the
+    engine restarts).
+    """
+
+    name: str
+    maximum_retry_count: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Healthcheck:
+    """A command the engine runs in the container to tell its health.
+
+    Run with ``/bin/sh -c`` every ``interval_s`` seconds; ``retries``
+    failures in a row (or runs longer than ``timeout_s``) make the container
+    unhealthy. 0: the engine's default.
+    """
+
+    command: str
+    interval_s: int = 0
+    timeout_s: int = 0
+    retries: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ContainerSpec:
     """What to run: everything needed to create one container."""
 
@@ -125,6 +155,12 @@ class ContainerSpec:
     cap_add: tuple = ()
     #: Seconds the engine waits after the stop signal before killing.
     stop_timeout: Optional[int] = None
+    #: None: never started again by the engine.
+    restart_policy: Optional[RestartPolicy] = None
+    healthcheck: Optional[Healthcheck] = None
+    #: Every capability and device of the host, no seccomp or AppArmor
+    #: profile.
+    privileged: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

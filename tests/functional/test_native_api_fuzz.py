@@ -189,7 +189,9 @@ class NativeApiFuzzTestCase(base.ZunDriverTestCase):
         """
         servers = self._servers()
         workloads = self._workloads()
-        power = {'running': 1, 'paused': 3}
+        # Created (create without run) is Nova's NOSTATE; a restart
+        # policy's restarting is running.
+        power = {'running': 1, 'restarting': 1, 'paused': 3, 'created': 0}
         for server in servers.values():
             if server['OS-EXT-STS:task_state'] or server['status'] not in (
                     'ACTIVE', 'SHUTOFF', 'ERROR'):

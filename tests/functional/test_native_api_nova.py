@@ -23,6 +23,7 @@ through wsgi-intercept in this process only), with keystonemiddleware
 against the same Keystone.
 """
 
+import io
 import json
 import os
 import re
@@ -45,6 +46,9 @@ from wsgi_intercept import interceptor
 from zunclient import client as zun_client
 from zunclient import exceptions as zun_exceptions
 
+from nova_zun.runtime import labels
+from nova_zun.runtime import rootfs
+from nova_zun_workshop import images as test_images
 from tests.functional import base
 from tests.functional.native_api_support import assert_documented
 from tests.functional.native_api_support import assert_zun_error
@@ -54,6 +58,9 @@ from tests.functional.native_api_support import glance  # noqa: F401
 from tests.functional.native_api_support import identities  # noqa: F401
 from tests.functional.native_api_support import keystone  # noqa: F401
 from tests.functional import nova_api_support
+from tests.functional.runtime_support import local_registry  # noqa: F401
+from tests.functional.runtime_support import REGISTRY_PASSWORD
+from tests.functional.runtime_support import REGISTRY_USERNAME
 from zun_native_api import conf as api_conf
 from zun_native_api import openapi
 from zun_native_api import policy
@@ -78,6 +85,7 @@ MATRIX_REQUESTS = {
     'start': ({}, None, None),
     'stop': ({}, None, None),
     'reboot': ({}, None, None),
+    'rebuild': ({}, None, None),
     'pause': ({}, None, None),
     'unpause': ({}, None, None),
     'kill': ({'signal': 'SIGKILL'}, None, None),
@@ -150,7 +158,8 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         # A real Glance; Nova's framework keeps its own stub.
         self.real_glance = glance
 
-    def _serve_native_api(self, host='compute1', hosts=None, **options):
+    def _serve_native_api(self, host='compute1', hosts=None, zun=None,
+                          **options):
         conf_file = nova_api_support.conf_file(self, 'zun-native-api.conf', {
             'native_api': dict({
                 'host': host,
@@ -158,7 +167,7 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
                                   for kv in (hosts or {}).items()),
                 'nova_endpoint': NOVA_URL, 'default_networks': 'none'},
                 **options),
-            'zun': {'engine_url': self.engine_url},
+            'zun': dict({'engine_url': self.engine_url}, **(zun or {})),
             'keystone_authtoken': nova_api_support.keystone_options(
                 self.keystone)})
         conf = cfg.ConfigOpts()
@@ -227,6 +236,20 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             **fields)).uuid
         self.addCleanup(self.delete_server, uuid)
         self.wait_for_status(zun, uuid, 'Running')
+        return uuid
+
+    def cli_run(self, name, *options, command=(), verb='run', image=None):
+        """``zun run`` (or ``verb``) of alice's container ``name``.
+
+        It runs the test image with 1 vCPU and 64 MiB, and is deleted after
+        the test. Return its UUID.
+        """
+        created = self.zun_cli(verb, '--name', name, *options, '--cpu', '1',
+                               '--memory', '64', image or self.image,
+                               *command)
+        self.assertEqual(0, created.returncode, created.stderr)
+        uuid = self.zun().containers.get(name).uuid
+        self.addCleanup(self.delete_server, uuid)
         return uuid
 
     def delete_server(self, uuid):
@@ -816,14 +839,9 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
 
     def test_labels_and_hostname_as_given(self):
         zun = self.zun()
-        created = self.zun_cli(
-            'run', '--name', 'labelled', '--hostname', 'web-1',
-            '--label', 'tier=front', '--label',
-            'org.openstack.nova-zun.project=someone-else',
-            '--cpu', '1', '--memory', '64', self.image)
-        self.assertEqual(0, created.returncode, created.stderr)
-        uuid = zun.containers.get('labelled').uuid
-        self.addCleanup(self.delete_server, uuid)
+        uuid = self.cli_run(
+            'labelled', '--hostname', 'web-1', '--label', 'tier=front',
+            '--label', 'org.openstack.nova-zun.project=someone-else')
         container = self.wait_for_status(zun, uuid, 'Running')
         self.assertEqual({'tier': 'front',
                           'org.openstack.nova-zun.project': 'someone-else'},
@@ -865,3 +883,297 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
         self.assertIn('compute1', listed.stdout)
         for path in ('/v1/hosts', '/v1/services'):
             assert_zun_error(self.native().get(path), 403)
+
+    def _restarts(self, uuid):
+        return self.workload({'id': uuid}).details['RestartCount']
+
+    def test_restart_policy_has_the_engine_start_the_workload_again(self):
+        zun = self.zun()
+        # At most two restarts after a failure: three runs, then Stopped,
+        # as Nova hears from the engine's last stop.
+        retried = self.cli_run(
+            'retried', '--restart', 'on-failure:2',
+            command=('sh', '-c', 'echo run >> /runs; exit 3'))
+        container = self.wait_for_status(zun, retried, 'Stopped')
+        self.assertEqual({'Name': 'on-failure', 'MaximumRetryCount': '2'},
+                         container.restart_policy)
+        self.assertEqual(2, self._restarts(retried))
+        self.assertEqual(
+            {'Name': 'on-failure', 'MaximumRetryCount': 2},
+            self.workload({'id': retried}).details['HostConfig'][
+                'RestartPolicy'])
+        self._wait_for_server_parameter({'id': retried},
+                                        {'status': 'SHUTOFF'})
+        # Raw HTTP: always restarts whatever the exit; Nova keeps it
+        # running (ACTIVE, power state running) meanwhile.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'command': ['sh', '-c', 'sleep 1'],
+            'restart_policy': {'Name': 'always'}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        assert_documented('create', answer)
+        always = answer.json()['uuid']
+        self.addCleanup(self.delete_server, always)
+        self.wait_for_status(zun, always, 'Running')
+        deadline = time.monotonic() + 60
+        while self._restarts(always) < 2:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.5)
+        server = self.admin_api.get_server(always)
+        self.assertEqual(('ACTIVE', 1), (server['status'],
+                                         server['OS-EXT-STS:power_state']))
+        self.assertEqual('Running', zun.containers.get(always).status)
+        # A stop through Nova is never undone by the engine ("always" is
+        # the engine's unless-stopped).
+        self.assertEqual(
+            'unless-stopped', self.workload({'id': always}).details[
+                'HostConfig']['RestartPolicy']['Name'])
+        zun.containers.stop(always, None)
+        self.wait_for_status(zun, always, 'Stopped')
+        stopped = self._restarts(always)
+        time.sleep(3)
+        self.assertEqual((stopped, 'exited'),
+                         (self._restarts(always),
+                          self.workload({'id': always}).state.value))
+        self.assertEqual('Stopped', zun.containers.get(always).status)
+        for restart in ({'Name': 'always', 'MaximumRetryCount': '1'},
+                        {'Name': 'sometimes'},
+                        {'Name': 'on-failure', 'MaximumRetryCount': '-1'},
+                        {'MaximumRetryCount': '1'}):
+            assert_zun_error(alice.post('/v1/containers', json={
+                'image': self.image, 'restart_policy': restart}), 400)
+
+    def test_create_without_run_is_created_and_start_starts_it(self):
+        zun = self.zun()
+        made = self.cli_run('made', verb='create')
+        self.wait_for_status(zun, made, 'Created')
+        # Nova's server is built, the workload made and never started.
+        self.assertEqual('created', self.workload({'id': made}).state.value)
+        server = self.admin_api.get_server(made)
+        self.assertEqual(('ACTIVE', 0), (server['status'],
+                                         server['OS-EXT-STS:power_state']))
+        started = self.zun_cli('start', 'made')
+        self.assertEqual(0, started.returncode, started.stderr)
+        self.wait_for_status(zun, made, 'Running')
+        self.assertEqual('running', self.workload({'id': made}).state.value)
+        # Raw HTTP, as zun-tempest-plugin does.
+        alice = self.native()
+        answer = alice.post('/v1/containers', json={
+            'image': self.image, 'cpu': 1, 'memory': '64'})
+        self.assertEqual(202, answer.status_code, answer.text)
+        uuid = answer.json()['uuid']
+        self.addCleanup(self.delete_server, uuid)
+        shown = self.wait_for_status(zun, uuid, 'Created')
+        assert_documented('get_one', alice.get('/v1/containers/' + uuid))
+        self.assertEqual('Created', shown.status)
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % uuid).status_code)
+        self.wait_for_status(zun, uuid, 'Running')
+        zun.containers.stop(uuid, None)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % uuid).status_code)
+        self.wait_for_status(zun, uuid, 'Running')
+
+    def test_rebuild_makes_the_workload_anew_through_nova(self):
+        zun = self.zun()
+        uuid = self.run_container(name='rebuilt')
+        before = self.workload({'id': uuid})
+        self.runtime.exec(before.id, ['touch', '/tmp/written'])
+        rebuilt = self.zun_cli('rebuild', 'rebuilt')
+        self.assertEqual(0, rebuilt.returncode, rebuilt.stderr)
+        self.assertNotIn('failed', rebuilt.stdout)
+        self._wait_for_server_parameter(
+            {'id': uuid}, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None})
+        self.wait_for_status(zun, uuid, 'Running')
+        after = self.workload({'id': uuid})
+        self.assertNotEqual(before.id, after.id)
+        self.assertNotEqual(0, self.runtime.exec(
+            after.id, ['stat', '/tmp/written']).exit_code)
+        actions = self.admin_api.get_instance_actions(uuid)
+        self.assertIn('rebuild', [a['action'] for a in actions])
+        # Raw HTTP, naming the image; a stopped container stays stopped.
+        zun.containers.stop(uuid, None)
+        self.wait_for_status(zun, uuid, 'Stopped')
+        alice = self.native()
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/rebuild' % uuid,
+            params={'image': self.image}).status_code)
+        self._wait_for_server_parameter(
+            {'id': uuid}, {'status': 'SHUTOFF', 'OS-EXT-STS:task_state': None})
+        self.assertNotEqual(after.id, self.workload({'id': uuid}).id)
+        self.assertEqual('Stopped', zun.containers.get(uuid).status)
+        assert_zun_error(alice.post('/v1/containers/%s/rebuild' % uuid,
+                                    params={'image_driver': 'other'}), 400)
+        assert_zun_error(self.native('bob').post(
+            '/v1/containers/%s/rebuild' % uuid), 404)
+
+    def test_hints_are_nova_scheduler_hints(self):
+        # A server group of Nova's default filters: one host here, so a
+        # second member of an anti-affinity group finds none.
+        zun = self.zun()
+        group = self.nova_as('alice').post('/os-server-groups', json={
+            'server_group': {'name': 'apart', 'policy': 'anti-affinity'}}
+        ).json()['server_group']['id']
+        member = self.cli_run('member', '--hint', 'group=' + group)
+        self.wait_for_status(zun, member, 'Running')
+        members = self.nova_as('alice').get(
+            '/os-server-groups/' + group).json()['server_group']['members']
+        self.assertEqual([member], members)
+        answer = self.native().post(
+            '/v1/containers', params={'run': 'true'},
+            json={'image': self.image, 'cpu': 1, 'memory': '64',
+                  'hints': {'group': group}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        apart = answer.json()['uuid']
+        self.addCleanup(self.delete_server, apart)
+        failed = self.wait_for_status(zun, apart, 'Error')
+        self.assertIn('No valid host', failed.status_reason)
+        assert_zun_error(self.native().post('/v1/containers', json={
+            'image': self.image, 'hints': {'group': 3}}), 400)
+
+    @pytest.fixture
+    def _registry(self, local_registry):
+        self.registry = local_registry
+
+    def _push_to_registry(self, name):
+        """The sleeper test image pushed to the local registry as ``name``.
+
+        The engine keeps no copy: a boot must pull it.
+        """
+        ref = '%s/%s' % (self.registry.address, name)
+        image_id = self.runtime.import_rootfs(
+            rootfs.busybox_rootfs('/bin/busybox', test_images.APPLETS), ref,
+            command=test_images.COMMANDS['sleeper'],
+            labels={labels.IMAGE_KIND: test_images.IMAGE_KIND_TEST})
+        self.runtime.push_image(ref, auth={'username': REGISTRY_USERNAME,
+                                           'password': REGISTRY_PASSWORD})
+        self.runtime.remove_image(image_id, force=True)
+        return ref
+
+    def _remove_engine_image(self, image):
+        if self.runtime.image_exists(image):
+            self.runtime.remove_image(image, force=True)
+
+    @pytest.mark.usefixtures('_real_glance', '_registry')
+    def test_image_driver_docker_boots_a_registry_image(self):
+        self.flags(registry_username=REGISTRY_USERNAME,
+                   registry_password=REGISTRY_PASSWORD,
+                   registry_auth_hosts=[self.registry.address], group='zun')
+        ref = self._push_to_registry('zun-test/app:v1')
+        self.native_url = self._serve_native_api(
+            glance_endpoint=self.real_glance.url,
+            zun={'allowed_registries': self.registry.address})
+        images = glanceclient.Client(
+            '2', session=self.identities.session('alice'),
+            endpoint_override=self.real_glance.url).images
+        self._mirror_into_novas_glance(images)
+        # The first create makes alice's Glance image naming the reference,
+        # with no data; the boot pulls it.
+        uuid = self.cli_run('pulled', '--image-driver', 'docker',
+                            image=ref)
+        (made,) = images.list(filters={'zun_registry_reference': ref})
+        # After the server's delete (cleanups run last-added first).
+        self.addCleanup(self._remove_engine_image,
+                        'glance/%s:latest' % made['id'])
+        self.addCleanup(images.delete, made['id'])
+        self.assertEqual(
+            (ref, self.identities.project('alice'), 'private', 'docker', 0),
+            (made['name'], made['owner'], made['visibility'],
+             made['container_format'], made['size']))
+        zun = self.zun()
+        container = self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual(made['id'], container.image)
+        self.assertEqual('glance/%s:latest' % made['id'],
+                         self.workload({'id': uuid}).image)
+        # Raw HTTP: the next create reuses alice's image.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'},
+                            json={'image': ref, 'image_driver': 'docker',
+                                  'cpu': 1, 'memory': '64'})
+        self.assertEqual(202, answer.status_code, answer.text)
+        self.addCleanup(self.delete_server, answer.json()['uuid'])
+        self.wait_for_status(zun, answer.json()['uuid'], 'Running')
+        self.assertEqual([made['id']], [i['id'] for i in images.list(
+            filters={'zun_registry_reference': ref})])
+        # Refused, by the API or by Nova (a group that is no UUID): no
+        # image is left made.
+        for image, extra in (('registry.example:5000/app:1', {}),
+                             ('Not A Reference', {}),
+                             (self.registry.address + '/other:1',
+                              {'hints': {'group': 'no-uuid'}})):
+            assert_zun_error(alice.post('/v1/containers', json=dict(
+                extra, image=image, image_driver='docker')), 400)
+        self.assertEqual([made['id']], [i['id'] for i in images.list(
+            filters={'owner': self.identities.project('alice')})])
+
+    def _mirror_into_novas_glance(self, images):
+        """Have Nova's Glance stub copy what it lacks from the real Glance.
+
+        Nova's framework reads its own stub; the copy is the image's
+        metadata (a registry image has no data: all the driver reads).
+        """
+        stub = self.glance
+        show = stub.show
+
+        def mirrored(context, image_id, *args, **kwargs):
+            if str(image_id) not in stub.images:
+                image = images.get(image_id)
+                metadata = {
+                    'id': image['id'], 'name': image['name'],
+                    'status': image['status'], 'size': image['size'] or 0,
+                    'container_format': image['container_format'],
+                    'disk_format': image['disk_format'], 'min_ram': 0,
+                    'min_disk': 0, 'properties': {
+                        'zun_registry_reference':
+                            image['zun_registry_reference']}}
+                stub.create(context, metadata, data=io.BytesIO(b''))
+            return show(context, image_id, *args, **kwargs)
+        self.useFixture(fixtures.MockPatchObject(stub, 'show',
+                                                 side_effect=mirrored))
+
+    def test_privileged_is_admins_on_a_privileged_flavor(self):
+        # Private, and smaller than self.flavor: never chosen for others.
+        self._create_flavor(memory_mb=64, vcpu=1, disk=1, is_public=False,
+                            extra_spec=dict(CONTAINER_SPEC,
+                                            **{'zun:privileged': 'true'}))
+        refused = self.zun_cli('run', '--privileged', '--cpu', '1',
+                               '--memory', '64', self.image)
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('Forbidden (HTTP 403)', refused.stderr)
+        assert_zun_error(self.native().post('/v1/containers', json={
+            'image': self.image, 'privileged': True}), 403)
+        plain = self.run_container()
+        self.assertFalse(self.zun().containers.get(plain).privileged)
+        self.assertEqual(
+            (False, ['no-new-privileges']),
+            (self.workload({'id': plain}).details['HostConfig']['Privileged'],
+             self.workload({'id': plain}).details['HostConfig'][
+                 'SecurityOpt']))
+        # Created, not started: a privileged container gets every
+        # capability, and this test may run where the engine holds fewer
+        # (in a container without CAP_SYS_RESOURCE, runc cannot start it).
+        admin = self.zun('admin')
+        created = self.zun_cli('create', '--name', 'trusted', '--privileged',
+                               '--cpu', '1', '--memory', '64', self.image,
+                               who='admin')
+        self.assertEqual(0, created.returncode, created.stderr)
+        trusted = admin.containers.get('trusted').uuid
+        self.addCleanup(self.delete_server, trusted)
+        self.assertTrue(self.wait_for_status(admin, trusted,
+                                             'Created').privileged)
+        # Raw HTTP as the admin.
+        answer = Caller(self.native_url, self.identities.token('admin')).post(
+            '/v1/containers', json={
+                'image': self.image, 'cpu': 1, 'memory': '64',
+                'privileged': True})
+        self.assertEqual(202, answer.status_code, answer.text)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.wait_for_status(admin, raw, 'Created')
+        for uuid in (trusted, raw):
+            host_config = self.workload({'id': uuid}).details['HostConfig']
+            self.assertTrue(host_config['Privileged'])
+            self.assertNotIn('no-new-privileges',
+                             host_config['SecurityOpt'] or ())

@@ -12,12 +12,15 @@
 
 """Nova instance -> runtime spec translation (no engine, no Nova services)."""
 
+import json
+
 from nova import exception
 from nova import objects
 import pytest
 
 from nova_zun import container_spec
 from nova_zun.runtime import labels
+from nova_zun.runtime import types
 
 UUID = '8d3c8a39-4d36-4f4c-9a47-0c6a0c5f9a10'
 RUNTIMES = {'runc': 'runc', 'runsc': 'runsc'}
@@ -273,3 +276,67 @@ def test_the_pod_names_itself_in_etc_hosts(hostname, address, hosts):
     inst.hostname = hostname
     spec = container_spec.sandbox_spec(inst, 'host-1', address=address)
     assert spec.hosts == hosts
+
+
+@pytest.mark.parametrize('value, policy', [
+    (None, None),
+    ('no', None),
+    ('on-failure', types.RestartPolicy('on-failure', 0)),
+    ('on-failure:3', types.RestartPolicy('on-failure', 3)),
+    # Nova's stop must stay a stop when the engine restarts.
+    ('always', types.RestartPolicy('unless-stopped')),
+    ('unless-stopped', types.RestartPolicy('unless-stopped')),
+])
+def test_restart_policy_from_metadata(value, policy):
+    metadata = {} if value is None else {'zun_restart_policy': value}
+    assert workload(instance(metadata)).restart_policy == policy
+
+
+@pytest.mark.parametrize('value', ['sometimes', 'always:2', 'on-failure:x',
+                                   'on-failure:-1', 'no:1'])
+def test_a_bad_restart_policy_fails_the_build(value):
+    with pytest.raises(exception.InvalidInput, match='zun_restart_policy'):
+        workload(instance({'zun_restart_policy': value}))
+
+
+def test_the_rescue_container_has_no_restart_policy():
+    spec = container_spec.rescue_spec(
+        instance({'zun_restart_policy': 'always'}), 'host-1', 'img',
+        'sandbox-id', 'runc', 4096)
+    assert spec.restart_policy is None
+
+
+@pytest.mark.parametrize('metadata, runs', [
+    ({}, True), ({'zun_run': 'true'}, True), ({'zun_run': 'false'}, False)])
+def test_runs_at_boot_unless_metadata_says_not(metadata, runs):
+    assert container_spec.runs_at_boot(instance(metadata)) is runs
+
+
+def test_a_bad_run_flag_fails_the_build():
+    with pytest.raises(exception.InvalidInput, match='zun_run'):
+        container_spec.runs_at_boot(instance({'zun_run': 'later'}))
+
+
+def test_healthcheck_from_metadata():
+    spec = workload(instance({'zun_healthcheck': json.dumps(
+        {'cmd': 'test -e /ok', 'interval': 2, 'retries': 3})}))
+    assert spec.healthcheck == types.Healthcheck('test -e /ok', 2, 0, 3)
+    assert workload(instance()).healthcheck is None
+
+
+@pytest.mark.parametrize('value', [
+    'nope', '[]', '{}', '{"cmd": ""}', '{"cmd": "x", "interval": -1}',
+    '{"cmd": "x", "interval": "2"}', '{"cmd": "x", "retries": true}',
+    '{"cmd": "x", "other": 1}'])
+def test_a_bad_healthcheck_fails_the_build(value):
+    with pytest.raises(exception.InvalidInput, match='zun_healthcheck'):
+        workload(instance({'zun_healthcheck': value}))
+
+
+@pytest.mark.parametrize('extra_specs, privileged', [
+    ({}, False), ({'zun:privileged': 'true'}, True),
+    ({'zun:privileged': 'false'}, False)])
+def test_only_the_flavor_makes_a_workload_privileged(extra_specs, privileged):
+    assert workload(instance(extra_specs=extra_specs)).privileged is privileged
+    # Server metadata, which any user sets, does not.
+    assert not workload(instance({'zun:privileged': 'true'})).privileged

@@ -64,7 +64,7 @@ def _state(driver, container_state, vm_state=vm_states.ACTIVE,
     (types.ContainerState.RUNNING, power_state.RUNNING),
     (types.ContainerState.PAUSED, power_state.PAUSED),
     (types.ContainerState.EXITED, power_state.SHUTDOWN),
-    (types.ContainerState.CREATED, power_state.SHUTDOWN),
+    (types.ContainerState.CREATED, power_state.NOSTATE),
     (types.ContainerState.DEAD, power_state.CRASHED),
 ])
 def test_container_states_become_power_states(driver, container_state,

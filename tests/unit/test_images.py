@@ -30,6 +30,7 @@ from nova_zun.runtime import base
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime.docker import conversions
 from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import references
 from nova_zun.runtime import types
 
 objects.register_all()
@@ -191,7 +192,18 @@ def test_references_elsewhere_are_pulled(ref):
     ('busybox', 'docker.io'),
 ])
 def test_registry_of_a_reference(ref, registry):
-    assert images.registry_of(ref) == registry
+    assert references.registry_of(ref) == registry
+
+
+@pytest.mark.parametrize('ref, whole', [
+    ('busybox', 'busybox:latest'),
+    ('team/app:1.2', 'team/app:1.2'),
+    ('reg:5000/team/app', 'reg:5000/team/app:latest'),
+    ('app@sha256:' + '0' * 64, 'app@sha256:' + '0' * 64),
+    ('Upper/app', None), ('app:', None), ('a b', None), ('/app', None),
+])
+def test_a_reference_gets_the_latest_tag_unless_it_names_one(ref, whole):
+    assert references.normalized(ref) == whole
 
 
 def _puller(auth=None, auth_hosts=(), allowed=()):

@@ -65,10 +65,12 @@ def watcher():
     return lifecycle.LifecycleWatcher(runtime, 'host-1', emit)
 
 
-def _instance(vm_state=vm_states.ACTIVE, task_state=None, host='host-1'):
+def _instance(vm_state=vm_states.ACTIVE, task_state=None, host='host-1',
+              metadata=None):
     return objects.Instance(uuid=UUID, vm_state=vm_state,
                             task_state=task_state, host=host,
-                            flavor=objects.Flavor(memory_mb=64))
+                            flavor=objects.Flavor(memory_mb=64),
+                            metadata=metadata or {})
 
 
 def _stop(watcher, instance, workload=None, sandbox=RUNNING, settled=False):
@@ -103,6 +105,21 @@ def test_a_workload_that_stopped_by_itself_is_reported_with_its_reason(
     assert 'exited with code 3' in record.call_args[0][3]
     assert _emitted(watcher) == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
     compute_api.reboot.assert_not_called()
+
+
+def test_a_server_asking_for_auto_remove_is_deleted_when_it_exits(watcher):
+    instance = _instance(metadata={'zun_auto_remove': 'true'})
+    record, compute_api, _, _ = _stop(watcher, instance)
+    assert 'exited with code 3' in record.call_args[0][3]
+    compute_api.delete.assert_called_once_with(mock.ANY, instance)
+    assert _emitted(watcher) == []
+
+
+def test_a_bad_auto_remove_value_deletes_nothing(watcher):
+    record, compute_api, _, _ = _stop(
+        watcher, _instance(metadata={'zun_auto_remove': 'maybe'}))
+    compute_api.delete.assert_not_called()
+    assert _emitted(watcher) == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
 
 
 def test_a_pod_the_engine_stopped_is_looked_at_again_later(watcher):

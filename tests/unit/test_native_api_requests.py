@@ -241,8 +241,11 @@ def test_list_without_nova_is_a_clear_503(client):
 
 @pytest.mark.parametrize('body, detail', [
     ({'image': 'x', 'mounts': [{'source': '/'}]}, 'mounts is not supported'),
-    ({'image': 'x', 'privileged': True}, 'privileged is not supported'),
-    ({'image': 'x', 'restart_policy': {'Name': 'always'}},
+    ({'image': 'x', 'auto_heal': True}, 'auto_heal is not supported'),
+    ({'image': 'x', 'restart_policy': {'Name': 'always',
+                                       'MaximumRetryCount': 2}},
+     'maximum retry count not valid with restart policy of always'),
+    ({'image': 'x', 'restart_policy': {'Name': 'sometimes'}},
      'restart_policy'),
     ({'image': 'x', 'memory': 'lots'}, 'memory'),
     ({'image': 'x', 'environment': {'A=B': 'c'}}, 'environment'),

@@ -39,6 +39,7 @@ from nova_zun.runtime import types
 LOG = logging.getLogger(__name__)
 
 _CPU_PERIOD_US = 100000
+_NS_PER_S = 10 ** 9
 # The sandbox's pause process needs next to nothing under runc. Runtimes
 # that run a kernel of their own inside the container's cgroup need more:
 # gVisor's sentry and gofer alone use ~40 threads and ~14 MB, and refuse to
@@ -206,13 +207,18 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
     def _host_config(self, spec, with_storage_limit):
         res = spec.resources
         kwargs = {
-            'privileged': False,
-            'security_opt': ['no-new-privileges'],
+            'privileged': spec.privileged,
+            # Zun's privileged containers may gain privileges (setuid).
+            'security_opt': None if spec.privileged else ['no-new-privileges'],
             'cap_add': list(spec.cap_add) or None,
             'pids_limit': res.pids_limit,
             'mounts': [self._mount(m) for m in spec.mounts] or None,
             'runtime': spec.runtime,
         }
+        if spec.restart_policy:
+            kwargs['restart_policy'] = {
+                'Name': spec.restart_policy.name,
+                'MaximumRetryCount': spec.restart_policy.maximum_retry_count}
         if res.memory_mb:
             kwargs['mem_limit'] = '%dm' % res.memory_mb
             kwargs['memswap_limit'] = '%dm' % res.memory_mb
@@ -228,6 +234,15 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             kwargs['storage_opt'] = {'size': '%dG' % res.disk_gb}
         return self._api.create_host_config(**kwargs)
 
+    @staticmethod
+    def _healthcheck(check):
+        if check is None:
+            return None
+        return {'test': ['CMD-SHELL', check.command],
+                'interval': check.interval_s * _NS_PER_S,
+                'timeout': check.timeout_s * _NS_PER_S,
+                'retries': check.retries}
+
     def _create(self, spec, with_storage_limit):
         return self._api.create_container(
             spec.image,
@@ -241,6 +256,7 @@ class DockerRuntime(images.ImageService, base.ContainerRuntime):
             tty=spec.tty,
             stdin_open=spec.stdin_open,
             stop_timeout=spec.stop_timeout,
+            healthcheck=self._healthcheck(spec.healthcheck),
             host_config=self._host_config(spec, with_storage_limit),
             use_config_proxy=False)['Id']
 
