@@ -1,0 +1,72 @@
+#    Licensed under the Apache License, Version 2.0 (the "License"); you may
+#    not use this file except in compliance with the License. You may obtain
+#    a copy of the License at
+#
+#         http://www.apache.org/licenses/LICENSE-2.0
+#
+#    Unless required by applicable law or agreed to in writing, software
+#    distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+#    WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+#    License for the specific language governing permissions and limitations
+#    under the License.
+
+"""The compute hosts of the all-in-one cloud (``tools/cloud up --computes N``).
+
+Each one is a nova-compute with a host name of its own, its own private
+Docker engine, state directory (instances, locks, the driver's volume
+mounts) and native API, all on this machine and beside one shared control
+plane. The first one keeps the single-host layout (``engine/``, ``nova/``,
+``native-api/``, the machine's host name); the others live in
+``compute-<n>/`` and are named ``<host name>-<n>``. Only the first one's
+engine registers runsc, so a cloud of several hosts has one host with the
+runsc runtime trait and others without (doc/all-in-one.rst).
+"""
+
+import os
+
+from nova_zun_workshop import engine as engine_tool
+
+MAX_COMPUTES = 8
+# Port offsets of compute host n (from 1): its native API at
+# FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (n - 1) (the first host's is the
+# cloud's native-api port), the rest of its block for later per-host ports.
+FIRST_PORT_OFFSET = 20
+PORTS_PER_COMPUTE = 10
+
+
+def port_offsets(computes):
+    """``{name: offset}`` of the ports only hosts after the first one use."""
+    return {'native-api-%d' % n:
+            FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (n - 1)
+            for n in range(2, computes + 1)}
+
+
+class ComputeHost:
+    """Compute host ``number`` (from 1) of the cloud in ``base_dir``.
+
+    ``machine`` is the machine's host name, the first host's own.
+    """
+
+    def __init__(self, base_dir, number, machine, ports):
+        self.number = number
+        first = number == 1
+        suffix = '' if first else '-%d' % number
+        self.host = machine + suffix
+        home = base_dir if first else os.path.join(base_dir,
+                                                   'compute%s' % suffix)
+        self.home = home
+        self.state_dir = os.path.join(home, 'nova')
+        self.native_api_dir = os.path.join(home, 'native-api')
+        self.engine = engine_tool.PrivateEngine(os.path.join(home, 'engine'),
+                                                runsc=first)
+        self.compute_service = 'nova-compute' + suffix
+        self.native_api_service = 'zun-native-api' + suffix
+        self.engine_name = 'docker-engine' + suffix
+        self.native_api_port = ports['native-api' + suffix]
+        self.native_api_url = 'http://127.0.0.1:%d' % self.native_api_port
+        self.compute_conf = os.path.join(self.state_dir, 'nova-compute.conf')
+        self.native_api_conf = os.path.join(self.native_api_dir,
+                                            'zun-native-api.conf')
+
+    def dirs(self):
+        return [self.home, self.state_dir, self.native_api_dir]
