@@ -15,8 +15,9 @@
 Each one is a nova-compute with a host name of its own, its own private
 Docker engine, state directory (instances, locks, the driver's volume
 mounts) and native API, all on this machine and beside one shared control
-plane. The first one keeps the single-host layout (``engine/``, ``nova/``,
-``native-api/``, the machine's host name); the others live in
+plane. The first one keeps the single-host layout (``engine/``,
+``native-api/``, the machine's host name; its state in ``nova-compute/``);
+the others live in
 ``compute-<n>/`` and are named ``<host name>-<n>``. Only the first one's
 engine registers runsc, so a cloud of several hosts has one host with the
 runsc runtime trait and others without (doc/all-in-one.rst).
@@ -55,7 +56,12 @@ class ComputeHost:
         home = base_dir if first else os.path.join(base_dir,
                                                    'compute%s' % suffix)
         self.home = home
-        self.state_dir = os.path.join(home, 'nova')
+        # Never nova/, the directory of nova.conf: nova-compute takes a
+        # compute_id file in the directory of any of its configuration
+        # files for its own (nova.virt.node), so host 1's there would be
+        # every host's.
+        self.state_dir = os.path.join(home,
+                                      'nova-compute' if first else 'nova')
         self.native_api_dir = os.path.join(home, 'native-api')
         self.engine = engine_tool.PrivateEngine(os.path.join(home, 'engine'),
                                                 runsc=first)

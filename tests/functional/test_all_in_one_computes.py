@@ -85,10 +85,14 @@ class Cloud(single.Clients):
         """Boot ``name`` (on ``host`` if given, through the scheduler)."""
         options = ['--os-compute-api-version', '2.74', '--host',
                    host] if host else []
-        self.as_user(env, 'openstack', 'server', 'create', *options,
-                     '--flavor', flavor, '--image', cloud.IMAGE, '--nic',
-                     'none', '--wait', name)
-        return self.host_of(name)
+        made = self.as_user(
+            env, 'openstack', 'server', 'create', *options, '--flavor',
+            flavor, '--image', cloud.IMAGE, '--nic', 'none', '--wait', '-f',
+            'value', '-c', 'id', name)
+        # By id (the last word: --wait may write its progress first): the
+        # admin finds another project's server by name only with
+        # --all-projects.
+        return self.host_of(made.split()[-1])
 
     def as_user(self, env, *command):
         if env is None:
@@ -345,9 +349,14 @@ def test_evacuation_from_a_stopped_host_and_its_cleanup_on_return(two_hosts):
         c.run('openstack', 'compute', 'service', 'set',
               '--os-compute-api-version', '2.11', '--down', second,
               'nova-compute')
-        c.run('openstack', 'server', 'evacuate', '--wait', 'evacuee')
-        assert c.host_of('evacuee') == first
-        c.wait_status('evacuee', 'ACTIVE')
+        # Not --wait: openstackclient 10.5 waits for "ACTIVE" where
+        # osc-lib compares "active", forever.
+        c.run('openstack', 'server', 'evacuate', 'evacuee')
+        deadline = time.monotonic() + 300
+        while c.host_of('evacuee') != first:
+            assert time.monotonic() < deadline, 'evacuee never moved'
+            time.sleep(2)
+        c.wait_status('evacuee', 'ACTIVE', timeout=300)
         # Made from the image: what was written is gone, as on a VM
         # without shared storage.
         listed = subprocess.run(
@@ -357,10 +366,16 @@ def test_evacuation_from_a_stopped_host_and_its_cleanup_on_return(two_hosts):
         # The old pod is still on the stopped host, until it comes back.
         assert c.pod(second, 'evacuee')
         _tool(c.aio.base_dir, 'up')
-        c.run('openstack', 'compute', 'service', 'set',
-              '--os-compute-api-version', '2.11', '--up', second,
-              'nova-compute')
         c.wait_gone(second, 'evacuee')
+        # Nova refuses the host up until its nova-compute has finished
+        # with the evacuation (the migration "completed").
+        deadline = time.monotonic() + 120
+        while subprocess.run(
+                [os.path.join(single.BIN, 'openstack'), 'compute', 'service',
+                 'set', '--os-compute-api-version', '2.11', '--up', second,
+                 'nova-compute'], env=c.env, capture_output=True).returncode:
+            assert time.monotonic() < deadline, 'host never allowed up'
+            time.sleep(2)
         # Only that pod went: the bystander's runs on, untouched.
         assert {r: x['Id'] for r, x in bystander.items()} == {
             r: x['Id'] for r, x in c.pod(second, 'bystander').items()}
