@@ -129,6 +129,8 @@ class Cloud:
         self.engine = self.computes[0].engine
         self.scheduling_conf = os.path.join(self.dirs['nova'],
                                             'scheduling.conf')
+        self.serialproxy_conf = os.path.join(self.dirs['nova'],
+                                             'serialproxy.conf')
         self.urls = {
             'identity': self.keystone_url,
             'image': self.glance.url,
@@ -136,6 +138,7 @@ class Cloud:
             'compute': self._url('nova-api', '/v2.1'),
             'network': self._url('neutron'),
             'container': self._url('native-api', '/v1'),
+            'serialproxy': 'ws://127.0.0.1:%d/' % self.ports['serialproxy'],
         }
         self.transport_url = 'rabbit://guest:guest@127.0.0.1:%d/' % (
             self.ports['rabbitmq'])
@@ -194,12 +197,12 @@ class Cloud:
                    '--timeout', '120', '--name', name, app]
         return self._service(name, command, env=env, url=url)
 
-    def _nova_service(self, binary, *more_confs, name=None):
+    def _nova_service(self, binary, *more_confs, name=None, **readiness):
         command = [_bin(binary), '--config-file',
                    os.path.join(self.dirs['nova'], 'nova.conf')]
         for conf in more_confs:
             command += ['--config-file', conf]
-        return self._service(name or binary, command)
+        return self._service(name or binary, command, **readiness)
 
     def _compute_services(self):
         """nova-compute and the native API of every compute host."""
@@ -275,6 +278,8 @@ class Cloud:
                            self.urls['network']),
             self._nova_service('nova-conductor'),
             self._nova_service('nova-scheduler', self.scheduling_conf),
+            self._nova_service('nova-serialproxy', self.serialproxy_conf,
+                               port=self.ports['serialproxy']),
         ] + list(self._compute_services())
 
     def service(self, name):
@@ -351,11 +356,13 @@ class Cloud:
         self.once('neutron-setup', 'Neutron database', self.setup_neutron)
         self.once('nova-setup', 'Nova databases and cells', self.setup_nova)
         configs.scheduling(self)
+        configs.serialproxy(self)
         for host in self.computes:
             configs.compute(self, host)
             configs.native_api(self, host)
         for name in ('glance', 'placement', 'neutron', 'nova-api',
-                     'nova-conductor', 'nova-scheduler') + tuple(
+                     'nova-conductor', 'nova-scheduler',
+                     'nova-serialproxy') + tuple(
                          name for host in self.computes
                          for name in (host.compute_service,
                                       host.native_api_service)):
@@ -703,21 +710,21 @@ def free_port_base(computes=1):
     It serves a cloud of ``computes`` compute hosts beside others (tests,
     benchmarks).
     """
-    offsets = port_offsets(computes).values()
+    size = computes_tool.block_size(computes)
     for _ in range(50):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
             base = s.getsockname()[1]
-        if base + max(offsets) > 65535:
+        if base + size > 65535:
             continue
         try:
-            for offset in offsets:
+            for offset in range(size):
                 with socket.socket() as s:
                     s.bind(('127.0.0.1', base + offset))
         except OSError:
             continue
         return base
-    raise RuntimeError('no free block of %d ports' % (max(offsets) + 1))
+    raise RuntimeError('no free block of %d ports' % size)
 
 
 def kept(base_dir, name, asked, default, kind=str):

@@ -28,18 +28,35 @@ import os
 from nova_zun_workshop import engine as engine_tool
 
 MAX_COMPUTES = 8
-# Port offsets of compute host n (from 1): its native API at
-# FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (n - 1) (the first host's is the
-# cloud's native-api port), the rest of its block for later per-host ports.
+# nova-serialproxy, shared by the hosts.
+SERIALPROXY_OFFSET = 19
+# Compute host n (from 1) has the block of PORTS_PER_COMPUTE ports from
+# FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (n - 1): its native API on the
+# first one (host 1's is the cloud's native-api port instead), its serial
+# consoles on the others.
 FIRST_PORT_OFFSET = 20
 PORTS_PER_COMPUTE = 10
 
 
+def _block(number):
+    return FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (number - 1)
+
+
 def port_offsets(computes):
-    """``{name: offset}`` of the ports only hosts after the first one use."""
-    return {'native-api-%d' % n:
-            FIRST_PORT_OFFSET + PORTS_PER_COMPUTE * (n - 1)
-            for n in range(2, computes + 1)}
+    """``{name: offset}`` of the ports the compute hosts add.
+
+    Serial console ranges aside: they fill the rest of each host's block,
+    up to ``block_size``.
+    """
+    offsets = {'native-api-%d' % n: _block(n)
+               for n in range(2, computes + 1)}
+    offsets['serialproxy'] = SERIALPROXY_OFFSET
+    return offsets
+
+
+def block_size(computes):
+    """How many ports from the port base a cloud of ``computes`` uses."""
+    return _block(computes + 1)
 
 
 class ComputeHost:
@@ -69,6 +86,8 @@ class ComputeHost:
         self.native_api_service = 'zun-native-api' + suffix
         self.engine_name = 'docker-engine' + suffix
         self.native_api_port = ports['native-api' + suffix]
+        block = ports['keystone'] + _block(number)
+        self.serial_ports = (block + 1, block + PORTS_PER_COMPUTE - 1)
         self.native_api_url = 'http://127.0.0.1:%d' % self.native_api_port
         self.compute_conf = os.path.join(self.state_dir, 'nova-compute.conf')
         self.native_api_conf = os.path.join(self.native_api_dir,

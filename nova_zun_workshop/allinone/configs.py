@@ -131,6 +131,20 @@ def compute(cloud, host):
         'oslo_concurrency': {'lock_path': os.path.join(host.state_dir,
                                                        'lock')},
         'zun': {'engine_url': host.engine.url},
+        # As for libvirt (doc/driver.rst, "Serial console").
+        'serial_console': {
+            'enabled': 'true',
+            'base_url': cloud.urls['serialproxy'],
+            'proxyclient_address': '127.0.0.1',
+            'port_range': '%d:%d' % host.serial_ports},
+    })
+
+
+def serialproxy(cloud):
+    processes.write_ini(cloud.serialproxy_conf, {
+        'serial_console': {
+            'serialproxy_host': '127.0.0.1',
+            'serialproxy_port': str(cloud.ports['serialproxy'])},
     })
 
 

@@ -26,6 +26,7 @@ import time
 
 import docker
 import pytest
+import websocket
 
 from nova_zun.runtime import labels
 from nova_zun_workshop.allinone import cloud
@@ -81,10 +82,22 @@ class Cloud(single.Clients):
         return self.engine(host).inspect_container(
             'nova-%s' % self.server(name)['id'])
 
-    def boot(self, name, host=None, flavor=cloud.FLAVOR, env=None):
+    def root_listing(self, host, name):
+        """``ls /`` in server ``name``'s workload on ``host``, by its engine.
+
+        Not ``zun exec``: while a move waits for its confirmation, both
+        hosts hold a pod of the server.
+        """
+        client = self.engine(host)
+        run = client.exec_create('nova-%s' % self.server(name)['id'],
+                                 ['ls', '/'])
+        return client.exec_start(run).decode().split()
+
+    def boot(self, name, *options, host=None, flavor=cloud.FLAVOR,
+             env=None):
         """Boot ``name`` (on ``host`` if given, through the scheduler)."""
-        options = ['--os-compute-api-version', '2.74', '--host',
-                   host] if host else []
+        if host:
+            options += ('--os-compute-api-version', '2.74', '--host', host)
         made = self.as_user(
             env, 'openstack', 'server', 'create', *options, '--flavor',
             flavor, '--image', cloud.IMAGE, '--nic', 'none', '--wait', '-f',
@@ -274,8 +287,8 @@ def test_resize_on_the_same_host_changes_limits_of_the_running_workload(
         c.cleanup('grow')
 
 
-def _written(c, name):
-    return WRITTEN in c.run('zun', 'exec', name, 'ls', '-d', WRITTEN)
+def _written(c, host, name):
+    return WRITTEN[1:] in c.root_listing(host, name)
 
 
 def test_resize_and_cold_migration_to_the_other_host_keep_the_files(
@@ -290,30 +303,31 @@ def test_resize_and_cold_migration_to_the_other_host_keep_the_files(
         c.run('openstack', 'server', 'resize', '--flavor', BIG, '--wait',
               'mover')
         assert c.host_of('mover') == second
-        assert _written(c, 'mover')
+        assert _written(c, second, 'mover')
         c.run('openstack', 'server', 'resize', 'confirm', 'mover')
         c.wait_status('mover', 'ACTIVE')
         c.enable_all()
         c.wait_gone(first, 'mover')
-        assert _written(c, 'mover')
+        # Through the native API of host 1, forwarded to host 2.
+        assert WRITTEN in c.run('zun', 'exec', 'mover', 'ls', '-d', WRITTEN)
         # Cold migration back (no host named: the only other one).
         c.run('openstack', 'server', 'migrate', '--wait', 'mover')
         assert c.host_of('mover') == first
         c.run('openstack', 'server', 'resize', 'confirm', 'mover')
         c.wait_status('mover', 'ACTIVE')
-        assert _written(c, 'mover')
+        assert _written(c, first, 'mover')
         c.wait_gone(second, 'mover')
         # Migration to a named host, reverted: back on the source, as it
         # was.
         c.run('openstack', 'server', 'migrate', '--os-compute-api-version',
               '2.56', '--host', second, '--wait', 'mover')
         assert c.host_of('mover') == second
-        assert _written(c, 'mover')
+        assert _written(c, second, 'mover')
         c.run('openstack', 'server', 'resize', 'revert', 'mover')
         c.wait_status('mover', 'ACTIVE')
         assert c.host_of('mover') == first
-        assert _written(c, 'mover')
         c.wait_gone(second, 'mover')
+        assert _written(c, first, 'mover')
         # Nothing of the moves stays in Glance.
         images = json.loads(c.run('openstack', 'image', 'list', '-f',
                                   'json'))
@@ -325,15 +339,15 @@ def test_resize_and_cold_migration_to_the_other_host_keep_the_files(
 
 def test_diagnostics_of_a_running_server(two_hosts):
     c = two_hosts
-    old = json.loads(c.run('openstack', 'server', 'show', '--diagnostics',
-                           cloud.SERVER, '-f', 'json'))
-    assert old['cpu0_time'] > 0 and old['memory'] > 0
+    # From 2.48 on: openstackclient 10.5 reads the answer into 2.48's
+    # shape, so the older libvirt-style keys would show as nulls.
     new = json.loads(c.run('openstack', '--os-compute-api-version', '2.48',
                            'server', 'show', '--diagnostics', cloud.SERVER,
                            '-f', 'json'))
     assert new['state'] == 'running'
     assert new['cpu_details'][0]['time'] > 0
     assert new['memory_details']['maximum'] == 256
+    assert (new['hypervisor'], new['num_cpus']) == ('docker', 1)
 
 
 def test_evacuation_from_a_stopped_host_and_its_cleanup_on_return(two_hosts):
@@ -359,10 +373,7 @@ def test_evacuation_from_a_stopped_host_and_its_cleanup_on_return(two_hosts):
         c.wait_status('evacuee', 'ACTIVE', timeout=300)
         # Made from the image: what was written is gone, as on a VM
         # without shared storage.
-        listed = subprocess.run(
-            [os.path.join(single.BIN, 'zun'), 'exec', 'evacuee', 'ls', '-d',
-             WRITTEN], env=c.env, capture_output=True, text=True)
-        assert WRITTEN not in listed.stdout
+        assert not _written(c, first, 'evacuee')
         # The old pod is still on the stopped host, until it comes back.
         assert c.pod(second, 'evacuee')
         _tool(c.aio.base_dir, 'up')
@@ -386,3 +397,30 @@ def test_evacuation_from_a_stopped_host_and_its_cleanup_on_return(two_hosts):
     finally:
         compute.start()
         c.cleanup('evacuee', 'bystander')
+
+
+def test_a_serial_console_session_through_nova_serialproxy(two_hosts):
+    c = two_hosts
+    try:
+        # On host 2: nova-serialproxy asks its nova-compute for the port.
+        c.boot('console', '--property', 'zun_command=/bin/sh', '--property',
+               'zun_interactive=true', '--property', 'zun_tty=true',
+               host=c.hosts[1])
+        url = json.loads(c.run('openstack', 'console', 'url', 'show',
+                               '--serial', 'console', '-f', 'json'))['url']
+        assert url.startswith(c.aio.urls['serialproxy'])
+        ws = websocket.create_connection(url, timeout=60,
+                                         subprotocols=['binary', 'base64'])
+        try:
+            # The shell computes the answer: the terminal's echo of the
+            # line alone does not hold it.
+            ws.send_binary(b'echo through-the-proxy-$((6*7))\n')
+            seen = b''
+            while b'through-the-proxy-42' not in seen:
+                data = ws.recv()
+                assert data, 'the console closed; it said %r' % seen
+                seen += data.encode() if isinstance(data, str) else data
+        finally:
+            ws.close()
+    finally:
+        c.cleanup('console')
