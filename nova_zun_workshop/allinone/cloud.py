@@ -42,6 +42,7 @@ import time
 from nova_zun.runtime import docker as docker_runtime
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop.allinone import computes as computes_tool
 from nova_zun_workshop.allinone import configs
 from nova_zun_workshop.allinone import ovn
 from nova_zun_workshop.allinone import services
@@ -59,6 +60,7 @@ DEFAULT_PORT_BASE = 25300
 PORT_OFFSETS = {'keystone': 0, 'glance': 1, 'placement': 2, 'nova-api': 3,
                 'native-api': 4, 'neutron': 5, 'rabbitmq': 6, 'epmd': 7,
                 'rabbitmq-dist': 8, 'horizon': 9}
+TENANT_ISOLATION_MODES = ('off', 'all', 'flavor')
 FLAVOR = 'c1.small'
 IMAGE = 'nova-zun-demo'
 SERVER = 'demo'
@@ -107,7 +109,8 @@ class Cloud:
     Its services listen from ``port_base`` on.
     """
 
-    def __init__(self, base_dir, port_base, out=sys.stdout, dashboard=None):
+    def __init__(self, base_dir, port_base, out=sys.stdout, dashboard=None,
+                 computes=1, tenant_isolation='off'):
         self.base_dir = os.path.abspath(base_dir)
         # Horizon or not: as asked, else as the last up had it.
         self.dashboard = (dashboard if dashboard is not None
@@ -117,7 +120,8 @@ class Cloud:
         self.started_at = time.time()
         self.host = socket.gethostname()
         self.ports = {name: port_base + offset
-                      for name, offset in PORT_OFFSETS.items()}
+                      for name, offset in port_offsets(computes).items()}
+        self.tenant_isolation = tenant_isolation
         self.run_dir = os.path.join(self.base_dir, 'run')
         self.log_dir = os.path.join(self.base_dir, 'log')
         self.dirs = {name: os.path.join(self.base_dir, name)
@@ -135,8 +139,15 @@ class Cloud:
         self.glance = glance_tool.Glance(
             self.keystone_url, 'glance', configs.SERVICE_PASSWORD,
             self.dirs['glance'], self.ports['glance'])
-        self.engine = engine_tool.PrivateEngine(
-            os.path.join(self.base_dir, 'engine'))
+        self.computes = [computes_tool.ComputeHost(self.base_dir, n,
+                                                   self.host, self.ports)
+                         for n in range(1, computes + 1)]
+        # The first compute host's, where the demo image is built.
+        self.engine = self.computes[0].engine
+        self.scheduling_conf = os.path.join(self.dirs['nova'],
+                                            'scheduling.conf')
+        self.serialproxy_conf = os.path.join(self.dirs['nova'],
+                                             'serialproxy.conf')
         self.urls = {
             'identity': self.keystone_url,
             'image': self.glance.url,
@@ -144,6 +155,7 @@ class Cloud:
             'compute': self._url('nova-api', '/v2.1'),
             'network': self._url('neutron'),
             'container': self._url('native-api', '/v1'),
+            'serialproxy': 'ws://127.0.0.1:%d/' % self.ports['serialproxy'],
         }
         self.transport_url = 'rabbit://guest:guest@127.0.0.1:%d/' % (
             self.ports['rabbitmq'])
@@ -222,9 +234,24 @@ class Cloud:
                 for name, (command, readiness)
                 in self.switch.commands().items()]
 
-    def _nova_service(self, binary):
-        conf = os.path.join(self.dirs['nova'], 'nova.conf')
-        return self._service(binary, [_bin(binary), '--config-file', conf])
+    def _nova_service(self, binary, *more_confs, name=None, **readiness):
+        command = [_bin(binary), '--config-file',
+                   os.path.join(self.dirs['nova'], 'nova.conf')]
+        for conf in more_confs:
+            command += ['--config-file', conf]
+        return self._service(name or binary, command, **readiness)
+
+    def _compute_services(self):
+        """nova-compute and the native API of every compute host."""
+        for host in self.computes:
+            yield self._nova_service('nova-compute', self.scheduling_conf,
+                                     host.compute_conf,
+                                     name=host.compute_service)
+            yield self._service(
+                host.native_api_service,
+                [_bin('zun-native-api'), '--config-file',
+                 host.native_api_conf],
+                url=host.native_api_url + '/')
 
     def _services(self):
         rabbit = self.dirs['rabbitmq']
@@ -299,17 +326,13 @@ class Cloud:
             self._neutron_service('neutron-ovn-maintenance-worker'),
             self._neutron_service('neutron-periodic-workers'),
             self._nova_service('nova-conductor'),
-            self._nova_service('nova-scheduler'),
-            self._nova_service('nova-compute'),
-            self._service('zun-native-api', [
-                _bin('zun-native-api'), '--config-file',
-                os.path.join(self.dirs['native-api'],
-                             'zun-native-api.conf')],
-                url=self._url('native-api', '/')),
+            self._nova_service('nova-scheduler', self.scheduling_conf),
+            self._nova_service('nova-serialproxy', self.serialproxy_conf,
+                               port=self.ports['serialproxy']),
             self._gunicorn('horizon', 'dashboard_app:application',
                            self.dirs['horizon'], {},
                            self._url('horizon', '/auth/login/')),
-        ]
+        ] + list(self._compute_services())
 
     def service(self, name):
         return next(s for s in self.services if s.name == name)
@@ -354,17 +377,22 @@ class Cloud:
         return self._manage('nova-manage', command + list(args))
 
     def up(self):
-        for d in [self.run_dir, self.log_dir] + list(self.dirs.values()):
+        for d in [self.run_dir, self.log_dir] + list(self.dirs.values()) + [
+                d for host in self.computes for d in host.dirs()]:
             os.makedirs(d, exist_ok=True)
-        with open(os.path.join(self.base_dir, 'port-base'), 'w') as f:
-            f.write(str(self.ports['keystone']))
-        with open(os.path.join(self.base_dir, 'dashboard'), 'w') as f:
-            f.write('on' if self.dashboard else 'off')
+        for name, value in (('port-base', self.ports['keystone']),
+                            ('computes', len(self.computes)),
+                            ('tenant-isolation', self.tenant_isolation),
+                            ('dashboard', 'on' if self.dashboard else 'off')):
+            with open(os.path.join(self.base_dir, name), 'w') as f:
+                f.write(str(value))
         with open(os.path.join(self.dirs['rabbitmq'], 'enabled_plugins'),
                   'w') as f:
             f.write('[].\n')
-        self.step('private Docker engine (%s, log %s)' % (
-            self.engine.socket, self.engine.log_path), self.engine.start)
+        for host in self.computes:
+            self.step('private Docker engine of %s (%s, log %s)' % (
+                host.host, host.engine.socket, host.engine.log_path),
+                host.engine.start)
         self.start_switch()
         self.start('epmd')
         self.start('rabbitmq', timeout=120)
@@ -381,12 +409,19 @@ class Cloud:
                   self.setup_placement)
         self.once('neutron-setup', 'Neutron database', self.setup_neutron)
         self.once('nova-setup', 'Nova databases and cells', self.setup_nova)
-        configs.native_api(self)
+        configs.scheduling(self)
+        configs.serialproxy(self)
+        for host in self.computes:
+            configs.compute(self, host)
+            configs.native_api(self, host)
         for name in ('glance', 'placement', 'neutron',
                      'neutron-ovn-maintenance-worker',
                      'neutron-periodic-workers', 'nova-api',
-                     'nova-conductor', 'nova-scheduler', 'nova-compute',
-                     'zun-native-api'):
+                     'nova-conductor', 'nova-scheduler',
+                     'nova-serialproxy') + tuple(
+                         name for host in self.computes
+                         for name in (host.compute_service,
+                                      host.native_api_service)):
             self.start(name)
         if self.dashboard:
             self.once('horizon-setup', 'Horizon with zun-ui: settings, '
@@ -397,8 +432,9 @@ class Cloud:
             self.step('no dashboard (--no-dashboard)',
                       self.service('horizon').stop)
         self.write_openrc()
-        self.step('compute host %s in its cell, with trait %s'
-                  % (self.host, CONTAINER_TRAIT), self.wait_compute)
+        self.step('compute hosts %s in their cell, with trait %s'
+                  % (', '.join(h.host for h in self.computes),
+                     CONTAINER_TRAIT), self.wait_compute)
         self.once('flavor', 'container flavor %s' % FLAVOR, self.flavor)
         self.once('image', 'demo image %s in Glance' % IMAGE, self.image)
         self.once('networks', 'networks %s and %s, router %s' % (
@@ -526,21 +562,23 @@ class Cloud:
         placement = adapter.Adapter(session, service_type='placement',
                                     default_microversion='1.18')
         deadline = time.monotonic() + timeout
-        compute = self.service('nova-compute')
+        computes = [self.service(h.compute_service) for h in self.computes]
         while time.monotonic() < deadline:
-            if not compute.pid:
-                raise services.ServiceError(compute, 'exited')
+            for compute in computes:
+                if not compute.pid:
+                    raise services.ServiceError(compute, 'exited')
             providers = placement.get(
                 '/resource_providers', raise_exc=False,
                 params={'required': CONTAINER_TRAIT})
-            if providers.ok and providers.json()['resource_providers']:
+            if providers.ok and {h.host for h in self.computes} <= {
+                    p['name'] for p in providers.json()['resource_providers']}:
                 # Mapped into cell1 by the scheduler's periodic discovery.
-                hosts = self._nova_manage('cell_v2', 'list_hosts')
-                if self.host in hosts:
+                hosts = self._nova_manage('cell_v2', 'list_hosts').split()
+                if all(h.host in hosts for h in self.computes):
                     return
             time.sleep(1)
         raise services.ServiceError(
-            compute, 'reported no resource provider with %s in %d s'
+            computes[-1], 'reported no resource provider with %s in %d s'
             % (CONTAINER_TRAIT, timeout))
 
     # -- the clients --------------------------------------------------------
@@ -655,9 +693,12 @@ class Cloud:
             if not self.reuse_demo(existing[0]['ID'], existing[0]['Status']):
                 return
         else:
+            # On host 1: the machine's one OVN chassis binds its ports
+            # (doc/all-in-one.rst, "Several compute hosts").
             self.step('openstack server create --wait %s' % SERVER,
                       self.cli, 'openstack', 'server', 'create', '--flavor',
                       FLAVOR, '--image', IMAGE, '--network', PRIVATE_NETWORK,
+                      '--availability-zone', 'nova:%s' % self.host,
                       '--wait', SERVER)
             # tools/cloud says when it started (bootstrap included).
             began = float(os.environ.get('NOVA_ZUN_CLOUD_STARTED',
@@ -720,17 +761,19 @@ class Cloud:
         After ``stop``, the engine has stopped it, and nova-compute starts it
         again on its way up (resume_guests_state_on_host_boot).
         """
-        runtime = docker_runtime.DockerRuntime(self.engine.url)
+        runtimes = [docker_runtime.DockerRuntime(h.engine.url)
+                    for h in self.computes]
         workload = {labels.INSTANCE: server_id,
                     labels.ROLE: labels.ROLE_WORKLOAD}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(c.state == types.ContainerState.RUNNING
+                   for runtime in runtimes
                    for c in runtime.list_containers(workload)):
                 return
             time.sleep(1)
         raise services.ServiceError(
-            self.service('nova-compute'),
+            self.service(self.computes[0].compute_service),
             'did not start server %s\'s container within %d s'
             % (server_id, timeout))
 
@@ -772,7 +815,8 @@ class Cloud:
     def service_pids(self):
         pids = {s.name: s.pids() for s in self.services
                 if s.name != 'horizon' or self.dashboard}
-        pids['docker-engine'] = sorted(self.engine.processes())
+        for host in self.computes:
+            pids[host.engine_name] = sorted(host.engine.processes())
         return pids
 
     def memory_kib(self):
@@ -796,16 +840,18 @@ class Cloud:
             self.step('stopped %s' % service.name, service.stop)
             if service.name == 'ovs-vswitchd':
                 self.switch.remove_devices()
-        self.step('stopped the Docker engine',
-                  self.engine.stop, 30, False)
+        for host in self.computes:
+            self.step('stopped the Docker engine of %s' % host.host,
+                      host.engine.stop, 30, False)
 
     def clean(self):
         self.stop()
         self.step('removed %s' % self.base_dir, self.remove_state)
 
     def remove_state(self):
-        # Also unmounts what the engine left below its directory.
-        self.engine.stop()
+        # Also unmounts what the engines left below their directories.
+        for host in self.computes:
+            host.engine.stop()
         # The driver's volume mount directory stays a mount point after
         # nova-compute stops.
         for point in sorted(engine_tool.mounts_below(self.base_dir),
@@ -815,25 +861,52 @@ class Cloud:
             shutil.rmtree(self.base_dir)
 
 
-def free_port_base():
+def port_offsets(computes):
+    """``{name: offset}`` of every port of a cloud of ``computes`` hosts."""
+    return dict(PORT_OFFSETS, **computes_tool.port_offsets(computes))
+
+
+def free_port_base(computes=1):
     """A port base whose ports (one per service) are all free now.
 
-    It serves a cloud beside others (tests, benchmarks).
+    It serves a cloud of ``computes`` compute hosts beside others (tests,
+    benchmarks).
     """
+    size = computes_tool.block_size(computes)
     for _ in range(50):
         with socket.socket() as s:
             s.bind(('127.0.0.1', 0))
             base = s.getsockname()[1]
-        if base + len(PORT_OFFSETS) > 65535:
+        if base + size > 65535:
             continue
         try:
-            for offset in PORT_OFFSETS.values():
+            for offset in range(size):
                 with socket.socket() as s:
                     s.bind(('127.0.0.1', base + offset))
         except OSError:
             continue
         return base
-    raise RuntimeError('no free block of %d ports' % len(PORT_OFFSETS))
+    raise RuntimeError('no free block of %d ports' % size)
+
+
+def kept(base_dir, name, asked, default, kind=str):
+    """A setting of the cloud in ``base_dir``: what its first ``up`` kept.
+
+    ``asked`` (None: not asked) must be what was kept; before the first
+    ``up``, it is ``asked`` or else ``default``.
+    """
+    path = os.path.join(base_dir, name)
+    try:
+        with open(path) as f:
+            value = kind(f.read().strip())
+    except (OSError, ValueError):
+        value = None
+    if value is not None and asked is not None and asked != value:
+        raise SystemExit('%s was made with --%s %s: clean it first to use '
+                         '%s' % (base_dir, name, value, asked))
+    if value is None:
+        value = default if asked is None else asked
+    return value
 
 
 def kept_dashboard(base_dir):
@@ -876,13 +949,26 @@ def main(argv=None):
                         help='services listen on 127.0.0.1 from this port '
                              'on (default: what the first up used, else %d)'
                              % DEFAULT_PORT_BASE)
+    parser.add_argument('--computes', type=int,
+                        choices=range(1, computes_tool.MAX_COMPUTES + 1),
+                        metavar='N',
+                        help='compute hosts, each with its own engine '
+                             '(first up only; default 1)')
+    parser.add_argument('--tenant-isolation',
+                        choices=TENANT_ISOLATION_MODES,
+                        help="[zun] tenant_isolation of the scheduler and "
+                             "the computes (first up only; default off)")
     parser.add_argument('--no-dashboard', action='store_true',
                         help='up: no Horizon (it is stopped if it runs); '
                              'the other subcommands follow the last up')
     args = parser.parse_args(argv)
     cloud = Cloud(args.base_dir, port_base(args.base_dir, args.port_base),
                   dashboard=False if args.no_dashboard else
-                  True if args.action == 'up' else None)
+                  True if args.action == 'up' else None,
+                  computes=kept(args.base_dir, 'computes', args.computes, 1,
+                                int),
+                  tenant_isolation=kept(args.base_dir, 'tenant-isolation',
+                                        args.tenant_isolation, 'off'))
     try:
         if args.action == 'up':
             cloud.up()

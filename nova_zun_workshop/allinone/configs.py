@@ -68,8 +68,8 @@ def nova(cloud):
             'instances_path': os.path.join(d, 'instances'),
             # After stop and up, servers that ran run again.
             'resume_guests_state_on_host_boot': 'true',
-            # One host: resize changes the live pod's limits in place
-            # (doc/driver.rst), as devstack allows on a single node.
+            # Resize keeps the pod on its host when the scheduler says so
+            # (doc/driver.rst); with several hosts it may move.
             'allow_resize_to_same_host': 'true',
         },
         'api': {'auth_strategy': 'keystone'},
@@ -90,7 +90,6 @@ def nova(cloud):
         'scheduler': {'discover_hosts_in_cells_interval': '2',
                       'workers': '1'},
         'conductor': {'workers': '1'},
-        'zun': {'engine_url': cloud.engine.url},
     })
 
 
@@ -138,18 +137,71 @@ def neutron(cloud):
     })
 
 
-def native_api(cloud):
-    d = cloud.dirs['native-api']
-    processes.write_ini(os.path.join(d, 'zun-native-api.conf'), {
-        'native_api': {'bind_host': '127.0.0.1',
-                       'bind_port': str(cloud.ports['native-api']),
-                       'host': cloud.host,
-                       'nova_endpoint': cloud.urls['compute'],
-                       # No L2 networking here (doc/all-in-one.rst): a
-                       # container asked without nets gets none, as
-                       # servers boot with --nic none.
-                       'default_networks': 'none'},
-        'zun': {'engine_url': cloud.engine.url},
+def compute(cloud, host):
+    """nova-compute's own options on compute ``host``, after nova.conf."""
+    processes.write_ini(host.compute_conf, {
+        'DEFAULT': {
+            'host': host.host,
+            'state_path': host.state_dir,
+            'instances_path': os.path.join(host.state_dir, 'instances'),
+        },
+        'oslo_concurrency': {'lock_path': os.path.join(host.state_dir,
+                                                       'lock')},
+        'zun': {'engine_url': host.engine.url},
+        # As for libvirt (doc/driver.rst, "Serial console").
+        'serial_console': {
+            'enabled': 'true',
+            'base_url': cloud.urls['serialproxy'],
+            'proxyclient_address': '127.0.0.1',
+            'port_range': '%d:%d' % host.serial_ports},
+    })
+
+
+def serialproxy(cloud):
+    processes.write_ini(cloud.serialproxy_conf, {
+        'serial_console': {
+            'serialproxy_host': '127.0.0.1',
+            'serialproxy_port': str(cloud.ports['serialproxy'])},
+    })
+
+
+# Multi-valued (oslo.config's own syntax, which configparser cannot write).
+_SCHEDULING = """[filter_scheduler]
+available_filters = nova.scheduler.filters.all_filters
+available_filters = nova_zun.scheduler.filters.TenantIsolationFilter
+enabled_filters = %(filters)s
+
+[zun]
+tenant_isolation = %(mode)s
+"""
+DEFAULT_FILTERS = ('ComputeFilter', 'ComputeCapabilitiesFilter',
+                   'ImagePropertiesFilter', 'ServerGroupAntiAffinityFilter',
+                   'ServerGroupAffinityFilter')
+
+
+def scheduling(cloud):
+    """TenantIsolationFilter and its mode, for nova-scheduler and computes.
+
+    doc/scheduling.rst: both read ``[zun] tenant_isolation``.
+    """
+    with open(cloud.scheduling_conf, 'w') as f:
+        f.write(_SCHEDULING % {
+            'filters': ','.join(DEFAULT_FILTERS + ('TenantIsolationFilter',)),
+            'mode': cloud.tenant_isolation})
+
+
+def native_api(cloud, host):
+    options = {'bind_host': '127.0.0.1',
+               'bind_port': str(host.native_api_port),
+               'host': host.host,
+               'nova_endpoint': cloud.urls['compute']}
+    if len(cloud.computes) > 1:
+        # Requests for another host's containers are forwarded there.
+        options['hosts'] = ','.join('%s:%s' % (c.host, c.native_api_url)
+                                    for c in cloud.computes)
+    processes.write_ini(host.native_api_conf, {
+        'native_api': options,
+        'zun': {'engine_url': host.engine.url},
         'keystone_authtoken': dict(authtoken(cloud.keystone_url, 'zun'),
                                    service_token_roles_required='true'),
     })
