@@ -461,7 +461,9 @@ def main(argv=None):
     parser.add_argument('--venv', default=default_venv(),
                         help='Tempest\'s virtualenv, kept between runs '
                              '(default %(default)s)')
-    parser.add_argument('--concurrency', type=int, default=1,
+    # Two: each worker mostly waits on the cloud (Keystone, Neutron and
+    # Nova on MariaDB take concurrent projects and users).
+    parser.add_argument('--concurrency', type=int, default=2,
                         help='test workers (default %(default)s)')
     args, extra = parser.parse_known_args(argv)
     if not os.path.exists(os.path.join(args.base_dir, 'openrc')):
