@@ -458,7 +458,8 @@ def _interfaces(clients, server):
     for line in clients.run('zun', 'exec', server, 'ip', '-o', '-4',
                             'address', 'show').splitlines():
         parts = line.split()
-        found.setdefault(parts[1], []).append(parts[3].split('/')[0])
+        if len(parts) > 3:  # zun exec ends its output with an empty line
+            found.setdefault(parts[1], []).append(parts[3].split('/')[0])
     return found
 
 
