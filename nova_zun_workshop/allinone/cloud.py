@@ -31,6 +31,7 @@ exists. doc/all-in-one.rst describes it.
 import argparse
 import json
 import os
+import random
 import shlex
 import shutil
 import socket
@@ -55,6 +56,9 @@ from nova_zun_workshop import processes
 
 DEFAULT_BASE_DIR = '/var/lib/nova-zun-aio'
 DEFAULT_PORT_BASE = 25300
+# Where free_port_base looks from: above the well-known and most
+# registered service ports.
+_LOWEST_PORT_BASE = 10000
 # Offsets from the port base (RabbitMQ's Erlang port mapper and its
 # distribution port included, so a system RabbitMQ is never in the way).
 PORT_OFFSETS = {'keystone': 0, 'glance': 1, 'placement': 2, 'nova-api': 3,
@@ -873,12 +877,13 @@ def free_port_base(computes=1):
     benchmarks).
     """
     size = computes_tool.block_size(computes)
+    # Below the kernel's ephemeral ports: a client's outgoing connection
+    # takes a free one of those at any time, and a service that stopped
+    # (stop, then up) would find its port taken.
+    with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+        ephemeral_low = int(f.read().split()[0])
     for _ in range(50):
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            base = s.getsockname()[1]
-        if base + size > 65535:
-            continue
+        base = random.randrange(_LOWEST_PORT_BASE, ephemeral_low - size)
         try:
             for offset in range(size):
                 with socket.socket() as s:
