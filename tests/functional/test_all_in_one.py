@@ -43,14 +43,12 @@ from nova_zun_workshop.allinone import cloud
 from nova_zun_workshop.allinone import ovn
 from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import processes
-from tests.functional import dashboard_support
 
 pytestmark = pytest.mark.slow
 
 BIN = os.path.dirname(sys.executable)
 RUNSC_FLAVOR = 'c1.small.gvisor'
 PORT = 8080  # the demo image answers its host name there
-DASHBOARD_PASSWORD = 'member-secret'
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
@@ -283,72 +281,6 @@ def _fault_drills(base_dir, clients):
     assert [None] == [s['Task State'] for s in servers]
     assert {demo} == {c.labels.get(labels.INSTANCE)
                       for c in runtime.list_containers()}
-
-
-def _member(clients, name):
-    """A project ``name`` and its member ``name``; their clients."""
-    clients.run('openstack', 'project', 'create', name)
-    clients.run('openstack', 'user', 'create', '--project', name,
-                '--password', DASHBOARD_PASSWORD, name)
-    clients.run('openstack', 'role', 'add', '--user', name, '--project',
-                name, 'member')
-    return Clients(dict(clients.env, OS_USERNAME=name, OS_PROJECT_NAME=name,
-                        OS_PASSWORD=DASHBOARD_PASSWORD))
-
-
-def _dashboard_in_a_browser(base_dir, clients):
-    """Horizon and zun-ui in Chromium, as members of two projects.
-
-    A member launches an instance and reads its log, then makes a
-    container in zun-ui's panel, runs a command in it, types into its
-    console, stops and deletes it; a member of another project sees none
-    of it, in the dashboard as through the API. Screenshots of every step
-    are kept when one fails.
-    """
-    with open(os.path.join(base_dir, 'port-base')) as f:
-        url = 'http://127.0.0.1:%d' % (
-            int(f.read()) + cloud.PORT_OFFSETS['horizon'])
-    members = [_member(clients, name) for name in ('dash-a', 'dash-b')]
-    browser = dashboard_support.Dashboard(url)
-    try:
-        browser.login('dash-a', DASHBOARD_PASSWORD)
-        if browser.offers_network('private'):
-            browser.launch_instance('web-a', cloud.IMAGE, cloud.FLAVOR,
-                                    'private')
-        else:
-            # Horizon launches nothing without a network or a port, and
-            # this cloud has no L2 networking (doc/all-in-one.rst).
-            members[0].create('web-a')
-        browser.instance_log('web-a', 'hello from nova-zun')
-        browser.create_container('box-a', cloud.IMAGE, 'cat')
-        browser.container_row('box-a', 'Running')
-        browser.execute('box-a', 'echo from-execute', 'from-execute')
-        browser.console_echo('box-a', 'typed-into-console')
-
-        browser.login('dash-b', DASHBOARD_PASSWORD)
-        browser.open('/project/container/containers')
-        browser.find('hz-resource-table', 'No items to display')
-        browser.open('/project/instances/')
-        browser.find('#instances', 'No items to display')
-        browser.shot('other-project')
-        assert 'box-a' not in members[1].run('zun', 'list')
-        assert 'box-a' in members[0].run('zun', 'list')
-
-        browser.login('dash-a', DASHBOARD_PASSWORD)
-        browser.stop_container('box-a')
-        browser.delete_container('box-a')
-    except Exception as exc:
-        raise AssertionError('%s (screenshots: %s)' % (
-            exc, browser.save(str(exc)))) from exc
-    finally:
-        browser.close()
-        for server in json.loads(members[0].run(
-                'openstack', 'server', 'list', '-f', 'json')):
-            members[0].run('openstack', 'server', 'delete', '--wait',
-                           server['ID'])
-        for name in ('dash-a', 'dash-b'):
-            clients.run('openstack', 'user', 'delete', name)
-            clients.run('openstack', 'project', 'delete', name)
 
 
 class AllInOne:
@@ -746,10 +678,6 @@ def test_the_all_in_one_cloud_runs_containers_as_servers(aio,
         again.stdout)
     assert 'hello-after-restart' in clients.run(
         'zun', 'exec', cloud.SERVER, 'echo', 'hello-after-restart')
-
-
-def test_the_dashboard_shows_each_member_their_own_project(aio):
-    _dashboard_in_a_browser(aio.base_dir, aio.clients)
 
 
 def test_new_servers_reach_each_other_after_stop_and_up(aio):
