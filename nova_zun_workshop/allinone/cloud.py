@@ -646,7 +646,10 @@ class Cloud:
         ``public`` is the external flat network on the host's ``br-ex``
         (its gateway address is the host's); ``private`` is a geneve
         network of the admin project, routed to ``public`` (SNAT and
-        floating IPs). Security groups get Neutron's default rules.
+        floating IPs). Security groups get Neutron's default rules. As in
+        devstack, ``public`` is the default external network and a shared
+        default subnet pool is there, for Neutron's auto-allocated
+        topology (a server booted with ``--nic auto``).
         """
         import openstack
         network = openstack.connection.Connection(
@@ -667,7 +670,7 @@ class Cloud:
                     remote_group_id='PARENT', used_in_default_sg=True,
                     used_in_non_default_sg=False)
         public = network.create_network(
-            name=PUBLIC_NETWORK, is_router_external=True,
+            name=PUBLIC_NETWORK, is_router_external=True, is_default=True,
             provider_network_type='flat',
             provider_physical_network=ovn.PHYSNET)
         start, end = ovn.PUBLIC_POOL
@@ -676,6 +679,11 @@ class Cloud:
             ip_version=4, cidr=ovn.PUBLIC_CIDR,
             gateway_ip=ovn.PUBLIC_GATEWAY, is_dhcp_enabled=False,
             allocation_pools=[{'start': start, 'end': end}])
+        prefix, prefix_length = ovn.DEFAULT_SUBNET_POOL
+        network.create_subnet_pool(
+            name='shared-default-subnetpool-v4', prefixes=[prefix],
+            default_prefix_length=prefix_length, is_shared=True,
+            is_default=True)
         private = network.create_network(name=PRIVATE_NETWORK)
         subnet = network.create_subnet(
             name=PRIVATE_NETWORK + '-subnet', network_id=private.id,

@@ -102,9 +102,10 @@ def neutron(cloud):
             'host': cloud.host,
             'api_paste_config': os.path.join(d, 'api-paste.ini'),
             # get_ports loads the ports' port forwardings: the plugin
-            # must be there (devstack enables it too).
+            # must be there (devstack enables it too); auto_allocate
+            # gives a project that names no network one of its own.
             'core_plugin': 'ml2',
-            'service_plugins': 'ovn-router,port_forwarding',
+            'service_plugins': 'ovn-router,port_forwarding,auto_allocate',
             'auth_strategy': 'keystone',
             'transport_url': cloud.transport_url,
             'state_path': d,

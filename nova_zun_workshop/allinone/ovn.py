@@ -38,6 +38,9 @@ PUBLIC_CIDR = '198.51.100.0/24'
 PUBLIC_GATEWAY = '198.51.100.1'
 PUBLIC_POOL = ('198.51.100.10', '198.51.100.250')
 PRIVATE_CIDR = '10.0.0.0/24'
+# Neutron's default subnet pool: the networks it auto-allocates for a
+# project (Nova's "auto" network) take their subnets from it.
+DEFAULT_SUBNET_POOL = ('10.1.0.0/16', 26)
 # Services in start order; stop goes the other way.
 SERVICES = ('ovsdb-server', 'ovs-vswitchd', 'ovn-nb', 'ovn-sb',
             'ovn-northd', 'ovn-controller')
