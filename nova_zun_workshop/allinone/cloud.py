@@ -384,6 +384,7 @@ class Cloud:
         for d in [self.run_dir, self.log_dir] + list(self.dirs.values()) + [
                 d for host in self.computes for d in host.dirs()]:
             os.makedirs(d, exist_ok=True)
+        isolation_was = kept(self.base_dir, 'tenant-isolation', None, None)
         for name, value in (('port-base', self.ports['keystone']),
                             ('computes', len(self.computes)),
                             ('tenant-isolation', self.tenant_isolation),
@@ -414,6 +415,14 @@ class Cloud:
         self.once('neutron-setup', 'Neutron database', self.setup_neutron)
         self.once('nova-setup', 'Nova databases and cells', self.setup_nova)
         configs.scheduling(self)
+        if isolation_was not in (None, self.tenant_isolation):
+            # Both the scheduler and the computes read the mode at start.
+            for name in ('nova-scheduler',) + tuple(
+                    host.compute_service for host in self.computes):
+                self.step('tenant isolation %s, was %s: %s stopped to '
+                          'start again' % (self.tenant_isolation,
+                                           isolation_was, name),
+                          self.service(name).stop)
         configs.serialproxy(self)
         for host in self.computes:
             configs.compute(self, host)
@@ -970,18 +979,25 @@ def main(argv=None):
     parser.add_argument('--tenant-isolation',
                         choices=TENANT_ISOLATION_MODES,
                         help="[zun] tenant_isolation of the scheduler and "
-                             "the computes (first up only; default off)")
+                             "the computes (default off, or what the last "
+                             "up had; a change restarts them)")
     parser.add_argument('--no-dashboard', action='store_true',
                         help='up: no Horizon (it is stopped if it runs); '
                              'the other subcommands follow the last up')
     args = parser.parse_args(argv)
+    if args.action == 'up' and args.tenant_isolation:
+        # A later up may change it: the scheduler and the computes start
+        # again.
+        isolation = args.tenant_isolation
+    else:
+        isolation = kept(args.base_dir, 'tenant-isolation',
+                         args.tenant_isolation, 'off')
     cloud = Cloud(args.base_dir, port_base(args.base_dir, args.port_base),
                   dashboard=False if args.no_dashboard else
                   True if args.action == 'up' else None,
                   computes=kept(args.base_dir, 'computes', args.computes, 1,
                                 int),
-                  tenant_isolation=kept(args.base_dir, 'tenant-isolation',
-                                        args.tenant_isolation, 'off'))
+                  tenant_isolation=isolation)
     try:
         if args.action == 'up':
             cloud.up()

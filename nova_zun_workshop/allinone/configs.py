@@ -175,9 +175,13 @@ enabled_filters = %(filters)s
 [zun]
 tenant_isolation = %(mode)s
 """
+# Nova's defaults but AvailabilityZoneFilter (placement filters zones):
+# same_host and different_host hints work, as Tempest's multi-node tests
+# expect.
 DEFAULT_FILTERS = ('ComputeFilter', 'ComputeCapabilitiesFilter',
                    'ImagePropertiesFilter', 'ServerGroupAntiAffinityFilter',
-                   'ServerGroupAffinityFilter')
+                   'ServerGroupAffinityFilter', 'SameHostFilter',
+                   'DifferentHostFilter')
 
 
 def scheduling(cloud):

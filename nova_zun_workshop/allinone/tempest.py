@@ -38,6 +38,9 @@ TEMPEST_VERSION = '47.0.0'
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 TEST_LIST = os.path.join(ROOT, 'tools', 'tempest-tests.txt')
+# What needs two compute hosts and more (resize, migrations, diagnostics,
+# rescue): tools/tempest --tests tools/tempest-moves.txt.
+MOVES_LIST = os.path.join(ROOT, 'tools', 'tempest-moves.txt')
 # Resize tests go from flavor_ref to flavor_ref_alt: a bigger container
 # flavor, made when missing.
 ALT_FLAVOR = 'c1.medium'
@@ -176,11 +179,24 @@ class CloudFacts:
                        'trait:%s=required' % cloud_tool.CONTAINER_TRAIT, name)
         return self.flavor_id(name)
 
-    def computes_up(self):
+    @functools.cached_property
+    def compute_hosts(self):
+        """The compute hosts that are up and enabled, by name."""
         services = self.compute.get('/os-services', params={
             'binary': 'nova-compute'}).json()['services']
-        return len([s for s in services
-                    if s['state'] == 'up' and s['status'] == 'enabled'])
+        return sorted(s['host'] for s in services
+                      if s['state'] == 'up' and s['status'] == 'enabled')
+
+    def computes_up(self):
+        return len(self.compute_hosts)
+
+    def scheduler_filters(self):
+        """The filters nova-scheduler runs (its scheduling.conf)."""
+        parser = configparser.ConfigParser(interpolation=None,
+                                           strict=False)
+        parser.read(self.cloud.scheduling_conf)
+        return parser.get('filter_scheduler', 'enabled_filters',
+                          fallback='')
 
     def nova_option(self, section, name, default):
         parser = configparser.ConfigParser(interpolation=None)
@@ -193,25 +209,49 @@ class CloudFacts:
                    for s in self.cloud.services)
 
     @functools.cached_property
+    def binding_hosts(self):
+        """The hosts where a live agent binds ports (none: Neutron alone)."""
+        if 'network' not in self.catalog:
+            return []
+        agents = self.network.get('/v2.0/agents', raise_exc=False)
+        if not agents.ok:
+            return []
+        return sorted({a['host'] for a in agents.json()['agents']
+                       if a['alive'] and a['binary'] in BINDING_AGENTS})
+
+    @functools.cached_property
+    def portless_hosts(self):
+        """Compute hosts up where no agent binds ports."""
+        return [h for h in self.compute_hosts
+                if h not in self.binding_hosts]
+
+    @functools.cached_property
     def networking(self):
         """The external network's id when ports can be bound, else None.
 
         Neutron's API alone (no agent, no tenant network ``private``) makes
-        no server reachable: the network tests are then off.
+        no server reachable: the network tests are then off. So are they
+        when some compute host binds no port (the all-in-one's hosts
+        beyond the first, doc/all-in-one.rst): Tempest cannot say where its
+        servers go, and a server with a port that lands on, or moves to,
+        such a host fails; its servers then boot with no network.
         """
-        if 'network' not in self.catalog:
+        if not self.binding_hosts or self.portless_hosts:
             return None
-        agents = self.network.get('/v2.0/agents', raise_exc=False)
-        alive = agents.ok and any(
-            a['alive'] and a['binary'] in BINDING_AGENTS
-            for a in agents.json()['agents'])
         private = self.network.get('/v2.0/networks', params={
             'name': 'private'}).json()['networks']
         external = self.network.get('/v2.0/networks', params={
             'router:external': 'true'}).json()['networks']
-        if not (alive and private and external):
+        if not (private and external):
             return None
         return external[0]['id']
+
+    def no_networking_reason(self):
+        if self.binding_hosts and self.portless_hosts:
+            return 'ports are bound on %s only, not on %s' % (
+                ', '.join(self.binding_hosts),
+                ', '.join(self.portless_hosts))
+        return 'the cloud binds no ports'
 
     def network_extensions(self):
         return sorted(e['alias'] for e in self.network.get(
@@ -267,6 +307,9 @@ def tempest_conf(facts, workspace):
             'build_timeout': '300',
         },
         'compute-feature-enabled': {
+            # The scheduler hints Tempest may use (same_host,
+            # different_host, server groups' policies).
+            'scheduler_enabled_filters': facts.scheduler_filters(),
             # Nova's API makes the hostname of an FQDN display name.
             'hostname_fqdn_sanitization': 'true',
             # The driver: doc/driver.rst.
@@ -396,23 +439,33 @@ def report(tests, out=sys.stdout):
     return counts
 
 
-def run(base_dir, venv, concurrency, extra, out=sys.stdout):
-    """Run Tempest against the cloud in ``base_dir``; return an exit code."""
+def run(base_dir, venv, concurrency, extra, out=sys.stdout,
+        tests=TEST_LIST):
+    """Run Tempest against the cloud in ``base_dir``; return an exit code.
+
+    ``tests`` is the test list (``read_tests``) used when ``extra`` selects
+    none.
+    """
     ensure_venv(venv, out)
     workspace = init_workspace(venv, base_dir)
     facts = CloudFacts(base_dir)
     conf_path = os.path.join(workspace, 'etc', 'tempest.conf')
     write_ini(conf_path, tempest_conf(facts, workspace))
     print('tempest.conf: %s' % conf_path, file=out, flush=True)
+    print('compute hosts: %s; %s' % (
+        ', '.join(facts.compute_hosts),
+        'ports bound on each' if facts.networking else
+        facts.no_networking_reason() + ': servers boot with no network'),
+        file=out, flush=True)
     command = [os.path.join(venv, 'bin', 'tempest'), 'run',
                '--config-file', conf_path,
                '--concurrency', str(concurrency)]
     if not any(arg.split('=', 1)[0] in SELECTION_OPTIONS for arg in extra):
-        include, exclude, network = read_tests()
+        include, exclude, network = read_tests(tests)
         if not facts.networking:
+            reason = facts.no_networking_reason()
             for regex in network:
-                print('not run, the cloud binds no ports: %s' % regex,
-                      file=out)
+                print('not run, %s: %s' % (reason, regex), file=out)
             exclude += network
         lists = os.path.join(workspace, 'etc')
         for name, regexes in (('include', include), ('exclude', exclude)):
@@ -461,6 +514,10 @@ def main(argv=None):
     parser.add_argument('--venv', default=default_venv(),
                         help='Tempest\'s virtualenv, kept between runs '
                              '(default %(default)s)')
+    parser.add_argument('--tests', default=TEST_LIST,
+                        help='the test list: one regex a line, "-" before '
+                             'an excluded one, "network:" before one that '
+                             'needs bound ports (default %(default)s)')
     # Two: each worker mostly waits on the cloud (Keystone, Neutron and
     # Nova on MariaDB take concurrent projects and users).
     parser.add_argument('--concurrency', type=int, default=2,
@@ -472,7 +529,7 @@ def main(argv=None):
         return 1
     try:
         return run(os.path.abspath(args.base_dir), args.venv,
-                   args.concurrency, extra)
+                   args.concurrency, extra, tests=args.tests)
     except TempestError as exc:
         print('FAILED: %s' % exc, file=sys.stderr)
         return 1

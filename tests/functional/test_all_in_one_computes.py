@@ -30,6 +30,7 @@ import websocket
 
 from nova_zun.runtime import labels
 from nova_zun_workshop.allinone import cloud
+from nova_zun_workshop.allinone import tempest
 from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import processes
 from tests.functional import test_all_in_one as single
@@ -426,3 +427,52 @@ def test_a_serial_console_session_through_nova_serialproxy(two_hosts):
             ws.close()
     finally:
         c.cleanup('console')
+
+
+def test_tempest_moves_and_the_moves_benchmark(two_hosts):
+    """tools/tempest's moves list, then the moves benchmark, on this cloud.
+
+    Tempest's projects are many and its test classes run at once: isolation
+    is off meanwhile (the scheduler and the computes restarted), on again
+    after. Any Tempest failure fails this test; the counts and the skips'
+    reasons are in its output. The benchmark (benchmarks/cloud_moves.py,
+    --quick) must measure every figure and leave the cloud as it was;
+    timings are never asserted.
+    """
+    c = two_hosts
+    base_dir = c.aio.base_dir
+    _tool(base_dir, 'up', '--tenant-isolation', 'off')
+    try:
+        began = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, '-m', 'nova_zun_workshop.allinone.tempest',
+             '--base-dir', base_dir, '--tests', tempest.MOVES_LIST],
+            cwd=single.ROOT, capture_output=True, text=True, timeout=1800)
+        print(result.stdout)
+        print('tools/tempest: %.0f s' % (time.monotonic() - began))
+        assert result.returncode == 0, (result.stdout[-20000:] +
+                                        result.stderr)
+        summary = result.stdout.strip().splitlines()[-1]
+        assert ' 0 failed,' in summary, summary
+        began = time.monotonic()
+        bench = subprocess.run(
+            [sys.executable, '-m', 'benchmarks.cloud_moves', '--quick',
+             '--base-dir', base_dir], cwd=single.ROOT, capture_output=True,
+            text=True, timeout=900)
+        print(bench.stdout, bench.stderr[-4000:])
+        print('benchmarks.cloud_moves --quick: %.0f s' % (
+            time.monotonic() - began))
+        assert bench.returncode == 0, bench.stderr[-4000:]
+        figures = {line.split()[0]: line.split()[2]
+                   for line in bench.stdout.splitlines()}
+        for name in ('moves/resize_same_host_vs_docker_update_p50',
+                     'moves/cold_migration_vs_commit_save_load_p50'):
+            assert figures[name] == 'ratio'
+        listed = json.loads(c.run('openstack', 'server', 'list', '-f',
+                                  'json'))
+        assert [cloud.SERVER] == [s['Name'] for s in listed]
+        images = json.loads(c.run('openstack', 'image', 'list', '-f',
+                                  'json'))
+        assert [cloud.IMAGE] == [i['Name'] for i in images]
+    finally:
+        _tool(base_dir, 'up', '--tenant-isolation', 'all')

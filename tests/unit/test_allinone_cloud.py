@@ -82,3 +82,22 @@ def test_the_other_subcommands_follow_the_last_ups_dashboard(
     aio = cloud.Cloud(str(tmp_path), cloud.DEFAULT_PORT_BASE)
     assert expected == aio.dashboard
     assert expected == ('horizon' in aio.service_pids())
+
+
+@pytest.mark.parametrize('argv,expected', [
+    (['up'], 'all'),
+    (['up', '--tenant-isolation', 'off'], 'off'),
+    (['status'], 'all')])
+def test_a_later_up_may_change_tenant_isolation(tmp_path, argv, expected):
+    (tmp_path / 'tenant-isolation').write_text('all')
+    with mock.patch.object(cloud, 'Cloud', autospec=True) as made:
+        made.return_value.status.return_value = True
+        assert 0 == cloud.main(argv + ['--base-dir', str(tmp_path)])
+    assert expected == made.call_args.kwargs['tenant_isolation']
+
+
+def test_other_subcommands_refuse_another_tenant_isolation(tmp_path):
+    (tmp_path / 'tenant-isolation').write_text('all')
+    with pytest.raises(SystemExit):
+        cloud.main(['stop', '--tenant-isolation', 'off', '--base-dir',
+                    str(tmp_path)])

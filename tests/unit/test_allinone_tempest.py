@@ -13,11 +13,13 @@
 """tools/tempest's tempest.conf follows the cloud, and its test list."""
 
 import io
+import os
 from unittest import mock
 
 import pytest
 
 from nova_zun_workshop.allinone import cloud
+from nova_zun_workshop.allinone import configs
 from nova_zun_workshop.allinone import tempest
 
 
@@ -96,10 +98,55 @@ def test_the_test_list_has_includes_excludes_and_network_tests(tmp_path):
         ['foo\\.bar'], ['foo\\.bar\\.baz'], ['foo\\.net'])
 
 
-def test_the_committed_list_runs_compute_api_tests():
-    include, _, network = tempest.read_tests()
+@pytest.mark.parametrize('path', [tempest.TEST_LIST, tempest.MOVES_LIST])
+def test_the_committed_lists_run_compute_api_tests(path):
+    include, _, network = tempest.read_tests(path)
     assert include and network
     assert all(r.startswith('tempest\\.api\\.compute') for r in include)
+
+
+def _networked_facts(compute_hosts, agents):
+    """CloudFacts of a cloud with these hosts and binding agents' hosts."""
+    facts = object.__new__(tempest.CloudFacts)
+    facts.catalog = {'compute', 'network'}
+    facts.compute_hosts = compute_hosts
+    listed = {'/v2.0/agents': {'agents': [
+        {'host': h, 'alive': True, 'binary': 'ovn-controller'}
+        for h in agents]},
+        '/v2.0/networks': {'networks': [{'id': 'public-id'}]}}
+    facts.network = mock.Mock()
+    facts.network.get.side_effect = lambda path, **kw: mock.Mock(
+        ok=True, json=lambda: listed[path])
+    return facts
+
+
+def test_ports_bound_on_every_compute_host_turn_networks_on():
+    facts = _networked_facts(['h', 'h-2'], ['h', 'h-2'])
+    assert facts.networking == 'public-id'
+
+
+def test_a_compute_host_that_binds_no_port_turns_networks_off():
+    # The all-in-one's second host: Tempest's servers may land on it or
+    # move to it, so they boot with no network.
+    facts = _networked_facts(['h', 'h-2'], ['h'])
+    assert facts.networking is None
+    assert facts.no_networking_reason() == (
+        'ports are bound on h only, not on h-2')
+    assert _networked_facts(['h'], []).no_networking_reason() == (
+        'the cloud binds no ports')
+
+
+def test_scheduler_hints_follow_the_cloud_s_filters(tmp_path):
+    aio = cloud.Cloud(str(tmp_path), cloud.DEFAULT_PORT_BASE,
+                      out=io.StringIO())
+    os.makedirs(aio.dirs['nova'])
+    configs.scheduling(aio)
+    facts = object.__new__(tempest.CloudFacts)
+    facts.cloud = aio
+    enabled = facts.scheduler_filters().split(',')
+    assert {'SameHostFilter', 'DifferentHostFilter',
+            'ServerGroupAffinityFilter', 'TenantIsolationFilter'} <= set(
+                enabled)
 
 
 @pytest.mark.parametrize('status,counted', [
