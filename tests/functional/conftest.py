@@ -26,6 +26,14 @@ from nova_zun_workshop import ovs as ovs_tool
 from tests import prerequisites
 
 
+def pytest_collection_modifyitems(items):
+    # Whatever uses the suite's switch is marked so, as the modules that
+    # start one of their own are (tools/run-tests runs them apart).
+    for item in items:
+        if 'private_ovs' in getattr(item, 'fixturenames', ()):
+            item.add_marker(pytest.mark.switch)
+
+
 @pytest.fixture(scope='session')
 def private_ovs():
     """The suite's own switch; at the end no bridge may be left.

@@ -44,7 +44,7 @@ from nova_zun_workshop.allinone import ovn
 from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import processes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.switch]
 
 BIN = os.path.dirname(sys.executable)
 RUNSC_FLAVOR = 'c1.small.gvisor'

@@ -35,7 +35,7 @@ from nova_zun_workshop import engine as engine_tool
 from nova_zun_workshop import processes
 from tests.functional import test_all_in_one as single
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.switch]
 
 HOST = 'OS-EXT-SRV-ATTR:host'
 BIG = 'c1.big'

@@ -19,7 +19,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests import prerequisites
+
+# The network figures start an Open vSwitch of their own.
+pytestmark = pytest.mark.switch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
