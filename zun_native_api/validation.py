@@ -52,6 +52,9 @@ _SIGNAL = {'type': 'string',
 
 _DNS_LABEL = r'^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$'
 _EXEC_COMMAND = {'type': 'string', 'minLength': 1, 'maxLength': 65536}
+_NETWORK_NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255}
+#: A port Zun exposes: <port>[/<protocol>], tcp when not named.
+EXPOSED_PORT = r'^[0-9]{1,5}(/(tcp|udp))?$'
 
 
 def _query(properties, required=()):
@@ -108,6 +111,21 @@ QUERY = {
                      required=['repository']),
     'get_archive': _query({'path': _PATH}, required=['path']),
     'put_archive': _query({'path': _PATH}, required=['path']),
+    'network_attach': {'type': 'object', 'additionalProperties': False,
+                       'properties': {'network': _NETWORK_NAME,
+                                      'port': _NETWORK_NAME,
+                                      'fixed_ip': {'type': 'string',
+                                                   'maxLength': 45}},
+                       'required': [],
+                       'oneOf': [{'required': ['network']},
+                                 {'required': ['port']}]},
+    'network_detach': {'type': 'object', 'additionalProperties': False,
+                       'properties': {'network': _NETWORK_NAME,
+                                      'port': _NETWORK_NAME},
+                       'required': [],
+                       'oneOf': [{'required': ['network']},
+                                 {'required': ['port']}]},
+    'network_list': _query({}),
     'host_list': _query({}),
     'service_list': _query({}),
 }
@@ -205,12 +223,17 @@ BODY = {
                         'type': ['integer', 'string', 'null'],
                         'pattern': '^[0-9]{1,9}$', 'minimum': 0,
                         'maximum': 999999999}}},
+            # Opened by a security group of their own (Zun's, from 1.24):
+            # {"<port>[/<protocol>]": {}}.
+            'exposed_ports': {'type': ['object', 'null'],
+                              'maxProperties': 32,
+                              'propertyNames': {'pattern': EXPOSED_PORT},
+                              'additionalProperties': {'type': 'object'}},
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
             'auto_heal': {'type': 'boolean'},
             'mounts': {'type': 'array'},
-            'exposed_ports': {'type': 'object'},
             'registry': {'type': ['string', 'null']},
         },
     },
@@ -251,7 +274,19 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_heal', 'mounts', 'exposed_ports', 'registry')
+UNSUPPORTED = ('auto_heal', 'mounts', 'registry')
+
+
+def exposed_ports(ports):
+    """Zun's exposed_ports as sorted ``<port>/<protocol>``; 400 if bad."""
+    exposed = set()
+    for key in ports or {}:
+        number, _, protocol = key.partition('/')
+        if not 1 <= int(number) <= 65535:
+            raise ValidationError('value %s is invalid as publish port.'
+                                  % number)
+        exposed.add('%d/%s' % (int(number), protocol or 'tcp'))
+    return sorted(exposed, key=lambda p: (int(p.split('/')[0]), p))
 
 
 def check_supported(body):
@@ -259,6 +294,10 @@ def check_supported(body):
         if body.get(field):
             raise ValidationError('%s is not supported by this API (a '
                                   'container is a Nova server)' % field)
+    if body.get('exposed_ports') and body.get('security_groups'):
+        # As Zun: the container's group is the one opening its ports.
+        raise ValidationError('exposed_ports and security_groups cannot '
+                              'be given together')
     policy = body.get('restart_policy') or {}
     if (policy.get('Name') in ('always', 'unless-stopped') and
             int(policy.get('MaximumRetryCount') or 0)):
