@@ -37,6 +37,8 @@ from eventlet.green import subprocess
 import fixtures
 import glanceclient
 from keystoneauth1 import adapter
+from nova import context as nova_context
+from nova import objects
 from nova.tests.functional.api import client as nova_client
 from oslo_config import cfg
 from oslo_context import context as oslo_context
@@ -1132,6 +1134,90 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             return show(context, image_id, *args, **kwargs)
         self.useFixture(fixtures.MockPatchObject(stub, 'show',
                                                  side_effect=mirrored))
+
+    def _serve_with_neutron(self):
+        """The native API with a Neutron over the framework's fixture."""
+        self.neutron_url = nova_api_support.neutron_behind_keystone(
+            self, self.keystone, self.neutron)
+        self.native_url = self._serve_native_api(
+            neutron_endpoint=self.neutron_url)
+
+    def _groups(self, name):
+        return [g for g in self.neutron._security_groups.values()
+                if g['name'] == name]
+
+    def _wait_for_no_group(self, name):
+        deadline = time.monotonic() + 60
+        while self._groups(name):
+            self.assertLess(time.monotonic(), deadline, name)
+            time.sleep(0.5)
+
+    def _instance_groups(self, uuid):
+        # What Nova gives the ports it makes for the server.
+        spec = objects.RequestSpec.get_by_instance_uuid(
+            nova_context.get_admin_context(), uuid)
+        return [g.uuid if g.obj_attr_is_set('uuid') else g.name
+                for g in spec.security_groups]
+
+    def test_exposed_ports_open_a_security_group_of_the_container(self):
+        self._serve_with_neutron()
+        zun = self.zun()
+        uuid = self.cli_run('exposed', '--expose-port', '80',
+                            '--expose-port', '53/udp')
+        container = self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual([53, 80], container.ports)
+        self.assertEqual({'53/udp': {}, '80/tcp': {}},
+                         container.exposed_ports)
+        # Zun's group: named for the container, an ingress rule per port
+        # from anywhere, the caller's; Nova was asked for it alone (its
+        # ports get it).
+        (group,) = self._groups('zun-' + uuid)
+        self.assertEqual(self.identities.project('alice'),
+                         group['tenant_id'])
+        self.assertEqual(
+            [(53, 53, 'udp', '0.0.0.0/0'), (80, 80, 'tcp', '0.0.0.0/0')],
+            sorted((r['port_range_min'], r['port_range_max'],
+                    r['protocol'], r['remote_ip_prefix'])
+                   for r in group['security_group_rules']
+                   if r['direction'] == 'ingress'))
+        self.assertEqual([group['id']], self._instance_groups(uuid))
+        # The group goes with the container.
+        deleted = self.zun_cli('delete', 'exposed')
+        self.assertEqual(0, deleted.returncode, deleted.stderr)
+        self._wait_until_deleted({'id': uuid})
+        self._wait_for_no_group('zun-' + uuid)
+        # Raw HTTP, as zun-tempest-plugin sends it.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'exposed_ports': {'8080/tcp': {}}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        assert_documented('create', answer)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.assertEqual([8080], answer.json()['ports'])
+        self.wait_for_status(zun, raw, 'Running')
+        (group,) = self._groups('zun-' + raw)
+        self.assertEqual(204, alice.request(
+            'DELETE', '/v1/containers/' + raw).status_code)
+        self._wait_for_no_group('zun-' + raw)
+        # Refused: nothing made.
+        before = dict(self.neutron._security_groups)
+        for body, version, status in (
+                ({'exposed_ports': {'80': {}}}, 'container 1.23', 406),
+                ({'exposed_ports': {'80/sctp': {}}}, None, 400),
+                ({'exposed_ports': {'0': {}}}, None, 400),
+                ({'exposed_ports': {'99999': {}}}, None, 400),
+                ({'exposed_ports': {'80': {}},
+                  'security_groups': ['default']}, None, 400)):
+            caller = Caller(self.native_url, self.identities.token('alice'),
+                            **({'version': version} if version else {}))
+            assert_zun_error(caller.post('/v1/containers', json=dict(
+                body, image=self.image)), status)
+        self.assertEqual(before, self.neutron._security_groups)
+        refused = self.zun_cli('run', '--expose-port', '80/sctp',
+                               self.image)
+        self.assertNotEqual(0, refused.returncode)
 
     def test_privileged_is_admins_on_a_privileged_flavor(self):
         # Private, and smaller than self.flavor: never chosen for others.
