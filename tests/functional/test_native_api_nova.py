@@ -104,6 +104,11 @@ MATRIX_REQUESTS = {
     'stats': ({}, None, None),
     'get_archive': ({'path': '/etc/hostname'}, None, None),
     'put_archive': ({'path': '/tmp'}, {'data': 'bWF0cml4'}, None),
+    'network_attach': ({'network': '5d8b7a53-1c39-4b8a-9f5e-0d3c2b7e6a41'},
+                       None, None),
+    'network_detach': ({'network': '5d8b7a53-1c39-4b8a-9f5e-0d3c2b7e6a41'},
+                       None, None),
+    'network_list': ({}, None, None),
     'host_list': ({}, None, None),
     'service_list': ({}, None, None),
 }
@@ -128,7 +133,12 @@ def _documented_operations():
             for method, op in methods.items()]
 
 
-class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
+class NovaHarness(base.ZunDriverTestCase):
+    """Nova's framework behind Keystone, the native API in front of it.
+
+    No tests of its own: test cases of other modules (networks on a private
+    switch) build on it.
+    """
 
     @pytest.fixture(autouse=True)
     def _identities(self, keystone, identities):
@@ -271,6 +281,26 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             time.sleep(0.5)
         raise AssertionError('%s never became %s (is %s)'
                              % (ident, status, container.status))
+
+    def _serve_with_neutron(self):
+        """The native API with a Neutron over the framework's fixture."""
+        self.neutron_url = nova_api_support.neutron_behind_keystone(
+            self, self.keystone, self.neutron)
+        self.native_url = self._serve_native_api(
+            neutron_endpoint=self.neutron_url)
+
+    def _groups(self, name):
+        return [g for g in self.neutron._security_groups.values()
+                if g['name'] == name]
+
+    def _wait_for_no_group(self, name):
+        deadline = time.monotonic() + 60
+        while self._groups(name):
+            self.assertLess(time.monotonic(), deadline, name)
+            time.sleep(0.5)
+
+
+class NativeApiThroughNovaTestCase(NovaHarness):
 
     # -- tests --------------------------------------------------------------
 
@@ -1134,23 +1164,6 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             return show(context, image_id, *args, **kwargs)
         self.useFixture(fixtures.MockPatchObject(stub, 'show',
                                                  side_effect=mirrored))
-
-    def _serve_with_neutron(self):
-        """The native API with a Neutron over the framework's fixture."""
-        self.neutron_url = nova_api_support.neutron_behind_keystone(
-            self, self.keystone, self.neutron)
-        self.native_url = self._serve_native_api(
-            neutron_endpoint=self.neutron_url)
-
-    def _groups(self, name):
-        return [g for g in self.neutron._security_groups.values()
-                if g['name'] == name]
-
-    def _wait_for_no_group(self, name):
-        deadline = time.monotonic() + 60
-        while self._groups(name):
-            self.assertLess(time.monotonic(), deadline, name)
-            time.sleep(0.5)
 
     def _instance_groups(self, uuid):
         # What Nova gives the ports it makes for the server.
