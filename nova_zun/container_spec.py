@@ -46,6 +46,9 @@ native API's create can pass them through Nova):
 ``zun_auto_remove`` (server metadata only)
     ``true``: when the workload stops by itself (its main process ended,
     not a stop through Nova), the server is deleted (Zun's auto_remove).
+``zun_auto_heal`` (server metadata only)
+    ``true``: a workload removed from the engine outside Nova while the
+    server runs is made anew by a hard reboot (Zun's auto_heal).
 ``zun_restart_policy`` (server metadata only)
     ``no`` (default), ``on-failure``, ``on-failure:<N>`` (at most N
     restarts in a row), ``always`` or ``unless-stopped``: the engine starts
@@ -88,6 +91,7 @@ META_STOP_TIMEOUT = 'zun_stop_timeout'
 META_RESTART_POLICY = 'zun_restart_policy'
 META_RUN = 'zun_run'
 META_AUTO_REMOVE = 'zun_auto_remove'
+META_AUTO_HEAL = 'zun_auto_heal'
 META_HEALTHCHECK = 'zun_healthcheck'
 _HEALTHCHECK_NUMBERS = ('interval', 'timeout', 'retries')
 IMAGE_RUNTIME = 'zun_runtime'
@@ -343,6 +347,12 @@ def removed_on_exit(instance):
     """Whether the server goes when its workload stops by itself."""
     return _flag(instance, 'server metadata ' + META_AUTO_REMOVE,
                  (instance.metadata or {}).get(META_AUTO_REMOVE))
+
+
+def healed_when_removed(instance):
+    """Whether a workload removed outside Nova is made anew."""
+    return _flag(instance, 'server metadata ' + META_AUTO_HEAL,
+                 (instance.metadata or {}).get(META_AUTO_HEAL))
 
 
 def healthcheck(instance):

@@ -77,6 +77,7 @@ _EXPOSED_PORTS = microversion_parse.Version(1, 24)
 _NETWORK_DETACH = microversion_parse.Version(1, 6)
 _NETWORK_ATTACH = microversion_parse.Version(1, 8)
 _NETWORK_LIST = microversion_parse.Version(1, 13)
+_DETACH_PORT = microversion_parse.Version(1, 17)
 _NETWORK_LIST_FIXED_IPS = microversion_parse.Version(1, 18)
 # How long a deleted container's security group waits for its server to
 # go (its ports with it), and how often it looks.
@@ -767,6 +768,9 @@ def update(container_ident):
         # What the container shows, and the limits it gets again when
         # the driver makes its workload anew.
         nova_call(_nova(context).set_metadata, server['id'], limits)
+    if 'auto_heal' in body:
+        nova_call(_nova(context).set_metadata, server['id'], {
+            views.META_AUTO_HEAL: 'true' if body['auto_heal'] else None})
     if 'name' in body:
         nova_call(_nova(context).rename, server['id'], body['name'])
     return flask.jsonify(views.container(_server(context, server['id'])))
@@ -963,6 +967,8 @@ def network_detach(container_ident):
     _since(_NETWORK_DETACH, 'network_detach')
     args = validation.query('network_detach')
     validation.no_body()
+    if args.get('port'):
+        _since(_DETACH_PORT, 'network_detach of a port')
     context, server = _server_for('container:network_detach',
                                   container_ident, {})
     nova = _nova(context)
@@ -1131,7 +1137,8 @@ def create():
     # The driver's server metadata for a main process one can attach to,
     # and for a server deleted when its workload stops by itself.
     for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty'),
-                       ('auto_remove', views.META_AUTO_REMOVE)):
+                       ('auto_remove', views.META_AUTO_REMOVE),
+                       ('auto_heal', views.META_AUTO_HEAL)):
         if body.get(field):
             metadata[key] = 'true'
     for key, value in metadata.items():

@@ -229,10 +229,12 @@ BODY = {
                               'maxProperties': 32,
                               'propertyNames': {'pattern': EXPOSED_PORT},
                               'additionalProperties': {'type': 'object'}},
+            # The workload made anew (Nova's hard reboot) when it is
+            # removed outside Nova while the server runs.
+            'auto_heal': {'type': ['boolean', 'null']},
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
-            'auto_heal': {'type': 'boolean'},
             'mounts': {'type': 'array'},
             'registry': {'type': ['string', 'null']},
         },
@@ -248,7 +250,8 @@ BODY = {
                     'maximum': 1024},
             'memory': {'type': ['integer', 'string'],
                        'pattern': r'^[0-9]+[mMgG]?$', 'minimum': 4},
-            'auto_heal': {'type': 'boolean', 'const': False},
+            # The workload made anew when it is removed outside Nova.
+            'auto_heal': {'type': 'boolean'},
         },
     },
     # zun-tempest-plugin sends the command in the body, python-zunclient
@@ -274,7 +277,7 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_heal', 'mounts', 'registry')
+UNSUPPORTED = ('mounts', 'registry')
 
 
 def exposed_ports(ports):

@@ -73,6 +73,9 @@ META_RUN = 'zun_run'
 #: Server metadata: ``true`` when the server goes as its workload stops by
 #: itself.
 META_AUTO_REMOVE = 'zun_auto_remove'
+#: Server metadata: ``true`` when a workload removed outside Nova is made
+#: anew (the driver hard reboots the server).
+META_AUTO_HEAL = 'zun_auto_heal'
 #: Server metadata of the health check as create took it (JSON).
 META_HEALTHCHECK = 'zun_healthcheck'
 #: The ports opened by the container's own security group
@@ -228,7 +231,7 @@ def container(server, include_runtime_state=None):
             metadata.get('zun_interactive')),
         'tty': strutils.bool_from_string(metadata.get('zun_tty')),
         'auto_remove': metadata.get(META_AUTO_REMOVE) == 'true',
-        'auto_heal': False,
+        'auto_heal': metadata.get(META_AUTO_HEAL) == 'true',
         'privileged': extra_specs.get('zun:privileged') == 'true',
         'healthcheck': _healthcheck(metadata),
         'cpu_policy': 'shared',

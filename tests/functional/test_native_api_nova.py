@@ -1232,6 +1232,63 @@ class NativeApiThroughNovaTestCase(NovaHarness):
                                self.image)
         self.assertNotEqual(0, refused.returncode)
 
+    def _workload_anew(self, uuid, old_id):
+        deadline = time.monotonic() + 90
+        while True:
+            workloads = self.pod_containers({'id': uuid})
+            workload = next((c for c in workloads
+                             if c.name == 'nova-' + uuid), None)
+            if workload and workload.id != old_id and \
+                    workload.state.value == 'running':
+                return workload
+            self.assertLess(time.monotonic(), deadline,
+                            'no new workload for %s' % uuid)
+            time.sleep(0.5)
+
+    def test_auto_heal_makes_a_removed_workload_anew(self):
+        zun = self.zun()
+        healed = self.cli_run('healed', '--auto-heal')
+        container = self.wait_for_status(zun, healed, 'Running')
+        self.assertTrue(container.auto_heal)
+        before = self.workload({'id': healed})
+        self.runtime.exec(before.id, ['touch', '/tmp/old'])
+        # Removed outside Nova: the driver hard reboots the server, which
+        # makes the workload anew from its image in the same pod.
+        self.runtime.remove(before.id, force=True)
+        after = self._workload_anew(healed, before.id)
+        self.assertNotEqual(0, self.runtime.exec(
+            after.id, ['stat', '/tmp/old']).exit_code)
+        self._wait_for_server_parameter(
+            {'id': healed}, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None,
+                             'OS-EXT-STS:power_state': 1})
+        self.assertEqual('Running', zun.containers.get(healed).status)
+        self.assertIn('reboot', [a['action'] for a in
+                                 self.admin_api.get_instance_actions(healed)])
+        # Raw HTTP; without auto_heal a removed workload stays removed.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'auto_heal': False})
+        self.assertEqual(202, answer.status_code, answer.text)
+        plain = answer.json()['uuid']
+        self.addCleanup(self.delete_server, plain)
+        self.assertFalse(answer.json()['auto_heal'])
+        self.wait_for_status(zun, plain, 'Running')
+        self.runtime.remove(self.workload({'id': plain}).id, force=True)
+        time.sleep(5)
+        self.assertEqual([], [c for c in self.pod_containers({'id': plain})
+                              if c.name == 'nova-' + plain])
+        # PATCH turns it on (Zun's update).
+        answer = alice.request('PATCH', '/v1/containers/' + plain,
+                               json={'auto_heal': True})
+        self.assertEqual(200, answer.status_code, answer.text)
+        assert_documented('update', answer)
+        self.assertTrue(answer.json()['auto_heal'])
+        self.assertEqual('true', self.admin_api.get_server(plain)[
+            'metadata']['zun_auto_heal'])
+        assert_zun_error(alice.post('/v1/containers', json={
+            'image': self.image, 'auto_heal': 'yes'}), 400)
+
     def test_privileged_is_admins_on_a_privileged_flavor(self):
         # Private, and smaller than self.flavor: never chosen for others.
         self._create_flavor(memory_mb=64, vcpu=1, disk=1, is_public=False,
