@@ -384,6 +384,9 @@ class Nova:
         """The id of the caller's network ``network`` (UUID or name)."""
         if is_uuid(network):
             return network
+        if self._neutron(required=False) is None:
+            raise NovaError(400, 'Network %s: give its UUID (no network '
+                                 'endpoint to look names up)' % network)
         found = self._neutron_call('GET', '/v2.0/networks',
                                    params={'name': network})['networks']
         if len(found) != 1:

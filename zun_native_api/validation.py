@@ -297,6 +297,7 @@ def check_supported(body):
         if body.get(field):
             raise ValidationError('%s is not supported by this API (a '
                                   'container is a Nova server)' % field)
+    exposed_ports(body.get('exposed_ports'))
     if body.get('exposed_ports') and body.get('security_groups'):
         # As Zun: the container's group is the one opening its ports.
         raise ValidationError('exposed_ports and security_groups cannot '
