@@ -461,13 +461,22 @@ class Nova:
             attachment['net_id'] = net_id
             if fixed_ip:
                 attachment['fixed_ips'] = [{'ip_address': fixed_ip}]
-        return self._call('POST', '/servers/%s/os-interface' % server_id,
-                          {'interfaceAttachment': attachment})[
-                              'interfaceAttachment']
+        try:
+            return self._call('POST', '/servers/%s/os-interface' % server_id,
+                              {'interfaceAttachment': attachment})[
+                                  'interfaceAttachment']
+        except NotFound:
+            # The server was found just before: what Nova did not find is
+            # the network or the port.
+            raise NovaError(400, 'Network %s not found' % net_id
+                            if net_id else 'Port %s not found' % port_id)
 
     def detach_interface(self, server_id, port_id):
-        self._call('DELETE', '/servers/%s/os-interface/%s'
-                   % (server_id, port_id))
+        try:
+            self._call('DELETE', '/servers/%s/os-interface/%s'
+                       % (server_id, port_id))
+        except NotFound:
+            pass  # detached meanwhile
 
     def set_metadata(self, server_id, metadata):
         """Set the server metadata ``metadata``; other keys stay.
