@@ -72,6 +72,12 @@ _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
 _LAST_RENAME = microversion_parse.Version(1, 13)
 _HEALTHCHECK = microversion_parse.Version(1, 22)
 _EXPOSED_PORTS = microversion_parse.Version(1, 24)
+# Zun's mounts with a type (bind: injected files).
+_MOUNT_TYPES = microversion_parse.Version(1, 23)
+#: Server metadata: where the driver finds the files to inject.
+META_FILES = 'zun_files'
+#: Nova's limit of user data (base64).
+_USER_DATA_BYTES = 65535
 # Zun's first microversions of network_detach, network_attach and
 # network_list.
 _NETWORK_DETACH = microversion_parse.Version(1, 6)
@@ -1127,6 +1133,22 @@ def create():
             raise errors.ApiError(406, 'exposed_ports is offered from '
                                        'microversion %s' % (_EXPOSED_PORTS,))
         metadata[views.META_EXPOSED_PORTS] = json.dumps(exposed)
+    user_data = None
+    files = validation.injected_files(body.get('mounts'))
+    if files:
+        if _api_version() < _MOUNT_TYPES:
+            raise errors.ApiError(406, 'mounts of type bind are offered '
+                                       'from microversion %s'
+                                  % (_MOUNT_TYPES,))
+        # Nova's user data (the driver writes them into the workload
+        # before it starts, whenever it makes it).
+        metadata[META_FILES] = 'user_data'
+        user_data = base64.b64encode(json.dumps(
+            {'files': files}).encode()).decode()
+        if len(user_data) > _USER_DATA_BYTES:
+            raise errors.ApiError(400, 'Injected files take %d bytes in '
+                                       'Nova\'s user data, at most %d'
+                                  % (len(user_data), _USER_DATA_BYTES))
     restart_policy = views.restart_policy_metadata(body.get('restart_policy'))
     if restart_policy:
         metadata[views.META_RESTART_POLICY] = restart_policy
@@ -1168,7 +1190,8 @@ def create():
         server = nova_call(nova.create, name, image, flavor['id'], metadata,
                            networks, zone,
                            groups or body.get('security_groups'),
-                           body.get('hostname'), body.get('hints'))
+                           body.get('hostname'), body.get('hints'),
+                           user_data)
         if groups:
             nova_call(nova.rename_security_group, groups[0],
                       _group_name(server['id']))

@@ -496,10 +496,12 @@ class Nova:
 
     def create(self, name, image, flavor_id, metadata, networks,
                availability_zone=None, security_groups=None, hostname=None,
-               hints=None):
+               hints=None, user_data=None):
         """Boot a server; ``hints`` are Nova's scheduler hints."""
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
+        if user_data:
+            body['user_data'] = user_data
         if hostname:
             body['hostname'] = hostname
         if availability_zone:

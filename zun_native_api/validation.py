@@ -17,7 +17,10 @@ python-zunclient sends unset query parameters as the literal string
 ``None``; those count as absent.
 """
 
+import base64
+import binascii
 import json
+import posixpath
 
 import flask
 import jsonschema
@@ -235,7 +238,21 @@ BODY = {
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
-            'mounts': {'type': 'array'},
+            # type bind: a file injected (source its base64 content, as
+            # python-zunclient sends it); Cinder volumes (type volume)
+            # are refused, see check_supported.
+            'mounts': {'type': ['array', 'null'], 'maxItems': 16,
+                       'items': {
+                           'type': 'object', 'additionalProperties': False,
+                           'required': ['destination'],
+                           'properties': {
+                               'type': {'enum': ['volume', 'bind']},
+                               'source': {'type': 'string'},
+                               'destination': {'type': 'string',
+                                               'minLength': 2,
+                                               'maxLength': 4096,
+                                               'pattern': '^/'},
+                               'size': {'type': ['string', 'integer']}}}},
             'registry': {'type': ['string', 'null']},
         },
     },
@@ -277,7 +294,34 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('mounts', 'registry')
+UNSUPPORTED = ('registry',)
+
+
+def injected_files(mounts):
+    """``[{path, content}]`` of Zun's bind mounts (injected files).
+
+    Raises ValidationError for a Cinder volume (not offered), a path that
+    is no file path, a content that is not base64.
+    """
+    files = []
+    for mount in mounts or ():
+        if mount.get('type', 'volume') != 'bind':
+            raise ValidationError('mounts of Cinder volumes are not '
+                                  'supported by this API (attach volumes '
+                                  'through Nova); type bind injects a file')
+        path = posixpath.normpath(mount['destination'])
+        if path == '/' or path.startswith('//') or '\x00' in path or \
+                'source' not in mount:
+            raise ValidationError('Invalid mount %s: an absolute file path '
+                                  'and its content (source) are needed'
+                                  % mount['destination'])
+        try:
+            base64.b64decode(mount['source'], validate=True)
+        except (ValueError, binascii.Error):
+            raise ValidationError('Invalid mount %s: source is not base64'
+                                  % mount['destination'])
+        files.append({'path': path, 'content': mount['source']})
+    return files
 
 
 def exposed_ports(ports):
@@ -298,6 +342,7 @@ def check_supported(body):
             raise ValidationError('%s is not supported by this API (a '
                                   'container is a Nova server)' % field)
     exposed_ports(body.get('exposed_ports'))
+    injected_files(body.get('mounts'))
     if body.get('exposed_ports') and body.get('security_groups'):
         # As Zun: the container's group is the one opening its ports.
         raise ValidationError('exposed_ports and security_groups cannot '

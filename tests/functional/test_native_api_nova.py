@@ -23,6 +23,7 @@ through wsgi-intercept in this process only), with keystonemiddleware
 against the same Keystone.
 """
 
+import base64
 import io
 import json
 import os
@@ -1288,6 +1289,65 @@ class NativeApiThroughNovaTestCase(NovaHarness):
             'metadata']['zun_auto_heal'])
         assert_zun_error(alice.post('/v1/containers', json={
             'image': self.image, 'auto_heal': 'yes'}), 400)
+
+    def _cat(self, uuid, path):
+        return self.runtime.exec(self.workload({'id': uuid}).id,
+                                 ['cat', path]).output
+
+    def test_mounts_of_type_bind_inject_files(self):
+        zun = self.zun()
+        local = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                             'app.conf')
+        with open(local, 'wb') as f:
+            f.write(b'port=8080\n')
+        uuid = self.cli_run('injected', '--mount',
+                            'type=bind,source=%s,destination=/etc/app/a.conf'
+                            % local)
+        self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual(b'port=8080\n', self._cat(uuid, '/etc/app/a.conf'))
+        server = self.admin_api.get_server(uuid)
+        self.assertEqual('user_data', server['metadata']['zun_files'])
+        # A workload made anew (a hard reboot after it was removed) has
+        # the file again.
+        old = self.workload({'id': uuid}).id
+        self.runtime.remove(old, force=True)
+        self.admin_api.post_server_action(uuid, {'reboot': {'type': 'HARD'}})
+        self._workload_anew(uuid, old)
+        self.assertEqual(b'port=8080\n', self._cat(uuid, '/etc/app/a.conf'))
+        # Raw HTTP, base64 as the client sends it: there before the
+        # workload first runs.
+        alice = self.native()
+        answer = alice.post('/v1/containers', json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'command': ['sh', '-c', 'cat /data/in > /data/seen; sleep 100000'],
+            'mounts': [{'type': 'bind', 'destination': '/data/in',
+                        'source': base64.b64encode(b'\x00\xffbin').decode()}]})
+        self.assertEqual(202, answer.status_code, answer.text)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.wait_for_status(zun, raw, 'Created')
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % raw).status_code)
+        self.wait_for_status(zun, raw, 'Running')
+        deadline = time.monotonic() + 30
+        while self._cat(raw, '/data/seen') != b'\x00\xffbin':
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.5)
+        # Refused: Cinder volumes, bad paths or contents, before 1.23.
+        for mount, version, status in (
+                ({'source': 'vol-1', 'destination': '/v'}, None, 400),
+                ({'size': 1, 'destination': '/v'}, None, 400),
+                ({'type': 'bind', 'source': 'not base64!',
+                  'destination': '/f'}, None, 400),
+                ({'type': 'bind', 'source': 'eA==', 'destination': '//'},
+                 None, 400),
+                ({'type': 'bind', 'destination': '/f'}, None, 400),
+                ({'type': 'bind', 'source': 'eA==', 'destination': '/f'},
+                 'container 1.22', 406)):
+            caller = Caller(self.native_url, self.identities.token('alice'),
+                            **({'version': version} if version else {}))
+            assert_zun_error(caller.post('/v1/containers', json={
+                'image': self.image, 'mounts': [mount]}), status)
 
     def test_privileged_is_admins_on_a_privileged_flavor(self):
         # Private, and smaller than self.flavor: never chosen for others.
