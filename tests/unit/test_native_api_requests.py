@@ -240,7 +240,13 @@ def test_list_without_nova_is_a_clear_503(client):
 
 
 @pytest.mark.parametrize('body, detail', [
-    ({'image': 'x', 'mounts': [{'source': '/'}]}, 'mounts is not supported'),
+    ({'image': 'x', 'mounts': [{'source': 'vol', 'destination': '/d'}]},
+     'mounts of Cinder volumes are not supported'),
+    ({'image': 'x', 'mounts': [{'source': '/'}]},
+     "'destination' is a required property"),
+    ({'image': 'x', 'mounts': [{'type': 'bind', 'source': '%%',
+                                'destination': '/d'}]},
+     'source is not base64'),
     ({'image': 'x', 'registry': 'r'}, 'registry is not supported'),
     ({'image': 'x', 'exposed_ports': {'80': {}},
       'security_groups': ['default']},
