@@ -1349,6 +1349,73 @@ class NativeApiThroughNovaTestCase(NovaHarness):
             assert_zun_error(caller.post('/v1/containers', json={
                 'image': self.image, 'mounts': [mount]}), status)
 
+    def test_auto_remove_deletes_the_server_when_its_workload_ends(self):
+        zun = self.zun()
+        brief = self.cli_run('brief', '--auto-remove',
+                             command=('sh', '-c', 'sleep 5'))
+        self.assertTrue(zun.containers.get(brief).auto_remove)
+        self._wait_until_deleted({'id': brief})
+        self.assertEqual([], self.pod_containers({'id': brief}))
+        # Raw HTTP; a stop through the API is Nova's stop: the server stays.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'auto_remove': True})
+        self.assertEqual(202, answer.status_code, answer.text)
+        kept = answer.json()['uuid']
+        self.addCleanup(self.delete_server, kept)
+        self.wait_for_status(zun, kept, 'Running')
+        zun.containers.stop(kept, None)
+        self.wait_for_status(zun, kept, 'Stopped')
+        zun.containers.start(kept)
+        self.wait_for_status(zun, kept, 'Running')
+        killed = self.zun_cli('kill', kept)
+        self.assertEqual(0, killed.returncode, killed.stderr)
+        self._wait_until_deleted({'id': kept})
+        assert_zun_error(alice.post('/v1/containers', json={
+            'image': self.image, 'auto_remove': True,
+            'restart_policy': {'Name': 'on-failure'}}), 400)
+
+    def _health(self, uuid):
+        return self.workload({'id': uuid}).details['State'].get(
+            'Health', {}).get('Status')
+
+    def _wait_for_health(self, uuid, status):
+        deadline = time.monotonic() + 60
+        while self._health(uuid) != status:
+            self.assertLess(time.monotonic(), deadline, self._health(uuid))
+            time.sleep(0.5)
+
+    def test_healthcheck_is_run_by_the_engine(self):
+        zun = self.zun()
+        checked = self.cli_run(
+            'checked', '--healthcheck',
+            'cmd=test -e /tmp/ok,interval=1,retries=1,timeout=2')
+        container = self.wait_for_status(zun, checked, 'Running')
+        self.assertEqual({'test': 'test -e /tmp/ok', 'interval': 1,
+                          'retries': 1, 'timeout': 2},
+                         container.healthcheck)
+        self._wait_for_health(checked, 'unhealthy')
+        self.runtime.exec(self.workload({'id': checked}).id,
+                          ['touch', '/tmp/ok'])
+        self._wait_for_health(checked, 'healthy')
+        # Raw HTTP: from microversion 1.22, as in Zun.
+        alice = self.native()
+        body = {'image': self.image, 'cpu': 1, 'memory': '64',
+                'healthcheck': {'cmd': 'true', 'interval': 1}}
+        assert_zun_error(alice.post(
+            '/v1/containers', json=body,
+            headers={'OpenStack-API-Version': 'container 1.21'}), 406)
+        answer = alice.post('/v1/containers', params={'run': 'true'},
+                            json=body)
+        self.assertEqual(202, answer.status_code, answer.text)
+        uuid = answer.json()['uuid']
+        self.addCleanup(self.delete_server, uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        self._wait_for_health(uuid, 'healthy')
+        assert_zun_error(alice.post('/v1/containers', json=dict(
+            body, healthcheck={'cmd': 'true', 'interval': -1})), 400)
+
     def test_privileged_is_admins_on_a_privileged_flavor(self):
         # Private, and smaller than self.flavor: never chosen for others.
         self._create_flavor(memory_mb=64, vcpu=1, disk=1, is_public=False,
