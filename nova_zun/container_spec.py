@@ -46,6 +46,14 @@ native API's create can pass them through Nova):
 ``zun_auto_remove`` (server metadata only)
     ``true``: when the workload stops by itself (its main process ended,
     not a stop through Nova), the server is deleted (Zun's auto_remove).
+``zun_files`` (server metadata only)
+    ``user_data``: the server's user data is JSON ``{"files": [{"path",
+    "content"}]}`` (absolute paths, base64 contents), written into the
+    workload whenever it is created, before it starts (Zun's injected
+    files).
+``zun_auto_heal`` (server metadata only)
+    ``true``: a workload removed from the engine outside Nova while the
+    server runs is made anew by a hard reboot (Zun's auto_heal).
 ``zun_restart_policy`` (server metadata only)
     ``no`` (default), ``on-failure``, ``on-failure:<N>`` (at most N
     restarts in a row), ``always`` or ``unless-stopped``: the engine starts
@@ -65,7 +73,10 @@ added to the engine's default set, e.g. ``NET_ADMIN,SYS_TIME``) and
 privileged; never from server metadata, which any user sets).
 """
 
+import base64
+import binascii
 import json
+import posixpath
 import re
 import shlex
 
@@ -88,6 +99,10 @@ META_STOP_TIMEOUT = 'zun_stop_timeout'
 META_RESTART_POLICY = 'zun_restart_policy'
 META_RUN = 'zun_run'
 META_AUTO_REMOVE = 'zun_auto_remove'
+META_AUTO_HEAL = 'zun_auto_heal'
+META_FILES = 'zun_files'
+#: zun_files: the server's user data holds the files to inject.
+FILES_IN_USER_DATA = 'user_data'
 META_HEALTHCHECK = 'zun_healthcheck'
 _HEALTHCHECK_NUMBERS = ('interval', 'timeout', 'retries')
 IMAGE_RUNTIME = 'zun_runtime'
@@ -343,6 +358,42 @@ def removed_on_exit(instance):
     """Whether the server goes when its workload stops by itself."""
     return _flag(instance, 'server metadata ' + META_AUTO_REMOVE,
                  (instance.metadata or {}).get(META_AUTO_REMOVE))
+
+
+def injected_files(instance):
+    """``[(relative path, bytes)]`` to write into the workload before it runs.
+
+    With server metadata ``zun_files=user_data``, the server's user data
+    (base64, as Nova keeps it) is JSON ``{"files": [{"path": <absolute>,
+    "content": <base64>}]}`` (Zun's injected files). Raises InvalidInput.
+    """
+    where = (instance.metadata or {}).get(META_FILES)
+    if where is None:
+        return []
+    if where != FILES_IN_USER_DATA:
+        raise _invalid(instance, 'server metadata %s must be %s, not %r'
+                       % (META_FILES, FILES_IN_USER_DATA, where))
+    try:
+        files = json.loads(base64.b64decode(instance.user_data or '',
+                                            validate=True))['files']
+        out = []
+        for entry in files:
+            path = posixpath.normpath(entry['path'])
+            if not path.startswith('/') or path == '/' or \
+                    path.startswith('//') or '\x00' in path:
+                raise ValueError('bad path %r' % entry['path'])
+            out.append((path.lstrip('/'),
+                        base64.b64decode(entry['content'], validate=True)))
+        return out
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+        raise _invalid(instance, 'the user data holds no valid files to '
+                       'inject (%s): %s' % (META_FILES, exc))
+
+
+def healed_when_removed(instance):
+    """Whether a workload removed outside Nova is made anew."""
+    return _flag(instance, 'server metadata ' + META_AUTO_HEAL,
+                 (instance.metadata or {}).get(META_AUTO_HEAL))
 
 
 def healthcheck(instance):

@@ -37,6 +37,11 @@ A workload that stops is one of three cases:
   (``exit``), then Nova is told it stopped, or, for a server whose
   metadata asks for it (``zun_auto_remove``), the server is deleted.
 
+A workload removed from the engine outside Nova (``docker rm -f``) of a
+running server whose metadata asks for it (``zun_auto_heal``, Zun's
+auto_heal) is made anew by a hard reboot through the compute API, an
+instance action that says why; other removals are told to Nova as stops.
+
 When the engine is back after it went away, the driver looks at its pods
 again (``engine_back``), and deletes that failed for want of it (server in
 ERROR, its last action a delete) are done again.
@@ -78,6 +83,9 @@ _AFTER_TASK_LIMIT_SECONDS = 600
 # moment: a pod it stopped is brought back only if it is still up after
 # this long, else once it is back.
 _SETTLE_SECONDS = 5
+# A workload of a server asking for auto_heal that stopped is looked at
+# again after this long: removed by then, it is healed.
+_HEAL_SECONDS = 1
 #: The instance action of a workload that stopped by itself, and the event
 #: in it (and in the hard reboot of one the engine stopped) that says why.
 ACTION_EXIT = 'exit'
@@ -234,13 +242,16 @@ class LifecycleWatcher:
         except runtime_exc.NotFound:
             return None
 
-    def _workload_stopped(self, uuid, deadline=None, settled=False):
+    def _workload_stopped(self, uuid, deadline=None, settled=False,
+                          healing=False):
         try:
             workload = self._runtime.status('nova-%s' % uuid)
             sandbox_state = self._state('nova-%s-sandbox' % uuid)
         except runtime_exc.NotFound:
-            # Removed (a delete, a rebuild): Nova knows.
-            self._emit_stopped(uuid)
+            # Removed: a delete, a rebuild (Nova knows), or outside Nova
+            # (healed if the server asks for it).
+            if not self._healed(uuid):
+                self._emit_stopped(uuid)
             return
         except runtime_exc.EngineUnavailable:
             LOG.info('The workload stopped as the container engine went '
@@ -269,6 +280,10 @@ class LifecycleWatcher:
                 self._bring_back(ctxt, instance)
             else:
                 self._stopped_with_engine.add(uuid)
+        elif not healing and self._heals(instance):
+            # A workload removed while it runs stops first: if it is gone
+            # in a moment, it is healed, else its exit is told.
+            self._look_again(uuid, _HEAL_SECONDS, healing=True)
         else:
             reason = exit_reason(workload, instance.flavor.memory_mb)
             LOG.warning(reason, instance=instance)
@@ -280,6 +295,39 @@ class LifecycleWatcher:
                 _compute_api().delete(ctxt, instance)
                 return
             self._emit_stopped(uuid)
+
+    @staticmethod
+    def _heals(instance):
+        try:
+            return container_spec.healed_when_removed(instance)
+        except exception.InvalidInput as exc:
+            LOG.warning('Not healed: %s', exc.format_message(),
+                        instance=instance)
+            return False
+
+    def _healed(self, uuid):
+        """Hard reboot a running server whose workload was removed.
+
+        Only one of this host, with no task under way, whose metadata asks
+        for it (Zun's auto_heal); the hard reboot makes the workload anew
+        in the same pod. True if it did.
+        """
+        ctxt = nova_context.get_admin_context()
+        try:
+            instance = objects.Instance.get_by_uuid(
+                ctxt, uuid, expected_attrs=['metadata'])
+        except exception.InstanceNotFound:
+            return False
+        if (instance.host != self._host or instance.task_state is not None
+                or instance.vm_state != vm_states.ACTIVE or
+                not self._heals(instance)):
+            return False
+        reason = ('The workload was removed outside Nova and the server '
+                  'asks for auto_heal: a hard reboot makes it anew')
+        LOG.warning(reason, instance=instance)
+        _compute_api().reboot(ctxt, instance, 'HARD')
+        record_event(ctxt, uuid, self._host, reason)
+        return True
 
     @staticmethod
     def _removed_on_exit(instance):

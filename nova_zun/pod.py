@@ -32,6 +32,7 @@ from nova_zun import conf as zun_conf
 from nova_zun import container_spec
 from nova_zun import network
 from nova_zun.runtime import exception as runtime_exc
+from nova_zun.runtime import file_archive
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
 
@@ -103,9 +104,16 @@ class Pods:
         return starting.result(), result
 
     def _create_workload_container(self, spec, instance):
-        return self._runtime.create_container(dataclasses.replace(
+        files = container_spec.injected_files(instance)
+        container_id = self._runtime.create_container(dataclasses.replace(
             spec, mounts=spec.mounts + self._volumes.container_mounts(
                 instance)))
+        if files:
+            # Before it ever runs, every time it is made (Zun's injected
+            # files).
+            self._runtime.put_archive(container_id, '/',
+                                      file_archive.of_files(files))
+        return container_id
 
     def start_workload(self, container_id, instance):
         try:

@@ -91,6 +91,12 @@ opts = [
     cfg.StrOpt('nova_endpoint', default=None,
                help='Compute API URL; by default the compute endpoint of '
                     'the caller\'s service catalog.'),
+    cfg.StrOpt('neutron_endpoint', default=None,
+               help='Network API URL (security groups of exposed_ports, '
+                    'network names of network_attach and network_detach, '
+                    'the project network of default_networks); by '
+                    'default the network endpoint of the caller\'s '
+                    'service catalog.'),
     cfg.StrOpt('glance_endpoint', default=None,
                help='Image API URL (commit uploads there, create looks '
                     'image names up there); by default the image endpoint '

@@ -24,15 +24,18 @@ import base64
 import binascii
 import contextlib
 import functools
+import ipaddress
 import json
 import shlex
 import threading
+import time
 from urllib import parse as urlparse
 
 import flask
 import microversion_parse
 from oslo_log import log as logging
 from oslo_utils import excutils
+from oslo_utils import uuidutils
 import requests
 
 from nova_zun import glance_layers
@@ -68,6 +71,24 @@ STATE_KEY = 'NATIVE_API_STATE'
 _ARCHIVE_BASE64 = microversion_parse.Version(1, 25)
 _LAST_RENAME = microversion_parse.Version(1, 13)
 _HEALTHCHECK = microversion_parse.Version(1, 22)
+_EXPOSED_PORTS = microversion_parse.Version(1, 24)
+# Zun's mounts with a type (bind: injected files).
+_MOUNT_TYPES = microversion_parse.Version(1, 23)
+#: Server metadata: where the driver finds the files to inject.
+META_FILES = 'zun_files'
+#: Nova's limit of user data (base64).
+_USER_DATA_BYTES = 65535
+# Zun's first microversions of network_detach, network_attach and
+# network_list.
+_NETWORK_DETACH = microversion_parse.Version(1, 6)
+_NETWORK_ATTACH = microversion_parse.Version(1, 8)
+_NETWORK_LIST = microversion_parse.Version(1, 13)
+_DETACH_PORT = microversion_parse.Version(1, 17)
+_NETWORK_LIST_FIXED_IPS = microversion_parse.Version(1, 18)
+# How long a deleted container's security group waits for its server to
+# go (its ports with it), and how often it looks.
+_GROUP_WAIT_SECONDS = 300
+_GROUP_POLL_SECONDS = 1
 # What a streamed answer sends at a time; a multiple of 3, so that its
 # base64 has no padding inside the stream.
 _STREAM_CHUNK_BYTES = 48 * 1024
@@ -661,9 +682,70 @@ def get_one(container_ident):
 def delete(container_ident):
     args = validation.query('delete')
     context, server = _server_for('container:delete', container_ident, args)
-    nova_call(_nova(context).delete, server['id'],
+    nova = _nova(context)
+    nova_call(nova.delete, server['id'],
               force=validation.boolean(args.get('force')))
+    if views.exposed_ports(server.get('metadata') or {}):
+        _remove_group_when_gone(nova, server['id'])
     return flask.Response(status=204)
+
+
+def _group_name(server_id):
+    # Zun's name for a container's group of exposed ports.
+    return 'zun-' + server_id
+
+
+def _remove_group_when_gone(nova, server_id):
+    """Delete the container's group of exposed ports once its server is gone.
+
+    Nova deletes the server's ports before the server: the group is free
+    then. In a thread of its own, with the caller's token; a group left
+    (the wait ran out) is removed by the caller's next create or delete of
+    a container with exposed ports.
+    """
+    def remove():
+        deadline = time.monotonic() + _GROUP_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                nova.get(server_id)
+            except nova_api.NotFound:
+                if _delete_groups(nova, _group_name(server_id)):
+                    return
+            except nova_api.NovaError as exc:
+                LOG.warning('Security group of container %s: %s',
+                            server_id, exc.message)
+                return
+            time.sleep(_GROUP_POLL_SECONDS)
+        LOG.warning('Security group %s left: container %s not gone after '
+                    '%ss', _group_name(server_id), server_id,
+                    _GROUP_WAIT_SECONDS)
+    threading.Thread(target=remove, daemon=True,
+                     name='group-of-%s' % server_id).start()
+
+
+def _delete_groups(nova, name=None):
+    """Delete the caller's exposed ports groups of gone containers.
+
+    Those named ``name`` only, if given. True if none is left.
+    """
+    left = False
+    try:
+        for group in nova.exposed_ports_groups(name):
+            server_id = group['name'][len('zun-'):]
+            if not group['name'].startswith('zun-') or \
+                    not nova_api.is_uuid(server_id):
+                continue
+            try:
+                nova.get(server_id)
+                continue
+            except nova_api.NotFound:
+                pass
+            left = not nova.delete_security_group(group['id']) or left
+    except nova_api.NovaError as exc:
+        LOG.warning('Exposed ports groups of project %s: %s',
+                    nova.context.project_id, exc.message)
+        return False
+    return not left
 
 
 @blueprint.route('/v1/containers/<container_ident>', methods=['PATCH'])
@@ -692,6 +774,9 @@ def update(container_ident):
         # What the container shows, and the limits it gets again when
         # the driver makes its workload anew.
         nova_call(_nova(context).set_metadata, server['id'], limits)
+    if 'auto_heal' in body:
+        nova_call(_nova(context).set_metadata, server['id'], {
+            views.META_AUTO_HEAL: 'true' if body['auto_heal'] else None})
     if 'name' in body:
         nova_call(_nova(context).rename, server['id'], body['name'])
     return flask.jsonify(views.container(_server(context, server['id'])))
@@ -834,6 +919,95 @@ def rebuild(container_ident):
     return _accepted()
 
 
+def _since(version, what):
+    """406 below ``version``, as Zun answers an operation not offered yet."""
+    if _api_version() < version:
+        raise errors.ApiError(406, '%s is offered from microversion %s'
+                              % (what, version))
+
+
+@blueprint.route('/v1/containers/<container_ident>/network_attach',
+                 methods=['POST'])
+def network_attach(container_ident):
+    """Nova's interface attach of ``port``, or of a port on ``network``.
+
+    ``fixed_ip`` is the new port's address on ``network``.
+
+    The driver plugs it into the running pod. As in Zun, a network the
+    container is on already is 400.
+    """
+    _since(_NETWORK_ATTACH, 'network_attach')
+    args = validation.query('network_attach')
+    validation.no_body()
+    if args.get('fixed_ip'):
+        try:
+            ipaddress.ip_address(args['fixed_ip'])
+        except ValueError:
+            raise errors.ApiError(400, 'Invalid fixed_ip %s'
+                                  % args['fixed_ip'])
+    context, server = _server_for('container:network_attach',
+                                  container_ident, {})
+    nova = _nova(context)
+    attached = nova_call(nova.interfaces, server['id'])
+    if args.get('port'):
+        if any(i['port_id'] == args['port'] for i in attached):
+            raise errors.ApiError(400, 'Port %s is attached to container %s '
+                                       'already.' % (args['port'],
+                                                     container_ident))
+        nova_call(nova.attach_interface, server['id'], port_id=args['port'])
+    else:
+        net_id = nova_call(nova.network_id, args['network'])
+        if any(i['net_id'] == net_id for i in attached):
+            raise errors.ApiError(400, "Network '%s' is already connected "
+                                       "to container '%s'." % (
+                                           args['network'], container_ident))
+        nova_call(nova.attach_interface, server['id'], net_id=net_id,
+                  fixed_ip=args.get('fixed_ip'))
+    return flask.Response(status=200)
+
+
+@blueprint.route('/v1/containers/<container_ident>/network_detach',
+                 methods=['POST'])
+def network_detach(container_ident):
+    """Nova's interface detach of ``port``, or of the ports on ``network``."""
+    _since(_NETWORK_DETACH, 'network_detach')
+    args = validation.query('network_detach')
+    validation.no_body()
+    if args.get('port'):
+        _since(_DETACH_PORT, 'network_detach of a port')
+    context, server = _server_for('container:network_detach',
+                                  container_ident, {})
+    nova = _nova(context)
+    attached = nova_call(nova.interfaces, server['id'])
+    if args.get('port'):
+        ports = [i['port_id'] for i in attached
+                 if i['port_id'] == args['port']]
+        what = "Port '%s'" % args['port']
+    else:
+        net_id = nova_call(nova.network_id, args['network'])
+        ports = [i['port_id'] for i in attached if i['net_id'] == net_id]
+        what = "Network '%s'" % args['network']
+    if not ports:
+        raise errors.ApiError(400, '%s is not attached to container '
+                                   "'%s'." % (what, container_ident))
+    for port in ports:
+        nova_call(nova.detach_interface, server['id'], port)
+    return _accepted()
+
+
+@blueprint.route('/v1/containers/<container_ident>/network_list',
+                 methods=['GET'])
+def network_list(container_ident):
+    """The container's ports (Nova's interfaces) in Zun's shape."""
+    _since(_NETWORK_LIST, 'network_list')
+    validation.query('network_list')
+    context, server = _server_for('container:network_list',
+                                  container_ident, {})
+    interfaces = nova_call(_nova(context).interfaces, server['id'])
+    return flask.jsonify({'networks': views.networks(
+        interfaces, _api_version() >= _NETWORK_LIST_FIXED_IPS)})
+
+
 @contextlib.contextmanager
 def _image(nova, image, driver):
     """The Glance image to boot for Zun's ``image`` and ``image_driver``.
@@ -873,6 +1047,30 @@ def _image(nova, image, driver):
                 except glance.GlanceError:
                     LOG.exception('Could not delete Glance image %s',
                                   image_id)
+
+
+@contextlib.contextmanager
+def _exposing(nova, ports):
+    """``[id]`` of a new security group opening ``ports``, [] for none.
+
+    As Zun does: the container's only group. It is named for the container
+    once Nova made the server, and deleted again if what uses it fails.
+    Groups of the caller's containers gone meanwhile go first.
+    """
+    if not ports:
+        yield []
+        return
+    _delete_groups(nova)
+    group = nova_call(nova.expose_ports,
+                      'zun-new-' + uuidutils.generate_uuid(), ports)
+    try:
+        yield [group]
+    except Exception:
+        with excutils.save_and_reraise_exception():
+            try:
+                nova.delete_security_group(group)
+            except nova_api.NovaError:
+                LOG.exception('Could not delete security group %s', group)
 
 
 def _megabytes(memory):
@@ -929,6 +1127,28 @@ def create():
         metadata[views.META_HEALTHCHECK] = json.dumps(
             {k: v for k, v in body['healthcheck'].items() if v is not None},
             sort_keys=True)
+    exposed = validation.exposed_ports(body.get('exposed_ports'))
+    if exposed:
+        if _api_version() < _EXPOSED_PORTS:
+            raise errors.ApiError(406, 'exposed_ports is offered from '
+                                       'microversion %s' % (_EXPOSED_PORTS,))
+        metadata[views.META_EXPOSED_PORTS] = json.dumps(exposed)
+    user_data = None
+    files = validation.injected_files(body.get('mounts'))
+    if files:
+        if _api_version() < _MOUNT_TYPES:
+            raise errors.ApiError(406, 'mounts of type bind are offered '
+                                       'from microversion %s'
+                                  % (_MOUNT_TYPES,))
+        # Nova's user data (the driver writes them into the workload
+        # before it starts, whenever it makes it).
+        metadata[META_FILES] = 'user_data'
+        user_data = base64.b64encode(json.dumps(
+            {'files': files}).encode()).decode()
+        if len(user_data) > _USER_DATA_BYTES:
+            raise errors.ApiError(400, 'Injected files take %d bytes in '
+                                       'Nova\'s user data, at most %d'
+                                  % (len(user_data), _USER_DATA_BYTES))
     restart_policy = views.restart_policy_metadata(body.get('restart_policy'))
     if restart_policy:
         metadata[views.META_RESTART_POLICY] = restart_policy
@@ -939,7 +1159,8 @@ def create():
     # The driver's server metadata for a main process one can attach to,
     # and for a server deleted when its workload stops by itself.
     for field, key in (('interactive', 'zun_interactive'), ('tty', 'zun_tty'),
-                       ('auto_remove', views.META_AUTO_REMOVE)):
+                       ('auto_remove', views.META_AUTO_REMOVE),
+                       ('auto_heal', views.META_AUTO_HEAL)):
         if body.get(field):
             metadata[key] = 'true'
     for key, value in metadata.items():
@@ -964,10 +1185,16 @@ def create():
     if body.get('host'):
         # Nova's own way to ask for a host (admins only, by its policy).
         zone = '%s:%s' % (zone or 'nova', body['host'])
-    with _image(nova, body['image'], body.get('image_driver')) as image:
+    with _image(nova, body['image'], body.get('image_driver')) as image, \
+            _exposing(nova, exposed) as groups:
         server = nova_call(nova.create, name, image, flavor['id'], metadata,
-                           networks, zone, body.get('security_groups'),
-                           body.get('hostname'), body.get('hints'))
+                           networks, zone,
+                           groups or body.get('security_groups'),
+                           body.get('hostname'), body.get('hints'),
+                           user_data)
+        if groups:
+            nova_call(nova.rename_security_group, groups[0],
+                      _group_name(server['id']))
     server.setdefault('flavor', {}).update(
         {'ram': flavor['ram'], 'vcpus': flavor['vcpus'],
          'disk': flavor.get('disk'),

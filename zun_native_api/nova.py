@@ -53,6 +53,9 @@ def is_uuid(value):
 
 #: The flavor extra spec of privileged containers (the driver's).
 PRIVILEGED_SPEC = 'zun:privileged'
+#: The description of the security groups made for exposed_ports (each
+#: named zun-<container UUID>, as Zun names them).
+EXPOSED_PORTS_GROUP = 'exposed_ports of a nova-zun container'
 
 
 class NovaError(Exception):
@@ -340,12 +343,9 @@ class Nova:
         admin project owns ``public``) are never a container's. None also
         when the caller's catalog has no network endpoint.
         """
-        endpoint = catalog_endpoint(self.conf, self._catalog_header,
-                                    'network')
-        if not endpoint:
+        neutron = self._neutron(required=False)
+        if neutron is None:
             return None
-        neutron = adapter.Adapter(self.session, service_type='network',
-                                  endpoint_override=endpoint)
         for params in ({'project_id': self.context.project_id,
                         'shared': False}, {'shared': True}):
             networks = self._call(
@@ -355,6 +355,128 @@ class Nova:
             if networks:
                 return min(networks, key=lambda n: n['created_at'])['id']
         return None
+
+    # -- Neutron, as the caller -------------------------------------------
+
+    def _neutron(self, required=True):
+        """Neutron's API (configuration, else catalog).
+
+        None when there is none and it is not ``required``; else 503.
+        """
+        endpoint = (self.conf.native_api.neutron_endpoint or
+                    catalog_endpoint(self.conf, self._catalog_header,
+                                     'network'))
+        if not endpoint:
+            if not required:
+                return None
+            raise NovaError(503, 'No network endpoint: set [native_api] '
+                                 'neutron_endpoint or register one in the '
+                                 'catalog')
+        return adapter.Adapter(self.session, service_type='network',
+                               endpoint_override=endpoint)
+
+    def _neutron_call(self, method, path, body=None, ok=(200, 201, 204),
+                      params=None):
+        return self._call(method, path, body, ok=ok, params=params,
+                          api=self._neutron(), service='Neutron')
+
+    def network_id(self, network):
+        """The id of the caller's network ``network`` (UUID or name)."""
+        if is_uuid(network):
+            return network
+        if self._neutron(required=False) is None:
+            raise NovaError(400, 'Network %s: give its UUID (no network '
+                                 'endpoint to look names up)' % network)
+        found = self._neutron_call('GET', '/v2.0/networks',
+                                   params={'name': network})['networks']
+        if len(found) != 1:
+            raise NovaError(400 if found else 404, 'Network %s: %s' % (
+                network, 'ambiguous name' if found else 'not found'))
+        return found[0]['id']
+
+    def expose_ports(self, name, ports):
+        """A new security group ``name`` opening ``ports``; its id.
+
+        ``ports`` are ``<port>/<protocol>``: an ingress rule each, from
+        anywhere (IPv4, as Zun opens them). Nothing is left made when a rule
+        is refused.
+        """
+        group = self._neutron_call('POST', '/v2.0/security-groups', {
+            'security_group': {'name': name,
+                               'description': EXPOSED_PORTS_GROUP}})[
+                                   'security_group']
+        try:
+            for port in ports:
+                number, protocol = port.split('/')
+                self._neutron_call('POST', '/v2.0/security-group-rules', {
+                    'security_group_rule': {
+                        'security_group_id': group['id'],
+                        'direction': 'ingress', 'ethertype': 'IPv4',
+                        'protocol': protocol,
+                        'port_range_min': int(number),
+                        'port_range_max': int(number),
+                        'remote_ip_prefix': '0.0.0.0/0'}})
+        except NovaError:
+            self.delete_security_group(group['id'])
+            raise
+        return group['id']
+
+    def rename_security_group(self, group_id, name):
+        self._neutron_call('PUT', '/v2.0/security-groups/%s' % group_id,
+                           {'security_group': {'name': name}})
+
+    def exposed_ports_groups(self, name=None):
+        """The caller's project's groups of exposed ports (``name`` only)."""
+        params = {'description': EXPOSED_PORTS_GROUP,
+                  'project_id': self.context.project_id}
+        if name:
+            params['name'] = name
+        return self._neutron_call('GET', '/v2.0/security-groups',
+                                  params=params)['security_groups']
+
+    def delete_security_group(self, group_id):
+        """Delete it; False while ports use it (Neutron's 409)."""
+        try:
+            self._neutron_call('DELETE',
+                               '/v2.0/security-groups/%s' % group_id)
+        except NovaError as exc:
+            if exc.status == 409:
+                return False
+            if exc.status != 404:
+                raise
+        return True
+
+    # -- interfaces ---------------------------------------------------------
+
+    def interfaces(self, server_id):
+        return self._call('GET', '/servers/%s/os-interface'
+                          % server_id)['interfaceAttachments']
+
+    def attach_interface(self, server_id, net_id=None, port_id=None,
+                         fixed_ip=None):
+        attachment = {}
+        if port_id:
+            attachment['port_id'] = port_id
+        else:
+            attachment['net_id'] = net_id
+            if fixed_ip:
+                attachment['fixed_ips'] = [{'ip_address': fixed_ip}]
+        try:
+            return self._call('POST', '/servers/%s/os-interface' % server_id,
+                              {'interfaceAttachment': attachment})[
+                                  'interfaceAttachment']
+        except NotFound:
+            # The server was found just before: what Nova did not find is
+            # the network or the port.
+            raise NovaError(400, 'Network %s not found' % net_id
+                            if net_id else 'Port %s not found' % port_id)
+
+    def detach_interface(self, server_id, port_id):
+        try:
+            self._call('DELETE', '/servers/%s/os-interface/%s'
+                       % (server_id, port_id))
+        except NotFound:
+            pass  # detached meanwhile
 
     def set_metadata(self, server_id, metadata):
         """Set the server metadata ``metadata``; other keys stay.
@@ -374,10 +496,12 @@ class Nova:
 
     def create(self, name, image, flavor_id, metadata, networks,
                availability_zone=None, security_groups=None, hostname=None,
-               hints=None):
+               hints=None, user_data=None):
         """Boot a server; ``hints`` are Nova's scheduler hints."""
         body = {'name': name, 'imageRef': image, 'flavorRef': flavor_id,
                 'metadata': metadata, 'networks': networks}
+        if user_data:
+            body['user_data'] = user_data
         if hostname:
             body['hostname'] = hostname
         if availability_zone:

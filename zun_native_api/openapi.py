@@ -79,7 +79,11 @@ SCHEMAS = {
                     'type': 'object',
                     'properties': {'addr': _STRING,
                                    'version': {'type': 'integer'}}}}},
-            'ports': {'type': 'array'},
+            'ports': {'type': 'array', 'items': {'type': 'integer'},
+                      'description': 'The exposed ports.'},
+            'exposed_ports': {'type': 'object',
+                              'description': 'Opened by the container\'s '
+                                             'security group zun-<uuid>.'},
             'memory': _NULLABLE_STRING,
             'cpu': {'type': ['number', 'null']},
             'host': _NULLABLE_STRING,
@@ -141,6 +145,19 @@ SCHEMAS = {
                        'MEM %': {'type': 'number'},
                        'BLOCK I/O(B)': _STRING, 'NET I/O(B)': _STRING,
                        'PIDS': {'type': 'integer'}}},
+    'NetworkList': {
+        'type': 'object', 'required': ['networks'],
+        'properties': {'networks': {'type': 'array', 'items': {
+            'type': 'object', 'required': ['net_id', 'port_id'],
+            'properties': {
+                'net_id': _STRING, 'port_id': _STRING,
+                'ip_address': _STRING, 'subnet_id': _NULLABLE_STRING,
+                'version': {'type': 'integer'},
+                'fixed_ips': {'type': 'array', 'items': {
+                    'type': 'object',
+                    'properties': {'ip_address': _STRING,
+                                   'subnet_id': _NULLABLE_STRING,
+                                   'version': {'type': 'integer'}}}}}}}}},
     'HostList': {
         'type': 'object', 'required': ['hosts', 'next'],
         'properties': {'next': _NULLABLE_STRING, 'hosts': {
@@ -259,6 +276,17 @@ OPERATIONS = [
     ('/v1/containers/{container_ident}/put_archive', 'post', 'put_archive',
      'Extract a tar archive into an absolute directory; members that '
      'would land outside it are refused (runtime).', 200, None),
+    ('/v1/containers/{container_ident}/network_attach', 'post',
+     'network_attach', 'Attach a port on network (with fixed_ip) or the '
+     'port port: Nova\'s interface attach, plugged live (from '
+     'microversion 1.8).', 200, None),
+    ('/v1/containers/{container_ident}/network_detach', 'post',
+     'network_detach', 'Detach the port port or the ports on network: '
+     'Nova\'s interface detach (from microversion 1.6).', 202, None),
+    ('/v1/containers/{container_ident}/network_list', 'get',
+     'network_list', 'The container\'s ports (Nova\'s interfaces; from '
+     'microversion 1.13, with their fixed IPs from 1.18).', 200,
+     'NetworkList'),
     ('/v1/hosts', 'get', 'host_list',
      'The container hosts (admin): Nova\'s hypervisors of type docker, '
      'their resources as Nova reports them.', 200, 'HostList'),

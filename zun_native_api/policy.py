@@ -27,7 +27,7 @@ OWNER = 'project_id:%(project_id)s'
 READER_OR_ADMIN = 'rule:context_is_admin or (role:reader and rule:owner)'
 MEMBER_OR_ADMIN = 'rule:context_is_admin or (role:member and rule:owner)'
 #: What a project's readers may do: see its containers.
-READS = ('get_one', 'get_all')
+READS = ('get_one', 'get_all', 'network_list')
 
 _OPERATIONS = [
     ('get_one', 'GET', '/v1/containers/{container_ident}',
@@ -75,6 +75,14 @@ _OPERATIONS = [
      'List a container\'s processes.'),
     ('stats', 'GET', '/v1/containers/{container_ident}/stats',
      'Sample a container\'s resource usage.'),
+    ('network_attach', 'POST',
+     '/v1/containers/{container_ident}/network_attach',
+     'Attach a network or port to a container (Nova interface attach).'),
+    ('network_detach', 'POST',
+     '/v1/containers/{container_ident}/network_detach',
+     'Detach a network or port from a container (Nova interface detach).'),
+    ('network_list', 'GET', '/v1/containers/{container_ident}/network_list',
+     'List a container\'s networks and ports.'),
     ('get_archive', 'GET', '/v1/containers/{container_ident}/get_archive',
      'Copy files out of a container.'),
     ('put_archive', 'POST', '/v1/containers/{container_ident}/put_archive',

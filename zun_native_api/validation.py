@@ -17,7 +17,10 @@ python-zunclient sends unset query parameters as the literal string
 ``None``; those count as absent.
 """
 
+import base64
+import binascii
 import json
+import posixpath
 
 import flask
 import jsonschema
@@ -52,6 +55,9 @@ _SIGNAL = {'type': 'string',
 
 _DNS_LABEL = r'^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$'
 _EXEC_COMMAND = {'type': 'string', 'minLength': 1, 'maxLength': 65536}
+_NETWORK_NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255}
+#: A port Zun exposes: <port>[/<protocol>], tcp when not named.
+EXPOSED_PORT = r'^[0-9]{1,5}(/(tcp|udp))?$'
 
 
 def _query(properties, required=()):
@@ -108,6 +114,21 @@ QUERY = {
                      required=['repository']),
     'get_archive': _query({'path': _PATH}, required=['path']),
     'put_archive': _query({'path': _PATH}, required=['path']),
+    'network_attach': {'type': 'object', 'additionalProperties': False,
+                       'properties': {'network': _NETWORK_NAME,
+                                      'port': _NETWORK_NAME,
+                                      'fixed_ip': {'type': 'string',
+                                                   'maxLength': 45}},
+                       'required': [],
+                       'oneOf': [{'required': ['network']},
+                                 {'required': ['port']}]},
+    'network_detach': {'type': 'object', 'additionalProperties': False,
+                       'properties': {'network': _NETWORK_NAME,
+                                      'port': _NETWORK_NAME},
+                       'required': [],
+                       'oneOf': [{'required': ['network']},
+                                 {'required': ['port']}]},
+    'network_list': _query({}),
     'host_list': _query({}),
     'service_list': _query({}),
 }
@@ -205,12 +226,33 @@ BODY = {
                         'type': ['integer', 'string', 'null'],
                         'pattern': '^[0-9]{1,9}$', 'minimum': 0,
                         'maximum': 999999999}}},
+            # Opened by a security group of their own (Zun's, from 1.24):
+            # {"<port>[/<protocol>]": {}}.
+            'exposed_ports': {'type': ['object', 'null'],
+                              'maxProperties': 32,
+                              'propertyNames': {'pattern': EXPOSED_PORT},
+                              'additionalProperties': {'type': 'object'}},
+            # The workload made anew (Nova's hard reboot) when it is
+            # removed outside Nova while the server runs.
+            'auto_heal': {'type': ['boolean', 'null']},
             # Zun fields this API cannot honour: accepted only empty or
             # off (what python-zunclient sends when they are not asked
             # for), see UNSUPPORTED.
-            'auto_heal': {'type': 'boolean'},
-            'mounts': {'type': 'array'},
-            'exposed_ports': {'type': 'object'},
+            # type bind: a file injected (source its base64 content, as
+            # python-zunclient sends it); Cinder volumes (type volume)
+            # are refused, see check_supported.
+            'mounts': {'type': ['array', 'null'], 'maxItems': 16,
+                       'items': {
+                           'type': 'object', 'additionalProperties': False,
+                           'required': ['destination'],
+                           'properties': {
+                               'type': {'enum': ['volume', 'bind']},
+                               'source': {'type': 'string'},
+                               'destination': {'type': 'string',
+                                               'minLength': 2,
+                                               'maxLength': 4096,
+                                               'pattern': '^/'},
+                               'size': {'type': ['string', 'integer']}}}},
             'registry': {'type': ['string', 'null']},
         },
     },
@@ -225,7 +267,8 @@ BODY = {
                     'maximum': 1024},
             'memory': {'type': ['integer', 'string'],
                        'pattern': r'^[0-9]+[mMgG]?$', 'minimum': 4},
-            'auto_heal': {'type': 'boolean', 'const': False},
+            # The workload made anew when it is removed outside Nova.
+            'auto_heal': {'type': 'boolean'},
         },
     },
     # zun-tempest-plugin sends the command in the body, python-zunclient
@@ -251,7 +294,46 @@ BODY = {
 
 #: Create fields that must be empty, off or absent: a Nova server has no
 #: equivalent (or this API does not offer it).
-UNSUPPORTED = ('auto_heal', 'mounts', 'exposed_ports', 'registry')
+UNSUPPORTED = ('registry',)
+
+
+def injected_files(mounts):
+    """``[{path, content}]`` of Zun's bind mounts (injected files).
+
+    Raises ValidationError for a Cinder volume (not offered), a path that
+    is no file path, a content that is not base64.
+    """
+    files = []
+    for mount in mounts or ():
+        if mount.get('type', 'volume') != 'bind':
+            raise ValidationError('mounts of Cinder volumes are not '
+                                  'supported by this API (attach volumes '
+                                  'through Nova); type bind injects a file')
+        path = posixpath.normpath(mount['destination'])
+        if path == '/' or path.startswith('//') or '\x00' in path or \
+                'source' not in mount:
+            raise ValidationError('Invalid mount %s: an absolute file path '
+                                  'and its content (source) are needed'
+                                  % mount['destination'])
+        try:
+            base64.b64decode(mount['source'], validate=True)
+        except (ValueError, binascii.Error):
+            raise ValidationError('Invalid mount %s: source is not base64'
+                                  % mount['destination'])
+        files.append({'path': path, 'content': mount['source']})
+    return files
+
+
+def exposed_ports(ports):
+    """Zun's exposed_ports as sorted ``<port>/<protocol>``; 400 if bad."""
+    exposed = set()
+    for key in ports or {}:
+        number, _, protocol = key.partition('/')
+        if not 1 <= int(number) <= 65535:
+            raise ValidationError('value %s is invalid as publish port.'
+                                  % number)
+        exposed.add('%d/%s' % (int(number), protocol or 'tcp'))
+    return sorted(exposed, key=lambda p: (int(p.split('/')[0]), p))
 
 
 def check_supported(body):
@@ -259,6 +341,12 @@ def check_supported(body):
         if body.get(field):
             raise ValidationError('%s is not supported by this API (a '
                                   'container is a Nova server)' % field)
+    exposed_ports(body.get('exposed_ports'))
+    injected_files(body.get('mounts'))
+    if body.get('exposed_ports') and body.get('security_groups'):
+        # As Zun: the container's group is the one opening its ports.
+        raise ValidationError('exposed_ports and security_groups cannot '
+                              'be given together')
     policy = body.get('restart_policy') or {}
     if (policy.get('Name') in ('always', 'unless-stopped') and
             int(policy.get('MaximumRetryCount') or 0)):

@@ -13,6 +13,7 @@
 """Zun-v1-shaped JSON: containers (from Nova servers), stats, top."""
 
 import json
+import re
 
 import flask
 from oslo_utils import strutils
@@ -72,8 +73,14 @@ META_RUN = 'zun_run'
 #: Server metadata: ``true`` when the server goes as its workload stops by
 #: itself.
 META_AUTO_REMOVE = 'zun_auto_remove'
+#: Server metadata: ``true`` when a workload removed outside Nova is made
+#: anew (the driver hard reboots the server).
+META_AUTO_HEAL = 'zun_auto_heal'
 #: Server metadata of the health check as create took it (JSON).
 META_HEALTHCHECK = 'zun_healthcheck'
+#: The ports opened by the container's own security group
+#: (``["80/tcp"]``); nothing the driver reads.
+META_EXPOSED_PORTS = 'zun_exposed_ports'
 
 
 def created(server):
@@ -105,6 +112,14 @@ def _addresses(server):
                      'preserve_on_delete': False}
                     for a in addrs]
     return out
+
+
+def exposed_ports(metadata):
+    """The ``<port>/<protocol>`` the server metadata says are exposed."""
+    ports = _json_metadata(metadata, META_EXPOSED_PORTS)
+    return [p for p in ports if isinstance(p, str) and
+            re.match(r'^[0-9]{1,5}/(tcp|udp)$', p)] \
+        if isinstance(ports, list) else []
 
 
 def _json_metadata(metadata, key):
@@ -173,6 +188,7 @@ def container(server, include_runtime_state=None):
     fault = server.get('fault') or {}
     command = _json_metadata(metadata, 'zun_command')
     entrypoint = _json_metadata(metadata, 'zun_entrypoint')
+    exposed = exposed_ports(metadata)
     uuid = server['id']
     href = flask.request.host_url + 'v1/containers/' + uuid
     view = {
@@ -189,7 +205,8 @@ def container(server, include_runtime_state=None):
         'status_detail': None,
         'task_state': server.get('OS-EXT-STS:task_state'),
         'addresses': _addresses(server),
-        'ports': [],
+        'ports': sorted({int(p.split('/')[0]) for p in exposed}),
+        'exposed_ports': {p: {} for p in exposed},
         'memory': (str(_limit(metadata, META_MEMORY, int, flavor['ram']))
                    if flavor.get('ram') is not None else None),
         'cpu': (_limit(metadata, META_CPU, float, float(flavor['vcpus']))
@@ -214,7 +231,7 @@ def container(server, include_runtime_state=None):
             metadata.get('zun_interactive')),
         'tty': strutils.bool_from_string(metadata.get('zun_tty')),
         'auto_remove': metadata.get(META_AUTO_REMOVE) == 'true',
-        'auto_heal': False,
+        'auto_heal': metadata.get(META_AUTO_HEAL) == 'true',
         'privileged': extra_specs.get('zun:privileged') == 'true',
         'healthcheck': _healthcheck(metadata),
         'cpu_policy': 'shared',
@@ -249,3 +266,26 @@ def stats(container, sample):
 def top(process_list):
     return {'Titles': list(process_list.titles),
             'Processes': [list(p) for p in process_list.processes]}
+
+
+def networks(interfaces, fixed_ips=True):
+    """Nova's interface attachments as Zun's network list.
+
+    From microversion 1.18 a port each with its fixed IPs, before that an
+    address each.
+    """
+    out = []
+    for interface in interfaces:
+        ips = [{'subnet_id': ip.get('subnet_id'),
+                'version': 6 if ':' in ip.get('ip_address', '') else 4,
+                'ip_address': ip.get('ip_address')}
+               for ip in interface.get('fixed_ips') or ()]
+        if fixed_ips:
+            out.append({'net_id': interface.get('net_id'),
+                        'port_id': interface.get('port_id'),
+                        'fixed_ips': ips})
+        else:
+            out.extend(dict(ip, net_id=interface.get('net_id'),
+                            port_id=interface.get('port_id'))
+                       for ip in ips)
+    return out

@@ -91,3 +91,26 @@ def check(data):
                         % (member.name, problem))
     except tarfile.TarError as exc:
         raise exception.InvalidRequest('not a tar archive: %s' % exc)
+
+
+def of_files(files):
+    """A tar archive (bytes) of ``[(relative path, bytes)]``.
+
+    With their parent directories (0755), files 0644, owned by root.
+    """
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tar:
+        made = set()
+        for path, data in files:
+            parts = path.split('/')[:-1]
+            for depth in range(1, len(parts) + 1):
+                directory = '/'.join(parts[:depth])
+                if directory not in made:
+                    info = tarfile.TarInfo(directory)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                    made.add(directory)
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

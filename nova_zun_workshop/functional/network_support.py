@@ -187,7 +187,9 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
         network = self._networks[request.get('network_id',
                                              self.net_a['id'])]
         with self._lock:
-            fixed_ips = request.get('fixed_ips') or [
+            fixed_ips = [dict(ip, subnet_id=ip.get('subnet_id') or
+                              self._subnet_of(network, ip['ip_address']))
+                         for ip in request.get('fixed_ips') or ()] or [
                 {'subnet_id': sid,
                  'ip_address': next(self._pools[sid])}
                 for sid in network['subnets']]
@@ -206,6 +208,13 @@ class ZunNeutronFixture(neutron_fixture.NeutronFixture):
         self._ports[port['id']] = port
         self.created[port['id']] = network['id']
         return {'port': copy.deepcopy(port)}
+
+    def _subnet_of(self, network, address):
+        # As Neutron: a fixed IP asked without its subnet is on the
+        # network's subnet that holds it.
+        return next(sid for sid in network['subnets']
+                    if ipaddress.ip_address(address) in
+                    ipaddress.ip_network(self._subnets[sid]['cidr']))
 
     def port(self, port_id):
         return copy.deepcopy(self._ports[port_id])

@@ -23,10 +23,13 @@ import tempfile
 import eventlet
 import eventlet.wsgi
 import fixtures
+import flask
 from keystonemiddleware import auth_token
 from nova.api import auth as nova_auth
 from nova.api import wsgi as nova_wsgi
+from nova import exception as nova_exception
 from oslo_config import cfg
+from oslo_utils import uuidutils
 
 from nova_zun_workshop.native_api_setup import SERVICE_USER
 from nova_zun_workshop import processes
@@ -95,3 +98,99 @@ def serve(test, app):
     test.addCleanup(sock.close)
     test.addCleanup(server.kill)
     return 'http://127.0.0.1:%d' % sock.getsockname()[1]
+
+
+def neutron_behind_keystone(test, keystone, fixture):
+    """A Neutron API (security groups, networks) over Nova's NeutronFixture.
+
+    Behind a real auth_token, so the native API reaches it with its caller's
+    token, as in a cloud. Nova's framework stubs Neutron's client rather
+    than serving Neutron's API; this serves the part the native API calls
+    (security groups and their rules, network names) on the fixture's own
+    records, so Nova sees the groups made through it. Nova's check of a
+    requested group (neutronclient's find by name or id, which the fixture
+    lacks) is stubbed to read the same records.
+    """
+    app = flask.Flask('neutron-over-fixture')
+    groups = fixture._security_groups
+
+    def project():
+        return flask.request.headers['X-Project-Id']
+
+    def visible(group):
+        return group.get('tenant_id') in (project(), fixture.tenant_id)
+
+    def owned(group_id):
+        group = groups.get(group_id)
+        if group is None or group.get('tenant_id') != project():
+            flask.abort(404)
+        return group
+
+    @app.route('/v2.0/security-groups', methods=['GET'])
+    def list_groups():
+        found = [g for g in groups.values() if visible(g) and all(
+            str(g.get(k)) == v for k, v in flask.request.args.items())]
+        return flask.jsonify({'security_groups': found})
+
+    @app.route('/v2.0/security-groups', methods=['POST'])
+    def create_group():
+        body = flask.request.get_json()['security_group']
+        group_id = uuidutils.generate_uuid()
+        # Neutron's own: egress anywhere.
+        rules = [{'id': uuidutils.generate_uuid(), 'direction': 'egress',
+                  'ethertype': ethertype, 'protocol': None,
+                  'port_range_min': None, 'port_range_max': None,
+                  'remote_ip_prefix': None, 'security_group_id': group_id}
+                 for ethertype in ('IPv4', 'IPv6')]
+        groups[group_id] = {
+            'id': group_id, 'name': body['name'],
+            'description': body.get('description', ''),
+            'tenant_id': project(), 'project_id': project(),
+            'security_group_rules': rules}
+        return flask.jsonify({'security_group': groups[group_id]}), 201
+
+    @app.route('/v2.0/security-groups/<group_id>', methods=['PUT'])
+    def update_group(group_id):
+        group = owned(group_id)
+        group.update(flask.request.get_json()['security_group'])
+        return flask.jsonify({'security_group': group})
+
+    @app.route('/v2.0/security-groups/<group_id>', methods=['DELETE'])
+    def delete_group(group_id):
+        owned(group_id)
+        if any(group_id in (p.get('security_groups') or ())
+               for p in fixture._ports.values()):
+            return flask.jsonify({'NeutronError': {
+                'type': 'SecurityGroupInUse',
+                'message': 'Security Group %s in use.' % group_id}}), 409
+        del groups[group_id]
+        return flask.Response(status=204)
+
+    @app.route('/v2.0/security-group-rules', methods=['POST'])
+    def create_rule():
+        rule = dict(flask.request.get_json()['security_group_rule'],
+                    id=uuidutils.generate_uuid())
+        owned(rule['security_group_id'])['security_group_rules'].append(
+            rule)
+        return flask.jsonify({'security_group_rule': rule}), 201
+
+    @app.route('/v2.0/networks', methods=['GET'])
+    def list_networks():
+        return flask.jsonify(fixture.list_networks(**flask.request.args))
+
+    def validate_name(context, name):
+        for group in groups.values():
+            if name in (group['id'], group['name']) and \
+                    group.get('tenant_id') in (context.project_id,
+                                               fixture.tenant_id):
+                return group['id']
+        raise nova_exception.SecurityGroupNotFound(security_group_id=name)
+
+    test.useFixture(fixtures.MonkeyPatch(
+        'nova.network.security_group_api.validate_name', validate_name))
+    path = conf_file(test, 'neutron-authtoken.conf', {
+        'keystone_authtoken': keystone_options(keystone)})
+    authtoken_conf = cfg.ConfigOpts()
+    authtoken_conf(['--config-file', path], project='neutron')
+    return serve(test, auth_token.AuthProtocol(
+        app, {'oslo_config_config': authtoken_conf}))

@@ -23,6 +23,7 @@ through wsgi-intercept in this process only), with keystonemiddleware
 against the same Keystone.
 """
 
+import base64
 import io
 import json
 import os
@@ -37,6 +38,8 @@ from eventlet.green import subprocess
 import fixtures
 import glanceclient
 from keystoneauth1 import adapter
+from nova import context as nova_context
+from nova import objects
 from nova.tests.functional.api import client as nova_client
 from oslo_config import cfg
 from oslo_context import context as oslo_context
@@ -102,6 +105,11 @@ MATRIX_REQUESTS = {
     'stats': ({}, None, None),
     'get_archive': ({'path': '/etc/hostname'}, None, None),
     'put_archive': ({'path': '/tmp'}, {'data': 'bWF0cml4'}, None),
+    'network_attach': ({'network': '5d8b7a53-1c39-4b8a-9f5e-0d3c2b7e6a41'},
+                       None, None),
+    'network_detach': ({'network': '5d8b7a53-1c39-4b8a-9f5e-0d3c2b7e6a41'},
+                       None, None),
+    'network_list': ({}, None, None),
     'host_list': ({}, None, None),
     'service_list': ({}, None, None),
 }
@@ -126,7 +134,12 @@ def _documented_operations():
             for method, op in methods.items()]
 
 
-class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
+class NovaHarness(base.ZunDriverTestCase):
+    """Nova's framework behind Keystone, the native API in front of it.
+
+    No tests of its own: test cases of other modules (networks on a private
+    switch) build on it.
+    """
 
     @pytest.fixture(autouse=True)
     def _identities(self, keystone, identities):
@@ -269,6 +282,26 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             time.sleep(0.5)
         raise AssertionError('%s never became %s (is %s)'
                              % (ident, status, container.status))
+
+    def _serve_with_neutron(self):
+        """The native API with a Neutron over the framework's fixture."""
+        self.neutron_url = nova_api_support.neutron_behind_keystone(
+            self, self.keystone, self.neutron)
+        self.native_url = self._serve_native_api(
+            neutron_endpoint=self.neutron_url)
+
+    def _groups(self, name):
+        return [g for g in self.neutron._security_groups.values()
+                if g['name'] == name]
+
+    def _wait_for_no_group(self, name):
+        deadline = time.monotonic() + 60
+        while self._groups(name):
+            self.assertLess(time.monotonic(), deadline, name)
+            time.sleep(0.5)
+
+
+class NativeApiThroughNovaTestCase(NovaHarness):
 
     # -- tests --------------------------------------------------------------
 
@@ -1132,6 +1165,256 @@ class NativeApiThroughNovaTestCase(base.ZunDriverTestCase):
             return show(context, image_id, *args, **kwargs)
         self.useFixture(fixtures.MockPatchObject(stub, 'show',
                                                  side_effect=mirrored))
+
+    def _instance_groups(self, uuid):
+        # What Nova gives the ports it makes for the server.
+        spec = objects.RequestSpec.get_by_instance_uuid(
+            nova_context.get_admin_context(), uuid)
+        return [g.uuid if g.obj_attr_is_set('uuid') else g.name
+                for g in spec.security_groups]
+
+    def test_exposed_ports_open_a_security_group_of_the_container(self):
+        self._serve_with_neutron()
+        zun = self.zun()
+        uuid = self.cli_run('exposed', '--expose-port', '80',
+                            '--expose-port', '53/udp')
+        container = self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual([53, 80], container.ports)
+        self.assertEqual({'53/udp': {}, '80/tcp': {}},
+                         container.exposed_ports)
+        # Zun's group: named for the container, an ingress rule per port
+        # from anywhere, the caller's; Nova was asked for it alone (its
+        # ports get it).
+        (group,) = self._groups('zun-' + uuid)
+        self.assertEqual(self.identities.project('alice'),
+                         group['tenant_id'])
+        self.assertEqual(
+            [(53, 53, 'udp', '0.0.0.0/0'), (80, 80, 'tcp', '0.0.0.0/0')],
+            sorted((r['port_range_min'], r['port_range_max'],
+                    r['protocol'], r['remote_ip_prefix'])
+                   for r in group['security_group_rules']
+                   if r['direction'] == 'ingress'))
+        self.assertEqual([group['id']], self._instance_groups(uuid))
+        # The group goes with the container.
+        deleted = self.zun_cli('delete', 'exposed')
+        self.assertEqual(0, deleted.returncode, deleted.stderr)
+        self._wait_until_deleted({'id': uuid})
+        self._wait_for_no_group('zun-' + uuid)
+        # Raw HTTP, as zun-tempest-plugin sends it.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'exposed_ports': {'8080/tcp': {}}})
+        self.assertEqual(202, answer.status_code, answer.text)
+        assert_documented('create', answer)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.assertEqual([8080], answer.json()['ports'])
+        self.wait_for_status(zun, raw, 'Running')
+        (group,) = self._groups('zun-' + raw)
+        self.assertEqual(204, alice.request(
+            'DELETE', '/v1/containers/' + raw).status_code)
+        self._wait_for_no_group('zun-' + raw)
+        # Refused: nothing made.
+        before = dict(self.neutron._security_groups)
+        for body, version, status in (
+                ({'exposed_ports': {'80': {}}}, 'container 1.23', 406),
+                ({'exposed_ports': {'80/sctp': {}}}, None, 400),
+                ({'exposed_ports': {'0': {}}}, None, 400),
+                ({'exposed_ports': {'99999': {}}}, None, 400),
+                ({'exposed_ports': {'80': {}},
+                  'security_groups': ['default']}, None, 400)):
+            caller = Caller(self.native_url, self.identities.token('alice'),
+                            **({'version': version} if version else {}))
+            assert_zun_error(caller.post('/v1/containers', json=dict(
+                body, image=self.image)), status)
+        self.assertEqual(before, self.neutron._security_groups)
+        refused = self.zun_cli('run', '--expose-port', '80/sctp',
+                               self.image)
+        self.assertNotEqual(0, refused.returncode)
+
+    def _workload_anew(self, uuid, old_id):
+        deadline = time.monotonic() + 90
+        while True:
+            workloads = self.pod_containers({'id': uuid})
+            workload = next((c for c in workloads
+                             if c.name == 'nova-' + uuid), None)
+            if workload and workload.id != old_id and \
+                    workload.state.value == 'running':
+                return workload
+            self.assertLess(time.monotonic(), deadline,
+                            'no new workload for %s' % uuid)
+            time.sleep(0.5)
+
+    def test_auto_heal_makes_a_removed_workload_anew(self):
+        zun = self.zun()
+        healed = self.cli_run('healed', '--auto-heal')
+        container = self.wait_for_status(zun, healed, 'Running')
+        self.assertTrue(container.auto_heal)
+        before = self.workload({'id': healed})
+        self.runtime.exec(before.id, ['touch', '/tmp/old'])
+        # Removed outside Nova: the driver hard reboots the server, which
+        # makes the workload anew from its image in the same pod.
+        self.runtime.remove(before.id, force=True)
+        after = self._workload_anew(healed, before.id)
+        self.assertNotEqual(0, self.runtime.exec(
+            after.id, ['stat', '/tmp/old']).exit_code)
+        self._wait_for_server_parameter(
+            {'id': healed}, {'status': 'ACTIVE', 'OS-EXT-STS:task_state': None,
+                             'OS-EXT-STS:power_state': 1})
+        self.assertEqual('Running', zun.containers.get(healed).status)
+        self.assertIn('reboot', [a['action'] for a in
+                                 self.admin_api.get_instance_actions(healed)])
+        # Raw HTTP; without auto_heal a removed workload stays removed.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'auto_heal': False})
+        self.assertEqual(202, answer.status_code, answer.text)
+        plain = answer.json()['uuid']
+        self.addCleanup(self.delete_server, plain)
+        self.assertFalse(answer.json()['auto_heal'])
+        self.wait_for_status(zun, plain, 'Running')
+        self.runtime.remove(self.workload({'id': plain}).id, force=True)
+        time.sleep(5)
+        self.assertEqual([], [c for c in self.pod_containers({'id': plain})
+                              if c.name == 'nova-' + plain])
+        # PATCH turns it on (Zun's update).
+        answer = alice.request('PATCH', '/v1/containers/' + plain,
+                               json={'auto_heal': True})
+        self.assertEqual(200, answer.status_code, answer.text)
+        assert_documented('update', answer)
+        self.assertTrue(answer.json()['auto_heal'])
+        self.assertEqual('true', self.admin_api.get_server(plain)[
+            'metadata']['zun_auto_heal'])
+        assert_zun_error(alice.post('/v1/containers', json={
+            'image': self.image, 'auto_heal': 'yes'}), 400)
+
+    def _cat(self, uuid, path):
+        return self.runtime.exec(self.workload({'id': uuid}).id,
+                                 ['cat', path]).output
+
+    def test_mounts_of_type_bind_inject_files(self):
+        zun = self.zun()
+        local = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                             'app.conf')
+        with open(local, 'wb') as f:
+            f.write(b'port=8080\n')
+        uuid = self.cli_run('injected', '--mount',
+                            'type=bind,source=%s,destination=/etc/app/a.conf'
+                            % local)
+        self.wait_for_status(zun, uuid, 'Running')
+        self.assertEqual(b'port=8080\n', self._cat(uuid, '/etc/app/a.conf'))
+        server = self.admin_api.get_server(uuid)
+        self.assertEqual('user_data', server['metadata']['zun_files'])
+        # A workload made anew (a hard reboot after it was removed) has
+        # the file again.
+        old = self.workload({'id': uuid}).id
+        self.runtime.remove(old, force=True)
+        self.admin_api.post_server_action(uuid, {'reboot': {'type': 'HARD'}})
+        self._workload_anew(uuid, old)
+        self.assertEqual(b'port=8080\n', self._cat(uuid, '/etc/app/a.conf'))
+        # Raw HTTP, base64 as the client sends it: there before the
+        # workload first runs.
+        alice = self.native()
+        answer = alice.post('/v1/containers', json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'command': ['sh', '-c', 'cat /data/in > /data/seen; sleep 100000'],
+            'mounts': [{'type': 'bind', 'destination': '/data/in',
+                        'source': base64.b64encode(b'\x00\xffbin').decode()}]})
+        self.assertEqual(202, answer.status_code, answer.text)
+        raw = answer.json()['uuid']
+        self.addCleanup(self.delete_server, raw)
+        self.wait_for_status(zun, raw, 'Created')
+        self.assertEqual(202, alice.post(
+            '/v1/containers/%s/start' % raw).status_code)
+        self.wait_for_status(zun, raw, 'Running')
+        deadline = time.monotonic() + 30
+        while self._cat(raw, '/data/seen') != b'\x00\xffbin':
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.5)
+        # Refused: Cinder volumes, bad paths or contents, before 1.23.
+        for mount, version, status in (
+                ({'source': 'vol-1', 'destination': '/v'}, None, 400),
+                ({'size': 1, 'destination': '/v'}, None, 400),
+                ({'type': 'bind', 'source': 'not base64!',
+                  'destination': '/f'}, None, 400),
+                ({'type': 'bind', 'source': 'eA==', 'destination': '//'},
+                 None, 400),
+                ({'type': 'bind', 'destination': '/f'}, None, 400),
+                ({'type': 'bind', 'source': 'eA==', 'destination': '/f'},
+                 'container 1.22', 406)):
+            caller = Caller(self.native_url, self.identities.token('alice'),
+                            **({'version': version} if version else {}))
+            assert_zun_error(caller.post('/v1/containers', json={
+                'image': self.image, 'mounts': [mount]}), status)
+
+    def test_auto_remove_deletes_the_server_when_its_workload_ends(self):
+        zun = self.zun()
+        brief = self.cli_run('brief', '--auto-remove',
+                             command=('sh', '-c', 'sleep 5'))
+        self.assertTrue(zun.containers.get(brief).auto_remove)
+        self._wait_until_deleted({'id': brief})
+        self.assertEqual([], self.pod_containers({'id': brief}))
+        # Raw HTTP; a stop through the API is Nova's stop: the server stays.
+        alice = self.native()
+        answer = alice.post('/v1/containers', params={'run': 'true'}, json={
+            'image': self.image, 'cpu': 1, 'memory': '64',
+            'auto_remove': True})
+        self.assertEqual(202, answer.status_code, answer.text)
+        kept = answer.json()['uuid']
+        self.addCleanup(self.delete_server, kept)
+        self.wait_for_status(zun, kept, 'Running')
+        zun.containers.stop(kept, None)
+        self.wait_for_status(zun, kept, 'Stopped')
+        zun.containers.start(kept)
+        self.wait_for_status(zun, kept, 'Running')
+        killed = self.zun_cli('kill', kept)
+        self.assertEqual(0, killed.returncode, killed.stderr)
+        self._wait_until_deleted({'id': kept})
+        assert_zun_error(alice.post('/v1/containers', json={
+            'image': self.image, 'auto_remove': True,
+            'restart_policy': {'Name': 'on-failure'}}), 400)
+
+    def _health(self, uuid):
+        return self.workload({'id': uuid}).details['State'].get(
+            'Health', {}).get('Status')
+
+    def _wait_for_health(self, uuid, status):
+        deadline = time.monotonic() + 60
+        while self._health(uuid) != status:
+            self.assertLess(time.monotonic(), deadline, self._health(uuid))
+            time.sleep(0.5)
+
+    def test_healthcheck_is_run_by_the_engine(self):
+        zun = self.zun()
+        checked = self.cli_run(
+            'checked', '--healthcheck',
+            'cmd=test -e /tmp/ok,interval=1,retries=1,timeout=2')
+        container = self.wait_for_status(zun, checked, 'Running')
+        self.assertEqual({'test': 'test -e /tmp/ok', 'interval': 1,
+                          'retries': 1, 'timeout': 2},
+                         container.healthcheck)
+        self._wait_for_health(checked, 'unhealthy')
+        self.runtime.exec(self.workload({'id': checked}).id,
+                          ['touch', '/tmp/ok'])
+        self._wait_for_health(checked, 'healthy')
+        # Raw HTTP: from microversion 1.22, as in Zun.
+        alice = self.native()
+        body = {'image': self.image, 'cpu': 1, 'memory': '64',
+                'healthcheck': {'cmd': 'true', 'interval': 1}}
+        assert_zun_error(alice.post(
+            '/v1/containers', json=body,
+            headers={'OpenStack-API-Version': 'container 1.21'}), 406)
+        answer = alice.post('/v1/containers', params={'run': 'true'},
+                            json=body)
+        self.assertEqual(202, answer.status_code, answer.text)
+        uuid = answer.json()['uuid']
+        self.addCleanup(self.delete_server, uuid)
+        self.wait_for_status(zun, uuid, 'Running')
+        self._wait_for_health(uuid, 'healthy')
+        assert_zun_error(alice.post('/v1/containers', json=dict(
+            body, healthcheck={'cmd': 'true', 'interval': -1})), 400)
 
     def test_privileged_is_admins_on_a_privileged_flavor(self):
         # Private, and smaller than self.flavor: never chosen for others.

@@ -12,6 +12,7 @@
 
 """Nova instance -> runtime spec translation (no engine, no Nova services)."""
 
+import base64
 import json
 
 from nova import exception
@@ -340,3 +341,38 @@ def test_only_the_flavor_makes_a_workload_privileged(extra_specs, privileged):
     assert workload(instance(extra_specs=extra_specs)).privileged is privileged
     # Server metadata, which any user sets, does not.
     assert not workload(instance({'zun:privileged': 'true'})).privileged
+
+
+def _user_data(files):
+    return base64.b64encode(json.dumps({'files': [
+        {'path': path, 'content': base64.b64encode(data).decode()}
+        for path, data in files]}).encode()).decode()
+
+
+def test_injected_files_come_from_the_user_data():
+    server = instance(metadata={'zun_files': 'user_data'})
+    server.user_data = _user_data([('/etc/app/a.conf', b'a=1\n'),
+                                   ('/x//y/../z', b'')])
+    assert [('etc/app/a.conf', b'a=1\n'), ('x/z', b'')] == \
+        container_spec.injected_files(server)
+    assert [] == container_spec.injected_files(instance())
+
+
+@pytest.mark.parametrize('metadata, files', [
+    ({'zun_files': 'metadata'}, [('/a', b'')]),
+    ({'zun_files': 'user_data'}, [('relative', b'')]),
+    ({'zun_files': 'user_data'}, [('/', b'')]),
+    ({'zun_files': 'user_data'}, [('/../..', b'')]),
+])
+def test_bad_injected_files_are_refused(metadata, files):
+    server = instance(metadata=metadata)
+    server.user_data = _user_data(files)
+    with pytest.raises(exception.InvalidInput):
+        container_spec.injected_files(server)
+
+
+def test_user_data_that_is_not_files_is_refused():
+    server = instance(metadata={'zun_files': 'user_data'})
+    server.user_data = base64.b64encode(b'#cloud-config').decode()
+    with pytest.raises(exception.InvalidInput):
+        container_spec.injected_files(server)

@@ -86,3 +86,15 @@ def test_container_path_is_normalized():
 def test_container_path_must_be_absolute_without_dot_dot(path):
     with pytest.raises(exception.InvalidRequest):
         file_archive.container_path(path)
+
+
+def test_an_archive_of_files_has_their_directories():
+    data = file_archive.of_files([('etc/app/a.conf', b'a=1\n'),
+                                  ('etc/b', b'')])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = {m.name: (m.isdir(), m.mode) for m in tar}
+        assert b'a=1\n' == tar.extractfile('etc/app/a.conf').read()
+    assert {'etc': (True, 0o755), 'etc/app': (True, 0o755),
+            'etc/app/a.conf': (False, 0o644), 'etc/b': (False, 0o644)} == \
+        members
+    file_archive.check(data)

@@ -17,6 +17,7 @@ from unittest import mock
 from nova.compute import api as compute
 from nova.compute import task_states
 from nova.compute import vm_states
+from nova import exception
 from nova import objects
 from nova.virt import driver as virt_driver
 from nova.virt import event as virtevent
@@ -175,5 +176,66 @@ def test_a_stop_as_the_engine_goes_away_waits_for_the_engine(watcher):
 
 def test_a_removed_workload_is_reported_stopped(watcher):
     watcher._runtime.status.side_effect = runtime_exc.NotFound('gone')
-    watcher._workload_stopped(UUID)
+    with mock.patch.object(
+            objects.Instance, 'get_by_uuid', autospec=True,
+            side_effect=exception.InstanceNotFound(instance_id=UUID)):
+        watcher._workload_stopped(UUID)
+    assert _emitted(watcher) == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
+
+
+def test_a_removed_workload_of_an_auto_heal_server_is_hard_rebooted(watcher):
+    watcher._runtime.status.side_effect = runtime_exc.NotFound('gone')
+    instance = _instance(metadata={'zun_auto_heal': 'true'})
+    compute_api = mock.create_autospec(compute.API, instance=True)
+    with mock.patch.object(objects.Instance, 'get_by_uuid', autospec=True,
+                           return_value=instance), \
+            mock.patch.object(lifecycle, 'record_event',
+                              autospec=True) as record, \
+            mock.patch.object(lifecycle, '_compute_api', autospec=True,
+                              return_value=compute_api):
+        watcher._workload_stopped(UUID)
+    compute_api.reboot.assert_called_once_with(mock.ANY, instance, 'HARD')
+    assert 'auto_heal' in record.call_args[0][3]
+    assert _emitted(watcher) == []
+
+
+@pytest.mark.parametrize('instance', [
+    _instance(),
+    _instance(metadata={'zun_auto_heal': 'maybe'}),
+    _instance(metadata={'zun_auto_heal': 'true'},
+              task_state=task_states.DELETING),
+    _instance(metadata={'zun_auto_heal': 'true'},
+              vm_state=vm_states.STOPPED),
+    _instance(metadata={'zun_auto_heal': 'true'}, host='host-2')])
+def test_other_removed_workloads_are_only_reported_stopped(watcher,
+                                                           instance):
+    watcher._runtime.status.side_effect = runtime_exc.NotFound('gone')
+    compute_api = mock.create_autospec(compute.API, instance=True)
+    with mock.patch.object(objects.Instance, 'get_by_uuid', autospec=True,
+                           return_value=instance), \
+            mock.patch.object(lifecycle, '_compute_api', autospec=True,
+                              return_value=compute_api):
+        watcher._workload_stopped(UUID)
+    compute_api.reboot.assert_not_called()
+    assert _emitted(watcher) == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]
+
+
+def test_an_auto_heal_workload_that_stops_is_looked_at_again(watcher):
+    instance = _instance(metadata={'zun_auto_heal': 'true'})
+    record, compute_api, _, look_again = _stop(watcher, instance)
+    look_again.assert_called_once_with(UUID, lifecycle._HEAL_SECONDS,
+                                       healing=True)
+    record.assert_not_called()
+    assert _emitted(watcher) == []
+    # Still there a moment later: it exited, and that is told.
+    watcher._look_again = mock.Mock()
+    statuses = {'nova-%s' % UUID: _status(exit_code=3),
+                'nova-%s-sandbox' % UUID: _status(state=RUNNING)}
+    watcher._runtime.status.side_effect = statuses.__getitem__
+    with mock.patch.object(objects.Instance, 'get_by_uuid', autospec=True,
+                           return_value=instance), \
+            mock.patch.object(lifecycle, 'record_event',
+                              autospec=True) as record:
+        watcher._workload_stopped(UUID, healing=True)
+    assert 'exited with code 3' in record.call_args[0][3]
     assert _emitted(watcher) == [(UUID, virtevent.EVENT_LIFECYCLE_STOPPED)]

@@ -39,6 +39,9 @@ def test_sample_has_every_section_the_api_reads():
 ADMINS_ONLY = {'container:get_all_all_projects', 'container:create:privileged'}
 
 
+READERS = ('container:get_one', 'container:get_all', 'container:network_list')
+
+
 def test_readers_see_members_act_admins_everywhere():
     rules = {r.name: r.check_str for r in policy.list_rules()}
     assert 'role:admin' == rules['context_is_admin']
@@ -48,7 +51,7 @@ def test_readers_see_members_act_admins_everywhere():
             assert 'rule:context_is_admin' == check, name
         elif name.startswith('container:'):
             assert (policy.READER_OR_ADMIN
-                    if name in ('container:get_one', 'container:get_all')
+                    if name in READERS
                     else policy.MEMBER_OR_ADMIN) == check, name
     assert ADMINS_ONLY <= set(rules)
 

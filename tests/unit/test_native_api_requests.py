@@ -240,8 +240,20 @@ def test_list_without_nova_is_a_clear_503(client):
 
 
 @pytest.mark.parametrize('body, detail', [
-    ({'image': 'x', 'mounts': [{'source': '/'}]}, 'mounts is not supported'),
-    ({'image': 'x', 'auto_heal': True}, 'auto_heal is not supported'),
+    ({'image': 'x', 'mounts': [{'source': 'vol', 'destination': '/d'}]},
+     'mounts of Cinder volumes are not supported'),
+    ({'image': 'x', 'mounts': [{'source': '/'}]},
+     "'destination' is a required property"),
+    ({'image': 'x', 'mounts': [{'type': 'bind', 'source': '%%',
+                                'destination': '/d'}]},
+     'source is not base64'),
+    ({'image': 'x', 'registry': 'r'}, 'registry is not supported'),
+    ({'image': 'x', 'exposed_ports': {'80': {}},
+      'security_groups': ['default']},
+     'exposed_ports and security_groups cannot be given together'),
+    ({'image': 'x', 'exposed_ports': {'70000/tcp': {}}},
+     'is invalid as publish port'),
+    ({'image': 'x', 'exposed_ports': {'80/sctp': {}}}, 'exposed_ports'),
     ({'image': 'x', 'restart_policy': {'Name': 'always',
                                        'MaximumRetryCount': 2}},
      'maximum retry count not valid with restart policy of always'),
@@ -253,6 +265,20 @@ def test_list_without_nova_is_a_clear_503(client):
 ])
 def test_create_refuses_what_it_cannot_honour(client, body, detail):
     response = client.post('/v1/containers', json=body,
+                           headers=identity('pa'))
+    assert 400 == response.status_code
+    assert detail in response.get_json()['errors'][0]['detail']
+
+
+@pytest.mark.parametrize('path, query, detail', [
+    ('network_attach', {}, 'is not valid under any of the given schemas'),
+    ('network_attach', {'network': 'n', 'port': 'p'}, 'valid under each'),
+    ('network_detach', {'network': 'n', 'port': 'p'}, 'valid under each'),
+    ('network_detach', {'network': 'n', 'x': '1'}, 'x'),
+])
+def test_network_actions_take_a_network_or_a_port(client, path, query,
+                                                  detail):
+    response = client.post('/v1/containers/c/%s' % path, query_string=query,
                            headers=identity('pa'))
     assert 400 == response.status_code
     assert detail in response.get_json()['errors'][0]['detail']
