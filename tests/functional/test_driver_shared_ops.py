@@ -21,6 +21,7 @@ from nova_zun import glance_layers
 from nova_zun import images
 from nova_zun.runtime import labels
 from nova_zun.runtime import types
+from nova_zun_workshop.functional import volume_support
 
 from tests.functional import base
 
@@ -333,3 +334,61 @@ class TestEvacuate(TwoHostsTestCase):
         self.assertEqual(2, len(self.pod_on('compute1', stays)))
         self.assertEqual(RUNNING, self.workload(stays).state)
         self.assertEqual(2, len(self.pod_on('compute2', evacuated)))
+
+
+class TestMovesWithAVolume(TwoHostsTestCase):
+    """A volume's data moves with its server: Cinder's loop devices here.
+
+    The all-in-one has no Cinder, so this is where a cross-host resize and
+    a cold migration are shown to keep a volume's data (both hosts share
+    this machine's block devices, as hosts share a storage network).
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(volume_support.RealHostInspection())
+        self.cinder = self.useFixture(volume_support.LoopCinderFixture(
+            self, self.volume_dirs.backing))
+        self.addCleanup(self.volume_dirs.unmount_below)
+        # No ephemeral disk: the volume is vdb.
+        self.small, self.large = (
+            self._create_flavor(memory_mb=memory_mb, vcpu=vcpu, disk=1,
+                                ephemeral=0)
+            for vcpu, memory_mb in ((1, 96), (2, 160)))
+
+    def boot_with_volume(self, volume_id, flavor):
+        body = {'name': 'with-volume', 'imageRef': self.image,
+                'flavorRef': flavor, 'networks': 'none',
+                'metadata': {'zun_volume_path_vdb': '/data'},
+                'availability_zone': 'nova:compute1',
+                'block_device_mapping_v2': [
+                    {'source_type': 'image', 'destination_type': 'local',
+                     'uuid': self.image, 'boot_index': 0},
+                    {'source_type': 'volume', 'destination_type': 'volume',
+                     'uuid': volume_id, 'boot_index': -1}]}
+        server = self.admin_api.post_server({'server': body})
+        return self._wait_for_state_change(server, 'ACTIVE', max_retries=60)
+
+    def test_cold_migration_and_resize_to_the_other_host_keep_its_data(self):
+        volume = self.cinder.create()
+        server = self.boot_with_volume(volume, self.small)
+        self.write_file(server, '/data/kept', 'on-the-volume')
+        self.write_file(server, '/root/kept', 'in-the-container')
+
+        server = self._migrate_server(server)
+        server = self._confirm_resize(server)
+        self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
+        for path, text in (('/data/kept', b'on-the-volume\n'),
+                           ('/root/kept', b'in-the-container\n')):
+            self.assertEqual((0, text),
+                             self.read_file('compute2', server, path))
+
+        server = self._resize_server(server, self.large)
+        server = self._confirm_resize(server)
+        self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
+        for path, text in (('/data/kept', b'on-the-volume\n'),
+                           ('/root/kept', b'in-the-container\n')):
+            self.assertEqual((0, text),
+                             self.read_file('compute1', server, path))
+        self._delete_server(server)
+        self.assertEqual([], self.volume_dirs.mounts_below())
