@@ -223,6 +223,9 @@ class Bench:
         server = server_tool.NativeApiServer(
             'bench', engine.url, keystone.url, *support.SERVICE_USER)
         server.set('DEFAULT', debug='false')
+        # The logs pass whole (the default cap is 1 MiB).
+        server.set('native_api', max_output_bytes=str(
+            2 * self.counts['log_kb'] * 1024))
         server.start()
         self.cleanup.append(server.stop)
         password, project, _ = support.USERS['alice']
@@ -259,7 +262,9 @@ class Bench:
         deadline = time.monotonic() + 60
         while side.logs(uuid)[1] < want and time.monotonic() < deadline:
             time.sleep(0.2)
-        return [side.logs(uuid)[0] for _ in range(self.counts['log_trials'])]
+        trials = [side.logs(uuid) for _ in range(self.counts['log_trials'])]
+        self.report.meta['logs_bytes_%s' % side.name] = trials[-1][1]
+        return [secs for secs, _ in trials]
 
     def density(self, side):
         progress('%s: %d idle containers' % (side.name,
