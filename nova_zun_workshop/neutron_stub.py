@@ -36,9 +36,10 @@ import uuid
 NETWORK_ID = os.environ.get('NEUTRON_STUB_NETWORK_ID',
                             '9a3c1d52-7a38-4c41-9f39-5a1f3f4a0b01')
 SUBNET_ID = '9a3c1d52-7a38-4c41-9f39-5a1f3f4a0b02'
-# TEST-NET-1 (documentation): never routed, and Zun's engine keeps the
-# bridge internal.
-CIDR = os.environ.get('NEUTRON_STUB_CIDR', '192.0.2.0/24')
+# Of the benchmarking range (RFC 2544), never routed; Zun's engine keeps
+# the bridge internal. Not TEST-NET-1: hosts here have their own address
+# and gateway there, which a bridge holding 192.0.2.1 would take over.
+CIDR = os.environ.get('NEUTRON_STUB_CIDR', '198.18.0.0/24')
 CREATED_AT = '2026-01-01T00:00:00Z'
 
 _lock = threading.Lock()
@@ -66,7 +67,7 @@ def _new_port(body):
     host = next(_hosts)
     port_id = str(uuid.uuid4())
     port = {'id': port_id, 'network_id': NETWORK_ID, 'status': 'DOWN',
-            'mac_address': '02:42:c0:00:%02x:%02x' % (host // 256,
+            'mac_address': '02:42:c6:12:%02x:%02x' % (host // 256,
                                                       host % 256),
             'fixed_ips': [{'subnet_id': SUBNET_ID,
                            'ip_address': str(net[host])}],

@@ -34,6 +34,7 @@ engine gets an internal bridge network of that name beforehand.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -57,6 +58,16 @@ CONSTRAINTS = os.path.join(os.path.dirname(CHECKOUT), 'shared', 'reference',
                            'openstack-upper-constraints-2026-08.txt')
 ZUN_PACKAGES = ['zun==%s' % ZUN_VERSION, 'python-zunclient', 'PyMySQL']
 ZUN_COMMANDS = {'lspci': 'pciutils', 'numactl': 'numactl'}
+
+
+def host_routes_within(cidr):
+    """The host's IPv4 routes that overlap ``cidr``."""
+    found = subprocess.run(['ip', '-j', '-4', 'route', 'show'],
+                           capture_output=True, text=True, check=True)
+    wanted = ipaddress.ip_network(cidr)
+    return [r['dst'] for r in json.loads(found.stdout or '[]')
+            if r.get('dst', 'default') != 'default' and
+            ipaddress.ip_network(r['dst'], strict=False).overlaps(wanted)]
 
 
 class ZunSide(aio.Cloud):
@@ -167,12 +178,21 @@ class ZunSide(aio.Cloud):
                                        '--config-file', self.zun_conf,
                                        'upgrade'])
 
+    def _engine_api(self):
+        import docker
+        return docker.APIClient(base_url=self.zun_engine.url,
+                                version='auto')
+
     def engine_network(self):
         """The Neutron network's twin on the engine; the test images."""
         import docker
-        client = docker.APIClient(base_url=self.zun_engine.url,
-                                  version='auto')
+        client = self._engine_api()
         if not client.networks(names=[neutron_stub.NETWORK_ID]):
+            taken = host_routes_within(neutron_stub.CIDR)
+            if taken:
+                raise aio.StepFailed('the host routes %s already: set '
+                                     'NEUTRON_STUB_CIDR to a free subnet'
+                                     % ', '.join(taken))
             sub = neutron_stub.subnet()
             ipam = docker.types.IPAMConfig(pool_configs=[
                 docker.types.IPAMPool(subnet=sub['cidr'],
@@ -225,10 +245,27 @@ class ZunSide(aio.Cloud):
         raise aio.StepFailed('zun-compute made no resource provider in '
                              '%d s' % timeout)
 
+    def _bridge(self):
+        """The host's bridge of the engine's network, if the engine runs."""
+        if not self.zun_engine.pid:
+            return None
+        try:
+            found = self._engine_api().networks(
+                names=[neutron_stub.NETWORK_ID])
+        except Exception:
+            return None
+        return 'br-' + found[0]['Id'][:12] if found else None
+
     def stop(self):
+        bridge = self._bridge()
         for service in reversed(self.services):
             service.stop()
         self.zun_engine.stop(remove=False)
+        # The engine leaves its bridges behind when it stops (and makes
+        # them again when it starts).
+        if bridge:
+            subprocess.run(['ip', 'link', 'delete', bridge],
+                           stderr=subprocess.DEVNULL)
 
     def clean(self):
         self.stop()
