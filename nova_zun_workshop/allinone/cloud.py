@@ -380,6 +380,18 @@ class Cloud:
         command = [_bin('nova-manage'), '--config-file', conf]
         return self._manage('nova-manage', command + list(args))
 
+    def start_common(self):
+        """RabbitMQ, MariaDB and Keystone with its users and catalog."""
+        self.start('epmd')
+        self.start('rabbitmq', timeout=120)
+        self.once('mariadb-data', 'MariaDB data directory',
+                  self.setup_mariadb)
+        self.start('mariadb')
+        self.once('keystone-setup', 'Keystone database, keys and admin',
+                  self.setup_keystone)
+        self.start('keystone')
+        self.once('catalog', 'service users and catalog', self.register)
+
     def up(self):
         for d in [self.run_dir, self.log_dir] + list(self.dirs.values()) + [
                 d for host in self.computes for d in host.dirs()]:
@@ -399,15 +411,7 @@ class Cloud:
                 host.host, host.engine.socket, host.engine.log_path),
                 host.engine.start)
         self.start_switch()
-        self.start('epmd')
-        self.start('rabbitmq', timeout=120)
-        self.once('mariadb-data', 'MariaDB data directory',
-                  self.setup_mariadb)
-        self.start('mariadb')
-        self.once('keystone-setup', 'Keystone database, keys and admin',
-                  self.setup_keystone)
-        self.start('keystone')
-        self.once('catalog', 'service users and catalog', self.register)
+        self.start_common()
         self.once('glance-setup', 'Glance database and stores',
                   self.glance.prepare)
         self.once('placement-setup', 'Placement database',
