@@ -485,12 +485,13 @@ def selects_tests(extra):
 
 def run_tempest(venv, workspace, conf_path, concurrency, extra,
                 include=(), exclude=(), log_name='tempest-run.log',
-                out=sys.stdout):
+                out=sys.stdout, env=None):
     """``tempest run`` with ``conf_path`` and these regexes; print a report.
 
     ``include`` and ``exclude`` are used unless ``extra`` (more ``tempest
-    run`` arguments) selects tests itself. Returns ``(exit code, counts)``,
-    the counts ``None`` for a listing (``--list-tests``).
+    run`` arguments) selects tests itself; ``env`` is its environment (this
+    one's by default). Returns ``(exit code, counts)``, the counts ``None``
+    for a listing (``--list-tests``).
     """
     command = [os.path.join(venv, 'bin', 'tempest'), 'run',
                '--config-file', conf_path,
@@ -508,7 +509,7 @@ def run_tempest(venv, workspace, conf_path, concurrency, extra,
     log = os.path.join(workspace, log_name)
     with open(log, 'w') as f:
         code = subprocess.run(command, cwd=workspace, stdout=f,
-                              stderr=subprocess.STDOUT).returncode
+                              stderr=subprocess.STDOUT, env=env).returncode
     seconds = time.monotonic() - began
     if '--list-tests' in extra or '-l' in extra:
         with open(log) as f:

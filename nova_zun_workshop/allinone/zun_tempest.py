@@ -27,6 +27,7 @@ image driver (the native API's default is Glance). doc/native-api.rst,
 import argparse
 import io
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -207,6 +208,24 @@ def spread_classes(workspace):
             f.writelines(kept)
 
 
+def tools_env(workspace, busybox='/bin/busybox'):
+    """The environment of ``tempest run``: a ``ping`` on its path.
+
+    The plugin pings floating IPs from this host with ``ping``; a host
+    without one (Debian's iputils-ping) gets busybox's, linked in the
+    workspace's ``bin``.
+    """
+    env = dict(os.environ)
+    if shutil.which('ping') is None:
+        tools = os.path.join(workspace, 'bin')
+        os.makedirs(tools, exist_ok=True)
+        link = os.path.join(tools, 'ping')
+        if not os.path.lexists(link):
+            os.symlink(os.path.realpath(busybox), link)
+        env['PATH'] = tools + os.pathsep + env.get('PATH', '')
+    return env
+
+
 def native_api_microversions(facts):
     """The native API's lowest and highest microversion (its /v1)."""
     version = facts.container.get('/').json()
@@ -222,6 +241,7 @@ def run(base_dir, venv, concurrency, microversions, extra,
     tempest.ensure_venv(venv, out, requirements=REQUIREMENTS)
     workspace = tempest.init_workspace(venv, base_dir, name='zun-tempest')
     spread_classes(workspace)
+    env = tools_env(workspace)
     facts = tempest.CloudFacts(base_dir)
     _, highest = native_api_microversions(facts)
     microversions = [highest if v == 'latest' else v for v in microversions]
@@ -248,7 +268,7 @@ def run(base_dir, venv, concurrency, microversions, extra,
             one, counts = tempest.run_tempest(
                 venv, workspace, conf_path, concurrency, extra, include,
                 exclude, log_name='tempest-run-%s.log' % microversion,
-                out=out)
+                out=out, env=env)
             code = code or one
             if counts:
                 done.append((microversion, counts))

@@ -13,6 +13,7 @@
 """tools/zun-tempest's tempest.conf, test list and stand-in images."""
 
 import io
+import os
 import tarfile
 from unittest import mock
 
@@ -137,3 +138,14 @@ def test_the_venv_holds_tempest_and_the_plugin_pinned(tmp_path):
     with mock.patch('subprocess.run', autospec=True) as run:
         tempest.ensure_venv(str(venv), requirements=zun_tempest.REQUIREMENTS)
     assert not run.called
+
+
+def test_a_host_without_ping_gets_busybox_s(tmp_path):
+    with mock.patch('shutil.which', autospec=True, return_value=None):
+        env = zun_tempest.tools_env(str(tmp_path))
+    assert env['PATH'].startswith(str(tmp_path / 'bin'))
+    assert (tmp_path / 'bin' / 'ping').is_symlink()
+    with mock.patch('shutil.which', autospec=True,
+                    return_value='/usr/bin/ping'):
+        assert zun_tempest.tools_env(str(tmp_path))['PATH'] == (
+            os.environ['PATH'])
