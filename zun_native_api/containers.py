@@ -637,6 +637,9 @@ def get_all():
                         marker=args.get('marker'))
     containers, more = nova_call(_first_containers, servers, limit,
                                  args.get('status'))
+    ports = nova.ports_of(c['uuid'] for c in containers) or {}
+    for container in containers:
+        views.with_ports(container, ports.get(container['uuid']))
     following = None
     if more:
         following = '%sv1/containers?%s' % (
@@ -674,8 +677,11 @@ def _server_for(rule, ident, args):
 @blueprint.route('/v1/containers/<container_ident>', methods=['GET'])
 def get_one(container_ident):
     args = validation.query('get_one')
-    _, server = _server_for('container:get_one', container_ident, args)
-    return flask.jsonify(views.container(server))
+    context, server = _server_for('container:get_one', container_ident,
+                                  args)
+    ports = _nova(context).ports_of([server['id']]) or {}
+    return flask.jsonify(views.with_ports(views.container(server),
+                                          ports.get(server['id'])))
 
 
 @blueprint.route('/v1/containers/<container_ident>', methods=['DELETE'])

@@ -114,6 +114,31 @@ def _addresses(server):
     return out
 
 
+def with_ports(view, ports):
+    """``view`` with Zun's addresses and groups from its Neutron ports.
+
+    Zun keys addresses by network id and gives each its port and subnet,
+    and names the groups of the container's ports by id. ``ports`` are the
+    server's (``Nova.ports_of``); a server without any keeps what Nova
+    says.
+    """
+    if not ports:
+        return view
+    addresses = {}
+    groups = set()
+    for port in ports:
+        groups.update(port.get('security_groups') or ())
+        for fixed in port.get('fixed_ips') or ():
+            addr = fixed.get('ip_address') or ''
+            addresses.setdefault(port['network_id'], []).append({
+                'addr': addr, 'version': 6 if ':' in addr else 4,
+                'port': port['id'], 'subnet_id': fixed.get('subnet_id'),
+                'preserve_on_delete': False})
+    view['addresses'] = addresses
+    view['security_groups'] = sorted(groups)
+    return view
+
+
 def exposed_ports(metadata):
     """The ``<port>/<protocol>`` the server metadata says are exposed."""
     ports = _json_metadata(metadata, META_EXPOSED_PORTS)

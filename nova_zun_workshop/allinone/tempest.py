@@ -26,6 +26,7 @@ import configparser
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -85,28 +86,54 @@ def default_venv():
     return os.path.join(cache, 'nova-zun', 'tempest-' + TEMPEST_VERSION)
 
 
-def ensure_venv(venv, out=sys.stdout):
-    """Tempest ``TEMPEST_VERSION`` in the virtualenv ``venv``.
+def ensure_venv(venv, out=sys.stdout, requirements=None):
+    """``requirements`` (Tempest ``TEMPEST_VERSION`` by default) in ``venv``.
 
-    Its other packages are pinned by this tree's constraints.txt; a
-    virtualenv that has it already is kept (it outlives clouds).
+    Their dependencies are pinned by this tree's constraints.txt; a
+    virtualenv that has them already is kept (it outlives clouds).
     """
-    marker = os.path.join(venv, 'nova-zun-tempest-' + TEMPEST_VERSION)
+    requirements = requirements or ['tempest==' + TEMPEST_VERSION]
+    marker = os.path.join(venv, 'nova-zun-' + '+'.join(
+        r.replace('==', '-') for r in requirements))
     if os.path.exists(marker):
         return
-    print('installing tempest==%s in %s' % (TEMPEST_VERSION, venv),
+    print('installing %s in %s' % (' '.join(requirements), venv),
           file=out, flush=True)
     subprocess.run([sys.executable, '-m', 'venv', '--clear', venv],
                    check=True)
     result = subprocess.run(
         [os.path.join(venv, 'bin', 'pip'), 'install', '-q',
          '--disable-pip-version-check', '-c',
-         os.path.join(ROOT, 'constraints.txt'),
-         'tempest==' + TEMPEST_VERSION], capture_output=True, text=True)
+         os.path.join(ROOT, 'constraints.txt')] + list(requirements),
+        capture_output=True, text=True)
     if result.returncode:
-        raise TempestError('pip install tempest failed:\n%s%s' % (
-            result.stdout[-3000:], result.stderr[-3000:]))
+        raise TempestError('pip install %s failed:\n%s%s' % (
+            ' '.join(requirements), result.stdout[-3000:],
+            result.stderr[-3000:]))
     open(marker, 'w').close()
+
+
+def read_tagged_tests(path):
+    """The included and excluded regexes of a test list, and tagged ones.
+
+    One regex a line, ``-`` before an excluded one, ``<tag>:`` before one
+    that runs only where the tag's condition holds (``network:``: a cloud
+    whose ports are bound); ``#`` starts a comment. Returns ``(include,
+    exclude, {tag: [regex, ...]})``.
+    """
+    include, exclude, tagged = [], [], {}
+    with open(path) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            tag = re.match(r'([a-z][a-z0-9.-]*):\s', line)
+            if line.startswith('-'):
+                exclude.append(line[1:].strip())
+            elif tag:
+                tagged.setdefault(tag.group(1), []).append(
+                    line[tag.end():].strip())
+            elif line:
+                include.append(line)
+    return include, exclude, tagged
 
 
 def read_tests(path=TEST_LIST):
@@ -115,17 +142,12 @@ def read_tests(path=TEST_LIST):
     One regex a line, ``-`` before an excluded one, ``network:`` before one
     that runs only on a cloud whose ports are bound; ``#`` starts a comment.
     """
-    include, exclude, network = [], [], []
-    with open(path) as f:
-        for line in f:
-            line = line.split('#', 1)[0].strip()
-            if line.startswith('-'):
-                exclude.append(line[1:].strip())
-            elif line.startswith('network:'):
-                network.append(line[len('network:'):].strip())
-            elif line:
-                include.append(line)
-    return include, exclude, network
+    include, exclude, tagged = read_tagged_tests(path)
+    unknown = set(tagged) - {'network'}
+    if unknown:
+        raise TempestError('%s: unknown tags %s' % (
+            path, ', '.join(sorted(unknown))))
+    return include, exclude, tagged.get('network', [])
 
 
 class CloudFacts:
@@ -144,6 +166,7 @@ class CloudFacts:
         self.compute = client('compute')
         self.image = client('image')
         self.network = client('network')
+        self.container = client('container')
         self.catalog = {entry['type'] for entry in
                         session.auth.get_access(session).service_catalog
                         .catalog}
@@ -262,20 +285,16 @@ def _flag(value):
     return 'true' if value else 'false'
 
 
-def tempest_conf(facts, workspace):
-    """``tempest.conf``'s sections for the cloud ``facts`` describes.
+def common_conf(facts, workspace, isolated_networks):
+    """The sections of a ``tempest.conf`` that any test set shares.
 
-    Each feature flag says what this driver does (doc/driver.rst), not what
-    makes tests pass.
+    Keystone and the admin's credentials (dynamic credentials: a project
+    and users per test class), what the catalog offers, no validation;
+    with ``isolated_networks``, a network, subnet and router per test
+    class's project and the external network (only where ports are bound:
+    ``facts.networking``).
     """
-    cloud = facts.cloud
-    image = facts.image_id()
-    low, high = facts.microversions()
-    computes = facts.computes_up()
-    same_host = facts.nova_option('DEFAULT', 'allow_resize_to_same_host',
-                                  'false').lower() == 'true'
     external = facts.networking
-    serial = facts.runs('nova-serialproxy')
     conf = {
         'DEFAULT': {'log_file': os.path.join(workspace, 'tempest.log')},
         'oslo_concurrency': {'lock_path': os.path.join(workspace, 'lock')},
@@ -285,16 +304,55 @@ def tempest_conf(facts, workspace):
             'admin_project_name': 'admin',
             'admin_domain_name': 'Default',
             'use_dynamic_credentials': 'true',
-            # Each test class's project gets a network, subnet and router
-            # only where ports can be bound.
-            'create_isolated_networks': _flag(external),
+            'create_isolated_networks': _flag(external and
+                                              isolated_networks),
         },
         'identity': {
-            'uri_v3': cloud.keystone_url,
+            'uri_v3': facts.cloud.keystone_url,
             'auth_version': 'v3',
             'region': configs.REGION,
             'admin_domain_scope': 'false',
         },
+        'validation': {
+            # No SSH into a container: it has no sshd, keys or addresses
+            # reachable from the host here.
+            'run_validation': 'false',
+        },
+        'service_available': {
+            'nova': _flag('compute' in facts.catalog),
+            'glance': _flag('image' in facts.catalog),
+            # Its API, which Nova uses; tests that need bound ports are
+            # left out where nothing binds them (read_tests).
+            'neutron': _flag('network' in facts.catalog),
+            'cinder': _flag({'block-storage', 'volumev3'} &
+                            facts.catalog),
+            'swift': _flag('object-store' in facts.catalog),
+        },
+        'image-feature-enabled': {'api_v1': 'false'},
+    }
+    if external:
+        conf['network'] = {'public_network_id': external,
+                           'floating_network_name': 'public'}
+        conf['network-feature-enabled'] = {
+            'api_extensions': ','.join(facts.network_extensions())}
+    return conf
+
+
+def tempest_conf(facts, workspace):
+    """``tempest.conf``'s sections for the cloud ``facts`` describes.
+
+    Each feature flag says what this driver does (doc/driver.rst), not what
+    makes tests pass.
+    """
+    image = facts.image_id()
+    low, high = facts.microversions()
+    computes = facts.computes_up()
+    same_host = facts.nova_option('DEFAULT', 'allow_resize_to_same_host',
+                                  'false').lower() == 'true'
+    external = facts.networking
+    serial = facts.runs('nova-serialproxy')
+    conf = common_conf(facts, workspace, isolated_networks=True)
+    conf.update({
         'compute': {
             'image_ref': image,
             # Rebuild to the same image: the cloud has one container image.
@@ -350,28 +408,7 @@ def tempest_conf(facts, workspace):
             # bound.
             'interface_attach': _flag(external),
         },
-        'validation': {
-            # No SSH into a container: it has no sshd, keys or addresses
-            # reachable from the host here.
-            'run_validation': 'false',
-        },
-        'service_available': {
-            'nova': _flag('compute' in facts.catalog),
-            'glance': _flag('image' in facts.catalog),
-            # Its API, which Nova uses; tests that need bound ports are
-            # left out where nothing binds them (read_tests).
-            'neutron': _flag('network' in facts.catalog),
-            'cinder': _flag({'block-storage', 'volumev3'} &
-                            facts.catalog),
-            'swift': _flag('object-store' in facts.catalog),
-        },
-        'image-feature-enabled': {'api_v1': 'false'},
-    }
-    if external:
-        conf['network'] = {'public_network_id': external,
-                           'floating_network_name': 'public'}
-        conf['network-feature-enabled'] = {
-            'api_extensions': ','.join(facts.network_extensions())}
+    })
     return conf
 
 
@@ -386,19 +423,21 @@ def write_ini(path, sections):
         parser.write(f)
 
 
-def init_workspace(venv, base_dir):
-    """A ``tempest init`` workspace in ``base_dir``/tempest.
+def init_workspace(venv, base_dir, name='tempest'):
+    """A ``tempest init`` workspace in ``base_dir``/``name``.
 
     Tempest's list of workspaces stays there too, not in the user's home.
     """
-    top = os.path.join(base_dir, 'tempest')
+    top = os.path.join(base_dir, name)
     workspace = os.path.join(top, 'workspace')
     if not os.path.exists(os.path.join(workspace, '.stestr.conf')):
         os.makedirs(top, exist_ok=True)
         subprocess.run([os.path.join(venv, 'bin', 'tempest'), 'init',
                         '--workspace-path',
                         os.path.join(top, 'workspaces.yaml'),
-                        '--name', 'nova-zun-aio', workspace],
+                        '--name', 'nova-zun-aio' + (
+                            '' if name == 'tempest' else '-' + name),
+                        workspace],
                        check=True, capture_output=True)
     return workspace
 
@@ -439,6 +478,59 @@ def report(tests, out=sys.stdout):
     return counts
 
 
+def selects_tests(extra):
+    """Whether ``tempest run`` arguments choose tests of their own."""
+    return any(arg.split('=', 1)[0] in SELECTION_OPTIONS for arg in extra)
+
+
+def run_tempest(venv, workspace, conf_path, concurrency, extra,
+                include=(), exclude=(), log_name='tempest-run.log',
+                out=sys.stdout, env=None):
+    """``tempest run`` with ``conf_path`` and these regexes; print a report.
+
+    ``include`` and ``exclude`` are used unless ``extra`` (more ``tempest
+    run`` arguments) selects tests itself; ``env`` is its environment (this
+    one's by default). Returns ``(exit code, counts)``, the counts ``None``
+    for a listing (``--list-tests``).
+    """
+    command = [os.path.join(venv, 'bin', 'tempest'), 'run',
+               '--config-file', conf_path,
+               '--concurrency', str(concurrency)]
+    if not selects_tests(extra):
+        lists = os.path.dirname(conf_path)
+        for name, regexes in (('include', include), ('exclude', exclude)):
+            with open(os.path.join(lists, name + '.txt'), 'w') as f:
+                f.write(''.join(r + '\n' for r in regexes))
+        command += ['--include-list', os.path.join(lists, 'include.txt'),
+                    '--exclude-list', os.path.join(lists, 'exclude.txt')]
+    command += list(extra)
+    print('running: %s' % ' '.join(command), file=out, flush=True)
+    began = time.monotonic()
+    log = os.path.join(workspace, log_name)
+    with open(log, 'w') as f:
+        code = subprocess.run(command, cwd=workspace, stdout=f,
+                              stderr=subprocess.STDOUT, env=env).returncode
+    seconds = time.monotonic() - began
+    if '--list-tests' in extra or '-l' in extra:
+        with open(log) as f:
+            print(f.read(), file=out)
+        return code, None
+    try:
+        tests = results(venv, workspace)
+    except subprocess.CalledProcessError:
+        tests = []
+    counts = report(tests, out)
+    print('\n%d passed, %d failed, %d skipped in %.0f s (concurrency %d; '
+          'log %s)' % (counts['passed'], counts['failed'],
+                       counts['skipped'], seconds, concurrency, log),
+          file=out, flush=True)
+    if not tests:
+        print('tempest ran no test (exit code %d): see %s' % (code, log),
+              file=out)
+        return code or 1, counts
+    return (1 if counts['failed'] or code else 0), counts
+
+
 def run(base_dir, venv, concurrency, extra, out=sys.stdout,
         tests=TEST_LIST):
     """Run Tempest against the cloud in ``base_dir``; return an exit code.
@@ -457,48 +549,17 @@ def run(base_dir, venv, concurrency, extra, out=sys.stdout,
         'ports bound on each' if facts.networking else
         facts.no_networking_reason() + ': servers boot with no network'),
         file=out, flush=True)
-    command = [os.path.join(venv, 'bin', 'tempest'), 'run',
-               '--config-file', conf_path,
-               '--concurrency', str(concurrency)]
-    if not any(arg.split('=', 1)[0] in SELECTION_OPTIONS for arg in extra):
+    include, exclude = [], []
+    if not selects_tests(extra):
         include, exclude, network = read_tests(tests)
         if not facts.networking:
             reason = facts.no_networking_reason()
             for regex in network:
                 print('not run, %s: %s' % (reason, regex), file=out)
             exclude += network
-        lists = os.path.join(workspace, 'etc')
-        for name, regexes in (('include', include), ('exclude', exclude)):
-            with open(os.path.join(lists, name + '.txt'), 'w') as f:
-                f.write(''.join(r + '\n' for r in regexes))
-        command += ['--include-list', os.path.join(lists, 'include.txt'),
-                    '--exclude-list', os.path.join(lists, 'exclude.txt')]
-    command += list(extra)
-    print('running: %s' % ' '.join(command), file=out, flush=True)
-    began = time.monotonic()
-    log = os.path.join(workspace, 'tempest-run.log')
-    with open(log, 'w') as f:
-        code = subprocess.run(command, cwd=workspace, stdout=f,
-                              stderr=subprocess.STDOUT).returncode
-    seconds = time.monotonic() - began
-    if '--list-tests' in extra or '-l' in extra:
-        with open(log) as f:
-            print(f.read(), file=out)
-        return code
-    try:
-        tests = results(venv, workspace)
-    except subprocess.CalledProcessError:
-        tests = []
-    counts = report(tests, out)
-    print('\n%d passed, %d failed, %d skipped in %.0f s (concurrency %d; '
-          'log %s)' % (counts['passed'], counts['failed'],
-                       counts['skipped'], seconds, concurrency, log),
-          file=out)
-    if not tests:
-        print('tempest ran no test (exit code %d): see %s' % (code, log),
-              file=out)
-        return code or 1
-    return 1 if counts['failed'] or code else 0
+    code, _ = run_tempest(venv, workspace, conf_path, concurrency, extra,
+                          include, exclude, out=out)
+    return code
 
 
 def main(argv=None):

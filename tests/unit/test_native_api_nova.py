@@ -260,3 +260,28 @@ def test_no_network_or_no_network_endpoint_is_none(
     assert api_with_neutron.project_network() is None
     assert api.project_network() is None  # no catalog: nothing sent
     assert 2 == len(transport.sent)
+
+
+def test_ports_are_read_for_many_servers_in_few_queries(api_with_neutron,
+                                                        transport):
+    ids = ['s%02d' % n for n in range(nova.PORTS_PER_QUERY + 1)]
+    transport.answers.extend([
+        (200, {'ports': [{'id': 'p1', 'device_id': 's00'},
+                         {'id': 'p2', 'device_id': 's00'}]}, {}),
+        (200, {'ports': []}, {})])
+    found = api_with_neutron.ports_of(ids)
+    assert ['p1', 'p2'] == [p['id'] for p in found['s00']]
+    assert [] == found[ids[-1]]
+    assert 2 == len(transport.sent)
+    assert '/v2.0/ports' == transport.path(0)
+    assert ids[:nova.PORTS_PER_QUERY] == transport.query(0)['device_id']
+    assert [ids[-1]] == transport.query(1)['device_id']
+
+
+def test_ports_neutron_cannot_tell_are_none(api, api_with_neutron,
+                                            transport, caplog):
+    transport.answers.append((404, {'NeutronError': {'message': 'no'}}, {}))
+    assert api_with_neutron.ports_of(['s1']) is None
+    assert 'Ports of 1 containers not read' in caplog.text
+    assert api.ports_of(['s1']) is None  # no network endpoint
+    assert 1 == len(transport.sent)

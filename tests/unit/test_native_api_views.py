@@ -74,3 +74,30 @@ def test_interactive_and_tty_are_what_create_asked(
         metadata, interactive, tty):
     view = _view(metadata=metadata)
     assert (interactive, tty) == (view['interactive'], view['tty'])
+
+
+def test_ports_give_zuns_addresses_by_network_id_and_group_ids():
+    view = _view(addresses={'private': [{'addr': '10.0.0.5', 'version': 4}]},
+                 security_groups=[{'name': 'default'}])
+    assert ['default'] == view['security_groups']
+    views.with_ports(view, [
+        {'id': 'p1', 'network_id': 'n1', 'security_groups': ['g2', 'g1'],
+         'fixed_ips': [{'ip_address': '10.0.0.5', 'subnet_id': 'v4'},
+                       {'ip_address': 'fd00::5', 'subnet_id': 'v6'}]},
+        {'id': 'p2', 'network_id': 'n2', 'security_groups': ['g1'],
+         'fixed_ips': [{'ip_address': '10.1.0.5', 'subnet_id': 'w4'}]}])
+    assert {'n1': [{'addr': '10.0.0.5', 'version': 4, 'port': 'p1',
+                    'subnet_id': 'v4', 'preserve_on_delete': False},
+                   {'addr': 'fd00::5', 'version': 6, 'port': 'p1',
+                    'subnet_id': 'v6', 'preserve_on_delete': False}],
+            'n2': [{'addr': '10.1.0.5', 'version': 4, 'port': 'p2',
+                    'subnet_id': 'w4', 'preserve_on_delete': False}]} == \
+        view['addresses']
+    assert ['g1', 'g2'] == view['security_groups']
+
+
+def test_without_ports_the_view_is_novas():
+    view = _view(addresses={'private': [{'addr': '10.0.0.5', 'version': 4}]},
+                 security_groups=[{'name': 'default'}])
+    for ports in (None, []):
+        assert view == views.with_ports(dict(view), ports)
