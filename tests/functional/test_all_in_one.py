@@ -715,22 +715,3 @@ def test_tempest_compute_api_passes_on_the_all_in_one(aio):
     summary = result.stdout.strip().splitlines()[-1]
     assert ' 0 failed,' in summary, summary
 
-
-def test_zun_tempest_native_api_passes_on_the_all_in_one(aio):
-    """tools/zun-tempest's list on the module's cloud, two microversions.
-
-    zun-tempest-plugin's API tests (tools/zun-tempest-tests.txt) against
-    the native API, at its highest microversion and at 1.20. Any failure
-    fails this test; the counts per microversion and the skips' reasons
-    are in its output.
-    """
-    _up(aio.base_dir)
-    result = subprocess.run(
-        [sys.executable, '-m', 'nova_zun_workshop.allinone.zun_tempest',
-         '--base-dir', aio.base_dir], cwd=ROOT, capture_output=True,
-        text=True, timeout=3600)
-    print(result.stdout)
-    assert result.returncode == 0, result.stdout[-20000:] + result.stderr
-    summary = result.stdout.strip().splitlines()[-1]
-    assert ' 0 failed,' in summary, summary
-    assert not summary.startswith('0 passed'), summary
