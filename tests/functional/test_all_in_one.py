@@ -714,4 +714,3 @@ def test_tempest_compute_api_passes_on_the_all_in_one(aio):
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr
     summary = result.stdout.strip().splitlines()[-1]
     assert ' 0 failed,' in summary, summary
-
