@@ -297,13 +297,18 @@ class LifecycleWatcher:
             self._emit_stopped(uuid)
 
     @staticmethod
-    def _heals(instance):
+    def _asks(instance, asks_for, otherwise):
+        """``asks_for(instance)``; metadata it refuses is logged, and no."""
         try:
-            return container_spec.healed_when_removed(instance)
+            return asks_for(instance)
         except exception.InvalidInput as exc:
-            LOG.warning('Not healed: %s', exc.format_message(),
+            LOG.warning('%s: %s', otherwise, exc.format_message(),
                         instance=instance)
             return False
+
+    def _heals(self, instance):
+        return self._asks(instance, container_spec.healed_when_removed,
+                          'Not healed')
 
     def _healed(self, uuid):
         """Hard reboot a running server whose workload was removed.
@@ -329,14 +334,9 @@ class LifecycleWatcher:
         record_event(ctxt, uuid, self._host, reason)
         return True
 
-    @staticmethod
-    def _removed_on_exit(instance):
-        try:
-            return container_spec.removed_on_exit(instance)
-        except exception.InvalidInput as exc:
-            LOG.warning('Not deleted: %s', exc.format_message(),
-                        instance=instance)
-            return False
+    def _removed_on_exit(self, instance):
+        return self._asks(instance, container_spec.removed_on_exit,
+                          'Not deleted')
 
     def _after_task(self, uuid, deadline):
         """Look at the stop again once Nova's task is over."""

@@ -218,3 +218,15 @@ class LoopCinderFixture(nova_fixtures.CinderFixture):
         info = copy.deepcopy(self.connection_infos[volume_id])
         info['data'].update(volume_id=volume_id, attachment_id=attachment_id)
         return info
+
+
+def use_loop_cinder(test, volume_dirs):
+    """Give ``test`` a LoopCinderFixture on ``volume_dirs``; return it.
+
+    The host is inspected for real, and a failed test's mounts go before
+    its loop devices (each test asserts on its own that none is left).
+    """
+    test.useFixture(RealHostInspection())
+    cinder = test.useFixture(LoopCinderFixture(test, volume_dirs.backing))
+    test.addCleanup(volume_dirs.unmount_below)
+    return cinder

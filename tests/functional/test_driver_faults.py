@@ -314,10 +314,7 @@ class TestEngineCrashes(CrashEngineMixin, FaultTestCase):
         self.assertGone(server)
 
     def test_an_engine_crash_in_the_middle_of_a_volume_attach(self):
-        self.useFixture(volume_support.RealHostInspection())
-        cinder = self.useFixture(volume_support.LoopCinderFixture(
-            self, self.volume_dirs.backing))
-        self.addCleanup(self.volume_dirs.unmount_below)
+        cinder = volume_support.use_loop_cinder(self, self.volume_dirs)
         volume = cinder.create()
         cinder.format_with(volume, {'hello.txt': 'hello from the volume'})
         server = self.boot(self.image, self._create_flavor(

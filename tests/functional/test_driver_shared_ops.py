@@ -346,10 +346,7 @@ class TestMovesWithAVolume(TwoHostsTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(volume_support.RealHostInspection())
-        self.cinder = self.useFixture(volume_support.LoopCinderFixture(
-            self, self.volume_dirs.backing))
-        self.addCleanup(self.volume_dirs.unmount_below)
+        self.cinder = volume_support.use_loop_cinder(self, self.volume_dirs)
         # No ephemeral disk: the volume is vdb.
         self.small, self.large = (
             self._create_flavor(memory_mb=memory_mb, vcpu=vcpu, disk=1,
@@ -369,6 +366,11 @@ class TestMovesWithAVolume(TwoHostsTestCase):
         server = self.admin_api.post_server({'server': body})
         return self._wait_for_state_change(server, 'ACTIVE', max_retries=60)
 
+    def assert_kept(self, host, server):
+        for path, text in (('/data/kept', b'on-the-volume\n'),
+                           ('/root/kept', b'in-the-container\n')):
+            self.assertEqual((0, text), self.read_file(host, server, path))
+
     def test_cold_migration_and_resize_to_the_other_host_keep_its_data(self):
         volume = self.cinder.create()
         server = self.boot_with_volume(volume, self.small)
@@ -378,17 +380,11 @@ class TestMovesWithAVolume(TwoHostsTestCase):
         server = self._migrate_server(server)
         server = self._confirm_resize(server)
         self.assertEqual('compute2', server['OS-EXT-SRV-ATTR:host'])
-        for path, text in (('/data/kept', b'on-the-volume\n'),
-                           ('/root/kept', b'in-the-container\n')):
-            self.assertEqual((0, text),
-                             self.read_file('compute2', server, path))
+        self.assert_kept('compute2', server)
 
         server = self._resize_server(server, self.large)
         server = self._confirm_resize(server)
         self.assertEqual('compute1', server['OS-EXT-SRV-ATTR:host'])
-        for path, text in (('/data/kept', b'on-the-volume\n'),
-                           ('/root/kept', b'in-the-container\n')):
-            self.assertEqual((0, text),
-                             self.read_file('compute1', server, path))
+        self.assert_kept('compute1', server)
         self._delete_server(server)
         self.assertEqual([], self.volume_dirs.mounts_below())

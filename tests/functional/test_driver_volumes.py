@@ -24,12 +24,7 @@ class TestVolumes(base.ZunDriverTestCase):
 
     def setUp(self):
         super().setUp()
-        self.useFixture(volume_support.RealHostInspection())
-        self.cinder = self.useFixture(volume_support.LoopCinderFixture(
-            self, self.volume_dirs.backing))
-        # A failed test's mounts go before its loop devices (each test
-        # asserts on its own that the driver left none).
-        self.addCleanup(self.volume_dirs.unmount_below)
+        self.cinder = volume_support.use_loop_cinder(self, self.volume_dirs)
         self.start_zun_compute('compute1')
         # No ephemeral disk: volumes get vdb, vdc, ...
         self.flavor = self._create_flavor(memory_mb=128, vcpu=1, disk=1,
